@@ -111,9 +111,16 @@ class Commands:
                                   cmd=argv, rc=rc, stdout=out, stderr=err)
         return rc, out, err
 
-    def json(self, argv):
-        """Run argv and parse its JSON output (`ip -j ...`); empty output means []."""
-        out = self.run(argv)[1]
+    def json(self, argv, missing=None):
+        """Run argv and parse its JSON output (`ip -j ...`); empty output means [].
+
+        A failure whose message contains `missing` (say, a table that does not exist yet) also means [].
+        """
+        rc, out, err = self.run(argv, check=missing is None)
+        if rc != 0:
+            if missing in err:
+                return []
+            self.module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(argv), rc, err.strip()), rc=rc, stderr=err)
         return json.loads(out) if out.strip() else []
 
 
