@@ -245,8 +245,7 @@ def render_route(route, family):
         if route.get('dev'):
             words += ['dev', route['dev']]
     metric = route.get('metric')
-    metric = DEFAULT_METRIC[family] if metric is None else metric
-    if metric:
+    if metric is not None and metric != DEFAULT_METRIC[family]:
         words += ['metric', str(metric)]
     return ' '.join(words)
 
