@@ -273,4 +273,3 @@ def write_file(module, path, content, mode):
             os.unlink(temporary)
         raise
     return True
-

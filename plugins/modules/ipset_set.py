@@ -22,13 +22,17 @@ description:
     C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
   - Sets the module was not told about are never touched.
 author:
-  - wgsplit.gateway developers
+  - wgsplit.gateway developers (@wgsplit)
 attributes:
   check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
     support: full
   platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
     platforms: linux
 options:
   name:

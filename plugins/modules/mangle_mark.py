@@ -22,13 +22,17 @@ description:
   - With I(persist=true) the chain is written to C(/etc/wgsplit/iptables/), which
     C(wgsplit-restore.service) loads at boot after the ipsets.
 author:
-  - wgsplit.gateway developers
+  - wgsplit.gateway developers (@wgsplit)
 attributes:
   check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
     support: full
   platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
     platforms: linux
 options:
   chain:

@@ -24,13 +24,17 @@ description:
     C(wgsplit-restore.service) loads at boot. Routes through a device that is not up at boot are
     restored by whatever brings the device up (for WireGuard upstreams, wg-quick's C(Table=)).
 author:
-  - wgsplit.gateway developers
+  - wgsplit.gateway developers (@wgsplit)
 attributes:
   check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
     support: full
   platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
     platforms: linux
 options:
   table:

@@ -23,13 +23,17 @@ description:
     back each time the interface comes up) instead of taking over the default route.
   - Keys are never printed, logged or written to a world-readable file.
 author:
-  - wgsplit.gateway developers
+  - wgsplit.gateway developers (@wgsplit)
 attributes:
   check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
     support: full
   platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
     platforms: linux
 options:
   name:
@@ -145,6 +149,8 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
 
 INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 HIDDEN = '(hidden)'
+KEY_PARAMS = {'private_key': 'private_key', 'privatekey': 'private_key',
+              'preshared_key': 'preshared_key', 'presharedkey': 'preshared_key'}
 KEY_LINE = re.compile(r'^(\s*(PrivateKey|PresharedKey)\s*=\s*)(\S+)', re.MULTILINE | re.IGNORECASE)
 FAMILIES = (('-4', 4), ('-6', 6))
 
@@ -427,12 +433,12 @@ class WgUpstream(StateModule):
             config = KEY_LINE.sub(lambda match: match.group(1) + self.hide(match.group(3), match.group(2)), config)
         return dict(config=config, boot_enabled=state['boot'], interface=interface)
 
-    def hide(self, key, param):
+    def hide(self, key, field):
+        """A marker for a key (named by parameter or config field) that says only whether it matches."""
         if not key:
             return None
-        param = 'preshared_key' if param.lower() == 'presharedkey' else 'private_key' if param.lower() == 'privatekey' else param
+        param = KEY_PARAMS[field.lower()]
         return HIDDEN if key.strip() == (self.params[param] or '').strip() else HIDDEN + ', differs from the one given'
-
 
     def report(self, current, wanted):
         result = dict(config_path=self.config_path, actions=self.actions or self.planned_actions(current, wanted))

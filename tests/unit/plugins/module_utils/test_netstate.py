@@ -21,7 +21,7 @@ def test_write_file_is_atomic_private_and_idempotent(tmp_path):
     os.chmod(path, 0o644)
     assert netstate.write_file(FakeModule(), path, 'one\n', 0o600)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert [name for name in os.listdir(os.path.dirname(path))] == ['file']
+    assert os.listdir(os.path.dirname(path)) == ['file']
 
 
 def test_write_file_in_check_mode_reports_without_writing(tmp_path):
