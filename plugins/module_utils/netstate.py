@@ -171,7 +171,9 @@ class StateModule:
                     msg='the kernel state after applying the change differs from the wanted state',
                     diff=dict(before=self.describe(reached), after=self.describe(wanted)))
         changed = self.boot(wanted) or changed
-        result = dict(changed=changed, diff=dict(before=self.describe(current), after=self.describe(wanted)))
+        result = dict(changed=changed)
+        if self.module._diff:  # large states (sets of 50,000 members) cost only when asked for
+            result['diff'] = dict(before=self.describe(current), after=self.describe(wanted))
         result.update(self.report(current, wanted))
         for warning in self.warnings:
             self.module.warn(warning)
