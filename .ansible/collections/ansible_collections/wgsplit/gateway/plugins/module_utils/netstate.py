@@ -1,0 +1,277 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one helper the wgsplit.gateway modules stand on.
+
+Every module is a small `StateModule`: it reads the kernel's state from
+machine-readable output, computes the state it wants, applies the difference
+in one bulk command, re-reads to prove the result, and persists what must come
+back at boot.  What they share lives here:
+
+* `Commands` runs argument lists (never a shell) with a C locale.
+* `StateModule` is the read -> want -> apply -> verify -> report transaction.
+* `BootState` writes the files that `wgsplit-restore.service` loads at boot.
+* `list_delta` is the ordered difference of two lists.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
+
+PERSIST_DIR = '/etc/wgsplit'
+RESTORE_SCRIPT = PERSIST_DIR + '/restore'
+RESTORE_UNIT = 'wgsplit-restore.service'
+RESTORE_UNIT_PATH = '/etc/systemd/system/' + RESTORE_UNIT
+BOOT_KINDS = ('ipset', 'iptables', 'route')
+
+# Order matters: sets exist before the rules that match them, chains before
+# anything routes into them.  Policy routes that name a device which is not up
+# yet fail here and come back with that device (wg-quick's Table=).
+RESTORE_SCRIPT_TEXT = r'''#!/bin/sh
+# Written by wgsplit.gateway: restores its ipsets, firewall chains and policy
+# routing at boot, before the network comes up.  Do not edit: the modules
+# rewrite the files under /etc/wgsplit on every run.
+set -u
+dir=/etc/wgsplit
+status=0
+for f in "$dir"/ipset/*.save; do
+  [ -e "$f" ] || continue
+  ipset -exist restore -file "$f" || status=1
+done
+for f in "$dir"/iptables/*.rules; do
+  [ -e "$f" ] || continue
+  case "$f" in *.ipv6.rules) ipt=ip6tables ;; *) ipt=iptables ;; esac
+  "$ipt-restore" -w --noflush "$f" || { status=1; continue; }
+  sed -n 's/^# jump: //p' "$f" | while read -r table parent chain; do
+    "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null ||
+      "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain" || status=1
+  done
+done
+for f in "$dir"/route/*.batch; do
+  [ -e "$f" ] || continue
+  case "$f" in *.inet6.batch) family=-6 ;; *) family=-4 ;; esac
+  # -force: a rule that is already there is not a failure of the others.
+  ip "$family" -force -batch "$f" || echo "wgsplit: some entries of $f were not restored" >&2
+done
+exit $status
+'''
+
+RESTORE_UNIT_TEXT = '''# Written by wgsplit.gateway.
+[Unit]
+Description=Restore wgsplit.gateway ipsets, firewall chains and policy routes
+DefaultDependencies=no
+After=local-fs.target systemd-modules-load.service
+Before=network-pre.target shutdown.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={script}
+
+[Install]
+WantedBy=multi-user.target
+'''.format(script=RESTORE_SCRIPT)
+
+
+def list_delta(current, wanted):
+    """Return (missing, extra): items of wanted not in current and of current
+    not in wanted, each in its list's order."""
+    current_set = set(current)
+    wanted_set = set(wanted)
+    return ([item for item in wanted if item not in current_set],
+            [item for item in current if item not in wanted_set])
+
+
+class Commands:
+    """Runs commands as argument lists with a C locale so output parses the same everywhere."""
+
+    def __init__(self, module):
+        self.module = module
+        self._paths = {}
+
+    def path(self, name):
+        if name not in self._paths:
+            self._paths[name] = self.module.get_bin_path(name, required=True)
+        return self._paths[name]
+
+    def run(self, argv, data=None, check=True):
+        """Run argv; stdin gets `data`.  Fails the module on a non-zero exit when `check`."""
+        argv = [self.path(argv[0])] + [str(arg) for arg in argv[1:]]
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None,
+                                               environ_update=C_LOCALE)
+        if check and rc != 0:
+            self.module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(argv), rc, err.strip()),
+                                  cmd=argv, rc=rc, stdout=out, stderr=err)
+        return rc, out, err
+
+    def json(self, argv, missing=None):
+        """Run argv and parse its JSON output (`ip -j ...`); empty output means [].
+
+        A failure whose message contains `missing` (say, a table that does not exist yet) also means [].
+        """
+        rc, out, err = self.run(argv, check=missing is None)
+        if rc != 0:
+            if missing in err:
+                return []
+            self.module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(argv), rc, err.strip()), rc=rc, stderr=err)
+        return json.loads(out) if out.strip() else []
+
+
+class StateModule:
+    """A read -> want -> apply -> verify -> report transaction.
+
+    Subclasses implement `read()` and `want(current)` returning comparable
+    values (the same shape), and `apply(current, wanted)` that changes the
+    kernel in bulk.  `describe()` turns state into what diff and results show
+    (so secrets can be hidden), `boot(wanted)` persists it and
+    `report(current, wanted)` adds return values.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.cmd = Commands(module)
+        self.warnings = []
+
+    def read(self):
+        raise NotImplementedError
+
+    def want(self, current):
+        raise NotImplementedError
+
+    def apply(self, current, wanted):
+        raise NotImplementedError
+
+    def describe(self, state):
+        return state
+
+    def boot(self, wanted):
+        """Persist `wanted` for boot; return True when a file changed."""
+        return False
+
+    def report(self, current, wanted):
+        return {}
+
+    def run(self):
+        current = self.read()
+        wanted = self.want(current)
+        changed = current != wanted
+        if changed and not self.module.check_mode:
+            self.apply(current, wanted)
+            reached = self.read()
+            if reached != wanted:
+                self.module.fail_json(
+                    msg='the kernel state after applying the change differs from the wanted state',
+                    diff=dict(before=self.describe(reached), after=self.describe(wanted)))
+        changed = self.boot(wanted) or changed
+        result = dict(changed=changed)
+        if self.module._diff:  # large states (sets of 50,000 members) cost only when asked for
+            result['diff'] = dict(before=self.describe(current), after=self.describe(wanted))
+        result.update(self.report(current, wanted))
+        for warning in self.warnings:
+            self.module.warn(warning)
+        self.module.exit_json(**result)
+
+
+class BootState:
+    """Files of one kind under /etc/wgsplit, loaded at boot by wgsplit-restore.service.
+
+    Written atomically with mode 0600; the restore script and unit are
+    installed with the first file and removed with the last one.
+    """
+
+    def __init__(self, module, kind, commands):
+        if kind not in BOOT_KINDS:
+            raise ValueError('unknown boot state kind %r' % kind)
+        self.module = module
+        self.directory = os.path.join(PERSIST_DIR, kind)
+        self.cmd = commands
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def write(self, name, content):
+        changed = write_file(self.module, self.path(name), content, 0o600)
+        return self._ensure_restore_unit() or changed
+
+    def remove(self, name):
+        path = self.path(name)
+        if not os.path.exists(path):
+            return False
+        if not self.module.check_mode:
+            os.unlink(path)
+            if not _any_boot_files():
+                self._remove_restore_unit()
+        return True
+
+    def _ensure_restore_unit(self):
+        changed = write_file(self.module, RESTORE_SCRIPT, RESTORE_SCRIPT_TEXT, 0o700)
+        changed = write_file(self.module, RESTORE_UNIT_PATH, RESTORE_UNIT_TEXT, 0o644) or changed
+        systemctl = self.module.get_bin_path('systemctl')
+        if systemctl is None:
+            return changed
+        rc = self.module.run_command([systemctl, 'is-enabled', '--quiet', RESTORE_UNIT],
+                                     environ_update=C_LOCALE)[0]
+        if rc != 0:
+            changed = True
+            if not self.module.check_mode:
+                self.cmd.run(['systemctl', 'enable', RESTORE_UNIT])
+        return changed
+
+    def _remove_restore_unit(self):
+        systemctl = self.module.get_bin_path('systemctl')
+        if systemctl is not None and os.path.exists(RESTORE_UNIT_PATH):
+            self.cmd.run(['systemctl', 'disable', RESTORE_UNIT], check=False)
+        for path in (RESTORE_UNIT_PATH, RESTORE_SCRIPT):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _any_boot_files():
+    for kind in BOOT_KINDS:
+        directory = os.path.join(PERSIST_DIR, kind)
+        if os.path.isdir(directory) and os.listdir(directory):
+            return True
+    return False
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def write_file(module, path, content, mode):
+    """Atomically make `path` hold `content` with `mode`; True when that changed anything."""
+    try:
+        mode_matches = (os.stat(path).st_mode & 0o7777) == mode
+    except OSError:
+        mode_matches = False
+    if read_text(path) == content and mode_matches:
+        return False
+    if module.check_mode:
+        return True
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.wgsplit-')
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, 'w') as out:
+            out.write(content)
+        os.rename(temporary, path)
+    except Exception:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return True

@@ -1,0 +1,362 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: ipset_set
+short_description: Manage one ipset and its members in a single transaction
+version_added: 0.1.0
+description:
+  - Creates, updates or removes one kernel IP set (C(ipset)) and, optionally, makes its members
+    exactly a given list or adds a list to what is there.
+  - State is read from C(ipset save); members are added and deleted in place in one C(ipset restore)
+    transaction, so rules and resolvers that use the set never see it missing or empty.
+  - When the type or the options of an existing set must change, a filled replacement is built
+    under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while used.
+  - With I(persist=true) the set (and the members this module manages) is written to
+    C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
+  - Sets the module was not told about are never touched.
+author:
+  - wgsplit.gateway developers (@wgsplit)
+attributes:
+  check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
+    support: full
+  platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
+    platforms: linux
+options:
+  name:
+    description: Name of the set (at most 31 characters).
+    type: str
+    required: true
+  type:
+    description:
+      - The set type, as C(ipset create) takes it.
+      - Members of C(hash:ip) are single addresses; members of C(hash:net) are addresses or networks
+        and are normalised the way the kernel stores them (host bits cleared, C(/32) and C(/128)
+        dropped). Members of other types are compared as given.
+    type: str
+    default: hash:net
+  family:
+    description: Address family of the set.
+    type: str
+    choices: [inet, inet6]
+    default: inet
+  maxelem:
+    description: Maximum number of members. The kernel's default (65536) when not given.
+    type: int
+  hashsize:
+    description:
+      - Initial hash size. Used only when the set is created (the kernel grows it), so it is never
+        reported as a change.
+    type: int
+  timeout:
+    description:
+      - Default timeout of members in seconds; C(0) enables per-member timeouts without a default.
+      - Omit for a set whose members never expire.
+    type: int
+  members:
+    description:
+      - The members. Omit to leave the members alone (for sets that a resolver fills).
+    type: list
+    elements: str
+  exclusive:
+    description:
+      - When C(true) the set holds exactly I(members) afterwards; when C(false) I(members) are added
+        and other members are kept.
+    type: bool
+    default: true
+  state:
+    description:
+      - C(absent) destroys the set. It fails, changing nothing, while a firewall rule or another
+        set still references it.
+    type: str
+    choices: [present, absent]
+    default: present
+  persist:
+    description: Write the set to C(/etc/wgsplit/ipset/) so that it is restored at boot.
+    type: bool
+    default: true
+notes:
+  - Requires the C(ipset) command on the managed host.
+seealso:
+  - module: wgsplit.gateway.mangle_mark
+'''
+
+EXAMPLES = r'''
+- name: Addresses that client alice sends through upstream 1
+  wgsplit.gateway.ipset_set:
+    name: wgsplit-alice-ip4
+    type: hash:net
+    members:
+      - 203.0.113.0/24
+      - 198.51.100.7
+
+- name: A set that dnsmasq fills; members are left to the resolver
+  wgsplit.gateway.ipset_set:
+    name: wgsplit-d1-4
+    type: hash:ip
+    maxelem: 262144
+
+- name: Add one address, keep the rest
+  wgsplit.gateway.ipset_set:
+    name: wgsplit-alice-ip4
+    members: [192.0.2.10]
+    exclusive: false
+
+- name: Remove the set (fails while an iptables rule still uses it)
+  wgsplit.gateway.ipset_set:
+    name: wgsplit-alice-ip4
+    state: absent
+'''
+
+RETURN = r'''
+added:
+  description: Members added (normalised as the kernel stores them).
+  returned: always
+  type: list
+  elements: str
+  sample: [203.0.113.0/24]
+removed:
+  description: Members deleted.
+  returned: always
+  type: list
+  elements: str
+  sample: [198.51.100.9]
+recreated:
+  description: Whether the set was rebuilt and swapped in because its type or options changed.
+  returned: always
+  type: bool
+member_count:
+  description: Number of members afterwards (or that there would be, in check mode).
+  returned: always
+  type: int
+  sample: 2
+'''
+
+import ipaddress
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    BootState, StateModule, list_delta)
+
+MAX_NAME_LENGTH = 31
+# Options that define a set; hashsize is left out on purpose (the kernel grows it).
+DEFINING_OPTIONS = ('maxelem', 'timeout')
+DEFAULT_MAXELEM = 65536
+
+
+def parse_save(text):
+    """Parse `ipset save NAME` into {'type', 'family', 'maxelem', 'timeout', 'members'}."""
+    header = None
+    members = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == 'create':
+            options = dict(zip(words[3::2], words[4::2]))
+            header = dict(type=words[2], family=options.get('family', 'inet'),
+                          maxelem=int(options.get('maxelem', DEFAULT_MAXELEM)),
+                          timeout=int(options['timeout']) if 'timeout' in options else None)
+        elif words[0] == 'add':
+            # A member's own "timeout N" (and similar per-member options) is not part of its identity.
+            members.append(words[2])
+    if header is None:
+        return None
+    header['members'] = sorted(members)
+    return header
+
+
+def parse_references(text):
+    """The 'References: N' count of `ipset list -t NAME`."""
+    for line in text.splitlines():
+        if line.startswith('References:'):
+            return int(line.split(':', 1)[1])
+    return 0
+
+
+def normalize_member(member, set_type, family):
+    """The member as `ipset save` prints it; raises ValueError with a reason."""
+    member = member.strip()
+    if set_type not in ('hash:ip', 'hash:net'):
+        return member
+    want_version = 6 if family == 'inet6' else 4
+    if set_type == 'hash:ip':
+        if '/' in member:
+            raise ValueError('a hash:ip set takes single addresses, use type hash:net for networks')
+        address = ipaddress.ip_address(to_text(member))
+        if address.version != want_version:
+            raise ValueError('not an IPv%d address' % want_version)
+        return str(address)
+    network = ipaddress.ip_network(to_text(member), strict=False)
+    if network.version != want_version:
+        raise ValueError('not an IPv%d network' % want_version)
+    if network.prefixlen == 0:
+        raise ValueError('hash:net cannot hold a /0 network')
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def create_line(name, definition, hashsize):
+    words = ['create', name, definition['type'], 'family', definition['family']]
+    if hashsize:
+        words += ['hashsize', str(hashsize)]
+    words += ['maxelem', str(definition['maxelem'])]
+    if definition['timeout'] is not None:
+        words += ['timeout', str(definition['timeout'])]
+    return ' '.join(words)
+
+
+def restore_script(name, current, wanted, hashsize, referenced):
+    """The `ipset restore` input that turns `current` into `wanted` (both parse_save shapes or None)."""
+    if wanted is None:
+        return ['destroy %s' % name]
+    lines = []
+    if current is None:
+        lines.append(create_line(name, wanted, hashsize))
+        lines += ['add %s %s' % (name, member) for member in wanted['members']]
+    elif any(current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS):
+        if current['family'] != wanted['family'] and not referenced:
+            # The kernel cannot swap sets of different families; nothing uses this one.
+            lines += ['destroy %s' % name, create_line(name, wanted, hashsize)]
+            lines += ['add %s %s' % (name, member) for member in wanted['members']]
+        else:
+            spare = swap_name(name)
+            lines.append(create_line(spare, wanted, hashsize))
+            lines += ['add %s %s' % (spare, member) for member in wanted['members']]
+            lines += ['swap %s %s' % (spare, name), 'destroy %s' % spare]
+    else:
+        missing, extra = list_delta(current['members'], wanted['members'])
+        lines += ['del %s %s' % (name, member) for member in extra]
+        lines += ['add %s %s' % (name, member) for member in missing]
+    return lines
+
+
+def swap_name(name):
+    return name[:MAX_NAME_LENGTH - 5] + '.swap'
+
+
+class IpsetSet(StateModule):
+
+    def read(self):
+        rc, out, err = self.cmd.run(['ipset', 'save', self.params['name']], check=False)
+        if rc != 0:
+            if 'does not exist' in err:
+                return None
+            self.module.fail_json(msg='ipset save %s failed: %s' % (self.params['name'], err.strip()))
+        return parse_save(out)
+
+    def references(self):
+        out = self.cmd.run(['ipset', 'list', '-t', self.params['name']])[1]
+        return parse_references(out)
+
+    def want(self, current):
+        params = self.params
+        name = params['name']
+        self.referenced = current is not None and self.references() > 0
+        if params['state'] == 'absent':
+            if current is not None and self.referenced:
+                self.module.fail_json(msg='set %s is still referenced (by a firewall rule or a list:set);'
+                                          ' remove the reference first' % name)
+            return None
+        wanted = dict(type=params['type'], family=params['family'],
+                      maxelem=params['maxelem'] or DEFAULT_MAXELEM, timeout=params['timeout'])
+        if current is not None and current['family'] != wanted['family'] and self.referenced:
+            self.module.fail_json(msg='set %s is family %s and still referenced; it cannot become %s'
+                                      % (name, current['family'], wanted['family']))
+        kept = current['members'] if current is not None else []
+        if params['members'] is None:
+            members = kept if current is not None and current['type'] == wanted['type'] else []
+        else:
+            members = set(self.normalized_members())
+            if not params['exclusive']:
+                members.update(kept)
+        if len(members) > wanted['maxelem']:
+            self.module.fail_json(msg='set %s would hold %d members, more than maxelem %d'
+                                      % (name, len(members), wanted['maxelem']))
+        wanted['members'] = sorted(members)
+        if current is not None and swap_name(name) != name:
+            self.check_swap_name_free(current, wanted)
+        return wanted
+
+    def normalized_members(self):
+        members = []
+        for member in self.params['members']:
+            try:
+                members.append(normalize_member(member, self.params['type'], self.params['family']))
+            except ValueError as error:
+                self.module.fail_json(msg='set %s: member %r is invalid: %s' % (self.params['name'], member, error))
+        return members
+
+    def check_swap_name_free(self, current, wanted):
+        if all(current[key] == wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS):
+            return
+        spare = swap_name(self.params['name'])
+        if self.cmd.run(['ipset', 'list', '-n', spare], check=False)[0] == 0:
+            self.module.fail_json(msg='cannot rebuild set %s: a set named %s already exists' % (self.params['name'], spare))
+
+    def apply(self, current, wanted):
+        lines = restore_script(self.params['name'], current, wanted, self.params['hashsize'], self.referenced)
+        self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
+
+    def boot(self, wanted):
+        if not self.params['persist']:
+            return False
+        boot_state = BootState(self.module, 'ipset', self.cmd)
+        file_name = '%s.save' % self.params['name']
+        if wanted is None:
+            return boot_state.remove(file_name)
+        lines = [create_line(self.params['name'], wanted, self.params['hashsize'])]
+        if self.params['members'] is not None:
+            lines += ['add %s %s' % (self.params['name'], member) for member in wanted['members']]
+        return boot_state.write(file_name, '\n'.join(lines) + '\n')
+
+    def describe(self, state):
+        return dict(state='absent') if state is None else dict(state='present', **state)
+
+    def report(self, current, wanted):
+        current_members = current['members'] if current else []
+        wanted_members = wanted['members'] if wanted else []
+        added, removed = list_delta(current_members, wanted_members)
+        recreated = bool(current and wanted and any(
+            current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS))
+        return dict(added=added, removed=removed, recreated=recreated, member_count=len(wanted_members))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            type=dict(type='str', default='hash:net'),
+            family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+            maxelem=dict(type='int'),
+            hashsize=dict(type='int'),
+            timeout=dict(type='int'),
+            members=dict(type='list', elements='str'),
+            exclusive=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            persist=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    name = module.params['name']
+    if not name or len(name) > MAX_NAME_LENGTH or any(char.isspace() for char in name):
+        module.fail_json(msg='name %r must be 1 to %d characters without spaces' % (name, MAX_NAME_LENGTH))
+    IpsetSet(module).run()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,489 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: mangle_mark
+short_description: Own one iptables chain (marks, connmarks, NAT) and its jump, applied atomically
+version_added: 0.1.0
+description:
+  - Makes the whole rule list of one chain that this module owns exactly the list given, and makes
+    sure each chain in I(jump_from) jumps to it once, as its first rule.
+  - Rules are structured data (source, destination set with negation, conntrack state, mark match,
+    MARK with value and mask, CONNMARK save and restore with mask, NAT targets) rendered in the exact
+    form C(iptables-save) prints, so comparing is exact and a second run changes nothing.
+  - The change is one C(iptables-restore --noflush) transaction per family, touching only the owned
+    chain and its jumps. Rules, chains and marks of other software are never read into the change.
+  - With I(persist=true) the chain is written to C(/etc/wgsplit/iptables/), which
+    C(wgsplit-restore.service) loads at boot after the ipsets.
+author:
+  - wgsplit.gateway developers (@wgsplit)
+attributes:
+  check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
+    support: full
+  platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
+    platforms: linux
+options:
+  chain:
+    description: The chain this module owns (not a built-in chain), at most 28 characters.
+    type: str
+    required: true
+  table:
+    description: The table of the chain.
+    type: str
+    choices: [mangle, nat, filter]
+    default: mangle
+  jump_from:
+    description: Built-in (or other) chains that jump to I(chain), as their first rule.
+    type: list
+    elements: str
+    default: [PREROUTING]
+  family:
+    description: Which of iptables and ip6tables to manage.
+    type: str
+    choices: [ipv4, ipv6, both]
+    default: ipv4
+  rules:
+    description:
+      - The rules of the chain, in order. A rule whose addresses are of one family is put only in that
+        family's table.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      comment:
+        description: A comment (letters, digits and C(_-.:/ ,=) only).
+        type: str
+      family:
+        description: Put the rule only into this family's table. Inferred from the addresses when omitted.
+        type: str
+        choices: [ipv4, ipv6]
+      source:
+        description: Source address or network.
+        type: str
+      destination:
+        description: Destination address or network.
+        type: str
+      in_interface:
+        description: Incoming interface.
+        type: str
+      out_interface:
+        description: Outgoing interface.
+        type: str
+      protocol:
+        description: Protocol.
+        type: str
+        choices: [tcp, udp, icmp, ipv6-icmp]
+      destination_port:
+        description: Destination port (needs I(protocol) C(tcp) or C(udp)).
+        type: int
+      match_set:
+        description: Name of an ipset to match.
+        type: str
+      match_set_flags:
+        description: Which address(es) of the packet to look up in I(match_set).
+        type: str
+        default: dst
+        choices: [dst, src, 'src,dst', 'dst,src']
+      match_set_negate:
+        description: Match packets whose address is NOT in I(match_set).
+        type: bool
+        default: false
+      ctstate:
+        description: Conntrack states to match (for example C([NEW])).
+        type: list
+        elements: str
+      match_mark:
+        description: Match packets whose mark, under I(match_mask), equals this value.
+        type: int
+      match_mask:
+        description: Mask for I(match_mark).
+        type: int
+        default: 0xffffffff
+      action:
+        description:
+          - C(mark) sets I(mark) under I(mask) (C(MARK --set-xmark)).
+          - C(connmark_save) copies the packet mark under I(mask) to the connection,
+            C(connmark_restore) copies it back.
+          - C(dnat) needs I(to_destination), C(redirect) needs I(to_ports), C(jump) needs I(target).
+        type: str
+        required: true
+        choices: [mark, connmark_save, connmark_restore, return, accept, drop, reject, masquerade, dnat, redirect, jump]
+      mark:
+        description: The mark value for C(action=mark); must lie within I(mask).
+        type: int
+      mask:
+        description: The bits that C(mark), C(connmark_save) and C(connmark_restore) may change.
+        type: int
+        default: 0xffffffff
+      to_destination:
+        description: C(dnat) target address, with an optional C(:port).
+        type: str
+      to_ports:
+        description: C(redirect) target port.
+        type: int
+      target:
+        description: The chain C(jump) jumps to.
+        type: str
+  state:
+    description: C(absent) removes the jumps, then the chain.
+    type: str
+    choices: [present, absent]
+    default: present
+  persist:
+    description: Write the chain to C(/etc/wgsplit/iptables/) so that it is restored at boot.
+    type: bool
+    default: true
+notes:
+  - Requires C(iptables-save) and C(iptables-restore) (and their ip6tables twins for IPv6).
+seealso:
+  - module: wgsplit.gateway.ipset_set
+  - module: wgsplit.gateway.policy_route
+'''
+
+EXAMPLES = r'''
+- name: Classify new connections of one client, keep the mark on the connection
+  wgsplit.gateway.mangle_mark:
+    chain: WGSPLIT
+    family: both
+    rules:
+      - comment: restore marks of established flows
+        in_interface: wg0
+        action: connmark_restore
+        mask: 0xff0000
+      - comment: alice proxy
+        in_interface: wg0
+        source: 10.8.0.2
+        match_set: wgsplit-c1-p4
+        ctstate: [NEW]
+        action: mark
+        mark: 0x10000
+        mask: 0xff0000
+      - in_interface: wg0
+        ctstate: [NEW]
+        action: connmark_save
+        mask: 0xff0000
+
+- name: Send clients' DNS to the gateway resolver
+  wgsplit.gateway.mangle_mark:
+    chain: WGSPLIT_DNS
+    table: nat
+    rules:
+      - {in_interface: wg0, protocol: udp, destination_port: 53, action: redirect, to_ports: 53}
+      - {in_interface: wg0, protocol: tcp, destination_port: 53, action: redirect, to_ports: 53}
+
+- name: Remove the chain and its jump
+  wgsplit.gateway.mangle_mark:
+    chain: WGSPLIT
+    family: both
+    state: absent
+'''
+
+RETURN = r'''
+rules:
+  description: The chain's rules per family, as C(iptables-save) prints them.
+  returned: always
+  type: dict
+  sample: {"ipv4": ["-A WGSPLIT -i wg0 -j CONNMARK --restore-mark --nfmask 0xff0000 --ctmask 0xff0000"]}
+restore_input:
+  description: The C(iptables-restore --noflush) input per family that the change applies (empty when none).
+  returned: always
+  type: dict
+  sample: {"ipv4": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
+'''
+
+import ipaddress
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    BootState, StateModule)
+
+BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+MAX_CHAIN_LENGTH = 28
+FULL_MASK = 0xffffffff
+# The order in which the kernel's conntrack match prints states.
+CTSTATE_ORDER = ('INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT')
+# Characters iptables-save prints without quotes (xtables_save_string).
+UNQUOTED_CHARS = frozenset('_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ')
+COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
+SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
+RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
+
+
+class RuleError(ValueError):
+    pass
+
+
+def address_family(value):
+    return 'ipv6' if ipaddress.ip_network(to_text(value), strict=False).version == 6 else 'ipv4'
+
+
+def rule_families(rule, families):
+    """The families (of those managed) whose table gets this rule."""
+    named = set()
+    for key in ('source', 'destination'):
+        if rule.get(key):
+            named.add(address_family(rule[key]))
+    if rule.get('to_destination'):
+        named.add('ipv6' if rule['to_destination'].startswith('[') or rule['to_destination'].count(':') > 1 else 'ipv4')
+    if rule.get('family'):
+        if named and named != {rule['family']}:
+            raise RuleError('family %s does not match its addresses' % rule['family'])
+        named = {rule['family']}
+    if len(named) > 1:
+        raise RuleError('mixes IPv4 and IPv6 addresses')
+    return [family for family in families if not named or family in named]
+
+
+def render_address(value):
+    network = ipaddress.ip_network(to_text(value), strict=False)
+    return str(network)
+
+
+def render_hex(value):
+    return '0x%x' % value
+
+
+def render_comment(text):
+    if any(char not in COMMENT_CHARS for char in text):
+        raise RuleError('comment %r may hold only letters, digits and "_-.:/ ,="' % text)
+    if text and all(char in UNQUOTED_CHARS for char in text):
+        return text
+    return '"%s"' % text
+
+
+def render_matches(rule):
+    words = []
+    if rule.get('source'):
+        words += ['-s', render_address(rule['source'])]
+    if rule.get('destination'):
+        words += ['-d', render_address(rule['destination'])]
+    if rule.get('in_interface'):
+        words += ['-i', rule['in_interface']]
+    if rule.get('out_interface'):
+        words += ['-o', rule['out_interface']]
+    if rule.get('protocol'):
+        words += ['-p', rule['protocol']]
+    if rule.get('destination_port') is not None:
+        if rule.get('protocol') not in ('tcp', 'udp'):
+            raise RuleError('destination_port needs protocol tcp or udp')
+        words += ['-m', rule['protocol'], '--dport', str(rule['destination_port'])]
+    if rule.get('match_set'):
+        words += ['-m', 'set'] + (['!'] if rule.get('match_set_negate') else [])
+        words += ['--match-set', rule['match_set'], rule.get('match_set_flags') or 'dst']
+    if rule.get('ctstate'):
+        states = [state.upper() for state in rule['ctstate']]
+        unknown = [state for state in states if state not in CTSTATE_ORDER]
+        if unknown:
+            raise RuleError('unknown ctstate %s' % ', '.join(unknown))
+        words += ['-m', 'conntrack', '--ctstate', ','.join(s for s in CTSTATE_ORDER if s in states)]
+    if rule.get('match_mark') is not None:
+        mask = rule.get('match_mask', FULL_MASK)
+        value = render_hex(rule['match_mark'])
+        words += ['-m', 'mark', '--mark', value if mask == FULL_MASK else '%s/%s' % (value, render_hex(mask))]
+    if rule.get('comment'):
+        words += ['-m', 'comment', '--comment', render_comment(rule['comment'])]
+    return words
+
+
+def render_target(rule, family):
+    action = rule['action']
+    mask = rule.get('mask', FULL_MASK)
+    if action == 'mark':
+        if rule.get('mark') is None:
+            raise RuleError('action mark needs mark')
+        if rule['mark'] & ~mask:
+            raise RuleError('mark %s has bits outside mask %s' % (render_hex(rule['mark']), render_hex(mask)))
+        return ['-j', 'MARK', '--set-xmark', '%s/%s' % (render_hex(rule['mark']), render_hex(mask))]
+    if action in ('connmark_save', 'connmark_restore'):
+        verb = '--save-mark' if action == 'connmark_save' else '--restore-mark'
+        return ['-j', 'CONNMARK', verb, '--nfmask', render_hex(mask), '--ctmask', render_hex(mask)]
+    if action == 'reject':
+        kind = 'icmp6-port-unreachable' if family == 'ipv6' else 'icmp-port-unreachable'
+        return ['-j', 'REJECT', '--reject-with', kind]
+    if action == 'dnat':
+        if not rule.get('to_destination'):
+            raise RuleError('action dnat needs to_destination')
+        return ['-j', 'DNAT', '--to-destination', rule['to_destination']]
+    if action == 'redirect':
+        if rule.get('to_ports') is None:
+            raise RuleError('action redirect needs to_ports')
+        return ['-j', 'REDIRECT', '--to-ports', str(rule['to_ports'])]
+    if action == 'jump':
+        if not rule.get('target'):
+            raise RuleError('action jump needs target')
+        return ['-j', rule['target']]
+    return ['-j', action.upper()]
+
+
+def render_rules(chain, rules, families):
+    """{family: [rule line as iptables-save prints it]}; raises RuleError naming the rule."""
+    rendered = dict((family, []) for family in families)
+    for index, rule in enumerate(rules):
+        try:
+            for family in rule_families(rule, families):
+                rendered[family].append(' '.join(['-A', chain] + render_matches(rule) + render_target(rule, family)))
+        except (RuleError, ValueError) as error:
+            label = rule.get('comment') or 'rule %d' % (index + 1)
+            raise RuleError('%s of chain %s: %s' % (label, chain, error))
+    return rendered
+
+
+def parse_save(text, chain, parents):
+    """From `iptables-save -t TABLE`: whether `chain` exists, its rules, and per parent how many jumps to it."""
+    exists = False
+    rules = []
+    jumps = dict((parent, 0) for parent in parents)
+    prefix = '-A %s ' % chain
+    for line in text.splitlines():
+        if line.startswith(':%s ' % chain):
+            exists = True
+        elif line.startswith(prefix):
+            rules.append(line)
+        elif line.startswith('-A '):
+            words = line.split()
+            if words[1] in jumps and words[2:] == ['-j', chain]:
+                jumps[words[1]] += 1
+    return dict(exists=exists, rules=rules, jumps=jumps)
+
+
+def restore_input(table, chain, current, wanted):
+    """The iptables-restore --noflush input turning `current` into `wanted` (parse_save shapes, or None)."""
+    lines = ['*%s' % table]
+    if wanted is None:
+        for parent, count in sorted(current['jumps'].items()):
+            lines += ['-D %s -j %s' % (parent, chain)] * count
+        if current['exists']:
+            # Declaring the chain flushes it under --noflush; then it can be deleted.
+            lines += [':%s - [0:0]' % chain, '-X %s' % chain]
+    else:
+        lines.append(':%s - [0:0]' % chain)
+        lines += wanted['rules']
+        for parent, count in sorted(current['jumps'].items()):
+            lines += ['-D %s -j %s' % (parent, chain)] * max(count - 1, 0)
+            if count == 0:
+                lines.append('-I %s 1 -j %s' % (parent, chain))
+    lines.append('COMMIT')
+    return '\n'.join(lines) + '\n'
+
+
+class MangleMark(StateModule):
+
+    def __init__(self, module):
+        super(MangleMark, self).__init__(module)
+        family = self.params['family']
+        self.families = ['ipv4', 'ipv6'] if family == 'both' else [family]
+        self.chain = self.params['chain']
+        self.parents = self.params['jump_from']
+
+    def read(self):
+        state = {}
+        for family in self.families:
+            out = self.cmd.run([SAVE_COMMANDS[family], '-t', self.params['table']])[1]
+            parsed = parse_save(out, self.chain, self.parents)
+            state[family] = parsed if parsed['exists'] else None
+        return state
+
+    def want(self, current):
+        if self.params['state'] == 'absent':
+            return dict((family, None) for family in self.families)
+        try:
+            rendered = render_rules(self.chain, self.params['rules'], self.families)
+        except RuleError as error:
+            self.module.fail_json(msg=str(error))
+        jumps = dict((parent, 1) for parent in self.parents)
+        return dict((family, dict(exists=True, rules=rendered[family], jumps=jumps)) for family in self.families)
+
+    def restore_inputs(self, current, wanted):
+        inputs = {}
+        for family in self.families:
+            before = current[family] or dict(exists=False, rules=[], jumps=dict((parent, 0) for parent in self.parents))
+            if current[family] == wanted[family] or (wanted[family] is None and not before['exists']):
+                continue
+            inputs[family] = restore_input(self.params['table'], self.chain, before, wanted[family])
+        return inputs
+
+    def apply(self, current, wanted):
+        for family, text in sorted(self.restore_inputs(current, wanted).items()):
+            self.cmd.run([RESTORE_COMMANDS[family], '-w', '--noflush'], data=text)
+
+    def boot(self, wanted):
+        if not self.params['persist']:
+            return False
+        boot_state = BootState(self.module, 'iptables', self.cmd)
+        changed = False
+        for family in self.families:
+            file_name = '%s.%s.%s.rules' % (self.params['table'], self.chain, family)
+            if wanted[family] is None:
+                changed = boot_state.remove(file_name) or changed
+                continue
+            header = ['# Written by wgsplit.gateway.mangle_mark; restored by wgsplit-restore.service.']
+            header += ['# jump: %s %s %s' % (self.params['table'], parent, self.chain) for parent in self.parents]
+            body = ['*%s' % self.params['table'], ':%s - [0:0]' % self.chain] + wanted[family]['rules'] + ['COMMIT']
+            changed = boot_state.write(file_name, '\n'.join(header + body) + '\n') or changed
+        return changed
+
+    def describe(self, state):
+        return dict((family, 'absent' if value is None else value) for family, value in state.items())
+
+    def report(self, current, wanted):
+        return dict(rules=dict((family, (wanted[family] or {}).get('rules', [])) for family in self.families),
+                    restore_input=self.restore_inputs(current, wanted))
+
+
+def main():
+    rule_spec = dict(
+        comment=dict(type='str'),
+        family=dict(type='str', choices=['ipv4', 'ipv6']),
+        source=dict(type='str'),
+        destination=dict(type='str'),
+        in_interface=dict(type='str'),
+        out_interface=dict(type='str'),
+        protocol=dict(type='str', choices=['tcp', 'udp', 'icmp', 'ipv6-icmp']),
+        destination_port=dict(type='int'),
+        match_set=dict(type='str'),
+        match_set_flags=dict(type='str', default='dst', choices=['dst', 'src', 'src,dst', 'dst,src']),
+        match_set_negate=dict(type='bool', default=False),
+        ctstate=dict(type='list', elements='str'),
+        match_mark=dict(type='int'),
+        match_mask=dict(type='int', default=FULL_MASK),
+        action=dict(type='str', required=True, choices=['mark', 'connmark_save', 'connmark_restore', 'return', 'accept',
+                                                        'drop', 'reject', 'masquerade', 'dnat', 'redirect', 'jump']),
+        mark=dict(type='int'),
+        mask=dict(type='int', default=FULL_MASK),
+        to_destination=dict(type='str'),
+        to_ports=dict(type='int'),
+        target=dict(type='str'),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            chain=dict(type='str', required=True),
+            table=dict(type='str', default='mangle', choices=['mangle', 'nat', 'filter']),
+            jump_from=dict(type='list', elements='str', default=['PREROUTING']),
+            family=dict(type='str', default='ipv4', choices=['ipv4', 'ipv6', 'both']),
+            rules=dict(type='list', elements='dict', default=[], options=rule_spec),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            persist=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    chain = module.params['chain']
+    if chain in BUILTIN_CHAINS or not chain or len(chain) > MAX_CHAIN_LENGTH or any(c.isspace() for c in chain):
+        module.fail_json(msg='chain %r must be a non-built-in chain name of 1 to %d characters' % (chain, MAX_CHAIN_LENGTH))
+    MangleMark(module).run()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,381 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: policy_route
+short_description: Manage the ip rules that look up one routing table, and that table's routes
+version_added: 0.1.0
+description:
+  - Manages, for one routing table and one address family, the C(ip rule) entries that look the table
+    up (by fwmark with mask, source, incoming or outgoing interface, priority) and the routes in the
+    table (for example C(default dev wg-up-1) and a kill-switch C(unreachable default metric 4000)).
+  - State is read from C(ip -j rule) and C(ip -j route); the change is one C(ip -batch) run that adds
+    before it deletes, so lookups never fall through while it runs.
+  - With the exclusive options the table's rules and routes become exactly the lists given; rules of
+    other tables and other tables' routes are never touched. The main, local and default tables cannot
+    be managed.
+  - With I(persist=true) the rules and routes are written to C(/etc/wgsplit/route/), which
+    C(wgsplit-restore.service) loads at boot. Routes through a device that is not up at boot are
+    restored by whatever brings the device up (for WireGuard upstreams, wg-quick's C(Table=)).
+author:
+  - wgsplit.gateway developers (@wgsplit)
+attributes:
+  check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
+    support: full
+  platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
+    platforms: linux
+options:
+  table:
+    description: The routing table number (1 to 4294967295, not 253, 254 or 255).
+    type: int
+    required: true
+  family:
+    description: Address family of the rules and routes.
+    type: str
+    choices: [inet, inet6]
+    default: inet
+  rules:
+    description: Rules that look up I(table).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      priority:
+        description: Rule priority (preference); lower runs first.
+        type: int
+        required: true
+      fwmark:
+        description: Match packets whose mark under I(fwmask) equals this value.
+        type: int
+      fwmask:
+        description: Mask for I(fwmark).
+        type: int
+        default: 0xffffffff
+      from:
+        description: Source address or network, or C(all).
+        type: str
+        default: all
+      to:
+        description: Destination address or network.
+        type: str
+      iif:
+        description: Incoming interface.
+        type: str
+      oif:
+        description: Outgoing interface.
+        type: str
+  routes:
+    description: Routes of I(table).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      to:
+        description: Destination network or C(default).
+        type: str
+        default: default
+      type:
+        description: Route type.
+        type: str
+        choices: [unicast, unreachable, blackhole, prohibit, throw]
+        default: unicast
+      dev:
+        description: Output device (unicast routes).
+        type: str
+      via:
+        description: Next hop (unicast routes).
+        type: str
+      metric:
+        description: Route metric. The kernel's default when omitted (0 for IPv4, 1024 for IPv6).
+        type: int
+  exclusive_rules:
+    description: Delete rules that look up I(table) and are not in I(rules).
+    type: bool
+    default: true
+  exclusive_routes:
+    description:
+      - Delete routes of I(table) that are not in I(routes).
+      - Set to C(false) when another program adds routes to the table (for example wg-quick with C(Table=)).
+    type: bool
+    default: true
+  state:
+    description:
+      - C(absent) deletes the rules and routes given; with the exclusive options, every rule that looks
+        up I(table) and every route in it.
+    type: str
+    choices: [present, absent]
+    default: present
+  persist:
+    description: Write the rules and routes to C(/etc/wgsplit/route/) so that they are restored at boot.
+    type: bool
+    default: true
+notes:
+  - Requires iproute2 with JSON output (C(ip -j)) on the managed host.
+seealso:
+  - module: wgsplit.gateway.mangle_mark
+  - module: wgsplit.gateway.wg_upstream
+'''
+
+EXAMPLES = r'''
+- name: Marked traffic looks up table 1001; nothing leaks when wg-up-1 is down
+  wgsplit.gateway.policy_route:
+    table: 1001
+    rules:
+      - {priority: 10001, fwmark: 0x10000, fwmask: 0xff0000}
+    routes:
+      - {type: unreachable, to: default, metric: 4000}
+    exclusive_routes: false   # wg-quick adds "default dev wg-up-1" with Table = 1001
+
+- name: The same for IPv6
+  wgsplit.gateway.policy_route:
+    table: 1001
+    family: inet6
+    rules:
+      - {priority: 10001, fwmark: 0x10000, fwmask: 0xff0000}
+    routes:
+      - {type: unreachable, to: default, metric: 4000}
+    exclusive_routes: false
+
+- name: Remove every rule that looks up table 1001 and every route in it
+  wgsplit.gateway.policy_route:
+    table: 1001
+    state: absent
+'''
+
+RETURN = r'''
+rules:
+  description: The rules that look up the table afterwards, as C(ip rule) arguments.
+  returned: always
+  type: list
+  elements: str
+  sample: ["priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001"]
+routes:
+  description: The routes of the table afterwards, as C(ip route) arguments.
+  returned: always
+  type: list
+  elements: str
+  sample: ["unreachable default metric 4000"]
+batch:
+  description: The C(ip -batch) lines the change applies.
+  returned: always
+  type: list
+  elements: str
+  sample: ["rule add priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001"]
+'''
+
+import ipaddress
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    BootState, StateModule, list_delta)
+
+RESERVED_TABLES = (0, 253, 254, 255)
+FULL_MASK = 0xffffffff
+KNOWN_RULE_KEYS = frozenset(('priority', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif', 'oif',
+                             'table', 'protocol', 'flags'))
+DEFAULT_METRIC = {'inet': 0, 'inet6': 1024}
+FAMILY_FLAG = {'inet': '-4', 'inet6': '-6'}
+
+
+def render_prefix(value, family):
+    """A network as `ip` prints it: 'default', a bare host address or address/len."""
+    if value in (None, 'default', 'all'):
+        return value
+    network = ipaddress.ip_network(to_text(value), strict=False)
+    if network.version != (6 if family == 'inet6' else 4):
+        raise ValueError('%s is not an %s address' % (value, 'IPv6' if family == 'inet6' else 'IPv4'))
+    if network.prefixlen == 0:
+        return 'default'
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def render_rule(rule, family, table):
+    """`ip rule` arguments (after add/del) for a rule spec; also the rule's identity."""
+    words = ['priority', str(rule['priority'])]
+    source = render_prefix(rule.get('from') or 'all', family)
+    words += ['from', 'all' if source == 'default' else source]
+    if rule.get('to'):
+        words += ['to', render_prefix(rule['to'], family)]
+    if rule.get('fwmark') is not None:
+        mask = rule.get('fwmask', FULL_MASK)
+        words += ['fwmark', '0x%x' % rule['fwmark'] + ('' if mask == FULL_MASK else '/0x%x' % mask)]
+    for key in ('iif', 'oif'):
+        if rule.get(key):
+            words += [key, rule[key]]
+    words += ['lookup', str(table)]
+    return ' '.join(words)
+
+
+def rule_from_json(entry):
+    """A rule of `ip -N -j rule show` in the spec shape render_rule takes."""
+    unknown = sorted(set(entry) - KNOWN_RULE_KEYS)
+    if unknown:
+        raise ValueError('a rule with priority %s looks up this table with options this module does not manage'
+                         ' (%s); delete it by hand' % (entry.get('priority'), ', '.join(unknown)))
+    rule = dict(priority=entry['priority'], iif=entry.get('iif'), oif=entry.get('oif'))
+    if entry.get('src', 'all') != 'all':
+        rule['from'] = '%s/%s' % (entry['src'], entry.get('srclen', 128 if ':' in entry['src'] else 32))
+    if entry.get('dst'):
+        rule['to'] = '%s/%s' % (entry['dst'], entry.get('dstlen', 128 if ':' in entry['dst'] else 32))
+    if 'fwmark' in entry:
+        rule['fwmark'] = int(entry['fwmark'], 16)
+        rule['fwmask'] = int(entry.get('fwmask', '0xffffffff'), 16)
+    return rule
+
+
+def render_route(route, family):
+    """`ip route` arguments (before `table N`) for a route spec; also the route's identity."""
+    kind = route.get('type') or 'unicast'
+    words = [] if kind == 'unicast' else [kind]
+    words.append(render_prefix(route.get('to') or 'default', family))
+    if kind == 'unicast':
+        if route.get('via'):
+            words += ['via', str(ipaddress.ip_address(to_text(route['via'])))]
+        if route.get('dev'):
+            words += ['dev', route['dev']]
+    metric = route.get('metric')
+    if metric is not None and metric != DEFAULT_METRIC[family]:
+        words += ['metric', str(metric)]
+    return ' '.join(words)
+
+
+def route_from_json(entry):
+    """A route of `ip -j route show table N` in the spec shape render_route takes."""
+    return {'type': entry.get('type', 'unicast'), 'to': entry['dst'], 'via': entry.get('gateway'),
+            'dev': entry.get('dev'), 'metric': entry.get('metric', 0)}
+
+
+def route_key(rendered):
+    """What the kernel keys a route by within a table: destination and metric (replace swaps the rest)."""
+    words = rendered.split()
+    if words[0] in ('unreachable', 'blackhole', 'prohibit', 'throw'):
+        words = words[1:]
+    metric = words[words.index('metric') + 1] if 'metric' in words else '0'
+    return (words[0], metric)
+
+
+def batch_lines(table, current, wanted):
+    """`ip -batch` lines: add first, delete after, so lookups never fall through."""
+    new_rules, old_rules = list_delta(current['rules'], wanted['rules'])
+    new_routes, old_routes = list_delta(current['routes'], wanted['routes'])
+    replaced = set(route_key(route) for route in new_routes)
+    lines = ['rule add %s' % rule for rule in new_rules]
+    lines += ['route replace %s table %d' % (route, table) for route in new_routes]
+    lines += ['route del %s table %d' % (route, table) for route in old_routes if route_key(route) not in replaced]
+    lines += ['rule del %s' % rule for rule in old_rules]
+    return lines
+
+
+def canonical(rules, routes):
+    """Rules and routes without duplicates in a stable order, so equal states compare equal."""
+    return dict(rules=sorted(set(rules), key=lambda rule: (int(rule.split()[1]), rule)),
+                routes=sorted(set(routes)))
+
+
+class PolicyRoute(StateModule):
+
+    def __init__(self, module):
+        super(PolicyRoute, self).__init__(module)
+        self.table = self.params['table']
+        self.family = self.params['family']
+
+    def read(self):
+        flag = FAMILY_FLAG[self.family]
+        try:
+            rules = [render_rule(rule_from_json(entry), self.family, self.table)
+                     for entry in self.cmd.json(['ip', flag, '-N', '-j', 'rule', 'show'])
+                     if entry.get('table') == str(self.table)]
+        except ValueError as error:
+            self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
+        routes = [render_route(route_from_json(entry), self.family)
+                  for entry in self.cmd.json(['ip', flag, '-j', 'route', 'show', 'table', str(self.table)],
+                                             missing='table does not exist')]
+        return canonical(rules, routes)
+
+    def want(self, current):
+        try:
+            rules = [render_rule(rule, self.family, self.table) for rule in self.params['rules']]
+            routes = [render_route(route, self.family) for route in self.params['routes']]
+        except ValueError as error:
+            self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
+        if self.params['state'] == 'absent':
+            return canonical([] if self.params['exclusive_rules'] else set(current['rules']) - set(rules),
+                             [] if self.params['exclusive_routes'] else set(current['routes']) - set(routes))
+        if not self.params['exclusive_rules']:
+            rules += current['rules']
+        if not self.params['exclusive_routes']:
+            routes += current['routes']
+        return canonical(rules, routes)
+
+    def apply(self, current, wanted):
+        lines = batch_lines(self.table, current, wanted)
+        self.cmd.run(['ip', FAMILY_FLAG[self.family], '-batch', '-'], data='\n'.join(lines) + '\n')
+
+    def boot(self, wanted):
+        if not self.params['persist']:
+            return False
+        boot_state = BootState(self.module, 'route', self.cmd)
+        file_name = 'table-%d.%s.batch' % (self.table, self.family)
+        if self.params['state'] == 'absent':
+            return boot_state.remove(file_name)
+        # Only what this module was asked for is persisted, not routes that others add to the table.
+        lines = ['rule add %s' % render_rule(rule, self.family, self.table) for rule in self.params['rules']]
+        lines += ['route replace %s table %d' % (render_route(route, self.family), self.table)
+                  for route in self.params['routes']]
+        return boot_state.write(file_name, '\n'.join(lines) + '\n')
+
+    def report(self, current, wanted):
+        return dict(rules=wanted['rules'], routes=wanted['routes'], batch=batch_lines(self.table, current, wanted))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            table=dict(type='int', required=True),
+            family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+            rules=dict(type='list', elements='dict', default=[], options=dict(
+                priority=dict(type='int', required=True),
+                fwmark=dict(type='int'),
+                fwmask=dict(type='int', default=FULL_MASK),
+                to=dict(type='str'),
+                iif=dict(type='str'),
+                oif=dict(type='str'),
+                **{'from': dict(type='str', default='all')}
+            )),
+            routes=dict(type='list', elements='dict', default=[], options=dict(
+                to=dict(type='str', default='default'),
+                type=dict(type='str', default='unicast', choices=['unicast', 'unreachable', 'blackhole', 'prohibit', 'throw']),
+                dev=dict(type='str'),
+                via=dict(type='str'),
+                metric=dict(type='int'),
+            )),
+            exclusive_rules=dict(type='bool', default=True),
+            exclusive_routes=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            persist=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    table = module.params['table']
+    if table in RESERVED_TABLES or not 0 < table <= 0xffffffff:
+        module.fail_json(msg='table %d is reserved (local, main, default) or out of range; use 1..252 or 256..4294967295' % table)
+    PolicyRoute(module).run()
+
+
+if __name__ == '__main__':
+    main()

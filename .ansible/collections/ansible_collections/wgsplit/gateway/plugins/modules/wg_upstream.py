@@ -1,0 +1,479 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wg_upstream
+short_description: One WireGuard client interface towards an upstream server, persistent and live
+version_added: 0.1.0
+description:
+  - Writes a wg-quick configuration (mode 0600) for one interface with one peer, enables its boot unit
+    (C(wg-quick@NAME)), and makes the running interface match it.
+  - The live interface is read from C(wg show NAME dump), C(ip -j link) and C(ip -j addr). Keys and
+    peers are changed in place with C(wg syncconf), addresses and MTU with C(ip), so a change of peer,
+    key or endpoint never tears the interface down. A missing or downed interface is brought up again.
+  - Where the kernel has no WireGuard module, wg-quick brings the interface up with the userspace
+    implementation (C(wireguard-go)).
+  - With I(table) set to a number, wg-quick puts the routes of I(allowed_ips) into that table only (and
+    back each time the interface comes up) instead of taking over the default route.
+  - Keys are never printed, logged or written to a world-readable file.
+author:
+  - wgsplit.gateway developers (@wgsplit)
+attributes:
+  check_mode:
+    description: Reads the kernel state, computes and reports the change, and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the state before and after (keys hidden) in C(diff).
+    support: full
+  platform:
+    description: Linux hosts with the kernel tools this module drives.
+    support: full
+    platforms: linux
+options:
+  name:
+    description: The interface name (at most 15 characters), for example C(wg-up-1).
+    type: str
+    required: true
+  private_key:
+    description: This gateway's private key for the upstream (base64). Required with I(state=present).
+    type: str
+  public_key:
+    description: The upstream server's public key (base64). Required with I(state=present).
+    type: str
+  preshared_key:
+    description: Optional preshared key (base64).
+    type: str
+  endpoint:
+    description: The upstream server as C(host:port) (C([v6]:port) for IPv6 literals). Required with I(state=present).
+    type: str
+  allowed_ips:
+    description: Networks routed to the upstream.
+    type: list
+    elements: str
+    default: [0.0.0.0/0]
+  addresses:
+    description: The tunnel address(es) the upstream assigned to this gateway. Required with I(state=present).
+    type: list
+    elements: str
+  persistent_keepalive:
+    description: Keepalive interval in seconds; C(0) turns it off.
+    type: int
+    default: 25
+  mtu:
+    description: Interface MTU.
+    type: int
+    default: 1420
+  table:
+    description:
+      - Where wg-quick puts the routes of I(allowed_ips). C(off) adds none, a number adds them to that
+        routing table only, C(auto) lets wg-quick take over the default route (rarely wanted on a gateway).
+    type: str
+    default: 'off'
+  config_dir:
+    description: Directory of wg-quick configurations.
+    type: path
+    default: /etc/wireguard
+  enabled:
+    description: Enable C(wg-quick@NAME.service) so the interface comes up at boot.
+    type: bool
+    default: true
+  state:
+    description: C(absent) takes the interface down and removes its configuration and boot unit.
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Requires wireguard-tools (C(wg), C(wg-quick)) and iproute2 on the managed host, and either the
+    WireGuard kernel module or C(wireguard-go) with C(/dev/net/tun).
+seealso:
+  - module: wgsplit.gateway.policy_route
+'''
+
+EXAMPLES = r'''
+- name: Tunnel to the US upstream; its routes go to table 1001 only
+  wgsplit.gateway.wg_upstream:
+    name: wg-up-1
+    private_key: "{{ vault_wgsplit_us_private_key }}"
+    public_key: hIbd4T4XT0vvvsWF0jBG4hj2SfxwB0anzhqEz0V5ZWU=
+    endpoint: us.example.com:51820
+    addresses: [10.10.0.2/32]
+    table: "1001"
+  register: us_tunnel
+
+- name: Tell the upstream's admin which key to allow
+  ansible.builtin.debug:
+    msg: "{{ us_tunnel.public_key }}"
+
+- name: Remove the tunnel
+  wgsplit.gateway.wg_upstream:
+    name: wg-up-1
+    state: absent
+'''
+
+RETURN = r'''
+public_key:
+  description: This gateway's public key for the upstream (derived from I(private_key)).
+  returned: when state is present
+  type: str
+  sample: dVQduTAG3NZYOqM7nJdQcZtKCLrK+MIHHXTdB+SXmmk=
+config_path:
+  description: The wg-quick configuration file.
+  returned: always
+  type: str
+  sample: /etc/wireguard/wg-up-1.conf
+actions:
+  description: What was done (or would be, in check mode), without secrets.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/wireguard/wg-up-1.conf", "wg syncconf wg-up-1 (peer or key changed)"]
+'''
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    StateModule, list_delta, read_text, write_file)
+
+INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
+HIDDEN = '(hidden)'
+KEY_PARAMS = {'private_key': 'private_key', 'privatekey': 'private_key',
+              'preshared_key': 'preshared_key', 'presharedkey': 'preshared_key'}
+KEY_LINE = re.compile(r'^(\s*(PrivateKey|PresharedKey)\s*=\s*)(\S+)', re.MULTILINE | re.IGNORECASE)
+FAMILIES = (('-4', 4), ('-6', 6))
+
+
+def check_key(label, value):
+    """Raise ValueError unless value is a base64 WireGuard key; never echo the value."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raw = None
+    if raw is None or len(raw) != 32:
+        raise ValueError('%s is not a WireGuard key (44 characters of base64)' % label)
+
+
+def split_endpoint(endpoint):
+    """('host', port) from 'host:port' or '[v6]:port'."""
+    match = re.match(r'^\[([0-9A-Fa-f:.]+)\]:(\d+)$', endpoint) or re.match(r'^([^:\[\]]+):(\d+)$', endpoint)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError('endpoint %r is not host:port' % endpoint)
+    return match.group(1), int(match.group(2))
+
+
+def format_endpoint(address, port):
+    return '[%s]:%d' % (address, port) if ':' in address else '%s:%d' % (address, port)
+
+
+def resolve_endpoint(endpoint, live_endpoint):
+    """The endpoint as `wg show dump` prints it: the live one when the host resolves to it."""
+    host, port = split_endpoint(endpoint)
+    try:
+        addresses = [str(ipaddress.ip_address(to_text(host)))]
+    except ValueError:
+        try:
+            addresses = [info[4][0] for info in socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)]
+        except socket.gaierror:
+            return endpoint
+    candidates = [format_endpoint(address, port) for address in addresses]
+    return live_endpoint if live_endpoint in candidates else candidates[0]
+
+
+def normalize_network(value):
+    network = ipaddress.ip_network(to_text(value), strict=False)
+    return str(network)
+
+
+def normalize_interface_address(value):
+    interface = ipaddress.ip_interface(to_text(value))
+    return str(interface)
+
+
+def table_routes(allowed_ips):
+    """The routes wg-quick adds to a numbered table, as 'version dst' like `ip -j route` shows them."""
+    routes = []
+    for network in allowed_ips:
+        parsed = ipaddress.ip_network(to_text(network), strict=False)
+        if parsed.prefixlen == 0:
+            dst = 'default'
+        elif parsed.prefixlen == parsed.max_prefixlen:
+            dst = str(parsed.network_address)
+        else:
+            dst = str(parsed)
+        routes.append('%d %s' % (parsed.version, dst))
+    return sorted(routes)
+
+
+def parse_dump(text):
+    """`wg show NAME dump` -> (private_key, [peer dicts])."""
+    lines = [line.split('\t') for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None, []
+    private_key = lines[0][0]
+    peers = []
+    for fields in lines[1:]:
+        peers.append(dict(public_key=fields[0],
+                          preshared_key=None if fields[1] == '(none)' else fields[1],
+                          endpoint=None if fields[2] == '(none)' else fields[2],
+                          allowed_ips=sorted(normalize_network(ip) for ip in fields[3].split(',') if ip != '(none)'),
+                          persistent_keepalive=0 if fields[7] == 'off' else int(fields[7])))
+    return (None if private_key == '(none)' else private_key), peers
+
+
+def render_config(params):
+    """The wg-quick configuration file."""
+    lines = ['# Managed by wgsplit.gateway.wg_upstream: edits are overwritten.', '[Interface]']
+    lines += render_interface_keys(params)
+    lines += ['Address = %s' % ', '.join(params['addresses']), 'MTU = %d' % params['mtu']]
+    if params['table'] != 'auto':
+        lines.append('Table = %s' % params['table'])
+    lines += [''] + render_peer(params)
+    return '\n'.join(lines) + '\n'
+
+
+def render_sync_config(params):
+    """The `wg syncconf` form: keys and peer only."""
+    return '\n'.join(['[Interface]'] + render_interface_keys(params) + [''] + render_peer(params)) + '\n'
+
+
+def render_interface_keys(params):
+    return ['PrivateKey = %s' % params['private_key'].strip()]
+
+
+def render_peer(params):
+    lines = ['[Peer]', 'PublicKey = %s' % params['public_key'].strip()]
+    if params['preshared_key']:
+        lines.append('PresharedKey = %s' % params['preshared_key'].strip())
+    lines += ['Endpoint = %s' % params['endpoint'], 'AllowedIPs = %s' % ', '.join(params['allowed_ips'])]
+    if params['persistent_keepalive']:
+        lines.append('PersistentKeepalive = %d' % params['persistent_keepalive'])
+    return lines
+
+
+def config_table(text):
+    """The Table = value of a wg-quick configuration ('auto' when it has none)."""
+    match = re.search(r'^\s*Table\s*=\s*(\S+)', text or '', re.MULTILINE | re.IGNORECASE)
+    return match.group(1) if match else 'auto'
+
+
+class WgUpstream(StateModule):
+
+    def __init__(self, module):
+        super(WgUpstream, self).__init__(module)
+        self.name = self.params['name']
+        self.config_path = os.path.join(self.params['config_dir'], '%s.conf' % self.name)
+        self.unit = 'wg-quick@%s.service' % self.name
+        self.systemd_running = os.path.isdir('/run/systemd/system')
+        self.actions = []
+
+    def read(self):
+        return dict(config=read_text(self.config_path), boot=self.boot_enabled(), interface=self.read_interface())
+
+    def boot_enabled(self):
+        if self.module.get_bin_path('systemctl') is None:
+            return None
+        return self.cmd.run(['systemctl', 'is-enabled', '--quiet', self.unit], check=False)[0] == 0
+
+    def read_interface(self):
+        links = self.cmd.json(['ip', '-j', 'link', 'show', 'dev', self.name], missing='does not exist')
+        if not links:
+            return None
+        rc, out, err = self.cmd.run(['wg', 'show', self.name, 'dump'], check=False)
+        private_key, peers = parse_dump(out) if rc == 0 else (None, [])
+        addresses = []
+        for entry in self.cmd.json(['ip', '-j', 'addr', 'show', 'dev', self.name]):
+            addresses += ['%s/%s' % (info['local'], info['prefixlen']) for info in entry.get('addr_info', [])
+                          if info.get('scope') != 'link']
+        return dict(wireguard=rc == 0, up='UP' in links[0].get('flags', []), mtu=links[0].get('mtu'),
+                    private_key=private_key, peers=peers, addresses=sorted(addresses), routes=self.read_routes())
+
+    def read_routes(self):
+        table = self.params['table']
+        if not table.isdigit():
+            return None
+        routes = []
+        for flag, version in FAMILIES:
+            for entry in self.cmd.json(['ip', flag, '-j', 'route', 'show', 'table', table, 'dev', self.name],
+                                       missing='does not exist'):
+                routes.append('%d %s' % (version, entry['dst']))
+        return sorted(routes)
+
+    def want(self, current):
+        if self.params['state'] == 'absent':
+            return dict(config=None, boot=None if current['boot'] is None else False, interface=None)
+        self.validate()
+        live = current['interface']
+        live_peers = live['peers'] if live else []
+        live_endpoint = live_peers[0]['endpoint'] if len(live_peers) == 1 else None
+        peer = dict(public_key=self.params['public_key'].strip(),
+                    preshared_key=(self.params['preshared_key'] or '').strip() or None,
+                    endpoint=resolve_endpoint(self.params['endpoint'], live_endpoint),
+                    allowed_ips=sorted(normalize_network(ip) for ip in self.params['allowed_ips']),
+                    persistent_keepalive=self.params['persistent_keepalive'])
+        interface = dict(wireguard=True, up=True, mtu=self.params['mtu'], private_key=self.params['private_key'].strip(),
+                         peers=[peer], addresses=sorted(normalize_interface_address(a) for a in self.params['addresses']),
+                         routes=table_routes(self.params['allowed_ips']) if self.params['table'].isdigit() else None)
+        boot = None if current['boot'] is None else self.params['enabled']
+        return dict(config=render_config(self.params), boot=boot, interface=interface)
+
+    def validate(self):
+        params = self.params
+        for key in ('private_key', 'public_key', 'endpoint', 'addresses'):
+            if not params[key]:
+                self.module.fail_json(msg='%s is required with state=present (interface %s)' % (key, self.name))
+        table = params['table']
+        if table not in ('off', 'auto') and not (table.isdigit() and 0 < int(table) < 2 ** 32 and int(table) not in (253, 254, 255)):
+            self.module.fail_json(msg='table %r of interface %s must be off, auto or a table number other than 253-255'
+                                      % (table, self.name))
+        try:
+            for key in ('private_key', 'public_key', 'preshared_key'):
+                if params[key]:
+                    check_key(key, params[key])
+            split_endpoint(params['endpoint'])
+            for network in params['allowed_ips']:
+                normalize_network(network)
+            for address in params['addresses']:
+                normalize_interface_address(address)
+        except ValueError as error:
+            self.module.fail_json(msg='interface %s: %s' % (self.name, error))
+        lowest_mtu = 1280 if any(':' in address for address in params['addresses']) else 576
+        if not lowest_mtu <= params['mtu'] <= 65535:
+            self.module.fail_json(msg='mtu %d of interface %s is out of range (%d to 65535)'
+                                      % (params['mtu'], self.name, lowest_mtu))
+
+    def apply(self, current, wanted):
+        if wanted['config'] is None:
+            self.take_down(current)
+            self.set_boot(current['boot'], wanted['boot'])
+            if current['config'] is not None:
+                self.act('remove %s' % self.config_path)
+                os.unlink(self.config_path)
+            return
+        restart = (current['interface'] is not None and current['config'] is not None
+                   and config_table(current['config']) != config_table(wanted['config']))
+        if restart:
+            self.take_down(current)
+        if write_file(self.module, self.config_path, wanted['config'], 0o600):
+            self.act('write %s' % self.config_path)
+        self.set_boot(current['boot'], wanted['boot'])
+        live = None if restart else current['interface']
+        if live is None or not live['up'] or not live['wireguard']:
+            if live is not None:
+                self.take_down(current)
+            self.bring_up()
+        else:
+            self.update_in_place(live, wanted['interface'])
+
+    def take_down(self, current):
+        if self.systemd_running and current['boot'] is not None:
+            self.cmd.run(['systemctl', 'stop', self.unit], check=False)
+        if self.cmd.json(['ip', '-j', 'link', 'show', 'dev', self.name], missing='does not exist'):
+            self.act('delete interface %s' % self.name)
+            self.cmd.run(['ip', 'link', 'delete', 'dev', self.name])
+
+    def bring_up(self):
+        self.act('bring up %s' % self.name)
+        if self.systemd_running and self.params['enabled']:
+            self.cmd.run(['systemctl', 'start', self.unit])
+        else:
+            self.cmd.run(['wg-quick', 'up', self.name])
+
+    def update_in_place(self, live, wanted):
+        if live['private_key'] != wanted['private_key'] or live['peers'] != wanted['peers']:
+            self.act('wg syncconf %s (peer or key changed)' % self.name)
+            self.cmd.run(['wg', 'syncconf', self.name, '/dev/stdin'], data=render_sync_config(self.params))
+        missing, extra = list_delta(live['addresses'], wanted['addresses'])
+        for address in missing:
+            self.act('add address %s' % address)
+            self.cmd.run(['ip', 'address', 'add', address, 'dev', self.name])
+        for address in extra:
+            self.act('delete address %s' % address)
+            self.cmd.run(['ip', 'address', 'delete', address, 'dev', self.name])
+        if live['mtu'] != wanted['mtu']:
+            self.act('set mtu %d' % wanted['mtu'])
+            self.cmd.run(['ip', 'link', 'set', 'dev', self.name, 'mtu', wanted['mtu']])
+        if wanted['routes'] is not None:
+            missing, extra = list_delta(live['routes'] or [], wanted['routes'])
+            for route, verb in [(route, 'replace') for route in missing] + [(route, 'delete') for route in extra]:
+                version, dst = route.split(' ', 1)
+                self.act('%s route %s in table %s' % (verb, dst, self.params['table']))
+                self.cmd.run(['ip', '-' + version, 'route', verb, dst, 'dev', self.name, 'table', self.params['table']])
+
+    def set_boot(self, current, wanted):
+        if current is None or current == wanted:
+            return
+        verb = 'enable' if wanted else 'disable'
+        self.act('%s %s' % (verb, self.unit))
+        self.cmd.run(['systemctl', verb, self.unit])
+
+    def act(self, action):
+        self.actions.append(action)
+
+    def describe(self, state):
+        """The state with every key replaced by a marker that only says whether it matches the one given."""
+        interface = state['interface']
+        if interface is not None:
+            interface = dict(interface, private_key=self.hide(interface['private_key'], 'private_key'),
+                             peers=[dict(peer, preshared_key=self.hide(peer['preshared_key'], 'preshared_key'))
+                                    for peer in interface['peers']])
+        config = state['config']
+        if config is not None:
+            config = KEY_LINE.sub(lambda match: match.group(1) + self.hide(match.group(3), match.group(2)), config)
+        return dict(config=config, boot_enabled=state['boot'], interface=interface)
+
+    def hide(self, key, field):
+        """A marker for a key (named by parameter or config field) that says only whether it matches."""
+        if not key:
+            return None
+        param = KEY_PARAMS[field.lower()]
+        return HIDDEN if key.strip() == (self.params[param] or '').strip() else HIDDEN + ', differs from the one given'
+
+    def report(self, current, wanted):
+        result = dict(config_path=self.config_path, actions=self.actions or self.planned_actions(current, wanted))
+        if wanted['config'] is not None:
+            result['public_key'] = self.cmd.run(['wg', 'pubkey'], data=self.params['private_key'].strip())[1].strip()
+        return result
+
+    def planned_actions(self, current, wanted):
+        """In check mode (or when nothing changed), a summary of what differs."""
+        return ['change %s' % key for key in ('config', 'boot', 'interface') if current[key] != wanted[key]]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            private_key=dict(type='str', no_log=True),
+            public_key=dict(type='str'),
+            preshared_key=dict(type='str', no_log=True),
+            endpoint=dict(type='str'),
+            allowed_ips=dict(type='list', elements='str', default=['0.0.0.0/0']),
+            addresses=dict(type='list', elements='str'),
+            persistent_keepalive=dict(type='int', default=25),
+            mtu=dict(type='int', default=1420),
+            table=dict(type='str', default='off'),
+            config_dir=dict(type='path', default='/etc/wireguard'),
+            enabled=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    if not INTERFACE_NAME.match(module.params['name']):
+        module.fail_json(msg='name %r is not a valid interface name (1-15 of A-Z a-z 0-9 _=+.-)' % module.params['name'])
+    WgUpstream(module).run()
+
+
+if __name__ == '__main__':
+    main()

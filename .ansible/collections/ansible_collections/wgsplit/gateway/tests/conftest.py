@@ -1,0 +1,43 @@
+"""Make the checkout importable and usable as the collection wgsplit.gateway.
+
+Ansible and Python both need it at .../ansible_collections/wgsplit/gateway; when the checkout is not
+already there, a symlink tree in the temporary directory provides that path.
+"""
+import os
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _collections_tree():
+    parent = os.path.dirname(ROOT)
+    if os.path.basename(parent) == 'wgsplit' and os.path.basename(os.path.dirname(parent)) == 'ansible_collections':
+        return os.path.dirname(os.path.dirname(parent))
+    tree = os.path.join(tempfile.gettempdir(), 'wgsplit-collections')
+    link = os.path.join(tree, 'ansible_collections', 'wgsplit', 'gateway')
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.realpath(link) != ROOT:
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(ROOT, link)
+    return tree
+
+
+COLLECTIONS_TREE = _collections_tree()
+sys.path.insert(0, COLLECTIONS_TREE)
+
+
+@pytest.fixture(scope='session')
+def collection_env():
+    """Environment for ansible-playbook runs that see this checkout as wgsplit.gateway."""
+    env = dict(os.environ)
+    env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_TREE
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    env['ANSIBLE_PYTHON_INTERPRETER'] = sys.executable
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_LOCALHOST_WARNING'] = 'false'
+    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'false'
+    return env

@@ -1,0 +1,40 @@
+import os
+import stat
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils import netstate
+
+
+class FakeModule:
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+
+
+def test_list_delta_keeps_order():
+    assert netstate.list_delta(['a', 'b', 'c'], ['c', 'd', 'a', 'e']) == (['d', 'e'], ['b'])
+
+
+def test_write_file_is_atomic_private_and_idempotent(tmp_path):
+    path = str(tmp_path / 'sub' / 'file')
+    assert netstate.write_file(FakeModule(), path, 'one\n', 0o600)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert not netstate.write_file(FakeModule(), path, 'one\n', 0o600)
+    os.chmod(path, 0o644)
+    assert netstate.write_file(FakeModule(), path, 'one\n', 0o600)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert os.listdir(os.path.dirname(path)) == ['file']
+
+
+def test_write_file_in_check_mode_reports_without_writing(tmp_path):
+    path = str(tmp_path / 'file')
+    assert netstate.write_file(FakeModule(check_mode=True), path, 'x', 0o600)
+    assert not os.path.exists(path)
+
+
+def test_read_text_of_a_missing_file(tmp_path):
+    assert netstate.read_text(str(tmp_path / 'missing')) is None
+
+
+def test_restore_script_restores_sets_before_chains_before_routes():
+    text = netstate.RESTORE_SCRIPT_TEXT
+    assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('-force -batch')
+    assert 'ExecStart=%s' % netstate.RESTORE_SCRIPT in netstate.RESTORE_UNIT_TEXT

@@ -1,0 +1,62 @@
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.modules import policy_route
+
+
+@pytest.mark.parametrize('entry, expected', [
+    ({'priority': 100, 'src': 'all', 'fwmark': '0x10000', 'fwmask': '0xff0000', 'table': '7'},
+     'priority 100 from all fwmark 0x10000/0xff0000 lookup 7'),
+    ({'priority': 101, 'src': '10.8.0.2', 'fwmark': '0x1', 'iif': 'wg0', 'table': '7'},
+     'priority 101 from 10.8.0.2 fwmark 0x1 iif wg0 lookup 7'),
+    ({'priority': 102, 'src': '10.8.0.0', 'srclen': 24, 'dst': '1.2.3.0', 'dstlen': 24, 'oif': 'x', 'table': '7'},
+     'priority 102 from 10.8.0.0/24 to 1.2.3.0/24 oif x lookup 7'),
+])
+def test_rule_json_renders_like_the_spec(entry, expected):
+    assert policy_route.render_rule(policy_route.rule_from_json(entry), 'inet', 7) == expected
+
+
+def test_rule_with_unmanaged_options_is_refused():
+    with pytest.raises(ValueError, match='not'):
+        policy_route.rule_from_json({'priority': 1, 'not': None, 'src': 'all', 'table': '7'})
+
+
+def test_rule_spec_renders_like_the_kernel():
+    rule = {'priority': 5, 'from': '10.8.0.2/32', 'fwmark': 0x100, 'fwmask': 0xffffffff}
+    assert policy_route.render_rule(rule, 'inet', 9) == 'priority 5 from 10.8.0.2 fwmark 0x100 lookup 9'
+
+
+@pytest.mark.parametrize('entry, family, expected', [
+    ({'type': 'unreachable', 'dst': 'default', 'metric': 4000}, 'inet', 'unreachable default metric 4000'),
+    ({'type': 'unreachable', 'dst': 'default', 'dev': 'lo', 'metric': 1024}, 'inet6', 'unreachable default'),
+    ({'dst': 'default', 'dev': 'wg-up-1'}, 'inet', 'default dev wg-up-1'),
+    ({'dst': '10.0.0.1', 'gateway': '192.0.2.1', 'dev': 'eth0'}, 'inet', '10.0.0.1 via 192.0.2.1 dev eth0'),
+])
+def test_route_json_renders_like_the_spec(entry, family, expected):
+    assert policy_route.render_route(policy_route.route_from_json(entry), family) == expected
+
+
+def test_route_spec_defaults():
+    assert policy_route.render_route({'type': 'unreachable', 'to': '0.0.0.0/0', 'metric': 4000}, 'inet') == \
+        'unreachable default metric 4000'
+    assert policy_route.render_route({'to': '10.3.0.9/16', 'dev': 'd'}, 'inet') == '10.3.0.0/16 dev d'
+
+
+def test_route_spec_of_the_wrong_family():
+    with pytest.raises(ValueError, match='not an IPv6'):
+        policy_route.render_route({'to': '10.0.0.0/8', 'dev': 'd'}, 'inet6')
+
+
+def test_batch_adds_before_it_deletes_and_skips_deleting_what_replace_swaps():
+    current = dict(rules=['priority 1 from all lookup 9'], routes=['default dev a', 'unreachable default metric 4000'])
+    wanted = dict(rules=['priority 2 from all lookup 9'], routes=['default dev b'])
+    assert policy_route.batch_lines(9, current, wanted) == [
+        'rule add priority 2 from all lookup 9',
+        'route replace default dev b table 9',
+        'route del unreachable default metric 4000 table 9',
+        'rule del priority 1 from all lookup 9',
+    ]
+
+
+def test_canonical_orders_rules_by_priority_number():
+    state = policy_route.canonical(['priority 10 from all lookup 9', 'priority 9 from all lookup 9'], [])
+    assert state['rules'] == ['priority 9 from all lookup 9', 'priority 10 from all lookup 9']

@@ -1,0 +1,61 @@
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.modules import wg_upstream
+
+KEY = 'CUjF7TMWtRvzaUmyXzD8i29hWkpSMjhzjId1lBmsRxA='
+PEER = 'DitbJyMLQb+VXwCs/8mQCt8M2byBvncLY+g/LkXYyUc='
+PARAMS = dict(private_key=KEY, public_key=PEER, preshared_key=None, endpoint='us.example.com:51820',
+              allowed_ips=['0.0.0.0/0', '::/0'], addresses=['10.10.0.2/32'], persistent_keepalive=25,
+              mtu=1420, table='1001')
+
+
+def test_parse_dump():
+    dump = '%s\t%s\t51820\toff\n%s\t(none)\t192.0.2.1:51820\t0.0.0.0/0,10.1.2.3/32\t0\t0\t0\toff\n' % (KEY, PEER, PEER)
+    private_key, peers = wg_upstream.parse_dump(dump)
+    assert private_key == KEY
+    assert peers == [dict(public_key=PEER, preshared_key=None, endpoint='192.0.2.1:51820',
+                          allowed_ips=['0.0.0.0/0', '10.1.2.3/32'], persistent_keepalive=0)]
+
+
+def test_render_config_puts_routes_in_the_table_and_keys_in_the_file_only():
+    text = wg_upstream.render_config(PARAMS)
+    assert 'Table = 1001' in text
+    assert 'AllowedIPs = 0.0.0.0/0, ::/0' in text
+    assert wg_upstream.config_table(text) == '1001'
+    sync = wg_upstream.render_sync_config(PARAMS)
+    assert 'Address' not in sync and 'Table' not in sync and 'PrivateKey = %s' % KEY in sync
+
+
+def test_config_without_table_is_auto():
+    assert wg_upstream.config_table('[Interface]\nPrivateKey = x\n') == 'auto'
+
+
+def test_table_routes_like_ip_j_route():
+    assert wg_upstream.table_routes(['0.0.0.0/0', '::/0', '10.1.2.3/32', '10.2.0.0/16']) == [
+        '4 10.1.2.3', '4 10.2.0.0/16', '4 default', '6 default']
+
+
+@pytest.mark.parametrize('endpoint, expected', [
+    ('192.0.2.1:51820', ('192.0.2.1', 51820)),
+    ('[2001:db8::1]:51820', ('2001:db8::1', 51820)),
+    ('us.example.com:1', ('us.example.com', 1)),
+])
+def test_split_endpoint(endpoint, expected):
+    assert wg_upstream.split_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize('endpoint', ['us.example.com', '2001:db8::1:51820', 'host:70000'])
+def test_split_endpoint_rejects(endpoint):
+    with pytest.raises(ValueError):
+        wg_upstream.split_endpoint(endpoint)
+
+
+def test_resolve_endpoint_keeps_the_live_address_of_a_literal():
+    assert wg_upstream.resolve_endpoint('[2001:db8:0::1]:5', '[2001:db8::1]:5') == '[2001:db8::1]:5'
+
+
+def test_check_key_never_echoes_the_value():
+    with pytest.raises(ValueError) as error:
+        wg_upstream.check_key('private_key', 'secret-but-wrong')
+    assert 'secret' not in str(error.value)
+    wg_upstream.check_key('private_key', KEY)
