@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 
-packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git rsync)
+packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
