@@ -76,7 +76,9 @@ options:
     type: str
     default: 'off'
   config_dir:
-    description: Directory of wg-quick configurations.
+    description:
+      - Directory of wg-quick configurations. Another directory than the default needs I(enabled=false),
+        since C(wg-quick@NAME.service) reads only C(/etc/wireguard).
     type: path
     default: /etc/wireguard
   enabled:
@@ -149,6 +151,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
 
 INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 HIDDEN = '(hidden)'
+DEFAULT_CONFIG_DIR = '/etc/wireguard'
 KEY_PARAMS = {'private_key': 'private_key', 'privatekey': 'private_key',
               'preshared_key': 'preshared_key', 'presharedkey': 'preshared_key'}
 KEY_LINE = re.compile(r'^(\s*(PrivateKey|PresharedKey)\s*=\s*)(\S+)', re.MULTILINE | re.IGNORECASE)
@@ -333,6 +336,9 @@ class WgUpstream(StateModule):
         for key in ('private_key', 'public_key', 'endpoint', 'addresses'):
             if not params[key]:
                 self.module.fail_json(msg='%s is required with state=present (interface %s)' % (key, self.name))
+        if params['enabled'] and params['config_dir'] != DEFAULT_CONFIG_DIR:
+            self.module.fail_json(msg='enabled=true needs config_dir %s, the only place wg-quick@%s.service reads'
+                                      ' (interface %s)' % (DEFAULT_CONFIG_DIR, self.name, self.name))
         table = params['table']
         if table not in ('off', 'auto') and not (table.isdigit() and 0 < int(table) < 2 ** 32 and int(table) not in (253, 254, 255)):
             self.module.fail_json(msg='table %r of interface %s must be off, auto or a table number other than 253-255'
@@ -388,7 +394,7 @@ class WgUpstream(StateModule):
         if self.systemd_running and self.params['enabled']:
             self.cmd.run(['systemctl', 'start', self.unit])
         else:
-            self.cmd.run(['wg-quick', 'up', self.name])
+            self.cmd.run(['wg-quick', 'up', self.config_path])
 
     def update_in_place(self, live, wanted):
         if live['private_key'] != wanted['private_key'] or live['peers'] != wanted['peers']:
@@ -464,7 +470,7 @@ def main():
             persistent_keepalive=dict(type='int', default=25),
             mtu=dict(type='int', default=1420),
             table=dict(type='str', default='off'),
-            config_dir=dict(type='path', default='/etc/wireguard'),
+            config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR),
             enabled=dict(type='bool', default=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
