@@ -21,19 +21,8 @@ description:
   - With I(persist=true) the set (and the members this module manages) is written to
     C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
   - Sets the module was not told about are never touched.
-author:
-  - wgsplit.gateway developers (@wgsplit)
-attributes:
-  check_mode:
-    description: Reads the kernel state, computes and reports the change, and changes nothing.
-    support: full
-  diff_mode:
-    description: Returns the state before and after (keys hidden) in C(diff).
-    support: full
-  platform:
-    description: Linux hosts with the kernel tools this module drives.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
 options:
   name:
     description: Name of the set (at most 31 characters).

@@ -21,19 +21,8 @@ description:
     chain and its jumps. Rules, chains and marks of other software are never read into the change.
   - With I(persist=true) the chain is written to C(/etc/wgsplit/iptables/), which
     C(wgsplit-restore.service) loads at boot after the ipsets.
-author:
-  - wgsplit.gateway developers (@wgsplit)
-attributes:
-  check_mode:
-    description: Reads the kernel state, computes and reports the change, and changes nothing.
-    support: full
-  diff_mode:
-    description: Returns the state before and after (keys hidden) in C(diff).
-    support: full
-  platform:
-    description: Linux hosts with the kernel tools this module drives.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
 options:
   chain:
     description: The chain this module owns (not a built-in chain), at most 28 characters.

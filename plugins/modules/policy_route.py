@@ -23,19 +23,8 @@ description:
   - With I(persist=true) the rules and routes are written to C(/etc/wgsplit/route/), which
     C(wgsplit-restore.service) loads at boot. Routes through a device that is not up at boot are
     restored by whatever brings the device up (for WireGuard upstreams, wg-quick's C(Table=)).
-author:
-  - wgsplit.gateway developers (@wgsplit)
-attributes:
-  check_mode:
-    description: Reads the kernel state, computes and reports the change, and changes nothing.
-    support: full
-  diff_mode:
-    description: Returns the state before and after (keys hidden) in C(diff).
-    support: full
-  platform:
-    description: Linux hosts with the kernel tools this module drives.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
 options:
   table:
     description: The routing table number (1 to 4294967295, not 253, 254 or 255).

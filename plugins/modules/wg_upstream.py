@@ -22,19 +22,8 @@ description:
   - With I(table) set to a number, wg-quick puts the routes of I(allowed_ips) into that table only (and
     back each time the interface comes up) instead of taking over the default route.
   - Keys are never printed, logged or written to a world-readable file.
-author:
-  - wgsplit.gateway developers (@wgsplit)
-attributes:
-  check_mode:
-    description: Reads the kernel state, computes and reports the change, and changes nothing.
-    support: full
-  diff_mode:
-    description: Returns the state before and after (keys hidden) in C(diff).
-    support: full
-  platform:
-    description: Linux hosts with the kernel tools this module drives.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
 options:
   name:
     description: The interface name (at most 15 characters), for example C(wg-up-1).
