@@ -277,7 +277,7 @@ class IpsetSet(StateModule):
             self.module.fail_json(msg='set %s would hold %d members, more than maxelem %d'
                                       % (name, len(members), wanted['maxelem']))
         wanted['members'] = sorted(members)
-        if current is not None and swap_name(name) != name:
+        if current is not None:
             self.check_swap_name_free(current, wanted)
         return wanted
 
