@@ -12,14 +12,19 @@ back at boot.  What they share lives here:
 * `StateModule` is the read -> want -> apply -> verify -> report transaction.
 * `BootState` writes the files that `wgsplit-restore.service` loads at boot.
 * `list_delta` is the ordered difference of two lists.
+* `kernel_prefix` prints a network the way iproute2 and ipset do; `owned_table`
+  tells a routing table the collection may manage from the kernel's own.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ipaddress
 import json
 import os
 import tempfile
+
+from ansible.module_utils.common.text.converters import to_text
 
 C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
 
@@ -28,6 +33,8 @@ RESTORE_SCRIPT = PERSIST_DIR + '/restore'
 RESTORE_UNIT = 'wgsplit-restore.service'
 RESTORE_UNIT_PATH = '/etc/systemd/system/' + RESTORE_UNIT
 BOOT_KINDS = ('ipset', 'iptables', 'route')
+# local, main and default (and the unspecified 0) belong to the kernel and the system.
+RESERVED_TABLES = (0, 253, 254, 255)
 
 # Order matters: sets exist before the rules that match them, chains before
 # anything routes into them.  Policy routes that name a device which is not up
@@ -78,6 +85,22 @@ ExecStart={script}
 [Install]
 WantedBy=multi-user.target
 '''.format(script=RESTORE_SCRIPT)
+
+
+def kernel_prefix(value):
+    """(network, text): the network with host bits cleared, and its text as `ip` and `ipset save` print it
+    ('default' for a /0, a bare address for a host, address/len otherwise)."""
+    network = ipaddress.ip_network(to_text(value), strict=False)
+    if network.prefixlen == 0:
+        return network, 'default'
+    if network.prefixlen == network.max_prefixlen:
+        return network, str(network.network_address)
+    return network, str(network)
+
+
+def owned_table(table):
+    """Whether a routing table number may be managed by the collection (1..2^32-1, not 253-255)."""
+    return 0 < table <= 0xffffffff and table not in RESERVED_TABLES
 
 
 def list_delta(current, wanted):

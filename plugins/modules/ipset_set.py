@@ -138,7 +138,7 @@ import ipaddress
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, list_delta)
+    BootState, StateModule, kernel_prefix, list_delta)
 
 MAX_NAME_LENGTH = 31
 # Options that define a set; hashsize is left out on purpose (the kernel grows it).
@@ -189,14 +189,12 @@ def normalize_member(member, set_type, family):
         if address.version != want_version:
             raise ValueError('not an IPv%d address' % want_version)
         return str(address)
-    network = ipaddress.ip_network(to_text(member), strict=False)
+    network, text = kernel_prefix(member)
     if network.version != want_version:
         raise ValueError('not an IPv%d network' % want_version)
     if network.prefixlen == 0:
         raise ValueError('hash:net cannot hold a /0 network')
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network)
+    return text
 
 
 def create_line(name, definition, hashsize):

@@ -169,9 +169,8 @@ import ipaddress
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, list_delta)
+    BootState, StateModule, kernel_prefix, list_delta, owned_table)
 
-RESERVED_TABLES = (0, 253, 254, 255)
 FULL_MASK = 0xffffffff
 KNOWN_RULE_KEYS = frozenset(('priority', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif', 'oif',
                              'table', 'protocol', 'flags'))
@@ -183,14 +182,10 @@ def render_prefix(value, family):
     """A network as `ip` prints it: 'default', a bare host address or address/len."""
     if value in (None, 'default', 'all'):
         return value
-    network = ipaddress.ip_network(to_text(value), strict=False)
+    network, text = kernel_prefix(value)
     if network.version != (6 if family == 'inet6' else 4):
         raise ValueError('%s is not an %s address' % (value, 'IPv6' if family == 'inet6' else 'IPv4'))
-    if network.prefixlen == 0:
-        return 'default'
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network)
+    return text
 
 
 def render_rule(rule, family, table):
@@ -361,7 +356,7 @@ def main():
         supports_check_mode=True,
     )
     table = module.params['table']
-    if table in RESERVED_TABLES or not 0 < table <= 0xffffffff:
+    if not owned_table(table):
         module.fail_json(msg='table %d is reserved (local, main, default) or out of range; use 1..252 or 256..4294967295' % table)
     PolicyRoute(module).run()
 

@@ -136,7 +136,7 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    StateModule, list_delta, read_text, write_file)
+    StateModule, kernel_prefix, list_delta, owned_table, read_text, write_file)
 
 INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 HIDDEN = '(hidden)'
@@ -196,15 +196,9 @@ def normalize_interface_address(value):
 def table_routes(allowed_ips):
     """The routes wg-quick adds to a numbered table, as 'version dst' like `ip -j route` shows them."""
     routes = []
-    for network in allowed_ips:
-        parsed = ipaddress.ip_network(to_text(network), strict=False)
-        if parsed.prefixlen == 0:
-            dst = 'default'
-        elif parsed.prefixlen == parsed.max_prefixlen:
-            dst = str(parsed.network_address)
-        else:
-            dst = str(parsed)
-        routes.append('%d %s' % (parsed.version, dst))
+    for allowed in allowed_ips:
+        network, dst = kernel_prefix(allowed)
+        routes.append('%d %s' % (network.version, dst))
     return sorted(routes)
 
 
@@ -329,7 +323,7 @@ class WgUpstream(StateModule):
             self.module.fail_json(msg='enabled=true needs config_dir %s, the only place wg-quick@%s.service reads'
                                       ' (interface %s)' % (DEFAULT_CONFIG_DIR, self.name, self.name))
         table = params['table']
-        if table not in ('off', 'auto') and not (table.isdigit() and 0 < int(table) < 2 ** 32 and int(table) not in (253, 254, 255)):
+        if table not in ('off', 'auto') and not (table.isdigit() and owned_table(int(table))):
             self.module.fail_json(msg='table %r of interface %s must be off, auto or a table number other than 253-255'
                                       % (table, self.name))
         try:
