@@ -64,6 +64,14 @@ options:
         routing table only, C(auto) lets wg-quick take over the default route (rarely wanted on a gateway).
     type: str
     default: 'off'
+  rp_filter:
+    description:
+      - Reverse-path filter mode of the interface (C(2) is loose). Replies from the far end arrive on this
+        interface although the main table routes their source elsewhere, so strict mode (1) drops them.
+      - Set now and, through a C(PostUp) line of the configuration, each time the interface comes up.
+        Left alone when omitted.
+    type: int
+    choices: [0, 1, 2]
   config_dir:
     description:
       - Directory of wg-quick configurations. Another directory than the default needs I(enabled=false),
@@ -225,6 +233,8 @@ def render_config(params):
     lines += ['Address = %s' % ', '.join(params['addresses']), 'MTU = %d' % params['mtu']]
     if params['table'] != 'auto':
         lines.append('Table = %s' % params['table'])
+    if params['rp_filter'] is not None:
+        lines.append('PostUp = echo %d > %s' % (params['rp_filter'], rp_filter_path('%i')))
     lines += [''] + render_peer(params)
     return '\n'.join(lines) + '\n'
 
@@ -246,6 +256,10 @@ def render_peer(params):
     if params['persistent_keepalive']:
         lines.append('PersistentKeepalive = %d' % params['persistent_keepalive'])
     return lines
+
+
+def rp_filter_path(interface):
+    return '/proc/sys/net/ipv4/conf/%s/rp_filter' % interface
 
 
 def config_table(text):
@@ -283,7 +297,14 @@ class WgUpstream(StateModule):
             addresses += ['%s/%s' % (info['local'], info['prefixlen']) for info in entry.get('addr_info', [])
                           if info.get('scope') != 'link']
         return dict(wireguard=rc == 0, up='UP' in links[0].get('flags', []), mtu=links[0].get('mtu'),
-                    private_key=private_key, peers=peers, addresses=sorted(addresses), routes=self.read_routes())
+                    private_key=private_key, peers=peers, addresses=sorted(addresses), routes=self.read_routes(),
+                    rp_filter=self.read_rp_filter())
+
+    def read_rp_filter(self):
+        if self.params['rp_filter'] is None:
+            return None
+        text = read_text(rp_filter_path(self.name))
+        return int(text) if text else None
 
     def read_routes(self):
         table = self.params['table']
@@ -310,7 +331,8 @@ class WgUpstream(StateModule):
                     persistent_keepalive=self.params['persistent_keepalive'])
         interface = dict(wireguard=True, up=True, mtu=self.params['mtu'], private_key=self.params['private_key'].strip(),
                          peers=[peer], addresses=sorted(normalize_interface_address(a) for a in self.params['addresses']),
-                         routes=table_routes(self.params['allowed_ips']) if self.params['table'].isdigit() else None)
+                         routes=table_routes(self.params['allowed_ips']) if self.params['table'].isdigit() else None,
+                         rp_filter=self.params['rp_filter'])
         boot = None if current['boot'] is None else self.params['enabled']
         return dict(config=render_config(self.params), boot=boot, interface=interface)
 
@@ -393,6 +415,10 @@ class WgUpstream(StateModule):
         if live['mtu'] != wanted['mtu']:
             self.act('set mtu %d' % wanted['mtu'])
             self.cmd.run(['ip', 'link', 'set', 'dev', self.name, 'mtu', wanted['mtu']])
+        if live['rp_filter'] != wanted['rp_filter']:
+            self.act('set rp_filter %d' % wanted['rp_filter'])
+            with open(rp_filter_path(self.name), 'w') as proc_file:
+                proc_file.write('%d\n' % wanted['rp_filter'])
         if wanted['routes'] is not None:
             missing, extra = list_delta(live['routes'] or [], wanted['routes'])
             for route, verb in [(route, 'replace') for route in missing] + [(route, 'delete') for route in extra]:
@@ -453,6 +479,7 @@ def main():
             persistent_keepalive=dict(type='int', default=25),
             mtu=dict(type='int', default=1420),
             table=dict(type='str', default='off'),
+            rp_filter=dict(type='int', choices=[0, 1, 2]),
             config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR),
             enabled=dict(type='bool', default=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
