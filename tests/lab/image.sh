@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the lab's container image locally (no registry here): a Debian 12 root with systemd as PID 1
+# and every tool the gateway, upstreams, clients and the far end need. Skips the build when the image
+# exists with the same package list.
+set -euo pipefail
+image=${WGSPLIT_LAB_IMAGE:-wgsplit-lab:bookworm}
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod
+label=$(printf '%s' "$packages" | sha256sum | cut -c1-12)
+
+if [ "$(docker image inspect -f '{{index .Config.Labels "wgsplit.packages"}}' "$image" 2>/dev/null)" = "$label" ]; then
+  echo "image $image is up to date"
+  exit 0
+fi
+root=$(mktemp -d /var/tmp/wgsplit-lab-root.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+debootstrap --variant=minbase --include="$packages" bookworm "$root" http://deb.debian.org/debian >/dev/null
+# Units a container has no use for (and that fail or wait without hardware).
+rm -f "$root"/etc/systemd/system/*.wants/systemd-timesyncd.service
+tar -C "$root" -c . | docker import \
+  -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' \
+  -c "LABEL wgsplit.packages=$label" - "$image" >/dev/null
+echo "built image $image"
