@@ -18,6 +18,12 @@ def split_check(upstreams, clients, server_networks=None):
     return dict(errors=errors, upstreams=checked_upstreams, clients=checked_clients)
 
 
+def split_interface_networks(ip_json):
+    """'address/prefixlen' of each global address in the output of `ip -j addr show dev IF`."""
+    return ['%s/%s' % (info['local'], info['prefixlen']) for link in ip_json for info in link.get('addr_info', [])
+            if info.get('scope') == 'global']
+
+
 def split_plan(checked, settings):
     """Sets, chains, routes and resolver lines for a checked inventory (see split_check)."""
     if checked['errors']:
@@ -33,4 +39,5 @@ def split_stale_sets(old_config, resolver_lines):
 class FilterModule(object):
 
     def filters(self):
-        return dict(split_check=split_check, split_plan=split_plan, split_stale_sets=split_stale_sets)
+        return dict(split_check=split_check, split_interface_networks=split_interface_networks, split_plan=split_plan,
+                    split_stale_sets=split_stale_sets)

@@ -23,6 +23,7 @@ SETTINGS_DEFAULTS = dict(server_interface='wg0', server_networks=[], dns_servers
                          kill_switch_metric=4000, dns_redirect=True,
                          clients_chain='WGSPLIT_CLIENTS')
 SET_NAME_MAX = 31
+SECRET_KEYS = ('private_key', 'preshared_key')
 
 
 def family_of(address):
@@ -215,7 +216,10 @@ def plan(upstreams, clients, settings):
     planner = Planner(upstreams, clients, settings)
     sets = planner.sets()
     result = dict(
-        upstreams=[dict(upstream, routing=planner.routing(upstream)) for upstream in planner.upstreams],
+        # Keys stay out of the plan: it is a fact that -v prints; the role takes them from the inventory.
+        upstreams=[dict(dict((key, value) for key, value in upstream.items() if key not in SECRET_KEYS),
+                        routing=planner.routing(upstream))
+                   for upstream in planner.upstreams if upstream['enabled']],
         clients=[dict(name=client['name'], upstream=client['upstream']['name'], address=client['address'],
                       sets=sorted(client['sets'].values())) for client in planner.clients],
         sets=sets,

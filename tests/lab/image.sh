@@ -5,7 +5,19 @@
 set -euo pipefail
 image=${WGSPLIT_LAB_IMAGE:-wgsplit-lab:bookworm}
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod
-label=$(printf '%s' "$packages" | sha256sum | cut -c1-12)
+# Docker mounts /proc/sys read-only, and its API has no equivalent of the CLI's
+# `--security-opt systempaths=unconfined`; with CAP_SYS_ADMIN the container remounts it at each boot,
+# as a real machine has it (sysctls, rp_filter of new interfaces).
+proc_sys_unit='[Unit]
+Description=Writable /proc/sys, as on a real machine
+DefaultDependencies=no
+Before=sysinit.target systemd-sysctl.service
+[Service]
+Type=oneshot
+ExecStart=/bin/mount -o remount,rw /proc/sys
+[Install]
+WantedBy=sysinit.target'
+label=$(printf '%s\n%s' "$packages" "$proc_sys_unit" | sha256sum | cut -c1-12)
 
 if [ "$(docker image inspect -f '{{index .Config.Labels "wgsplit.packages"}}' "$image" 2>/dev/null)" = "$label" ]; then
   echo "image $image is up to date"
@@ -14,6 +26,9 @@ fi
 root=$(mktemp -d /var/tmp/wgsplit-lab-root.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase --include="$packages" bookworm "$root" http://deb.debian.org/debian >/dev/null
+printf '%s\n' "$proc_sys_unit" > "$root/etc/systemd/system/proc-sys-rw.service"
+mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
+ln -s ../proc-sys-rw.service "$root/etc/systemd/system/sysinit.target.wants/proc-sys-rw.service"
 # Units a container has no use for (and that fail or wait without hardware).
 rm -f "$root"/etc/systemd/system/*.wants/systemd-timesyncd.service
 tar -C "$root" -c . | docker import \

@@ -41,6 +41,7 @@ def test_upstream_mark_table_and_kill_switch():
     inet = us['routing'][0]
     assert inet['rules'] == [dict(priority=5000, fwmark=0x1000000, fwmask=0xff000000)]
     assert inet['routes'] == [dict(to='default', type='unreachable', metric=4000)]
+    assert 'private_key' not in us and 'preshared_key' not in us
 
 
 def test_upstream_resolvers_are_routed_through_the_tunnel():
@@ -120,6 +121,7 @@ def test_disabled_upstream_warns_and_does_not_split():
     result = make_plan(upstreams=upstreams)
     assert result['warnings'] == ["client 'alice' is not split: its upstream 'us' is disabled"]
     assert [client['name'] for client in result['clients']] == ['bob', 'carol']
+    assert [item['name'] for item in result['upstreams']] == ['eu']
     assert [rule['out_interface'] for rule in result['snat_rules']] == ['wg-up-2']
 
 

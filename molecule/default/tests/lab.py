@@ -1,0 +1,92 @@
+"""What the lab tests and the lab demo share: the containers, the paths expected, and runs of site.yml."""
+import copy
+import os
+import re
+import subprocess
+import time
+
+import testinfra
+import yaml
+
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT = os.path.dirname(os.path.dirname(SCENARIO))
+SITE = os.path.join(PROJECT, 'playbooks', 'site.yml')
+
+with open(os.path.join(SCENARIO, 'expected_paths.yml')) as expected_file:
+    EXPECTED = yaml.safe_load(expected_file)
+with open(os.path.join(SCENARIO, 'group_vars', 'wgsplit_gateways', 'main.yml')) as inventory_file:
+    INVENTORY = yaml.safe_load(inventory_file)
+
+ADDRESSES = EXPECTED['addresses']
+VIA = dict((address, via) for via, address in ADDRESSES.items())
+
+
+def host(name):
+    return testinfra.get_host('docker://wgsplit-%s' % name)
+
+
+def seen(client, name, timeout_s=5):
+    """The address the far end saw for an HTTP request from the client, or None when none came back."""
+    result = host(client).run('curl -s --max-time %d http://%s/' % (timeout_s, name))
+    return result.stdout.strip() if result.rc == 0 else None
+
+
+def inventory(**changes):
+    """A copy of the lab inventory; clients and upstreams given as {name: dict or None (removed)}."""
+    result = copy.deepcopy(INVENTORY)
+    for key in ('wgsplit_clients', 'wgsplit_upstreams'):
+        for name, value in changes.pop(key, {}).items():
+            items = result[key]
+            index = next(number for number, item in enumerate(items) if item['name'] == name) \
+                if any(item['name'] == name for item in items) else None
+            if value is None:
+                del items[index]
+            elif index is None:
+                items.append(value)
+            else:
+                items[index] = dict(items[index], **value)
+    result.update(changes)
+    return result
+
+
+def inventory_dir():
+    return os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
+
+
+def site(variables=None, check=False, tmp_path=None):
+    """Runs playbooks/site.yml against the lab; returns (rc, output, changed count of the gateway)."""
+    command = ['ansible-playbook', '-i', inventory_dir(), SITE]
+    if variables is not None:
+        path = os.path.join(tmp_path, 'vars-%d.yml' % time.monotonic_ns())
+        with open(path, 'w') as out:
+            yaml.safe_dump(variables, out)
+        command += ['-e', '@' + path]
+    if check:
+        command += ['--check', '--diff']
+    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    match = re.search(r'wgsplit-gateway\s*:\s*ok=\d+\s+changed=(\d+)', process.stdout)
+    return process.returncode, process.stdout, int(match.group(1)) if match else None
+
+
+def gateway_state():
+    """Everything of the gateway's that a run could change, without counters and timers."""
+    gateway = host('gateway')
+    commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
+                'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
+                'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver']
+    output = []
+    for command in commands:
+        result = gateway.run(command)
+        output.append('$ %s\n%s%s' % (command, result.stdout, result.stderr))
+    text = '\n'.join(output)
+    text = re.sub(r'\[\d+:\d+\]', '', text)
+    return re.sub(r'^# (Generated|Completed) .*$', '', text, flags=re.MULTILINE)
+
+
+def wait_booted(name):
+    for _ in range(60):
+        result = host(name).run('systemctl is-system-running')
+        if result.stdout.strip() in ('running', 'degraded'):
+            return
+        time.sleep(1)
+    raise AssertionError('%s did not finish booting' % name)

@@ -1,0 +1,186 @@
+"""CONTRACT.md on real packets: which address the far end sees, per client, through every change.
+
+The tests run in file order on one lab (molecule converge has applied the lab inventory); each test
+that changes the inventory puts back what it needs first.
+"""
+import re
+import subprocess
+import time
+
+import pytest
+
+from lab import ADDRESSES, EXPECTED, INVENTORY, gateway_state, host, inventory, seen, site, wait_booted
+
+DIRECT, US, EU = ADDRESSES['direct'], ADDRESSES['us'], ADDRESSES['eu']
+
+
+def far_queries(name):
+    """The sources of the queries for `name` that reached the far host's DNS server."""
+    log = host('far').run('cat /var/log/lab-dns.log').stdout
+    return re.findall(r'query\[A\] %s from (\S+)' % re.escape(name), log)
+
+
+def applied(tmp_path, variables=None):
+    rc, output, _ = site(variables, tmp_path=str(tmp_path))
+    assert rc == 0, output[-3000:]
+
+
+def test_one_domain_two_clients_two_upstreams_second_answer_from_cache():
+    assert seen('alice', 'shared.test') == US
+    assert seen('carol', 'shared.test') == EU
+    # One query reached the far host: carol's answer came from the gateway resolver's cache, and the
+    # one line for shared.test had already filled both clients' sets.
+    assert len(far_queries('shared.test')) == 1
+
+
+@pytest.mark.parametrize('path', EXPECTED['paths'], ids=['%(client)s-%(name)s' % path for path in EXPECTED['paths']])
+def test_paths(path):
+    assert seen(path['client'], path['name']) == ADDRESSES[path['via']], path['why']
+
+
+def test_dns_to_any_server_is_answered_by_the_gateway():
+    # 172.30.0.99 runs no DNS server: only the redirect to the gateway resolver can answer.
+    answer = host('alice').run('dig +short +time=3 +tries=1 @172.30.0.99 proxied.test')
+    assert answer.stdout.strip() == '172.30.0.21'
+    assert all(source == DIRECT for source in far_queries('proxied.test'))
+
+
+def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):
+    assert seen('carol', 'late.test') == DIRECT  # now in the gateway resolver's cache
+    carol_rules = INVENTORY['wgsplit_clients'][2]['rules'] + [{'type': 'domain', 'value': 'late.test'}]
+    applied(tmp_path, inventory(wgsplit_clients={'carol': {'rules': carol_rules}}))
+    assert seen('carol', 'late.test') == EU
+    # Proxied only through eu, which has a resolver: asked through eu's tunnel (eu masquerades).
+    assert far_queries('late.test')[-1] == EU
+
+
+def test_disabled_client_and_upstream_disabled_for_a_client(tmp_path):
+    applied(tmp_path, inventory(wgsplit_clients={'carol': {'enabled': False}, 'bob': {'upstream_enabled': False}}))
+    assert seen('carol', 'shared.test') == DIRECT
+    assert seen('bob', 'plain.test') == DIRECT
+    assert seen('alice', 'shared.test') == US
+    assert 'wgs-carol' not in host('gateway').run('ipset list -n').stdout
+
+
+def test_disabled_upstream_does_not_split_its_clients_and_warns(tmp_path):
+    rc, output, _ = site(inventory(wgsplit_upstreams={'eu': {'enabled': False}}), tmp_path=str(tmp_path))
+    assert rc == 0, output[-3000:]
+    assert "client 'bob' is not split: its upstream 'eu' is disabled" in output
+    assert seen('bob', 'plain.test') == DIRECT
+    assert seen('alice', 'proxied.test') == US
+    assert not host('gateway').run('ip link show wg-up-2').succeeded
+
+
+def test_removal_of_a_client_and_an_upstream(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    assert gateway.run('ip link show wg-up-3').succeeded
+    applied(tmp_path, inventory(wgsplit_clients={'carol': None}, wgsplit_upstreams={'spare': None}))
+    assert 'wgs-carol' not in gateway.run('ipset list -n').stdout
+    assert '10.8.0.4' not in gateway.run('iptables-save -t mangle').stdout
+    assert not gateway.run('ip link show wg-up-3').succeeded
+    assert 'lookup 51003' not in gateway.run('ip rule').stdout
+    assert not gateway.file('/etc/wireguard/wg-up-3.conf').exists
+    assert seen('carol', 'shared.test') == DIRECT
+    assert seen('alice', 'shared.test') == US
+
+
+def test_kill_switch_and_drift_repair(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    gateway.run_test('ip link set wg-up-1 down')
+    assert seen('alice', 'proxied.test', timeout_s=3) is None  # dropped, never sent direct
+    assert seen('alice', 'plain.test') == DIRECT
+    assert seen('bob', 'plain.test') == EU
+    gateway.run_test('ip link delete wg-up-2')
+    assert seen('bob', 'plain.test', timeout_s=3) is None
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    assert seen('alice', 'proxied.test') == US
+    assert seen('bob', 'plain.test') == EU
+
+
+def test_second_run_changes_nothing(tmp_path):
+    applied(tmp_path)
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed == 0, output[-3000:]
+
+
+def test_check_diff_reports_and_changes_nothing(tmp_path):
+    applied(tmp_path)
+    before = gateway_state()
+    alice_rules = INVENTORY['wgsplit_clients'][0]['rules'] + [{'type': 'ip', 'value': '172.30.0.28'}]
+    changed_inventory = inventory(wgsplit_clients={'alice': {'rules': alice_rules}, 'carol': None})
+    rc, output, changed = site(changed_inventory, check=True, tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    assert '172.30.0.28' in output  # the diff shows the rule that would come
+    assert gateway_state() == before
+    assert seen('alice', 'plain.test') == DIRECT
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'wgsplit_clients': {'alice': {'rules': [{'type': 'domain', 'value': 'bad domain.test'}]}}},
+     "client 'alice' rule 1 (domain bad domain.test): bad domain 'bad domain.test': not a valid domain name"),
+    ({'wgsplit_clients': {'bob': {'upstream': 'nowhere'}}},
+     "client 'bob': upstream 'nowhere' is not in wgsplit_upstreams"),
+    ({'wgsplit_clients': {'carol': {'address': '10.9.0.4'}}},
+     "client 'carol': address 10.9.0.4 is outside the server interface networks (10.8.0.0/24)"),
+    ({'wgsplit_upstreams': {'spare': {'id': 1}}}, 'upstream id 1: duplicate id'),
+    ({'wgsplit_upstreams': {'spare': {'private_key': None}}}, "upstream 'spare': private_key is missing"),
+], ids=['domain', 'upstream', 'address', 'duplicate-id', 'missing-key'])
+def test_bad_inventory_is_rejected_before_any_change(tmp_path, change, message):
+    applied(tmp_path)
+    before = gateway_state()
+    # Half of a good change comes with the bad one: nothing of it may land either.
+    changed_inventory = inventory(wgsplit_upstreams=dict({'spare': None}, **change.get('wgsplit_upstreams', {})),
+                                  wgsplit_clients=change.get('wgsplit_clients', {}))
+    rc, output, _ = site(changed_inventory, tmp_path=str(tmp_path))
+    assert rc != 0
+    assert message in output
+    assert gateway_state() == before
+
+
+def test_reboot_splits_again_without_ansible():
+    applied_state = gateway_state()
+    subprocess.run(['docker', 'restart', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
+    wait_booted('gateway')
+    for _ in range(30):  # clients and upstreams shake hands again
+        if seen('alice', 'plain.test', timeout_s=2) == DIRECT:
+            break
+        time.sleep(1)
+    for path in EXPECTED['paths']:
+        assert seen(path['client'], path['name']) == ADDRESSES[path['via']], path
+    assert 'wg-up-1' in applied_state
+
+
+def test_server_interface_restart_recovers_by_itself():
+    host('gateway').run_test('systemctl restart wg-quick@wg0')
+    for _ in range(30):
+        if seen('alice', 'plain.test', timeout_s=2) == DIRECT:
+            break
+        time.sleep(1)
+    assert host('alice').run('dig +short +time=3 +tries=2 @172.30.0.99 maps.proxied.test').stdout.strip() \
+        == '172.30.0.22'
+    assert seen('alice', 'proxied.test') == US
+    assert seen('bob', 'bank.test') == DIRECT
+
+
+def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
+    applied(tmp_path, dict(INVENTORY, wgsplit_state='absent'))
+    rc, output, changed = site(dict(INVENTORY, wgsplit_state='absent'), tmp_path=str(tmp_path))
+    assert rc == 0 and changed == 0, output[-3000:]
+    state = gateway_state()
+    for owned in ('wgs-', 'WGSPLIT', 'wg-up-', 'lookup 510', '/etc/wgsplit'):
+        assert owned not in state, owned
+    assert 'active' not in state.split('$ systemctl is-active wgsplit-resolver')[1].split('$')[0].replace('inactive', '')
+    gateway = host('gateway')
+    # Other software's objects, there from the start, are all still there.
+    assert 'add foreign-set 192.0.2.99' in state
+    assert '-A PREROUTING -s 192.0.2.99/32 -j MARK --set-xmark 0x4000/0x4000' in state
+    assert '6000:\tfrom all fwmark 0x4000/0x4000 lookup 100' in state
+    assert 'unreachable 198.51.100.0/24 table 100' in state
+    assert 'wg0' in gateway.run('wg show interfaces').stdout
+    assert gateway.run('dig +short @127.0.0.1 system-dns.test').stdout.strip() == '192.0.2.53'
+    # And the clients are back to wg-easy's plain NAT.
+    assert seen('alice', 'proxied.test') == DIRECT
+    assert seen('bob', 'plain.test') == DIRECT

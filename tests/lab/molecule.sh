@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs molecule on the lab scenario: starts Docker if it is not running, builds the image if needed,
+# and makes this checkout the collection wgsplit.gateway for Ansible. Arguments go to molecule
+# (default: test).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
+export PATH="$venv/bin:$PATH"
+
+if ! docker info >/dev/null 2>&1; then
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+"$root/tests/lab/image.sh"
+
+tree=${TMPDIR:-/tmp}/wgsplit-collections
+mkdir -p "$tree/ansible_collections/wgsplit"
+ln -sfn "$root" "$tree/ansible_collections/wgsplit/gateway"
+export ANSIBLE_COLLECTIONS_PATH="$tree"
+
+cd "$root"
+exec molecule "${@:-test}"
