@@ -167,7 +167,7 @@ class Planner(object):
         if not self.settings['dns_redirect']:
             return []
         return [dict(comment='wgsplit %s dns' % client['name'], in_interface=self.settings['server_interface'],
-                     source=address, protocol=protocol, destination_port=53, action='redirect')
+                     source=address, protocol=protocol, destination_port=53, action='redirect', to_ports='53')
                 for client in self.clients for address in client['address'] for protocol in ('udp', 'tcp')]
 
     # Resolver -----------------------------------------------------------------------------------

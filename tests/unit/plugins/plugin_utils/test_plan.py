@@ -137,7 +137,7 @@ def test_dns_redirect_per_client_address_and_protocol():
     rules = make_plan()['dns_rules']
     assert len(rules) == 2 * 4  # alice (two addresses), bob, carol
     assert rules[0] == dict(comment='wgsplit alice dns', in_interface='wg0', source='10.8.0.2', protocol='udp',
-                            destination_port=53, action='redirect')
+                            destination_port=53, action='redirect', to_ports='53')
     assert make_plan(dns_redirect=False)['dns_rules'] == []
 
 
