@@ -50,14 +50,28 @@ for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
   ipset -exist restore -file "$f" || status=1
 done
-for f in "$dir"/iptables/*.rules; do
-  [ -e "$f" ] || continue
-  case "$f" in *.ipv6.rules) ipt=ip6tables ;; *) ipt=iptables ;; esac
-  "$ipt-restore" -w --noflush "$f" || { status=1; continue; }
-  sed -n 's/^# jump: //p' "$f" | while read -r table parent chain; do
+restore_chain() {
+  case "$1" in *.ipv6.rules) ipt=ip6tables ;; *) ipt=iptables ;; esac
+  "$ipt-restore" -w --noflush "$1" || return 1
+  sed -n 's/^# jump: //p' "$1" | while read -r table parent chain; do
     "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null ||
-      "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain" || status=1
+      "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain"
   done
+}
+# A chain may jump to another chain of the collection: restore in passes until no file is left or
+# a pass makes no progress (then once more, with the errors shown).
+pending=""
+for f in "$dir"/iptables/*.rules; do [ -e "$f" ] && pending="$pending $f"; done
+pending=${pending# }
+while [ -n "$pending" ]; do
+  left=""
+  for f in $pending; do restore_chain "$f" 2>/dev/null || left="$left $f"; done
+  left=${left# }
+  if [ "$left" = "$pending" ]; then
+    for f in $left; do restore_chain "$f" || status=1; done
+    break
+  fi
+  pending=$left
 done
 for f in "$dir"/route/*.batch; do
   [ -e "$f" ] || continue

@@ -397,7 +397,8 @@ class WgUpstream(StateModule):
     def bring_up(self):
         self.act('bring up %s' % self.name)
         if self.systemd_running and self.params['enabled']:
-            self.cmd.run(['systemctl', 'start', self.unit])
+            # restart, not start: a unit whose interface was deleted by hand is still 'active'.
+            self.cmd.run(['systemctl', 'restart', self.unit])
         else:
             self.cmd.run(['wg-quick', 'up', self.config_path])
 

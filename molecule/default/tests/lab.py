@@ -63,7 +63,8 @@ def site(variables=None, check=False, tmp_path=None):
         command += ['-e', '@' + path]
     if check:
         command += ['--check', '--diff']
-    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')  # molecule forces colour
+    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, env=env)
     match = re.search(r'wgsplit-gateway\s*:\s*ok=\d+\s+changed=(\d+)', process.stdout)
     return process.returncode, process.stdout, int(match.group(1)) if match else None
 

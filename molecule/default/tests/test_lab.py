@@ -26,11 +26,13 @@ def applied(tmp_path, variables=None):
 
 
 def test_one_domain_two_clients_two_upstreams_second_answer_from_cache():
+    host('gateway').run_test('systemctl restart wgsplit-resolver')  # an empty cache, as after converge
+    queries_before = len(far_queries('shared.test'))
     assert seen('alice', 'shared.test') == US
     assert seen('carol', 'shared.test') == EU
     # One query reached the far host: carol's answer came from the gateway resolver's cache, and the
     # one line for shared.test had already filled both clients' sets.
-    assert len(far_queries('shared.test')) == 1
+    assert len(far_queries('shared.test')) == queries_before + 1
 
 
 @pytest.mark.parametrize('path', EXPECTED['paths'], ids=['%(client)s-%(name)s' % path for path in EXPECTED['paths']])
@@ -46,6 +48,8 @@ def test_dns_to_any_server_is_answered_by_the_gateway():
 
 
 def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):
+    applied(tmp_path)
+    host('up2').run_test('systemctl restart lab-dns')  # eu's resolver forgets late.test
     assert seen('carol', 'late.test') == DIRECT  # now in the gateway resolver's cache
     carol_rules = INVENTORY['wgsplit_clients'][2]['rules'] + [{'type': 'domain', 'value': 'late.test'}]
     applied(tmp_path, inventory(wgsplit_clients={'carol': {'rules': carol_rules}}))
@@ -95,7 +99,8 @@ def test_kill_switch_and_drift_repair(tmp_path):
     gateway.run_test('ip link delete wg-up-2')
     assert seen('bob', 'plain.test', timeout_s=3) is None
     rc, output, changed = site(tmp_path=str(tmp_path))
-    assert rc == 0 and changed > 0, output[-3000:]
+    assert rc == 0, output[-3000:]
+    assert changed > 0
     assert seen('alice', 'proxied.test') == US
     assert seen('bob', 'plain.test') == EU
 

@@ -6,7 +6,7 @@ KEY = 'CUjF7TMWtRvzaUmyXzD8i29hWkpSMjhzjId1lBmsRxA='
 PEER = 'DitbJyMLQb+VXwCs/8mQCt8M2byBvncLY+g/LkXYyUc='
 PARAMS = dict(private_key=KEY, public_key=PEER, preshared_key=None, endpoint='us.example.com:51820',
               allowed_ips=['0.0.0.0/0', '::/0'], addresses=['10.10.0.2/32'], persistent_keepalive=25,
-              mtu=1420, table='1001')
+              mtu=1420, table='1001', rp_filter=None)
 
 
 def test_parse_dump():
@@ -24,6 +24,12 @@ def test_render_config_puts_routes_in_the_table_and_keys_in_the_file_only():
     assert wg_upstream.config_table(text) == '1001'
     sync = wg_upstream.render_sync_config(PARAMS)
     assert 'Address' not in sync and 'Table' not in sync and 'PrivateKey = %s' % KEY in sync
+    assert 'PostUp' not in text
+
+
+def test_rp_filter_is_set_each_time_the_interface_comes_up():
+    text = wg_upstream.render_config(dict(PARAMS, rp_filter=2))
+    assert 'PostUp = echo 2 > /proc/sys/net/ipv4/conf/%i/rp_filter' in text
 
 
 def test_config_without_table_is_auto():
