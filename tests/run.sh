@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, in the order that fails fastest: static checks, the demo, the benchmark
-# (prints figures, asserts nothing about time), then unit and integration tests (pytest closes the run).
+# The whole test suite, in the order that fails fastest: static checks, the modules demo, the
+# benchmark (prints figures, asserts nothing about time), unit and integration tests, then the
+# molecule lab (real packets through a gateway, upstreams and clients in systemd containers).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
@@ -17,3 +18,5 @@ echo "== benchmark"
 python tests/benchmarks/ipset_members.py
 echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
+echo "== molecule lab"
+tests/lab/molecule.sh test

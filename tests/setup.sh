@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian 12 machine, as root: kernel tools, WireGuard (userspace
-# wireguard-go where the kernel has no module) and a Python venv with the pinned test tools.
+# wireguard-go where the kernel has no module), Docker and debootstrap for the lab, and a Python venv
+# with the pinned test tools.
 # Safe to run again; prints the venv path last.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 
-packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck)
+packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck
+          docker.io debootstrap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -12,7 +12,7 @@ SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = os.path.dirname(os.path.dirname(SCENARIO))
 SITE = os.path.join(PROJECT, 'playbooks', 'site.yml')
 
-with open(os.path.join(SCENARIO, 'expected_paths.yml')) as expected_file:
+with open(os.path.join(SCENARIO, 'tests', 'expected_paths.yml')) as expected_file:
     EXPECTED = yaml.safe_load(expected_file)
 with open(os.path.join(SCENARIO, 'group_vars', 'wgsplit_gateways', 'main.yml')) as inventory_file:
     INVENTORY = yaml.safe_load(inventory_file)
