@@ -269,6 +269,14 @@ class BootState:
         for path in (RESTORE_UNIT_PATH, RESTORE_SCRIPT):
             if os.path.exists(path):
                 os.unlink(path)
+        if systemctl is not None:
+            self.cmd.run(['systemctl', 'daemon-reload'], check=False)
+        # Empty directories go too; /etc/wgsplit stays while something else of the collection is in it.
+        for directory in [os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [PERSIST_DIR]:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
 
 
 def _any_boot_files():
