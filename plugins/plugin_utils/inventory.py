@@ -82,6 +82,17 @@ class Checker(object):
     def error(self, where, text):
         self.errors.append('%s: %s' % (where, text))
 
+    def item(self, where, raw, kind, defaults, required):
+        """(where, item with defaults), where named by the item's name when it has one; (where, None) when
+        the item is not a mapping or misses a required key."""
+        if not isinstance(raw, dict):
+            self.error(where, 'must be a mapping, not %r' % (raw,))
+            return where, None
+        item = dict(defaults, **raw)
+        if kind and raw.get('name') is not None:
+            where = '%s %r' % (kind, raw['name'])
+        return where, (item if self.known_keys(where, item, defaults, required) else None)
+
     def known_keys(self, where, item, defaults, required):
         for key in sorted(set(item) - set(defaults) - set(required)):
             self.error(where, 'unknown key %r' % key)
@@ -115,14 +126,9 @@ class Checker(object):
 
 
 def check_upstream(checker, index, raw):
-    where = 'wgsplit_upstreams[%d]' % index
-    if not isinstance(raw, dict):
-        checker.error(where, 'must be a mapping, not %r' % (raw,))
-        return None
-    upstream = dict(UPSTREAM_DEFAULTS, **raw)
-    if raw.get('name') is not None:
-        where = 'upstream %r' % raw['name']
-    if not checker.known_keys(where, upstream, UPSTREAM_DEFAULTS, UPSTREAM_REQUIRED):
+    where, upstream = checker.item('wgsplit_upstreams[%d]' % index, raw, 'upstream', UPSTREAM_DEFAULTS,
+                                   UPSTREAM_REQUIRED)
+    if upstream is None:
         return None
     if not NAME.match(str(upstream['name'])):
         checker.error(where, 'name must use only a-z 0-9 _ -')
@@ -158,11 +164,8 @@ def host_address(value):
 
 
 def check_rule(checker, where, raw, client_families):
-    if not isinstance(raw, dict):
-        checker.error(where, 'must be a mapping, not %r' % (raw,))
-        return None
-    rule = dict(RULE_DEFAULTS, **raw)
-    if not checker.known_keys(where, rule, RULE_DEFAULTS, RULE_REQUIRED):
+    where, rule = checker.item(where, raw, None, RULE_DEFAULTS, RULE_REQUIRED)
+    if rule is None:
         return None
     where = '%s (%s %s)' % (where, rule['type'], rule['value'])
     checker.choice(where, rule, 'type', ('domain', 'ip'))
@@ -182,14 +185,8 @@ def check_rule(checker, where, raw, client_families):
 
 
 def check_client(checker, index, raw, upstream_names, server_networks):
-    where = 'wgsplit_clients[%d]' % index
-    if not isinstance(raw, dict):
-        checker.error(where, 'must be a mapping, not %r' % (raw,))
-        return None
-    client = dict(CLIENT_DEFAULTS, **raw)
-    if raw.get('name') is not None:
-        where = 'client %r' % raw['name']
-    if not checker.known_keys(where, client, CLIENT_DEFAULTS, CLIENT_REQUIRED):
+    where, client = checker.item('wgsplit_clients[%d]' % index, raw, 'client', CLIENT_DEFAULTS, CLIENT_REQUIRED)
+    if client is None:
         return None
     name = str(client['name'])
     if not NAME.match(name) or len(name) > CLIENT_NAME_MAX:
