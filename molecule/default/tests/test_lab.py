@@ -68,6 +68,45 @@ def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):
     assert far_queries('late.test')[-1] == EU
 
 
+FLOW_SCRIPT = '''
+import http.client, os, time
+connection = http.client.HTTPConnection('proxied.test', 80, timeout=10)
+def ask():
+    connection.request('GET', '/')
+    return connection.getresponse().read().decode()
+with open('/tmp/flow.out', 'w') as out:
+    out.write(ask() + '\\n'); out.flush()
+    while not os.path.exists('/tmp/flow.go'):
+        time.sleep(0.2)
+    out.write(ask() + '\\n')
+'''
+
+
+def test_open_connection_keeps_its_path_when_rules_change(tmp_path):
+    applied(tmp_path)
+    alice = host('alice')
+    alice.run_test('rm -f /tmp/flow.out /tmp/flow.go')
+    alice.run_test("cat > /tmp/flow.py <<'EOF'%sEOF" % FLOW_SCRIPT)
+    subprocess.run(['docker', 'exec', '-d', 'wgsplit-alice', 'python3', '/tmp/flow.py'], check=True)
+    wait_for_lines(alice, 1)
+    alice_rules = [rule for rule in INVENTORY['wgsplit_clients'][0]['rules'] if rule['value'] != 'proxied.test']
+    applied(tmp_path, inventory(wgsplit_clients={'alice': {'rules': alice_rules}}))
+    alice.run_test('touch /tmp/flow.go')
+    # The open connection kept its upstream (its mark is on the connection); a new one goes direct.
+    assert wait_for_lines(alice, 2) == [US, US]
+    assert seen('alice', 'proxied.test') == DIRECT
+
+
+def wait_for_lines(client, count, timeout_s=30):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = client.run('cat /tmp/flow.out').stdout.split()
+        if len(lines) >= count:
+            return lines
+        assert time.monotonic() < deadline, 'the open connection got no answer: %r' % lines
+        time.sleep(0.5)
+
+
 def test_disabled_client_and_upstream_disabled_for_a_client(tmp_path):
     applied(tmp_path, inventory(wgsplit_clients={'carol': {'enabled': False}, 'bob': {'upstream_enabled': False}}))
     assert seen('carol', 'shared.test') == DIRECT
