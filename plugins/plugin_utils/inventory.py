@@ -160,7 +160,11 @@ def interface_address(value):
 
 
 def host_address(value):
-    return ipaddress.ip_address(str(value).split('/')[0] if str(value).endswith(('/32', '/128')) else str(value))
+    """An address, also written as a /32 or /128 network."""
+    network = ipaddress.ip_network(str(value))
+    if network.prefixlen != network.max_prefixlen:
+        raise ValueError('not a single address')
+    return network.network_address
 
 
 def check_rule(checker, where, raw, client_families):

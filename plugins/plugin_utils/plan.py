@@ -241,7 +241,7 @@ def stale_sets(old_config, new_lines):
         result = {}
         for line in lines:
             if line.startswith('ipset=/'):
-                _, domain, names = line.strip().split('/', 2)
+                domain, names = line.strip().split('/', 2)[1:]
                 for name in names.split(','):
                     result.setdefault(name, set()).add(domain)
         return result

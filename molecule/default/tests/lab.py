@@ -84,10 +84,8 @@ def gateway_state():
     return re.sub(r'^# (Generated|Completed) .*$', '', text, flags=re.MULTILINE)
 
 
-def wait_booted(name):
-    for _ in range(60):
-        result = host(name).run('systemctl is-system-running')
-        if result.stdout.strip() in ('running', 'degraded'):
-            return
+def wait_booted(name, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while host(name).run('systemctl is-system-running').stdout.strip() not in ('running', 'degraded'):
+        assert time.monotonic() < deadline, '%s did not finish booting' % name
         time.sleep(1)
-    raise AssertionError('%s did not finish booting' % name)

@@ -28,7 +28,7 @@ def apply_case(case):
         kind, index, key = path.split('.', 2)
         item = (upstreams if kind == 'upstreams' else clients)[int(index)]
         if key.startswith('rules.'):
-            _, number, key = key.split('.')
+            number, key = key.split('.')[1:]
             item = item['rules'][int(number)]
         if value is None:
             del item[key]

@@ -29,8 +29,9 @@ CLIENTS = [
 ]
 
 
-def make_plan(upstreams=UPSTREAMS, clients=CLIENTS, **settings):
-    errors, checked_upstreams, checked_clients = check_inventory(upstreams, clients, SETTINGS['server_networks'])
+def make_plan(upstreams=None, clients=None, **settings):
+    errors, checked_upstreams, checked_clients = check_inventory(upstreams or UPSTREAMS, clients or CLIENTS,
+                                                                 SETTINGS['server_networks'])
     assert errors == []
     return plan(checked_upstreams, checked_clients, dict(SETTINGS, **settings))
 
