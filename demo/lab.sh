@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 WGSPLIT_VENV=$("$root/tests/setup.sh" | tail -n 1)
 export WGSPLIT_VENV
 
-"$root/tests/lab/molecule.sh" destroy >/dev/null
+"$root/tests/lab/molecule.sh" destroy >/tmp/wgsplit-lab-destroy.log 2>&1
 for step in create prepare converge; do
   echo "== molecule $step"
   "$root/tests/lab/molecule.sh" "$step" >/tmp/wgsplit-lab-$step.log 2>&1 ||
