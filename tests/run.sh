@@ -16,6 +16,7 @@ echo "== demo (the README's first command)"
 bash demo/modules.sh
 echo "== benchmark"
 python tests/benchmarks/ipset_members.py
+python tests/benchmarks/hundred_clients.py
 echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
 echo "== molecule lab"
