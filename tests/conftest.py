@@ -3,6 +3,7 @@
 Ansible and Python both need it at .../ansible_collections/wgsplit/gateway; when the checkout is not
 already there, a symlink tree in the temporary directory provides that path.
 """
+import hashlib
 import os
 import sys
 import tempfile
@@ -16,7 +17,8 @@ def _collections_tree():
     parent = os.path.dirname(ROOT)
     if os.path.basename(parent) == 'wgsplit' and os.path.basename(os.path.dirname(parent)) == 'ansible_collections':
         return os.path.dirname(os.path.dirname(parent))
-    tree = os.path.join(tempfile.gettempdir(), 'wgsplit-collections')
+    # One tree per checkout: two checkouts tested at once must not take each other's link.
+    tree = os.path.join(tempfile.gettempdir(), 'wgsplit-collections-' + hashlib.sha1(ROOT.encode()).hexdigest()[:8])
     link = os.path.join(tree, 'ansible_collections', 'wgsplit', 'gateway')
     os.makedirs(os.path.dirname(link), exist_ok=True)
     if os.path.realpath(link) != ROOT:

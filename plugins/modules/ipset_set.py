@@ -9,25 +9,31 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: ipset_set
-short_description: Manage one ipset and its members in a single transaction
+short_description: Manage ipsets and their members in a single transaction
 version_added: 0.1.0
 description:
-  - Creates, updates or removes one kernel IP set (C(ipset)) and, optionally, makes its members
-    exactly a given list or adds a list to what is there.
+  - Creates, updates or removes one kernel IP set (C(ipset)), or many sets of the same definition
+    (I(names)), and, optionally, makes their members exactly a given list or adds a list to what is there.
   - State is read from C(ipset save); members are added and deleted in place in one C(ipset restore)
     transaction, so rules and resolvers that use the set never see it missing or empty.
   - When the type or the options of an existing set must change, a filled replacement is built
     under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while used.
   - With I(persist=true) the set (and the members this module manages) is written to
     C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
-  - Sets the module was not told about are never touched.
+  - Sets the module was not told about are never touched. With I(names), all the sets are read with
+    one C(ipset save) and changed with one C(ipset restore).
 extends_documentation_fragment:
   - wgsplit.gateway.attributes
 options:
   name:
-    description: Name of the set (at most 31 characters).
+    description: Name of the set (at most 31 characters). Exactly one of I(name) and I(names) is required.
     type: str
-    required: true
+  names:
+    description:
+      - Names of sets that share one definition (type, family, options, members, state), managed in
+        one transaction: a role's many resolver-filled sets cost one module run, not one each.
+    type: list
+    elements: str
   type:
     description:
       - The set type, as C(ipset create) takes it.
@@ -131,6 +137,11 @@ member_count:
   returned: always
   type: int
   sample: 2
+sets:
+  description: Per set, what changed (keys as above, plus C(state)); the top-level keys describe the first set.
+  returned: always
+  type: dict
+  sample: {wgs-alice-p4: {state: present, added: [], removed: [], recreated: false, member_count: 0}}
 '''
 
 import ipaddress
@@ -147,33 +158,41 @@ DEFAULT_MAXELEM = 65536
 
 
 def parse_save(text):
-    """Parse `ipset save NAME` into {'type', 'family', 'maxelem', 'timeout', 'members'}."""
-    header = None
-    members = []
+    """Parse `ipset save NAME` into {'type', 'family', 'maxelem', 'timeout', 'members'} (None: no set)."""
+    sets = parse_save_all(text)
+    return next(iter(sets.values())) if sets else None
+
+
+def parse_save_all(text):
+    """Parse `ipset save` (any number of sets) into {name: parse_save shape}."""
+    sets = {}
     for line in text.splitlines():
         words = line.split()
         if not words:
             continue
         if words[0] == 'create':
             options = dict(zip(words[3::2], words[4::2]))
-            header = dict(type=words[2], family=options.get('family', 'inet'),
-                          maxelem=int(options.get('maxelem', DEFAULT_MAXELEM)),
-                          timeout=int(options['timeout']) if 'timeout' in options else None)
-        elif words[0] == 'add':
+            sets[words[1]] = dict(type=words[2], family=options.get('family', 'inet'),
+                                  maxelem=int(options.get('maxelem', DEFAULT_MAXELEM)),
+                                  timeout=int(options['timeout']) if 'timeout' in options else None, members=[])
+        elif words[0] == 'add' and words[1] in sets:
             # A member's own "timeout N" (and similar per-member options) is not part of its identity.
-            members.append(words[2])
-    if header is None:
-        return None
-    header['members'] = sorted(members)
-    return header
+            sets[words[1]]['members'].append(words[2])
+    for header in sets.values():
+        header['members'].sort()
+    return sets
 
 
 def parse_references(text):
-    """The 'References: N' count of `ipset list -t NAME`."""
+    """{name: 'References: N' count} of `ipset list -t [NAME]`."""
+    references = {}
+    name = None
     for line in text.splitlines():
-        if line.startswith('References:'):
-            return int(line.split(':', 1)[1])
-    return 0
+        if line.startswith('Name:'):
+            name = line.split(':', 1)[1].strip()
+        elif line.startswith('References:') and name is not None:
+            references[name] = int(line.split(':', 1)[1])
+    return references
 
 
 def normalize_member(member, set_type, family):
@@ -237,40 +256,54 @@ def swap_name(name):
 
 
 class IpsetSet(StateModule):
+    """State is {name: set or None} over the names given."""
+
+    def __init__(self, module):
+        super(IpsetSet, self).__init__(module)
+        self.names = [module.params['name']] if module.params['name'] else sorted(set(module.params['names']))
+        self.referenced = {}
 
     def read(self):
-        rc, out, err = self.cmd.run(['ipset', 'save', self.params['name']], check=False)
+        argv = ['ipset', 'save'] + (self.names if len(self.names) == 1 else [])
+        rc, out, err = self.cmd.run(argv, check=False)
         if rc != 0:
             if 'does not exist' in err:
-                return None
-            self.module.fail_json(msg='ipset save %s failed: %s' % (self.params['name'], err.strip()))
-        return parse_save(out)
+                return dict((name, None) for name in self.names)
+            self.module.fail_json(msg='%s failed: %s' % (' '.join(argv), err.strip()))
+        sets = parse_save_all(out)
+        return dict((name, sets.get(name)) for name in self.names)
 
-    def references(self):
-        out = self.cmd.run(['ipset', 'list', '-t', self.params['name']])[1]
-        return parse_references(out)
+    def references(self, current):
+        existing = [name for name in self.names if current[name] is not None]
+        if not existing:
+            return {}
+        argv = ['ipset', 'list', '-t'] + (existing if len(existing) == 1 else [])
+        return parse_references(self.cmd.run(argv)[1])
 
     def want(self, current):
+        self.referenced = self.references(current)
+        return dict((name, self.want_set(name, current[name], self.referenced.get(name, 0) > 0))
+                    for name in self.names)
+
+    def want_set(self, name, current, referenced):
         params = self.params
-        name = params['name']
-        self.referenced = current is not None and self.references() > 0
         if params['state'] == 'absent':
             # In check mode the task that drops the reference (earlier in the play) has not run either:
             # report the removal rather than fail on a reference that a real run would not meet.
-            if current is not None and self.referenced and not self.module.check_mode:
+            if current is not None and referenced and not self.module.check_mode:
                 self.module.fail_json(msg='set %s is still referenced (by a firewall rule or a list:set);'
                                           ' remove the reference first' % name)
             return None
         wanted = dict(type=params['type'], family=params['family'],
                       maxelem=params['maxelem'] or DEFAULT_MAXELEM, timeout=params['timeout'])
-        if current is not None and current['family'] != wanted['family'] and self.referenced:
+        if current is not None and current['family'] != wanted['family'] and referenced:
             self.module.fail_json(msg='set %s is family %s and still referenced; it cannot become %s'
                                       % (name, current['family'], wanted['family']))
         kept = current['members'] if current is not None else []
         if params['members'] is None:
             members = kept if current is not None and current['type'] == wanted['type'] else []
         else:
-            members = set(self.normalized_members())
+            members = set(self.normalized_members(name))
             if not params['exclusive']:
                 members.update(kept)
         if len(members) > wanted['maxelem']:
@@ -278,57 +311,74 @@ class IpsetSet(StateModule):
                                       % (name, len(members), wanted['maxelem']))
         wanted['members'] = sorted(members)
         if current is not None:
-            self.check_swap_name_free(current, wanted)
+            self.check_swap_name_free(name, current, wanted)
         return wanted
 
-    def normalized_members(self):
+    def normalized_members(self, name):
         members = []
         for member in self.params['members']:
             try:
                 members.append(normalize_member(member, self.params['type'], self.params['family']))
             except ValueError as error:
-                self.module.fail_json(msg='set %s: member %r is invalid: %s' % (self.params['name'], member, error))
+                self.module.fail_json(msg='set %s: member %r is invalid: %s' % (name, member, error))
         return members
 
-    def check_swap_name_free(self, current, wanted):
+    def check_swap_name_free(self, name, current, wanted):
         if all(current[key] == wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS):
             return
-        spare = swap_name(self.params['name'])
+        spare = swap_name(name)
         if self.cmd.run(['ipset', 'list', '-n', spare], check=False)[0] == 0:
-            self.module.fail_json(msg='cannot rebuild set %s: a set named %s already exists' % (self.params['name'], spare))
+            self.module.fail_json(msg='cannot rebuild set %s: a set named %s already exists' % (name, spare))
 
     def apply(self, current, wanted):
-        lines = restore_script(self.params['name'], current, wanted, self.params['hashsize'], self.referenced)
+        lines = []
+        for name in self.names:
+            if current[name] != wanted[name]:
+                lines += restore_script(name, current[name], wanted[name], self.params['hashsize'],
+                                        self.referenced.get(name, 0) > 0)
         self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
 
     def boot(self, wanted):
         if not self.params['persist']:
             return False
         boot_state = BootState(self.module, 'ipset', self.cmd)
-        file_name = '%s.save' % self.params['name']
-        if wanted is None:
-            return boot_state.remove(file_name)
-        lines = [create_line(self.params['name'], wanted, self.params['hashsize'])]
-        if self.params['members'] is not None:
-            lines += ['add %s %s' % (self.params['name'], member) for member in wanted['members']]
-        return boot_state.write(file_name, '\n'.join(lines) + '\n')
+        changed = False
+        for name in self.names:
+            file_name = '%s.save' % name
+            if wanted[name] is None:
+                changed = boot_state.remove(file_name) or changed
+                continue
+            lines = [create_line(name, wanted[name], self.params['hashsize'])]
+            if self.params['members'] is not None:
+                lines += ['add %s %s' % (name, member) for member in wanted[name]['members']]
+            changed = boot_state.write(file_name, '\n'.join(lines) + '\n') or changed
+        return changed
 
     def describe(self, state):
-        return dict(state='absent') if state is None else dict(state='present', **state)
+        described = dict((name, dict(state='absent') if value is None else dict(state='present', **value))
+                         for name, value in state.items())
+        return described[self.names[0]] if len(self.names) == 1 else described
 
     def report(self, current, wanted):
+        sets = dict((name, self.report_set(current[name], wanted[name])) for name in self.names)
+        return dict(sets[self.names[0]], sets=sets)
+
+    @staticmethod
+    def report_set(current, wanted):
         current_members = current['members'] if current else []
         wanted_members = wanted['members'] if wanted else []
         added, removed = list_delta(current_members, wanted_members)
         recreated = bool(current and wanted and any(
             current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS))
-        return dict(added=added, removed=removed, recreated=recreated, member_count=len(wanted_members))
+        return dict(state='present' if wanted else 'absent', added=added, removed=removed, recreated=recreated,
+                    member_count=len(wanted_members))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
+            name=dict(type='str'),
+            names=dict(type='list', elements='str'),
             type=dict(type='str', default='hash:net'),
             family=dict(type='str', default='inet', choices=['inet', 'inet6']),
             maxelem=dict(type='int'),
@@ -339,11 +389,13 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             persist=dict(type='bool', default=True),
         ),
+        mutually_exclusive=[('name', 'names')],
+        required_one_of=[('name', 'names')],
         supports_check_mode=True,
     )
-    name = module.params['name']
-    if not name or len(name) > MAX_NAME_LENGTH or any(char.isspace() for char in name):
-        module.fail_json(msg='name %r must be 1 to %d characters without spaces' % (name, MAX_NAME_LENGTH))
+    for name in [module.params['name']] if module.params['name'] else module.params['names']:
+        if not name or len(name) > MAX_NAME_LENGTH or any(char.isspace() for char in name):
+            module.fail_json(msg='name %r must be 1 to %d characters without spaces' % (name, MAX_NAME_LENGTH))
     IpsetSet(module).run()
 
 

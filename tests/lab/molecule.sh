@@ -13,7 +13,8 @@ if ! docker info >/dev/null 2>&1; then
 fi
 "$root/tests/lab/image.sh"
 
-tree=${TMPDIR:-/tmp}/wgsplit-collections
+# The same tree tests/conftest.py makes: one per checkout.
+tree=${TMPDIR:-/tmp}/wgsplit-collections-$(printf '%s' "$root" | sha1sum | cut -c1-8)
 mkdir -p "$tree/ansible_collections/wgsplit"
 ln -sfn "$root" "$tree/ansible_collections/wgsplit/gateway"
 export ANSIBLE_COLLECTIONS_PATH="$tree"

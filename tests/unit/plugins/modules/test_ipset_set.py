@@ -18,7 +18,16 @@ def test_parse_save_of_nothing():
 
 
 def test_parse_references():
-    assert ipset_set.parse_references('Name: s\nReferences: 2\nNumber of entries: 0\n') == 2
+    listing = 'Name: s\nReferences: 2\nNumber of entries: 0\n\nName: t\nType: hash:ip\nReferences: 0\n'
+    assert ipset_set.parse_references(listing) == {'s': 2, 't': 0}
+
+
+def test_parse_save_all_splits_sets():
+    text = ('create a hash:ip family inet hashsize 1024 maxelem 65536\nadd a 10.0.0.2\nadd a 10.0.0.1\n'
+            'create b hash:ip family inet6 hashsize 1024 maxelem 65536\n')
+    sets = ipset_set.parse_save_all(text)
+    assert sets['a']['members'] == ['10.0.0.1', '10.0.0.2']
+    assert sets['b'] == dict(type='hash:ip', family='inet6', maxelem=65536, timeout=None, members=[])
 
 
 @pytest.mark.parametrize('member, set_type, family, expected', [
