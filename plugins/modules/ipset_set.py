@@ -31,7 +31,7 @@ options:
   names:
     description:
       - Names of sets that share one definition (type, family, options, members, state), managed in
-        one transaction: a role's many resolver-filled sets cost one module run, not one each.
+        one transaction (a role's many resolver-filled sets cost one module run, not one each).
     type: list
     elements: str
   type:
