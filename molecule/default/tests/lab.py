@@ -18,17 +18,27 @@ with open(os.path.join(SCENARIO, 'group_vars', 'wgsplit_gateways', 'main.yml')) 
     INVENTORY = yaml.safe_load(inventory_file)
 
 ADDRESSES = EXPECTED['addresses']
-VIA = dict((address, via) for via, address in ADDRESSES.items())
+VIA = dict((address, via) for via, by_family in ADDRESSES.items() for address in by_family.values())
 
 
 def host(name):
     return testinfra.get_host('docker://wgsplit-%s' % name)
 
 
-def seen(client, name, timeout_s=5):
-    """The address the far end saw for an HTTP request from the client, or None when none came back."""
-    result = host(client).run('curl -s --max-time %d http://%s/' % (timeout_s, name))
+def seen(client, name, timeout_s=5, ip=4):
+    """The address the far end saw for an HTTP request from the client over IPv4 or IPv6, or None when
+    none came back."""
+    result = host(client).run('curl -%d -s --max-time %d http://%s/' % (ip, timeout_s, name))
     return result.stdout.strip() if result.rc == 0 else None
+
+
+def expected(path):
+    """The address the far end must see for a path of expected_paths.yml (None: refused)."""
+    return None if path['via'] == 'rejected' else ADDRESSES[path['via']][path.get('ip', 4)]
+
+
+def label(path):
+    return '%(client)s-%(name)s' % path + ('-ipv6' if path.get('ip') == 6 else '')
 
 
 def inventory(**changes):
