@@ -241,3 +241,7 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     # And the clients are back to wg-easy's plain NAT.
     assert seen('alice', 'proxied.test') == DIRECT
     assert seen('bob', 'plain.test') == DIRECT
+    # A first --check --diff on such a host (nothing of the collection yet) reports and changes nothing.
+    rc, output, changed = site(check=True, tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    assert gateway_state() == state
