@@ -12,9 +12,9 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import c
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan, stale_sets
 
 
-def split_check(upstreams, clients, server_networks=None):
+def split_check(upstreams, clients, server_networks=None, dns_servers=None):
     """{errors, upstreams, clients}: every problem of the inventory, and its items with defaults."""
-    errors, checked_upstreams, checked_clients = check_inventory(upstreams, clients, server_networks)
+    errors, checked_upstreams, checked_clients = check_inventory(upstreams, clients, server_networks, dns_servers)
     return dict(errors=errors, upstreams=checked_upstreams, clients=checked_clients)
 
 

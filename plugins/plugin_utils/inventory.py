@@ -223,11 +223,25 @@ def check_client(checker, index, raw, upstream_names, server_networks):
     return client
 
 
-def check_inventory(upstreams, clients, server_networks=None):
+def check_dns_servers(checker, dns_servers):
+    if not isinstance(dns_servers, list) or not dns_servers:
+        checker.error('wgsplit_dns_servers', 'needs at least one resolver address, not %r' % (dns_servers,))
+        return
+    for server in dns_servers:
+        try:
+            host_address(server)
+        except ValueError as error:
+            checker.error('wgsplit_dns_servers', '%r: %s' % (server, error))
+
+
+def check_inventory(upstreams, clients, server_networks=None, dns_servers=None):
     """(errors, upstreams, clients): every problem found, and the items with their defaults.
 
-    `server_networks` are the networks of the server interface (None: not checked)."""
+    `server_networks` are the networks of the server interface, `dns_servers` the resolver's default
+    servers (None: not checked)."""
     checker = Checker()
+    if dns_servers is not None:
+        check_dns_servers(checker, dns_servers)
     networks = None
     if server_networks is not None:
         networks = [ipaddress.ip_interface(str(network)).network for network in server_networks]

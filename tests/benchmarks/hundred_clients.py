@@ -41,7 +41,8 @@ def inventory(count, extra_rule=False):
             rules.append(dict(type='ip', value='192.0.2.0/24'))
         clients.append(dict(name='client%03d' % number, upstream='u%d' % (number % 4 + 1), rules=rules,
                             address=['10.8.%d.%d' % (number // 250, number % 250 + 2), 'fdcc::%x' % (number + 2)]))
-    return dict(wgsplit_upstreams=upstreams, wgsplit_clients=clients, wgsplit_manage_packages=False)
+    return dict(wgsplit_upstreams=upstreams, wgsplit_clients=clients, wgsplit_dns_servers=['192.0.2.53'],
+                wgsplit_manage_packages=False)
 
 
 def run(netns, playbook, inventory_file, variables, env):

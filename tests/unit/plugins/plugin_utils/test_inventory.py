@@ -56,6 +56,14 @@ def test_valid_inventory_gets_defaults_and_normal_forms():
         ('google.com', 'proxy', True), ('203.0.113.0/24', 'proxy', True), ('maps.google.com', 'direct', True)]
 
 
+def test_dns_servers_are_checked_when_given():
+    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, ['1.1.1.1', '2606:4700::1111'])[0] == []
+    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, [])[0] == [
+        'wgsplit_dns_servers: needs at least one resolver address, not []']
+    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, ['dns.example'])[0][0].startswith(
+        "wgsplit_dns_servers: 'dns.example':")
+
+
 def test_inputs_are_not_modified():
     before = copy.deepcopy(CLIENTS)
     check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS)
