@@ -63,9 +63,9 @@ def inventory_dir():
     return os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
 
 
-def site(variables=None, check=False, tmp_path=None):
+def site(variables=None, check=False, tmp_path=None, options=()):
     """Runs playbooks/site.yml against the lab; returns (rc, output, changed count of the gateway)."""
-    command = ['ansible-playbook', '-i', inventory_dir(), SITE]
+    command = ['ansible-playbook', '-i', inventory_dir(), SITE] + list(options)
     if variables is not None:
         path = os.path.join(tmp_path, 'vars-%d.yml' % time.monotonic_ns())
         with open(path, 'w') as out:

@@ -167,6 +167,19 @@ def test_second_run_changes_nothing(tmp_path):
     assert rc == 0 and changed == 0, output[-3000:]
 
 
+def test_keys_never_in_output_even_verbose(tmp_path):
+    keys = host('gateway').run("sed -n 's/^PrivateKey = //p' /etc/wireguard/wg-up-1.conf /etc/wireguard/wg-up-2.conf")
+    keys = keys.stdout.split()
+    assert len(keys) == 2
+    changed_inventory = inventory(wgsplit_upstreams={'us': {'mtu': 1400}})
+    rc, output, _ = site(changed_inventory, check=True, tmp_path=str(tmp_path), options=['-vvv'])
+    assert rc == 0, output[-3000:]
+    for key in keys:
+        assert key not in output
+    mode = host('gateway').run('stat -c %a /etc/wireguard/wg-up-1.conf /etc/wgsplit/resolver/dnsmasq.conf')
+    assert mode.stdout.split()[0] == '600'
+
+
 def test_check_diff_reports_and_changes_nothing(tmp_path):
     applied(tmp_path)
     before = gateway_state()
