@@ -12,7 +12,7 @@ echo "== ansible-test sanity"
 tests/sanity/run.sh
 echo "== ansible-lint (production profile)"
 ansible-lint --nocolor
-echo "== demo (the README's first command)"
+echo "== modules demo (the four modules split one client in namespaces)"
 bash demo/modules.sh
 echo "== benchmark"
 python tests/benchmarks/ipset_members.py
