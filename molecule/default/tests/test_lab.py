@@ -161,6 +161,18 @@ def test_kill_switch_and_drift_repair(tmp_path):
     assert seen('bob', 'plain.test') == EU
 
 
+def test_loose_reverse_path_filter_on_upstreams(tmp_path):
+    # The gateway filters strictly (prepare.yml); replies from the far end come in on wg-up-1 although
+    # the main table routes their source elsewhere: only loose mode on wg-up-1 lets them in.
+    applied(tmp_path)
+    gateway = host('gateway')
+    gateway.run_test('echo 1 > /proc/sys/net/ipv4/conf/wg-up-1/rp_filter')
+    assert seen('alice', 'proxied.test', timeout_s=3) is None
+    applied(tmp_path)
+    assert gateway.file('/proc/sys/net/ipv4/conf/wg-up-1/rp_filter').content_string.strip() == '2'
+    assert seen('alice', 'proxied.test') == US
+
+
 def test_second_run_changes_nothing(tmp_path):
     applied(tmp_path)
     rc, output, changed = site(tmp_path=str(tmp_path))
