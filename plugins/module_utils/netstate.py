@@ -234,6 +234,12 @@ class BootState:
     def path(self, name):
         return os.path.join(self.directory, name)
 
+    def keep(self, name, lines):
+        """Make boot file `name` hold `lines`, or remove it when `lines` is None; True when that changed anything."""
+        if lines is None:
+            return self.remove(name)
+        return self.write(name, '\n'.join(lines) + '\n')
+
     def write(self, name, content):
         changed = write_file(self.module, self.path(name), content, 0o600)
         return self._ensure_restore_unit() or changed

@@ -342,17 +342,17 @@ class IpsetSet(StateModule):
         if not self.params['persist']:
             return False
         boot_state = BootState(self.module, 'ipset', self.cmd)
-        changed = False
-        for name in self.names:
-            file_name = '%s.save' % name
-            if wanted[name] is None:
-                changed = boot_state.remove(file_name) or changed
-                continue
-            lines = [create_line(name, wanted[name], self.params['hashsize'])]
-            if self.params['members'] is not None:
-                lines += ['add %s %s' % (name, member) for member in wanted[name]['members']]
-            changed = boot_state.write(file_name, '\n'.join(lines) + '\n') or changed
-        return changed
+        # Every file is kept (a list, not a generator that any() would stop at the first change).
+        changes = [boot_state.keep('%s.save' % name, self.boot_lines(name, wanted[name])) for name in self.names]
+        return any(changes)
+
+    def boot_lines(self, name, wanted):
+        if wanted is None:
+            return None
+        lines = [create_line(name, wanted, self.params['hashsize'])]
+        if self.params['members'] is not None:
+            lines += ['add %s %s' % (name, member) for member in wanted['members']]
+        return lines
 
     def describe(self, state):
         described = dict((name, dict(state='absent') if value is None else dict(state='present', **value))

@@ -412,17 +412,18 @@ class MangleMark(StateModule):
         if not self.params['persist']:
             return False
         boot_state = BootState(self.module, 'iptables', self.cmd)
-        changed = False
-        for family in self.families:
-            file_name = '%s.%s.%s.rules' % (self.params['table'], self.chain, family)
-            if wanted[family] is None:
-                changed = boot_state.remove(file_name) or changed
-                continue
-            header = ['# Written by wgsplit.gateway.mangle_mark; restored by wgsplit-restore.service.']
-            header += ['# jump: %s %s %s' % (self.params['table'], parent, self.chain) for parent in self.parents]
-            body = ['*%s' % self.params['table'], ':%s - [0:0]' % self.chain] + wanted[family]['rules'] + ['COMMIT']
-            changed = boot_state.write(file_name, '\n'.join(header + body) + '\n') or changed
-        return changed
+        # Every file is kept (a list, not a generator that any() would stop at the first change).
+        changes = [boot_state.keep('%s.%s.%s.rules' % (self.params['table'], self.chain, family),
+                                   self.boot_lines(wanted[family]))
+                   for family in self.families]
+        return any(changes)
+
+    def boot_lines(self, wanted):
+        if wanted is None:
+            return None
+        header = ['# Written by wgsplit.gateway.mangle_mark; restored by wgsplit-restore.service.']
+        header += ['# jump: %s %s %s' % (self.params['table'], parent, self.chain) for parent in self.parents]
+        return header + ['*%s' % self.params['table'], ':%s - [0:0]' % self.chain] + wanted['rules'] + ['COMMIT']
 
     def describe(self, state):
         return dict((family, 'absent' if value is None else value) for family, value in state.items())

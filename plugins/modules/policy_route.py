@@ -314,14 +314,13 @@ class PolicyRoute(StateModule):
         if not self.params['persist']:
             return False
         boot_state = BootState(self.module, 'route', self.cmd)
-        file_name = 'table-%d.%s.batch' % (self.table, self.family)
-        if self.params['state'] == 'absent':
-            return boot_state.remove(file_name)
-        # Only what this module was asked for is persisted, not routes that others add to the table.
-        lines = ['rule add %s' % render_rule(rule, self.family, self.table) for rule in self.params['rules']]
-        lines += ['route replace %s table %d' % (render_route(route, self.family), self.table)
-                  for route in self.params['routes']]
-        return boot_state.write(file_name, '\n'.join(lines) + '\n')
+        lines = None
+        if self.params['state'] == 'present':
+            # Only what this module was asked for is persisted, not routes that others add to the table.
+            lines = ['rule add %s' % render_rule(rule, self.family, self.table) for rule in self.params['rules']]
+            lines += ['route replace %s table %d' % (render_route(route, self.family), self.table)
+                      for route in self.params['routes']]
+        return boot_state.keep('table-%d.%s.batch' % (self.table, self.family), lines)
 
     def report(self, current, wanted):
         return dict(rules=wanted['rules'], routes=wanted['routes'], batch=batch_lines(self.table, current, wanted))

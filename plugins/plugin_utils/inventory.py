@@ -141,7 +141,6 @@ def check_upstream(checker, index, raw):
         if upstream[key] is not None and not is_wireguard_key(upstream[key]):
             # The value is a secret: name the key, never print it.
             checker.error(where, '%s is not a WireGuard key (44 characters of base64)' % key)
-    upstream['address'] = as_list(upstream['address'])
     for key, parse in (('address', interface_address), ('allowed_ips', normalize_network), ('dns', host_address)):
         upstream[key] = [str(value) for value in (as_list(upstream[key]))]
         for value in upstream[key]:

@@ -18,7 +18,7 @@ import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS
 
-SETTINGS_DEFAULTS = dict(server_interface='wg0', server_networks=[], dns_servers=[], mark_mask=0xff000000,
+SETTINGS_DEFAULTS = dict(server_interface='wg0', server_networks=[], mark_mask=0xff000000,
                          table_base=51000, rule_priority=5000, set_prefix='wgs-', max_sets=256, foreign_sets=0,
                          kill_switch_metric=4000, dns_redirect=True,
                          clients_chain='WGSPLIT_CLIENTS')

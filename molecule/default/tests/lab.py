@@ -47,8 +47,7 @@ def inventory(**changes):
     for key in ('wgsplit_clients', 'wgsplit_upstreams'):
         for name, value in changes.pop(key, {}).items():
             items = result[key]
-            index = next(number for number, item in enumerate(items) if item['name'] == name) \
-                if any(item['name'] == name for item in items) else None
+            index = next((number for number, item in enumerate(items) if item['name'] == name), None)
             if value is None:
                 del items[index]
             elif index is None:
