@@ -144,7 +144,7 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    StateModule, kernel_prefix, list_delta, owned_table, read_text, write_file)
+    WIREGUARD_CONFIG_MARKER, StateModule, kernel_prefix, list_delta, owned_table, read_text, write_file)
 
 INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 HIDDEN = '(hidden)'
@@ -228,7 +228,7 @@ def parse_dump(text):
 
 def render_config(params):
     """The wg-quick configuration file."""
-    lines = ['# Managed by wgsplit.gateway.wg_upstream: edits are overwritten.', '[Interface]']
+    lines = [WIREGUARD_CONFIG_MARKER, '[Interface]']
     lines += render_interface_keys(params)
     lines += ['Address = %s' % ', '.join(params['addresses']), 'MTU = %d' % params['mtu']]
     if params['table'] != 'auto':

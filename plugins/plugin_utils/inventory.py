@@ -1,76 +1,145 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The inventory of CONTRACT.md, checked and given its defaults.
+"""The inventory of CONTRACT.md, checked and normalized once.
 
-`check_inventory` returns every problem at once, each naming the upstream,
-client or rule and the offending value, so a run fails before it changes
-anything and the user fixes the whole inventory in one go.
+`check_inventory` returns every problem at once, each naming the upstream, client or rule and the
+offending value (never a key), so a run fails before it changes anything and the user fixes the
+whole inventory in one go. What it returns besides is the canonical form of every value: the only
+form later stages use, so nothing the inventory says reaches a file or a command verbatim.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import base64
-import binascii
 import ipaddress
 import re
 
-NAME = re.compile(r'^[a-z0-9_-]+$')
-# Client names appear in set names: 'wgs-' + name + '-p4' must fit ipset's 31 characters.
-CLIENT_NAME_MAX = 24
-LABEL = re.compile(r'^(?!-)[a-z0-9-]{1,63}(?<!-)$')
-ACTIONS = ('proxy', 'direct')
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
+    Invalid, address, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
+    network, plain_text, type_name, wireguard_key)
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice
 
-UPSTREAM_DEFAULTS = dict(preshared_key=None, allowed_ips=['0.0.0.0/0'], persistent_keepalive=25, mtu=1420,
-                         dns=[], enabled=True)
-UPSTREAM_REQUIRED = ('name', 'id', 'endpoint', 'public_key', 'private_key', 'address')
-CLIENT_DEFAULTS = dict(upstream_enabled=True, enabled=True, default_action='direct', rules=[])
-CLIENT_REQUIRED = ('name', 'address', 'upstream')
-RULE_DEFAULTS = dict(action='proxy', enabled=True)
-RULE_REQUIRED = ('type', 'value')
+try:
+    import idna
+except ImportError:  # internationalised domain names then need it; ASCII names do not
+    idna = None
+
+UPSTREAM_NAME = re.compile(r'[a-z0-9_-]{1,32}')
+# Client names appear in set and chain names: prefix + name + '-p4' must fit ipset's 31 characters.
+CLIENT_NAME = re.compile(r'[a-z0-9_-]{1,24}')
+ACTIONS = ('proxy', 'direct')
+REQUIRED = object()
 
 
 def as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def is_wireguard_key(value):
+def name_of(pattern, text):
+    def check(value):
+        value = plain_text(value)
+        if not pattern.fullmatch(value):
+            raise Invalid('must be %s' % text)
+        return value
+    return check
+
+
+def each(parse, allow_single=True):
+    """A list of values (or one value, when `allow_single`), each parsed."""
+    def check(value):
+        if isinstance(value, dict) or (not allow_single and not isinstance(value, list)):
+            raise Invalid('must be a list, not %s' % type_name(value))
+        return [parse(item) for item in as_list(value)]
+    return check
+
+
+def each_item(parse):
+    """Like each(), but the message names the bad item (not the whole list)."""
+    def check(value):
+        result = []
+        for item in each(lambda item: item)(value):
+            try:
+                result.append(parse(item))
+            except Invalid as error:
+                raise Invalid('%s: %s' % (describe(item), error))
+        return result
+    check.names_value = True
+    return check
+
+
+def non_empty(parse):
+    def check(value):
+        result = parse(value)
+        if not result:
+            raise Invalid('needs at least one value')
+        return result
+    check.names_value = getattr(parse, 'names_value', False)
+    return check
+
+
+def domain(value):
+    """A domain name as the resolver matches it: IDNA 2008 / UTS 46 (as browsers map it), ASCII, lower case."""
+    text = plain_text(value)
+    if text.startswith('*.'):
+        raise Invalid('a domain rule already covers every subdomain: write it without "*."')
+    if idna is not None:
+        try:
+            text = idna.encode(text, uts46=True, transitional=False, std3_rules=True).decode('ascii')
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise Invalid('not a valid domain name')
+    elif not text.isascii():
+        raise Invalid('an internationalised domain name needs the Python package idna on the controller')
     try:
-        return isinstance(value, str) and len(base64.b64decode(value.strip(), validate=True)) == 32
-    except (binascii.Error, ValueError):
-        return False
+        return hostname(text)
+    except Invalid as error:
+        if 'looks like an address' in str(error):
+            raise Invalid('looks like an address; use type ip')
+        raise Invalid('not a valid domain name')
 
 
-def normalize_domain(value):
-    """The domain in lower case without a trailing dot; ValueError when it is not a domain name."""
-    if not isinstance(value, str):
-        raise ValueError('not a string')
-    domain = value.strip().lower().rstrip('.')
-    try:
-        domain = domain.encode('idna').decode('ascii')
-    except UnicodeError:
-        raise ValueError('not a valid domain name')
-    labels = domain.split('.')
-    if len(domain) > 253 or len(labels) < 1 or not all(LABEL.match(label) for label in labels):
-        raise ValueError('not a valid domain name')
-    if labels[-1].isdigit():
-        raise ValueError('looks like an address; use type ip')
-    return domain
+def canonical_endpoint(value):
+    return format_endpoint(*endpoint(value))
 
 
-def normalize_network(value):
-    """The network with host bits refused, as ipaddress prints it."""
-    try:
-        return ipaddress.ip_network(str(value).strip(), strict=True)
-    except ValueError as error:
-        raise ValueError(str(error).replace("'", ''))
+def client_address(value):
+    """A client's address: one host ('10.8.0.2', also '10.8.0.2/32')."""
+    parsed = ipaddress.ip_interface(interface_address(value))
+    if parsed.network.prefixlen != parsed.max_prefixlen:
+        raise Invalid('a client address is one host (no /%d)' % parsed.network.prefixlen)
+    return str(parsed.ip)
 
 
-def check_endpoint(value):
-    match = re.match(r'^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$', str(value))
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise ValueError('not host:port')
+UPSTREAM_FIELDS = dict(
+    name=(REQUIRED, name_of(UPSTREAM_NAME, '1 to 32 of a-z 0-9 _ -')),
+    id=(REQUIRED, lambda value: integer(value, 1, 255)),
+    endpoint=(REQUIRED, canonical_endpoint),
+    public_key=(REQUIRED, wireguard_key),
+    private_key=(REQUIRED, wireguard_key),
+    preshared_key=(None, wireguard_key),
+    address=(REQUIRED, non_empty(each_item(interface_address))),
+    allowed_ips=(['0.0.0.0/0'], non_empty(each_item(network))),
+    persistent_keepalive=(25, lambda value: integer(value, 0, 65535)),
+    mtu=(1420, lambda value: integer(value, 1280, 9000)),
+    dns=([], each_item(host_address)),
+    enabled=(True, boolean),
+)
+SECRET_FIELDS = ('public_key', 'private_key', 'preshared_key')
+CLIENT_FIELDS = dict(
+    name=(REQUIRED, name_of(CLIENT_NAME, '1 to 24 of a-z 0-9 _ - (it names the client\'s ipsets and chain)')),
+    address=(REQUIRED, non_empty(each_item(client_address))),
+    upstream=(REQUIRED, plain_text),
+    upstream_enabled=(True, boolean),
+    enabled=(True, boolean),
+    default_action=('direct', choice(*ACTIONS)),
+    rules=([], lambda value: each(lambda item: item, allow_single=False)(value)),
+)
+RULE_FIELDS = dict(
+    type=(REQUIRED, choice('domain', 'ip')),
+    value=(REQUIRED, lambda value: value),  # parsed by type in check_rule
+    action=('proxy', choice(*ACTIONS)),
+    enabled=(True, boolean),
+)
 
 
 class Checker(object):
@@ -78,189 +147,175 @@ class Checker(object):
 
     def __init__(self):
         self.errors = []
+        self.warnings = []
 
     def error(self, where, text):
         self.errors.append('%s: %s' % (where, text))
 
-    def item(self, where, raw, kind, defaults, required):
-        """(where, item with defaults), where named by the item's name when it has one; (where, None) when
-        the item is not a mapping or misses a required key."""
+    def item(self, where, raw, fields):
+        """The item with every field parsed (defaults filled in), or None when a field is bad or missing."""
         if not isinstance(raw, dict):
-            self.error(where, 'must be a mapping, not %r' % (raw,))
-            return where, None
-        item = dict(defaults, **raw)
-        if kind and raw.get('name') is not None:
-            where = '%s %r' % (kind, raw['name'])
-        return where, (item if self.known_keys(where, item, defaults, required) else None)
-
-    def known_keys(self, where, item, defaults, required):
-        for key in sorted(set(item) - set(defaults) - set(required)):
-            self.error(where, 'unknown key %r' % key)
-        missing = [key for key in required if item.get(key) in (None, '', [])]
-        for key in missing:
-            self.error(where, '%s is missing' % key)
-        return not missing
-
-    def boolean(self, where, item, key):
-        if not isinstance(item[key], bool):
-            self.error(where, '%s must be true or false, not %r' % (key, item[key]))
-
-    def choice(self, where, item, key, choices):
-        if item[key] not in choices:
-            self.error(where, '%s must be one of %s, not %r' % (key, ', '.join(choices), item[key]))
-
-    def integer(self, where, item, key, low, high):
-        value = item[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.error(where, '%s must be a whole number from %d to %d, not %r' % (key, low, high, value))
-            return False
-        return True
+            self.error(where, 'must be a mapping, not %s' % describe(raw))
+            return None
+        item, good = {}, True
+        for key in raw:
+            if key not in fields:
+                self.error(where, 'unknown key %s' % describe(key))
+                good = False
+        for key, (default, parse) in fields.items():
+            value = raw.get(key, default)
+            if default is REQUIRED and (value is REQUIRED or value is None or value == '' or value == []):
+                self.error(where, '%s is missing' % key)
+                good = False
+                continue
+            if value is None:
+                item[key] = None
+                continue
+            try:
+                item[key] = parse(value)
+            except Invalid as error:
+                # A key's value is never repeated: name the field only.
+                # Keys are never repeated; a list's bad item is named by its parser.
+                shown = '' if key in SECRET_FIELDS or getattr(parse, 'names_value', False) else ' %s' % describe(value)
+                self.error(where, '%s%s %s' % (key, shown, error))
+                good = False
+        return item if good else None
 
     def unique(self, kind, items, key):
         seen = set()
         for item in items:
-            value = item.get(key)
-            if value is not None and value in seen:
-                self.error('%s %r' % (kind, value), 'duplicate %s' % key)
-            seen.add(value)
+            if item[key] in seen:
+                self.error('%s %r' % (kind, item[key]), 'duplicate %s' % key)
+            seen.add(item[key])
 
 
-def check_upstream(checker, index, raw):
-    where, upstream = checker.item('wgsplit_upstreams[%d]' % index, raw, 'upstream', UPSTREAM_DEFAULTS,
-                                   UPSTREAM_REQUIRED)
-    if upstream is None:
-        return None
-    if not NAME.match(str(upstream['name'])):
-        checker.error(where, 'name must use only a-z 0-9 _ -')
-    checker.integer(where, upstream, 'id', 1, 255)
-    try:
-        check_endpoint(upstream['endpoint'])
-    except ValueError as error:
-        checker.error(where, 'endpoint %r is %s' % (upstream['endpoint'], error))
-    for key in ('public_key', 'private_key', 'preshared_key'):
-        if upstream[key] is not None and not is_wireguard_key(upstream[key]):
-            # The value is a secret: name the key, never print it.
-            checker.error(where, '%s is not a WireGuard key (44 characters of base64)' % key)
-    for key, parse in (('address', interface_address), ('allowed_ips', normalize_network), ('dns', host_address)):
-        upstream[key] = [str(value) for value in (as_list(upstream[key]))]
-        for value in upstream[key]:
-            try:
-                parse(value)
-            except ValueError as error:
-                checker.error(where, '%s %r: %s' % (key, value, error))
-    checker.integer(where, upstream, 'persistent_keepalive', 0, 65535)
-    checker.integer(where, upstream, 'mtu', 1280, 9000)
-    checker.boolean(where, upstream, 'enabled')
-    return upstream
+def describe(value):
+    """A value for a message: repr() shows control characters escaped; long values are cut."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + '...'
 
 
-def interface_address(value):
-    return ipaddress.ip_interface(str(value))
-
-
-def host_address(value):
-    """An address, also written as a /32 or /128 network."""
-    network = ipaddress.ip_network(str(value))
-    if network.prefixlen != network.max_prefixlen:
-        raise ValueError('not a single address')
-    return network.network_address
+def item_label(kind, raw, index, list_name):
+    """'upstream 'us'' when the item has a usable name, else its position in the list."""
+    if isinstance(raw, dict):
+        try:
+            return '%s %r' % (kind, name_of(UPSTREAM_NAME if kind == 'upstream' else CLIENT_NAME, '')(raw.get('name')))
+        except Invalid:
+            pass
+    return '%s[%d]' % (list_name, index)
 
 
 def check_rule(checker, where, raw, client_families):
-    where, rule = checker.item(where, raw, None, RULE_DEFAULTS, RULE_REQUIRED)
+    rule = checker.item(where, raw, RULE_FIELDS)
     if rule is None:
         return None
-    where = '%s (%s %s)' % (where, rule['type'], rule['value'])
-    checker.choice(where, rule, 'type', ('domain', 'ip'))
-    checker.choice(where, rule, 'action', ACTIONS)
-    checker.boolean(where, rule, 'enabled')
+    where = '%s (%s %s)' % (where, rule['type'], describe(raw['value']))
     try:
         if rule['type'] == 'domain':
-            rule['value'] = normalize_domain(rule['value'])
-        elif rule['type'] == 'ip':
-            network = normalize_network(rule['value'])
-            if network.version not in client_families:
-                raise ValueError('the client has no IPv%d address' % network.version)
-            rule['value'] = str(network)
-    except ValueError as error:
-        checker.error(where, 'bad %s %r: %s' % (rule['type'], raw['value'], error))
+            rule['value'] = domain(rule['value'])
+        else:
+            rule['value'] = network(rule['value'])
+            if family(rule['value']) not in client_families:
+                raise Invalid('the client has no IPv%d address' % family(rule['value']))
+    except Invalid as error:
+        checker.error(where, 'bad %s %s: %s' % (rule['type'], describe(raw['value']), error))
+        return None
     return rule
 
 
-def check_client(checker, index, raw, upstream_names, server_networks):
-    where, client = checker.item('wgsplit_clients[%d]' % index, raw, 'client', CLIENT_DEFAULTS, CLIENT_REQUIRED)
+def check_client(checker, where, raw, upstream_names):
+    client = checker.item(where, raw, CLIENT_FIELDS)
     if client is None:
         return None
-    name = str(client['name'])
-    if not NAME.match(name) or len(name) > CLIENT_NAME_MAX:
-        checker.error(where, 'name must be 1 to %d of a-z 0-9 _ - (it names the client\'s ipsets)' % CLIENT_NAME_MAX)
-    addresses = []
-    for value in as_list(client['address']):
-        try:
-            address = ipaddress.ip_interface(str(value))
-            if address.network.prefixlen != address.max_prefixlen:
-                raise ValueError('a client address is one host (no /%d)' % address.network.prefixlen)
-        except ValueError as error:
-            checker.error(where, 'address %r: %s' % (value, error))
-            continue
-        if server_networks is not None and not any(address.ip in network for network in server_networks):
-            checker.error(where, 'address %s is outside the server interface networks (%s)'
-                          % (address.ip, ', '.join(str(network) for network in server_networks) or 'none'))
-        addresses.append(str(address.ip))
-    client['address'] = addresses
     if client['upstream'] not in upstream_names:
-        checker.error(where, 'upstream %r is not in wgsplit_upstreams' % (client['upstream'],))
-    for key in ('enabled', 'upstream_enabled'):
-        checker.boolean(where, client, key)
-    checker.choice(where, client, 'default_action', ACTIONS)
-    if not isinstance(client['rules'], list):
-        checker.error(where, 'rules must be a list')
-        client['rules'] = []
-    families = set(ipaddress.ip_address(address).version for address in addresses)
-    client['rules'] = [rule for rule in (check_rule(checker, '%s rule %d' % (where, number + 1), rule, families)
-                                         for number, rule in enumerate(client['rules'])) if rule is not None]
-    return client
+        checker.error(where, 'upstream %r is not in wgsplit_upstreams' % client['upstream'])
+    families = set(family(value) for value in client['address'])
+    rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule, families)
+             for number, rule in enumerate(client['rules'])]
+    client['rules'] = [rule for rule in rules if rule is not None]
+    return client if all(rule is not None for rule in rules) else None
 
 
-def check_dns_servers(checker, dns_servers):
-    if not isinstance(dns_servers, list) or not dns_servers:
-        checker.error('wgsplit_dns_servers', 'needs at least one resolver address, not %r' % (dns_servers,))
-        return
-    for server in dns_servers:
-        try:
-            host_address(server)
-        except ValueError as error:
-            checker.error('wgsplit_dns_servers', '%r: %s' % (server, error))
+def check_addresses(checker, clients, server):
+    """Client addresses inside the server interface's networks; each client completed with the other
+    addresses its WireGuard peer has (wg-easy gives every peer an IPv4 and an IPv6 address): a family
+    the inventory does not list is split too, never left unclassified."""
+    networks = [ipaddress.ip_interface(value).network for value in server.get('addresses', [])]
+    for client in clients:
+        where = 'client %r' % client['name']
+        for value in client['address']:
+            if not any(ipaddress.ip_address(value) in net for net in networks):
+                checker.error(where, 'address %s is outside the server interface networks (%s)'
+                              % (value, ', '.join(str(net) for net in networks) or 'none'))
+        for value in peer_addresses(checker, where, client, server.get('peers'), networks):
+            checker.warnings.append('%s: also split at %s, the other address its WireGuard peer has'
+                                    % (where, value))
+            client['address'].append(value)
 
 
-def check_inventory(upstreams, clients, server_networks=None, dns_servers=None):
-    """(errors, upstreams, clients): every problem found, and the items with their defaults.
-
-    `server_networks` are the networks of the server interface, `dns_servers` the resolver's default
-    servers (None: not checked)."""
-    checker = Checker()
-    if dns_servers is not None:
-        check_dns_servers(checker, dns_servers)
-    networks = None
-    if server_networks is not None:
-        networks = [ipaddress.ip_interface(str(network)).network for network in server_networks]
-    for name, value in (('wgsplit_upstreams', upstreams), ('wgsplit_clients', clients)):
-        if not isinstance(value, list):
-            checker.error(name, 'must be a list, not %r' % (value,))
-    upstreams = upstreams if isinstance(upstreams, list) else []
-    clients = clients if isinstance(clients, list) else []
-    checked_upstreams = [item for item in (check_upstream(checker, index, raw)
-                                           for index, raw in enumerate(upstreams)) if item is not None]
-    checker.unique('upstream', checked_upstreams, 'name')
-    checker.unique('upstream id', checked_upstreams, 'id')
-    names = set(upstream['name'] for upstream in checked_upstreams)
-    checked_clients = [item for item in (check_client(checker, index, raw, names, networks)
-                                         for index, raw in enumerate(clients)) if item is not None]
-    checker.unique('client', checked_clients, 'name')
+def check_unique_addresses(checker, clients):
     owners = {}
-    for client in checked_clients:
-        for address in client['address']:
-            if address in owners:
-                checker.error('client %r' % client['name'], 'address %s is also client %r\'s' % (address, owners[address]))
-            owners.setdefault(address, client['name'])
-    return checker.errors, checked_upstreams, checked_clients
+    for client in clients:
+        for value in client['address']:
+            if value in owners:
+                checker.error('client %r' % client['name'], 'address %s is also client %r\'s' % (value, owners[value]))
+            owners.setdefault(value, client['name'])
+
+
+def peer_addresses(checker, where, client, peers, networks):
+    """Addresses of the client's peer, inside the server networks, that the client does not list."""
+    if not peers:
+        return []
+    listed = [ipaddress.ip_address(value) for value in client['address']]
+    extra = []
+    for peer in peers:
+        allowed = [ipaddress.ip_network(value, strict=False) for value in peer.get('allowed_ips', [])]
+        if not any(value in net for value in listed for net in allowed):
+            continue
+        for net in allowed:
+            if not any(net.version == server_net.version and net.overlaps(server_net) for server_net in networks):
+                continue
+            if net.prefixlen != net.max_prefixlen:
+                if not any(value in net for value in listed):
+                    checker.error(where, 'its WireGuard peer also has the network %s, which one client cannot stand for'
+                                  % net)
+                continue
+            if net.network_address not in listed:
+                extra.append(str(net.network_address))
+    return sorted(set(extra), key=lambda value: (family(value), value))
+
+
+def check_inventory(variables, server=None):
+    """Every problem of the inventory and the canonical form of each value.
+
+    `variables`: the `wgsplit_*` variables without their prefix (missing ones get their defaults).
+    `server`: what discovery found of the server interface ({exists, addresses, peers}); None: not known.
+    Returns dict(errors, warnings, settings, upstreams, clients)."""
+    checker = Checker()
+    settings = check_settings(variables, checker.errors)
+    result = dict(errors=checker.errors, warnings=checker.warnings, settings=settings, upstreams=[], clients=[])
+    if settings.get('state') == 'absent':
+        return result
+    lists = {}
+    for name in ('upstreams', 'clients'):
+        value = variables.get(name, [])
+        if not isinstance(value, list):
+            checker.error('wgsplit_%s' % name, 'must be a list, not %s' % type_name(value))
+            value = []
+        lists[name] = value
+    labels = [item_label('upstream', raw, index, 'wgsplit_upstreams') for index, raw in enumerate(lists['upstreams'])]
+    upstreams = [checker.item(label, raw, UPSTREAM_FIELDS) for label, raw in zip(labels, lists['upstreams'])]
+    upstreams = [item for item in upstreams if item is not None]
+    checker.unique('upstream', upstreams, 'name')
+    checker.unique('upstream id', upstreams, 'id')
+    # Clients of an upstream with errors of its own are not blamed for naming it.
+    names = set(raw['name'] for label, raw in zip(labels, lists['upstreams']) if label.startswith('upstream '))
+    clients = [check_client(checker, item_label('client', raw, index, 'wgsplit_clients'), raw, names)
+               for index, raw in enumerate(lists['clients'])]
+    clients = [item for item in clients if item is not None]
+    checker.unique('client', clients, 'name')
+    if server is not None and server.get('exists'):
+        check_addresses(checker, clients, server)
+    check_unique_addresses(checker, clients)
+    result.update(upstreams=upstreams, clients=clients)
+    return result

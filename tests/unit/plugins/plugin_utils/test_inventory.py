@@ -1,4 +1,4 @@
-"""check_inventory: defaults, normalisation, and one precise message per kind of bad input (bad_inventory.yml)."""
+"""check_inventory: defaults, canonical forms, and one precise message per kind of bad input (bad_inventory.yml)."""
 import copy
 import json
 import os
@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import SETTINGS
 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
-SERVER_NETWORKS = ['10.8.0.1/24', 'fdcc::1/112']
+SERVER = dict(exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None)
 UPSTREAMS = [dict(name='us', id=1, endpoint='us.example.com:51820', public_key=KEY, private_key=KEY,
                   address='10.10.0.2/32')]
 CLIENTS = [dict(name='alice', address='10.8.0.2', upstream='us', rules=[
@@ -17,69 +18,134 @@ CLIENTS = [dict(name='alice', address='10.8.0.2', upstream='us', rules=[
     dict(type='ip', value='203.0.113.0/24'),
     dict(type='domain', value='maps.google.com', action='direct'),
 ])]
+VARIABLES = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
 
 with open(os.path.join(os.path.dirname(__file__), 'bad_inventory.yml')) as cases_file:
     CASES = yaml.safe_load(cases_file)
 
 
 def apply_case(case):
-    upstreams, clients = copy.deepcopy(UPSTREAMS), copy.deepcopy(CLIENTS)
+    variables = copy.deepcopy(VARIABLES)
     for path, value in case.get('set', {}).items():
-        kind, index, key = path.split('.', 2)
-        item = (upstreams if kind == 'upstreams' else clients)[int(index)]
-        if key.startswith('rules.'):
-            number, key = key.split('.')[1:]
-            item = item['rules'][int(number)]
+        kind, key = path.split('.', 1)
+        if kind == 'settings':
+            item = variables
+        else:
+            index, key = key.split('.', 1)
+            item = variables[kind][int(index)]
+            if key.startswith('rules.'):
+                number, key = key.split('.')[1:]
+                item = item['rules'][int(number)]
         if value is None:
             del item[key]
         else:
             item[key] = value
     if 'add_client' in case:
-        clients.append(case['add_client'])
+        variables['clients'].append(case['add_client'])
     if 'add_upstream' in case:
-        upstreams.append(dict(UPSTREAMS[0], **case['add_upstream']))
+        variables['upstreams'].append(dict(UPSTREAMS[0], **case['add_upstream']))
     if 'replace_clients' in case:
-        clients = case['replace_clients']
-    return upstreams, clients
+        variables['clients'] = case['replace_clients']
+    return variables
 
 
-def test_valid_inventory_gets_defaults_and_normal_forms():
-    errors, upstreams, clients = check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS)
-    assert errors == []
-    assert upstreams[0]['address'] == ['10.10.0.2/32']
-    assert upstreams[0]['allowed_ips'] == ['0.0.0.0/0']
-    assert (upstreams[0]['persistent_keepalive'], upstreams[0]['mtu'], upstreams[0]['enabled']) == (25, 1420, True)
-    alice = clients[0]
+def test_valid_inventory_gets_defaults_and_canonical_forms():
+    result = check_inventory(VARIABLES, SERVER)
+    assert result['errors'] == [] and result['warnings'] == []
+    upstream = result['upstreams'][0]
+    assert upstream['address'] == ['10.10.0.2/32']
+    assert upstream['allowed_ips'] == ['0.0.0.0/0']
+    assert (upstream['persistent_keepalive'], upstream['mtu'], upstream['enabled']) == (25, 1420, True)
+    alice = result['clients'][0]
     assert alice['address'] == ['10.8.0.2']
     assert alice['default_action'] == 'direct' and alice['enabled'] and alice['upstream_enabled']
     assert [(rule['value'], rule['action'], rule['enabled']) for rule in alice['rules']] == [
         ('google.com', 'proxy', True), ('203.0.113.0/24', 'proxy', True), ('maps.google.com', 'direct', True)]
+    settings = result['settings']
+    assert settings == dict(dict((name, default) for name, (default, check) in SETTINGS.items()),
+                            dns_servers=['1.1.1.1'])
 
 
-def test_dns_servers_are_checked_when_given():
-    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, ['1.1.1.1', '2606:4700::1111'])[0] == []
-    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, [])[0] == [
-        'wgsplit_dns_servers: needs at least one resolver address, not []']
-    assert check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS, ['dns.example'])[0][0].startswith(
-        "wgsplit_dns_servers: 'dns.example':")
+@pytest.mark.parametrize('raw, canonical', [
+    ('Straße.de', 'xn--strae-oqa.de'),  # IDNA 2008 / UTS 46, as browsers: not strasse.de
+    ('BÜCHER.example.', 'xn--bcher-kva.example'),
+    ('xn--strae-oqa.de', 'xn--strae-oqa.de'),
+    ('EXAMPLE.com', 'example.com'),
+])
+def test_domains_are_written_as_the_resolver_matches_them(raw, canonical):
+    variables = copy.deepcopy(VARIABLES)
+    variables['clients'][0]['rules'] = [dict(type='domain', value=raw)]
+    result = check_inventory(variables, SERVER)
+    assert result['errors'] == []
+    assert result['clients'][0]['rules'][0]['value'] == canonical
+
+
+def test_values_are_rewritten_to_their_canonical_form():
+    variables = copy.deepcopy(VARIABLES)
+    variables['upstreams'][0].update(endpoint='[2001:DB8:0::1]:51820', address=['FDCC:0::2/128', '10.10.0.2'],
+                                     allowed_ips=['::/0'], dns=['10.10.0.1/32'], mtu='1400', id='1')
+    variables['clients'][0].update(address='10.8.0.2/32', rules=[dict(type='ip', value='2001:DB8::/32')])
+    variables['clients'][0]['address'] = ['10.8.0.2/32', 'FDCC::2']
+    variables.update(mark_mask='0xff000000', dns_servers=['2606:4700:0:0::1111'])
+    result = check_inventory(variables, SERVER)
+    assert result['errors'] == []
+    upstream = result['upstreams'][0]
+    assert upstream['endpoint'] == '[2001:db8::1]:51820'
+    assert upstream['address'] == ['fdcc::2/128', '10.10.0.2/32']
+    assert upstream['dns'] == ['10.10.0.1'] and upstream['mtu'] == 1400 and upstream['id'] == 1
+    assert result['clients'][0]['address'] == ['10.8.0.2', 'fdcc::2']
+    assert result['clients'][0]['rules'][0]['value'] == '2001:db8::/32'
+    assert result['settings']['mark_mask'] == 0xff000000
+    assert result['settings']['dns_servers'] == ['2606:4700::1111']
+
+
+def test_a_family_the_server_gives_the_peer_is_split_too():
+    server = dict(SERVER, peers=[dict(public_key=KEY, allowed_ips=['10.8.0.2/32', 'fdcc::2/128']),
+                                 dict(public_key=KEY, allowed_ips=['10.8.0.7/32', 'fdcc::7/128'])])
+    result = check_inventory(VARIABLES, server)
+    assert result['errors'] == []
+    assert result['clients'][0]['address'] == ['10.8.0.2', 'fdcc::2']
+    assert result['warnings'] == ["client 'alice': also split at fdcc::2, the other address its WireGuard peer has"]
+
+
+def test_a_peer_network_inside_the_server_networks_is_refused():
+    server = dict(SERVER, peers=[dict(public_key=KEY, allowed_ips=['10.8.0.2/32', 'fdcc::/120'])])
+    errors = check_inventory(VARIABLES, server)['errors']
+    assert errors == ["client 'alice': its WireGuard peer also has the network fdcc::/120, which one client cannot"
+                      " stand for"]
+
+
+def test_dns_servers_are_required_when_present_only():
+    variables = dict(VARIABLES)
+    del variables['dns_servers']
+    assert check_inventory(variables, SERVER)['errors'] == ['wgsplit_dns_servers: is required']
+    assert check_inventory(dict(variables, state='absent'), SERVER)['errors'] == []
+
+
+def test_absent_ignores_the_lists():
+    result = check_inventory(dict(state='absent', upstreams='garbage'), None)
+    assert result['errors'] == [] and result['upstreams'] == [] and result['clients'] == []
 
 
 def test_inputs_are_not_modified():
-    before = copy.deepcopy(CLIENTS)
-    check_inventory(UPSTREAMS, CLIENTS, SERVER_NETWORKS)
-    assert CLIENTS == before
+    before = copy.deepcopy(VARIABLES)
+    check_inventory(VARIABLES, SERVER)
+    assert VARIABLES == before
 
 
 def test_every_problem_is_reported_at_once():
-    upstreams, clients = apply_case({'set': {'clients.0.upstream': 'eu', 'clients.0.rules.1.value': '1.2.3.4/8'}})
-    errors = check_inventory(upstreams, clients, SERVER_NETWORKS)[0]
-    assert len(errors) == 2
+    variables = apply_case({'set': {'clients.0.upstream': 'eu', 'clients.0.rules.1.value': '1.2.3.4/8'}})
+    assert len(check_inventory(variables, SERVER)['errors']) == 2
+
+
+def test_clients_of_a_bad_upstream_are_not_blamed_for_naming_it():
+    variables = apply_case({'set': {'upstreams.0.mtu': 1}})
+    assert check_inventory(variables, SERVER)['errors'] == ["upstream 'us': mtu 1 must be from 1280 to 9000"]
 
 
 @pytest.mark.parametrize('case', CASES, ids=[case['name'] for case in CASES])
 def test_bad_inventory_is_named(case):
-    upstreams, clients = apply_case(case)
-    errors = check_inventory(upstreams, clients, SERVER_NETWORKS)[0]
+    errors = check_inventory(apply_case(case), SERVER)['errors']
     assert any(case['error'] in error for error in errors), errors
     if 'not_in_output' in case:
         assert case['not_in_output'] not in json.dumps(errors)

@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The canonical form of every value that reaches a file, a command or a kernel object.
+
+The inventory check (on the controller) and the modules (on the host) parse values with these
+functions, so a value is accepted by the same rules everywhere, and what is written is always the
+text of the parsed object, never the caller's string. Python's `ipaddress` keeps an IPv6 scope ID
+verbatim, newlines included, and a regex ending in `$` matches before a trailing newline: so every
+string is first refused if it holds a control character or whitespace, scope IDs are refused, and
+names are matched whole.
+
+Each function raises `Invalid` (a ValueError) with a reason that does not repeat the value; callers
+name the item and, unless it is a secret, the value.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import binascii
+import ipaddress
+import re
+import unicodedata
+
+# Linux interface names: at most 15 bytes, no '/', ':' or whitespace; the collection keeps to a safe subset.
+INTERFACE_NAME = re.compile(r'[A-Za-z0-9_.=+-]{1,15}')
+HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
+PORT = re.compile(r'[1-9][0-9]{0,4}')
+ENDPOINT = re.compile(r'\[(?P<v6>[^\[\]]+)\]:(?P<v6port>[^:]+)|(?P<host>[^:\[\]]+):(?P<port>[^:]+)')
+WIREGUARD_KEY_BYTES = 32
+
+
+class Invalid(ValueError):
+    pass
+
+
+def plain_text(value):
+    """A non-empty string without control characters, whitespace or other invisible characters."""
+    if not isinstance(value, str):
+        raise Invalid('must be a string, not %s' % type_name(value))
+    if not value:
+        raise Invalid('must not be empty')
+    for char in value:
+        if char.isspace() or unicodedata.category(char)[0] in 'CZ':
+            raise Invalid('holds whitespace or a control character (%s)' % unicode_name(char))
+    return value
+
+
+def safe_strings(value, path='value'):
+    """Raise Invalid naming the first string inside `value` (any nesting) that holds a control character.
+
+    Modules call it on everything they write into a file or a command, whatever the caller passed."""
+    if isinstance(value, str):
+        for char in value:
+            if unicodedata.category(char)[0] == 'C' or char in '\n\r\x0b\x0c\x85\u2028\u2029':
+                raise Invalid('%s holds a control character (%s)' % (path, unicode_name(char)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            safe_strings(key, path)
+            safe_strings(item, '%s.%s' % (path, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            safe_strings(item, '%s[%d]' % (path, index))
+    return value
+
+
+def type_name(value):
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, dict):
+        return 'a mapping'
+    if isinstance(value, (list, tuple)):
+        return 'a list'
+    if value is None:
+        return 'null'
+    if isinstance(value, str):
+        return 'a string'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    return 'a %s' % type(value).__name__
+
+
+def unicode_name(char):
+    return 'U+%04X' % ord(char)
+
+
+def _ip_text(value):
+    """The text of an address-like value, refusing scope IDs (they are interface names in disguise)."""
+    text = plain_text(value)
+    if '%' in text:
+        raise Invalid('IPv6 scope IDs (%...) are not accepted')
+    return text
+
+
+def address(value):
+    """An IPv4 or IPv6 address, as ipaddress prints it ('fdcc::2', '10.8.0.2')."""
+    try:
+        return str(ipaddress.ip_address(_ip_text(value)))
+    except Invalid:
+        raise
+    except ValueError:
+        raise Invalid('not an IPv4 or IPv6 address')
+
+
+def interface_address(value):
+    """An address with its prefix length ('10.10.0.2/32'); a bare address gets the host length."""
+    try:
+        return str(ipaddress.ip_interface(_ip_text(value)))
+    except Invalid:
+        raise
+    except ValueError:
+        raise Invalid('not an address with an optional /prefix')
+
+
+def network(value, strict=True):
+    """A network ('203.0.113.0/24'); with `strict`, host bits set are refused."""
+    text = _ip_text(value)
+    try:
+        return str(ipaddress.ip_network(text, strict=strict))
+    except ValueError as error:
+        if 'has host bits set' in str(error):
+            raise Invalid('has host bits set (the network is %s)' % ipaddress.ip_network(text, strict=False))
+        raise Invalid('not an IPv4 or IPv6 network')
+
+
+def host_address(value):
+    """A single address, also written as a /32 or /128 network: its address ('10.10.2.1')."""
+    parsed = ipaddress.ip_network(network(value, strict=True))
+    if parsed.prefixlen != parsed.max_prefixlen:
+        raise Invalid('not a single address')
+    return str(parsed.network_address)
+
+
+def family(value):
+    """4 or 6, for a canonical address, interface address or network."""
+    return 6 if ':' in value else 4
+
+
+def hostname(value):
+    """A DNS host name of letters, digits and hyphens, in lower case, without a trailing dot."""
+    text = plain_text(value).lower()
+    text = text[:-1] if text.endswith('.') else text
+    labels = text.split('.')
+    if len(text) > 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        raise Invalid('not a host name (labels of a-z 0-9 -, at most 63 characters each, 253 in all)')
+    if labels[-1].isdigit():
+        raise Invalid('looks like an address')
+    return text
+
+
+def endpoint(value):
+    """(host, port) of 'host:port', 'a.b.c.d:port' or '[v6]:port'; host canonical (address or host name)."""
+    match = ENDPOINT.fullmatch(plain_text(value))
+    if not match:
+        raise Invalid('not host:port ([address]:port for IPv6)')
+    port_text = match.group('v6port') or match.group('port')
+    if not PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise Invalid('port must be 1 to 65535')
+    if match.group('v6') is not None:
+        host = address(match.group('v6'))
+        if family(host) != 6:
+            raise Invalid('only IPv6 addresses go in brackets')
+    else:
+        try:
+            host = address(match.group('host'))
+        except Invalid:
+            host = hostname(match.group('host'))
+    return host, int(port_text)
+
+
+def format_endpoint(host, port):
+    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
+
+
+def wireguard_key(value):
+    """A WireGuard key: 32 bytes in base64 (44 characters). The error never holds the value."""
+    if not isinstance(value, str):
+        raise Invalid('is not a WireGuard key (must be a string of 44 characters of base64)')
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or len(raw) != WIREGUARD_KEY_BYTES:
+        raise Invalid('is not a WireGuard key (44 characters of base64)')
+    return base64.b64encode(raw).decode('ascii')
+
+
+def interface_name(value):
+    text = plain_text(value)
+    if not INTERFACE_NAME.fullmatch(text) or text in ('.', '..'):
+        raise Invalid('not an interface name (1 to 15 of A-Z a-z 0-9 _ . = + -)')
+    return text
+
+
+def integer(value, low, high):
+    """A whole number in [low, high]; decimal or 0x-hexadecimal text is accepted and converted."""
+    if isinstance(value, str) and re.fullmatch(r'[0-9]+|0[xX][0-9a-fA-F]+', value):
+        value = int(value, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid('must be a whole number, not %s' % type_name(value))
+    if not low <= value <= high:
+        raise Invalid('must be from %d to %d' % (low, high))
+    return value

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection's settings (`wgsplit_*` variables other than upstreams and clients): the one
+default of each, and the check that turns what the inventory says into a canonical value or a
+message naming the variable. Role argument specs document the same defaults (a unit test keeps
+them in step).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
+    Invalid, host_address, integer, interface_name, plain_text, type_name)
+
+MAX_U32 = 0xffffffff
+# Rules the collection places at its priority P and P + 1 must come before Tailscale's (5210-5270, the
+# lowest documented range of other software) and so before wg-quick's (32764-32765) and main (32766).
+FIRST_FOREIGN_RULE_PRIORITY = 5210
+RESERVED_TABLES = (253, 254, 255)
+CHAIN = re.compile(r'[A-Za-z0-9_-]{1,28}')
+BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+SET_PREFIX = re.compile(r'[A-Za-z0-9_-]{1,8}')
+CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain')
+
+
+def boolean(value):
+    if not isinstance(value, bool):
+        raise Invalid('must be true or false, not %s' % type_name(value))
+    return value
+
+
+def choice(*choices):
+    def check(value):
+        if value not in choices:
+            raise Invalid('must be one of %s' % ', '.join(choices))
+        return value
+    return check
+
+
+def number(low, high):
+    return lambda value: integer(value, low, high)
+
+
+def mark_mask(value):
+    """A contiguous 32-bit mask of at least two bits: the lowest marks direct, the others hold upstream ids."""
+    mask = integer(value, 1, MAX_U32)
+    lowest = mask & -mask
+    if (mask + lowest) & mask:
+        raise Invalid('must be one run of contiguous bits (for example 0xff800000)')
+    if mask == lowest:
+        raise Invalid('needs at least two bits (one for direct, the others for upstream ids)')
+    return mask
+
+
+def table_base(value):
+    """Tables base .. base + 255 (the refusal table and one per upstream id) must all be free to use."""
+    base = integer(value, 1, MAX_U32 - 255)
+    if base <= RESERVED_TABLES[-1]:
+        raise Invalid('must be at least 256 (tables base to base + 255 must miss local, main and default)')
+    return base
+
+
+def rule_priority(value):
+    return integer(value, 1, FIRST_FOREIGN_RULE_PRIORITY - 2)
+
+
+def set_prefix(value):
+    text = plain_text(value)
+    if not SET_PREFIX.fullmatch(text):
+        raise Invalid('must be 1 to 8 of A-Z a-z 0-9 _ - (it starts every set and client chain of the collection)')
+    return text
+
+
+def chain(value):
+    text = plain_text(value)
+    if not CHAIN.fullmatch(text) or text in BUILTIN_CHAINS:
+        raise Invalid('must be 1 to 28 of A-Z a-z 0-9 _ - and not a built-in chain')
+    return text
+
+
+def dns_servers(value):
+    if not isinstance(value, list) or not value:
+        raise Invalid('needs a list of at least one resolver address')
+    servers = []
+    for item in value:
+        try:
+            servers.append(host_address(item))
+        except Invalid as error:
+            raise Invalid('%r: %s' % (item, error))
+    return sorted(set(servers), key=servers.index)
+
+
+# name (the variable without its wgsplit_ prefix): (default, check). `None` as default: required.
+SETTINGS = dict(
+    state=('present', choice('present', 'absent')),
+    server_interface=('wg0', interface_name),
+    dns_servers=(None, dns_servers),
+    mark_mask=(0xff800000, mark_mask),
+    table_base=(51000, table_base),
+    rule_priority=(5000, rule_priority),
+    set_prefix=('wgs-', set_prefix),
+    max_ipsets=(256, number(1, 65535)),
+    kill_switch_metric=(4000, number(1, MAX_U32)),
+    dns_redirect=(True, boolean),
+    block_encrypted_dns=(False, boolean),
+    mark_chain=('WGSPLIT', chain),
+    clients_chain=('WGSPLIT_CLIENTS', chain),
+    snat_chain=('WGSPLIT_SNAT', chain),
+    dns_chain=('WGSPLIT_DNS', chain),
+    upstream_rp_filter=(2, number(0, 2)),
+    resolver_cache_size=(10000, number(0, 1000000)),
+    resolver_max_ttl=(300, number(1, 86400)),
+    manage_packages=(True, boolean),
+)
+
+
+def check_settings(variables, errors):
+    """{name: canonical value} for every setting; problems appended to `errors` as 'wgsplit_NAME: reason'.
+
+    `dns_servers` is required only when the state is present (absent needs no resolver)."""
+    settings = {}
+    for name, (default, check) in SETTINGS.items():  # state first: dns_servers depends on it
+        raw = variables.get(name, default)
+        if raw is None:
+            if name == 'dns_servers' and settings.get('state') != 'present':
+                settings[name] = []
+                continue
+            errors.append('wgsplit_%s: is required' % name)
+            continue
+        try:
+            settings[name] = check(raw)
+        except Invalid as error:
+            errors.append('wgsplit_%s: %r %s' % (name, raw, error) if isinstance(raw, (str, int)) and not
+                          isinstance(raw, bool) else 'wgsplit_%s: %s' % (name, error))
+    chains = [settings[name] for name in CHAIN_SETTINGS if name in settings]
+    if len(set(chains)) != len(chains):
+        errors.append('wgsplit_*_chain: the chain names must differ (%s)' % ', '.join(chains))
+    return settings
