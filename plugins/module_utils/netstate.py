@@ -25,6 +25,7 @@ import os
 import tempfile
 
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import network as network_text
 
 C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
 
@@ -41,43 +42,62 @@ WIREGUARD_CONFIG_MARKER = '# Managed by wgsplit.gateway.wg_upstream: edits are o
 # local, main and default (and the unspecified 0) belong to the kernel and the system.
 RESERVED_TABLES = (0, 253, 254, 255)
 
-# Order matters: sets exist before the rules that match them, chains before
-# anything routes into them.  Policy routes that name a device which is not up
-# yet fail here and come back with that device (wg-quick's Table=).
+# Order matters: sets exist before the rules that match them, chains before anything that jumps into
+# them.  Each file is loaded on its own, so a bad or missing file affects only what it describes; a
+# chain that a restored chain jumps to but that could not be restored itself (its file is missing, or
+# matches a set that is) is created refusing (DROP; empty in nat, where DROP is not allowed): what it
+# would have classified is refused, never sent the default way.  Policy routes that name a device which
+# is not up yet fail here and come back with that device (wg-quick's Table=).
 RESTORE_SCRIPT_TEXT = r'''#!/bin/sh
-# Written by wgsplit.gateway: restores its ipsets, firewall chains and policy
-# routing at boot, before the network comes up.  Do not edit: the modules
-# rewrite the files under /etc/wgsplit on every run.
+# Written by wgsplit.gateway: restores its ipsets, firewall chains and policy routing at boot, before
+# the network comes up.  Do not edit: the modules rewrite the files under /etc/wgsplit on every run.
 set -u
 dir=/etc/wgsplit
 status=0
 for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
-  ipset -exist restore -file "$f" || status=1
+  ipset -exist restore -file "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }
 done
+xtables() { case "$1" in *.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
 restore_chain() {
-  case "$1" in *.ipv6.rules) ipt=ip6tables ;; *) ipt=iptables ;; esac
+  ipt=$(xtables "$1")
   "$ipt-restore" -w --noflush "$1" || return 1
   sed -n 's/^# jump: //p' "$1" | while read -r table parent chain; do
     "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null ||
       "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain"
   done
 }
-# A chain may jump to another chain of the collection: restore in passes until no file is left or
-# a pass makes no progress (then once more, with the errors shown).
+# Restores the files of $pending in passes (a chain may jump to another); what did not load stays in $pending.
+restore_pending() {
+  while [ -n "$pending" ]; do
+    left=""
+    for f in $pending; do restore_chain "$f" 2>/dev/null || left="$left $f"; done
+    left=${left# }
+    [ "$left" = "$pending" ] && break
+    pending=$left
+  done
+}
+refuse_missing_targets() {
+  ipt=$(xtables "$1")
+  table=$(sed -n 's/^\*//p' "$1" | head -n 1)
+  for target in $(sed -n 's/^-A [^ ]* .*-j \([A-Za-z0-9_-]*\).*$/\1/p' "$1" | sort -u); do
+    case "$target" in ACCEPT|DROP|RETURN|REJECT|MARK|CONNMARK|MASQUERADE|DNAT|SNAT|REDIRECT|LOG) continue ;; esac
+    "$ipt" -w -t "$table" -S "$target" >/dev/null 2>&1 && continue
+    echo "wgsplit: chain $target ($table) could not be restored: what it classifies is refused" >&2
+    status=1
+    "$ipt" -w -t "$table" -N "$target" || continue
+    [ "$table" = nat ] || "$ipt" -w -t "$table" -A "$target" -j DROP
+  done
+}
 pending=""
 for f in "$dir"/iptables/*.rules; do [ -e "$f" ] && pending="$pending $f"; done
 pending=${pending# }
-while [ -n "$pending" ]; do
-  left=""
-  for f in $pending; do restore_chain "$f" 2>/dev/null || left="$left $f"; done
-  left=${left# }
-  if [ "$left" = "$pending" ]; then
-    for f in $left; do restore_chain "$f" || status=1; done
-    break
-  fi
-  pending=$left
-done
+restore_pending
+if [ -n "$pending" ]; then
+  for f in $pending; do refuse_missing_targets "$f"; done
+  restore_pending
+  for f in $pending; do restore_chain "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }; done
+fi
 for f in "$dir"/route/*.batch; do
   [ -e "$f" ] || continue
   case "$f" in *.inet6.batch) family=-6 ;; *) family=-4 ;; esac
@@ -87,11 +107,15 @@ done
 exit $status
 '''
 
+# After the distribution's firewall restore units: they replace or flush tables (Debian's nftables.conf
+# starts with `flush ruleset`), and what they load later would wipe the collection's chains.
+FIREWALL_UNITS = ('netfilter-persistent.service', 'iptables.service', 'ip6tables.service', 'nftables.service',
+                  'firewalld.service', 'ufw.service')
 RESTORE_UNIT_TEXT = '''# Written by wgsplit.gateway.
 [Unit]
 Description=Restore wgsplit.gateway ipsets, firewall chains and policy routes
 DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service
+After=local-fs.target systemd-modules-load.service {firewall}
 Before=network-pre.target shutdown.target
 Wants=network-pre.target
 Conflicts=shutdown.target
@@ -103,13 +127,13 @@ ExecStart={script}
 
 [Install]
 WantedBy=multi-user.target
-'''.format(script=RESTORE_SCRIPT)
+'''.format(script=RESTORE_SCRIPT, firewall=' '.join(FIREWALL_UNITS))
 
 
 def kernel_prefix(value):
     """(network, text): the network with host bits cleared, and its text as `ip` and `ipset save` print it
     ('default' for a /0, a bare address for a host, address/len otherwise)."""
-    network = ipaddress.ip_network(to_text(value), strict=False)
+    network = ipaddress.ip_network(network_text(to_text(value), strict=False))
     if network.prefixlen == 0:
         return network, 'default'
     if network.prefixlen == network.max_prefixlen:
@@ -307,6 +331,14 @@ def read_text(path):
         return None
 
 
+def sync_directory(directory):
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_file(module, path, content, mode):
     """Atomically make `path` hold `content` with `mode`; True when that changed anything."""
     try:
@@ -325,7 +357,10 @@ def write_file(module, path, content, mode):
         os.fchmod(handle, mode)
         with os.fdopen(handle, 'w') as out:
             out.write(content)
+            out.flush()
+            os.fsync(out.fileno())  # the new content is on disk before the name points to it
         os.rename(temporary, path)
+        sync_directory(directory)
     except Exception:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -145,13 +145,17 @@ sets:
 '''
 
 import ipaddress
+import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule, kernel_prefix, list_delta)
 
 MAX_NAME_LENGTH = 31
+SET_NAME = re.compile(r'[A-Za-z0-9_.:-]{1,%d}' % MAX_NAME_LENGTH)
+SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
 # Options that define a set; hashsize is left out on purpose (the kernel grows it).
 DEFINING_OPTIONS = ('maxelem', 'timeout')
 DEFAULT_MAXELEM = 65536
@@ -199,12 +203,14 @@ def normalize_member(member, set_type, family):
     """The member as `ipset save` prints it; raises ValueError with a reason."""
     member = member.strip()
     if set_type not in ('hash:ip', 'hash:net'):
+        if not member or any(char.isspace() for char in member):
+            raise ValueError('a member is one word')
         return member
     want_version = 6 if family == 'inet6' else 4
     if set_type == 'hash:ip':
         if '/' in member:
             raise ValueError('a hash:ip set takes single addresses, use type hash:net for networks')
-        address = ipaddress.ip_address(to_text(member))
+        address = ipaddress.ip_address(canonical_address(member))
         if address.version != want_version:
             raise ValueError('not an IPv%d address' % want_version)
         return str(address)
@@ -394,8 +400,14 @@ def main():
         supports_check_mode=True,
     )
     for name in [module.params['name']] if module.params['name'] else module.params['names']:
-        if not name or len(name) > MAX_NAME_LENGTH or any(char.isspace() for char in name):
-            module.fail_json(msg='name %r must be 1 to %d characters without spaces' % (name, MAX_NAME_LENGTH))
+        if not SET_NAME.fullmatch(name or ''):
+            module.fail_json(msg='name %r must be 1 to %d of A-Z a-z 0-9 _ . : -' % (name, MAX_NAME_LENGTH))
+    if not SET_TYPE.fullmatch(module.params['type']):
+        module.fail_json(msg='type %r is not an ipset type (for example hash:ip, hash:net)' % module.params['type'])
+    try:
+        safe_strings(module.params['members'] or [], 'members')
+    except ValueError as error:
+        module.fail_json(msg=str(error))
     IpsetSet(module).run()
 
 

@@ -192,10 +192,11 @@ restore_input:
   sample: {"ipv4": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
 '''
 
-import ipaddress
+import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
+    Invalid, address, endpoint, format_endpoint, interface_name, network, safe_strings)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule)
 
@@ -209,6 +210,8 @@ UNQUOTED_CHARS = frozenset('_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN
 COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
+CHAIN_NAME = re.compile(r'[A-Za-z0-9_-]{1,%d}' % MAX_CHAIN_LENGTH)
+SET_NAME = re.compile(r'[A-Za-z0-9_.:-]{1,31}')
 
 
 class RuleError(ValueError):
@@ -216,7 +219,7 @@ class RuleError(ValueError):
 
 
 def address_family(value):
-    return 'ipv6' if ipaddress.ip_network(to_text(value), strict=False).version == 6 else 'ipv4'
+    return 'ipv6' if ':' in network(value, strict=False) else 'ipv4'
 
 
 def rule_families(rule, families):
@@ -226,7 +229,7 @@ def rule_families(rule, families):
         if rule.get(key):
             named.add(address_family(rule[key]))
     if rule.get('to_destination'):
-        named.add('ipv6' if rule['to_destination'].startswith('[') or rule['to_destination'].count(':') > 1 else 'ipv4')
+        named.add(address_family(to_destination_host(rule['to_destination'])))
     if rule.get('family'):
         if named and named != {rule['family']}:
             raise RuleError('family %s does not match its addresses' % rule['family'])
@@ -237,8 +240,35 @@ def rule_families(rule, families):
 
 
 def render_address(value):
-    network = ipaddress.ip_network(to_text(value), strict=False)
-    return str(network)
+    return network(value, strict=False)
+
+
+def to_destination_host(value):
+    """The address of a DNAT target 'address', 'address:port' or '[v6]:port'."""
+    try:
+        return address(value)
+    except Invalid:
+        host = endpoint(value)[0]
+        return address(host)
+
+
+def render_to_destination(value):
+    try:
+        return address(value)
+    except Invalid:
+        return format_endpoint(*endpoint(value))
+
+
+def chain_name(value):
+    if not CHAIN_NAME.fullmatch(value or ''):
+        raise RuleError('chain %r must be 1 to %d of A-Z a-z 0-9 _ -' % (value, MAX_CHAIN_LENGTH))
+    return value
+
+
+def set_name(value):
+    if not SET_NAME.fullmatch(value or ''):
+        raise RuleError('set name %r must be 1 to 31 of A-Z a-z 0-9 _ . : -' % (value,))
+    return value
 
 
 def render_hex(value):
@@ -260,9 +290,9 @@ def render_matches(rule):
     if rule.get('destination'):
         words += ['-d', render_address(rule['destination'])]
     if rule.get('in_interface'):
-        words += ['-i', rule['in_interface']]
+        words += ['-i', interface_name(rule['in_interface'])]
     if rule.get('out_interface'):
-        words += ['-o', rule['out_interface']]
+        words += ['-o', interface_name(rule['out_interface'])]
     if rule.get('protocol'):
         words += ['-p', rule['protocol']]
     if rule.get('destination_port') is not None:
@@ -271,7 +301,7 @@ def render_matches(rule):
         words += ['-m', rule['protocol'], '--dport', str(rule['destination_port'])]
     if rule.get('match_set'):
         words += ['-m', 'set'] + (['!'] if rule.get('match_set_negate') else [])
-        words += ['--match-set', rule['match_set'], rule.get('match_set_flags') or 'dst']
+        words += ['--match-set', set_name(rule['match_set']), rule.get('match_set_flags') or 'dst']
     if rule.get('ctstate'):
         states = [state.upper() for state in rule['ctstate']]
         unknown = [state for state in states if state not in CTSTATE_ORDER]
@@ -305,7 +335,7 @@ def render_target(rule, family):
     if action == 'dnat':
         if not rule.get('to_destination'):
             raise RuleError('action dnat needs to_destination')
-        return ['-j', 'DNAT', '--to-destination', rule['to_destination']]
+        return ['-j', 'DNAT', '--to-destination', render_to_destination(rule['to_destination'])]
     if action == 'redirect':
         if rule.get('to_ports') is None:
             raise RuleError('action redirect needs to_ports')
@@ -313,7 +343,7 @@ def render_target(rule, family):
     if action == 'jump':
         if not rule.get('target'):
             raise RuleError('action jump needs target')
-        return ['-j', rule['target']]
+        return ['-j', chain_name(rule['target'])]
     return ['-j', action.upper()]
 
 
@@ -322,10 +352,11 @@ def render_rules(chain, rules, families):
     rendered = dict((family, []) for family in families)
     for index, rule in enumerate(rules):
         try:
+            safe_strings(rule, 'rule')
             for family in rule_families(rule, families):
                 rendered[family].append(' '.join(['-A', chain] + render_matches(rule) + render_target(rule, family)))
         except (RuleError, ValueError) as error:
-            label = rule.get('comment') or 'rule %d' % (index + 1)
+            label = repr(rule.get('comment') or 'rule %d' % (index + 1))
             raise RuleError('%s of chain %s: %s' % (label, chain, error))
     return rendered
 
@@ -470,8 +501,13 @@ def main():
         supports_check_mode=True,
     )
     chain = module.params['chain']
-    if chain in BUILTIN_CHAINS or not chain or len(chain) > MAX_CHAIN_LENGTH or any(c.isspace() for c in chain):
-        module.fail_json(msg='chain %r must be a non-built-in chain name of 1 to %d characters' % (chain, MAX_CHAIN_LENGTH))
+    if chain in BUILTIN_CHAINS or not CHAIN_NAME.fullmatch(chain):
+        module.fail_json(msg='chain %r must be a non-built-in chain name of 1 to %d of A-Z a-z 0-9 _ -'
+                         % (chain, MAX_CHAIN_LENGTH))
+    for parent in module.params['jump_from']:
+        if not CHAIN_NAME.fullmatch(parent):
+            module.fail_json(msg='jump_from %r must be a chain name of 1 to %d of A-Z a-z 0-9 _ -'
+                             % (parent, MAX_CHAIN_LENGTH))
     MangleMark(module).run()
 
 

@@ -13,13 +13,17 @@ short_description: Manage the ip rules that look up one routing table, and that 
 version_added: 0.1.0
 description:
   - Manages, for one routing table and one address family, the C(ip rule) entries that look the table
-    up (by fwmark with mask, source, incoming or outgoing interface, priority) and the routes in the
-    table (for example C(default dev wg-up-1) and a kill-switch C(unreachable default metric 4000)).
+    up (by fwmark with mask, source, destination, incoming or outgoing interface, priority, inverted) and
+    the routes in the table (for example a kill-switch C(unreachable default metric 4000)).
+  - Ours by marker, not by table alone; every rule and route it writes carries the routing protocol
+    I(protocol), and only rules and routes carrying it are read, compared and removed. Rules other
+    software put into the same table, and routes others add to it (wg-quick's C(Table=) routes), are
+    left alone.
   - State is read from C(ip -j rule) and C(ip -j route); the change is one C(ip -batch) run that adds
     before it deletes, so lookups never fall through while it runs.
-  - With the exclusive options the table's rules and routes become exactly the lists given; rules of
-    other tables and other tables' routes are never touched. The main, local and default tables cannot
-    be managed.
+  - With the exclusive options the table's rules and routes (those carrying I(protocol)) become exactly
+    the lists given; rules of other tables and other tables' routes are never touched. The main, local
+    and default tables cannot be managed.
   - With I(persist=true) the rules and routes are written to C(/etc/wgsplit/route/), which
     C(wgsplit-restore.service) loads at boot. Routes through a device that is not up at boot are
     restored by whatever brings the device up (for WireGuard upstreams, wg-quick's C(Table=)).
@@ -35,6 +39,12 @@ options:
     type: str
     choices: [inet, inet6]
     default: inet
+  protocol:
+    description:
+      - The routing protocol number (C(proto) of C(ip rule) and C(ip route)) that marks the rules and routes
+        this module owns. The default, 233, is the collection's own and free in iproute2's C(rt_protos).
+    type: int
+    default: 233
   rules:
     description: Rules that look up I(table).
     type: list
@@ -65,6 +75,10 @@ options:
       oif:
         description: Outgoing interface.
         type: str
+      invert:
+        description: Match every packet the selectors do NOT match (C(ip rule not ...)).
+        type: bool
+        default: false
   routes:
     description: Routes of I(table).
     type: list
@@ -90,19 +104,19 @@ options:
         description: Route metric. The kernel's default when omitted (0 for IPv4, 1024 for IPv6).
         type: int
   exclusive_rules:
-    description: Delete rules that look up I(table) and are not in I(rules).
+    description: Delete rules that look up I(table), carry I(protocol) and are not in I(rules).
     type: bool
     default: true
   exclusive_routes:
     description:
-      - Delete routes of I(table) that are not in I(routes).
-      - Set to C(false) when another program adds routes to the table (for example wg-quick with C(Table=)).
+      - Delete routes of I(table) that carry I(protocol) and are not in I(routes). Routes of other protocols
+        (wg-quick's C(Table=) routes, for example) are never deleted.
     type: bool
     default: true
   state:
     description:
       - C(absent) deletes the rules and routes given; with the exclusive options, every rule that looks
-        up I(table) and every route in it.
+        up I(table) and every route in it that carry I(protocol).
     type: str
     choices: [present, absent]
     default: present
@@ -125,7 +139,16 @@ EXAMPLES = r'''
       - {priority: 10001, fwmark: 0x10000, fwmask: 0xff0000}
     routes:
       - {type: unreachable, to: default, metric: 4000}
-    exclusive_routes: false   # wg-quick adds "default dev wg-up-1" with Table = 1001
+
+- name: The same for IPv6; packets from wg0 without a mark are refused by table 1000
+  wgsplit.gateway.policy_route:
+    table: 1000
+    family: inet6
+    rules:
+      - {priority: 10002, iif: wg0, fwmark: 0, fwmask: 0xff0000}
+      - {priority: 10002, invert: true, fwmark: 0, fwmask: 0xff0000}
+    routes:
+      - {type: unreachable, to: default, metric: 4000}
 
 - name: The same for IPv6
   wgsplit.gateway.policy_route:
@@ -135,7 +158,6 @@ EXAMPLES = r'''
       - {priority: 10001, fwmark: 0x10000, fwmask: 0xff0000}
     routes:
       - {type: unreachable, to: default, metric: 4000}
-    exclusive_routes: false
 
 - name: Remove every rule that looks up table 1001 and every route in it
   wgsplit.gateway.policy_route:
@@ -149,31 +171,32 @@ rules:
   returned: always
   type: list
   elements: str
-  sample: ["priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001"]
+  sample: ["priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001 protocol 233"]
 routes:
   description: The routes of the table afterwards, as C(ip route) arguments.
   returned: always
   type: list
   elements: str
-  sample: ["unreachable default metric 4000"]
+  sample: ["unreachable default metric 4000 proto 233"]
 batch:
   description: The C(ip -batch) lines the change applies.
   returned: always
   type: list
   elements: str
-  sample: ["rule add priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001"]
+  sample: ["rule add priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001 protocol 233"]
 '''
 
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, kernel_prefix, list_delta, owned_table)
+    ROUTE_PROTOCOL, BootState, StateModule, kernel_prefix, list_delta, owned_table)
 
 FULL_MASK = 0xffffffff
-KNOWN_RULE_KEYS = frozenset(('priority', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif', 'oif',
-                             'table', 'protocol', 'flags'))
+KNOWN_RULE_KEYS = frozenset(('priority', 'not', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif',
+                             'iif_detached', 'oif', 'oif_detached', 'table', 'protocol', 'flags'))
 DEFAULT_METRIC = {'inet': 0, 'inet6': 1024}
 FAMILY_FLAG = {'inet': '-4', 'inet6': '-6'}
 
@@ -188,9 +211,9 @@ def render_prefix(value, family):
     return text
 
 
-def render_rule(rule, family, table):
+def render_rule(rule, family, table, protocol):
     """`ip rule` arguments (after add/del) for a rule spec; also the rule's identity."""
-    words = ['priority', str(rule['priority'])]
+    words = ['priority', str(rule['priority'])] + (['not'] if rule.get('invert') else [])
     source = render_prefix(rule.get('from') or 'all', family)
     words += ['from', 'all' if source == 'default' else source]
     if rule.get('to'):
@@ -200,8 +223,8 @@ def render_rule(rule, family, table):
         words += ['fwmark', '0x%x' % rule['fwmark'] + ('' if mask == FULL_MASK else '/0x%x' % mask)]
     for key in ('iif', 'oif'):
         if rule.get(key):
-            words += [key, rule[key]]
-    words += ['lookup', str(table)]
+            words += [key, interface_name(rule[key])]
+    words += ['lookup', str(table), 'protocol', str(protocol)]
     return ' '.join(words)
 
 
@@ -211,7 +234,7 @@ def rule_from_json(entry):
     if unknown:
         raise ValueError('a rule with priority %s looks up this table with options this module does not manage'
                          ' (%s); delete it by hand' % (entry.get('priority'), ', '.join(unknown)))
-    rule = dict(priority=entry['priority'], iif=entry.get('iif'), oif=entry.get('oif'))
+    rule = dict(priority=entry['priority'], iif=entry.get('iif'), oif=entry.get('oif'), invert='not' in entry)
     if entry.get('src', 'all') != 'all':
         rule['from'] = '%s/%s' % (entry['src'], entry.get('srclen', 128 if ':' in entry['src'] else 32))
     if entry.get('dst'):
@@ -223,7 +246,7 @@ def rule_from_json(entry):
 
 
 def render_route(route, family):
-    """`ip route` arguments (before `table N`) for a route spec; also the route's identity."""
+    """`ip route` arguments (before `table N proto P`) for a route spec; also the route's identity."""
     kind = route.get('type') or 'unicast'
     words = [] if kind == 'unicast' else [kind]
     words.append(render_prefix(route.get('to') or 'default', family))
@@ -231,7 +254,7 @@ def render_route(route, family):
         if route.get('via'):
             words += ['via', str(ipaddress.ip_address(to_text(route['via'])))]
         if route.get('dev'):
-            words += ['dev', route['dev']]
+            words += ['dev', interface_name(route['dev'])]
     metric = route.get('metric')
     if metric is not None and metric != DEFAULT_METRIC[family]:
         words += ['metric', str(metric)]
@@ -253,14 +276,15 @@ def route_key(rendered):
     return (words[0], metric)
 
 
-def batch_lines(table, current, wanted):
+def batch_lines(table, protocol, current, wanted):
     """`ip -batch` lines: add first, delete after, so lookups never fall through."""
     new_rules, old_rules = list_delta(current['rules'], wanted['rules'])
     new_routes, old_routes = list_delta(current['routes'], wanted['routes'])
     replaced = set(route_key(route) for route in new_routes)
     lines = ['rule add %s' % rule for rule in new_rules]
-    lines += ['route replace %s table %d' % (route, table) for route in new_routes]
-    lines += ['route del %s table %d' % (route, table) for route in old_routes if route_key(route) not in replaced]
+    lines += ['route replace %s table %d proto %d' % (route, table, protocol) for route in new_routes]
+    lines += ['route del %s table %d proto %d' % (route, table, protocol) for route in old_routes
+              if route_key(route) not in replaced]
     lines += ['rule del %s' % rule for rule in old_rules]
     return lines
 
@@ -277,23 +301,26 @@ class PolicyRoute(StateModule):
         super(PolicyRoute, self).__init__(module)
         self.table = self.params['table']
         self.family = self.params['family']
+        self.protocol = self.params['protocol']
 
     def read(self):
         flag = FAMILY_FLAG[self.family]
         try:
-            rules = [render_rule(rule_from_json(entry), self.family, self.table)
+            rules = [render_rule(rule_from_json(entry), self.family, self.table, self.protocol)
                      for entry in self.cmd.json(['ip', flag, '-N', '-j', 'rule', 'show'])
-                     if entry.get('table') == str(self.table)]
+                     if entry.get('table') == str(self.table) and entry.get('protocol') == str(self.protocol)]
         except ValueError as error:
             self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
         routes = [render_route(route_from_json(entry), self.family)
-                  for entry in self.cmd.json(['ip', flag, '-j', 'route', 'show', 'table', str(self.table)],
-                                             missing='table does not exist')]
+                  for entry in self.cmd.json(['ip', flag, '-j', 'route', 'show', 'table', str(self.table),
+                                              'proto', str(self.protocol)], missing='table does not exist')]
         return canonical(rules, routes)
 
     def want(self, current):
         try:
-            rules = [render_rule(rule, self.family, self.table) for rule in self.params['rules']]
+            safe_strings(self.params['rules'], 'rules')
+            safe_strings(self.params['routes'], 'routes')
+            rules = [render_rule(rule, self.family, self.table, self.protocol) for rule in self.params['rules']]
             routes = [render_route(route, self.family) for route in self.params['routes']]
         except ValueError as error:
             self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
@@ -307,7 +334,7 @@ class PolicyRoute(StateModule):
         return canonical(rules, routes)
 
     def apply(self, current, wanted):
-        lines = batch_lines(self.table, current, wanted)
+        lines = batch_lines(self.table, self.protocol, current, wanted)
         self.cmd.run(['ip', FAMILY_FLAG[self.family], '-batch', '-'], data='\n'.join(lines) + '\n')
 
     def boot(self, wanted):
@@ -317,13 +344,15 @@ class PolicyRoute(StateModule):
         lines = None
         if self.params['state'] == 'present':
             # Only what this module was asked for is persisted, not routes that others add to the table.
-            lines = ['rule add %s' % render_rule(rule, self.family, self.table) for rule in self.params['rules']]
-            lines += ['route replace %s table %d' % (render_route(route, self.family), self.table)
-                      for route in self.params['routes']]
+            lines = ['rule add %s' % render_rule(rule, self.family, self.table, self.protocol)
+                     for rule in self.params['rules']]
+            lines += ['route replace %s table %d proto %d' % (render_route(route, self.family), self.table,
+                                                              self.protocol) for route in self.params['routes']]
         return boot_state.keep('table-%d.%s.batch' % (self.table, self.family), lines)
 
     def report(self, current, wanted):
-        return dict(rules=wanted['rules'], routes=wanted['routes'], batch=batch_lines(self.table, current, wanted))
+        return dict(rules=wanted['rules'], routes=wanted['routes'],
+                    batch=batch_lines(self.table, self.protocol, current, wanted))
 
 
 def main():
@@ -331,6 +360,7 @@ def main():
         argument_spec=dict(
             table=dict(type='int', required=True),
             family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+            protocol=dict(type='int', default=ROUTE_PROTOCOL),
             rules=dict(type='list', elements='dict', default=[], options=dict(
                 priority=dict(type='int', required=True),
                 fwmark=dict(type='int'),
@@ -338,6 +368,7 @@ def main():
                 to=dict(type='str'),
                 iif=dict(type='str'),
                 oif=dict(type='str'),
+                invert=dict(type='bool', default=False),
                 **{'from': dict(type='str', default='all')}
             )),
             routes=dict(type='list', elements='dict', default=[], options=dict(
@@ -357,6 +388,8 @@ def main():
     table = module.params['table']
     if not owned_table(table):
         module.fail_json(msg='table %d is reserved (local, main, default) or out of range; use 1..252 or 256..4294967295' % table)
+    if not 4 <= module.params['protocol'] <= 255:
+        module.fail_json(msg='protocol %d must be from 4 to 255 (0-3 belong to the kernel)' % module.params['protocol'])
     PolicyRoute(module).run()
 
 

@@ -134,19 +134,15 @@ actions:
   sample: ["write /etc/wireguard/wg-up-1.conf", "wg syncconf wg-up-1 (peer or key changed)"]
 '''
 
-import base64
-import binascii
-import ipaddress
 import os
 import re
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils import canonical
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     WIREGUARD_CONFIG_MARKER, StateModule, kernel_prefix, list_delta, owned_table, read_text, write_file)
 
-INTERFACE_NAME = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 HIDDEN = '(hidden)'
 DEFAULT_CONFIG_DIR = '/etc/wireguard'
 KEY_PARAMS = {'private_key': 'private_key', 'privatekey': 'private_key',
@@ -155,50 +151,27 @@ KEY_LINE = re.compile(r'^(\s*(PrivateKey|PresharedKey)\s*=\s*)(\S+)', re.MULTILI
 FAMILIES = (('-4', 4), ('-6', 6))
 
 
-def check_key(label, value):
-    """Raise ValueError unless value is a base64 WireGuard key; never echo the value."""
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError, TypeError):
-        raw = None
-    if raw is None or len(raw) != 32:
-        raise ValueError('%s is not a WireGuard key (44 characters of base64)' % label)
-
-
-def split_endpoint(endpoint):
-    """('host', port) from 'host:port' or '[v6]:port'."""
-    match = re.match(r'^\[([0-9A-Fa-f:.]+)\]:(\d+)$', endpoint) or re.match(r'^([^:\[\]]+):(\d+)$', endpoint)
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise ValueError('endpoint %r is not host:port' % endpoint)
-    return match.group(1), int(match.group(2))
-
-
-def format_endpoint(address, port):
-    return '[%s]:%d' % (address, port) if ':' in address else '%s:%d' % (address, port)
-
-
 def resolve_endpoint(endpoint, live_endpoint):
-    """The endpoint as `wg show dump` prints it: the live one when the host resolves to it."""
-    host, port = split_endpoint(endpoint)
-    try:
-        addresses = [str(ipaddress.ip_address(to_text(host)))]
-    except ValueError:
+    """The endpoint (canonical) as `wg show dump` prints it: the live one when the host resolves to it."""
+    host, port = canonical.endpoint(endpoint)
+    if ':' in host or host.replace('.', '').isdigit():
+        addresses = [host]
+    else:
         try:
             addresses = [info[4][0] for info in socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)]
         except socket.gaierror:
             return endpoint
-    candidates = [format_endpoint(address, port) for address in addresses]
+    candidates = [canonical.format_endpoint(address, port) for address in addresses]
     return live_endpoint if live_endpoint in candidates else candidates[0]
 
 
 def normalize_network(value):
-    network = ipaddress.ip_network(to_text(value), strict=False)
-    return str(network)
+    return canonical.network(value, strict=False)
 
 
-def normalize_interface_address(value):
-    interface = ipaddress.ip_interface(to_text(value))
-    return str(interface)
+def owned(config):
+    """Whether a configuration text was written by the collection (its first line is the marker)."""
+    return config is not None and config.split('\n', 1)[0] == WIREGUARD_CONFIG_MARKER
 
 
 def table_routes(allowed_ips):
@@ -245,13 +218,13 @@ def render_sync_config(params):
 
 
 def render_interface_keys(params):
-    return ['PrivateKey = %s' % params['private_key'].strip()]
+    return ['PrivateKey = %s' % params['private_key']]
 
 
 def render_peer(params):
-    lines = ['[Peer]', 'PublicKey = %s' % params['public_key'].strip()]
+    lines = ['[Peer]', 'PublicKey = %s' % params['public_key']]
     if params['preshared_key']:
-        lines.append('PresharedKey = %s' % params['preshared_key'].strip())
+        lines.append('PresharedKey = %s' % params['preshared_key'])
     lines += ['Endpoint = %s' % params['endpoint'], 'AllowedIPs = %s' % ', '.join(params['allowed_ips'])]
     if params['persistent_keepalive']:
         lines.append('PersistentKeepalive = %d' % params['persistent_keepalive'])
@@ -318,25 +291,36 @@ class WgUpstream(StateModule):
         return sorted(routes)
 
     def want(self, current):
+        foreign = current['config'] is not None and not owned(current['config'])
+        foreign = foreign or (current['config'] is None and current['interface'] is not None)
         if self.params['state'] == 'absent':
+            if foreign:
+                # Ours by marker: an interface or configuration of this name that the collection did not write stays.
+                self.warnings.append('%s was not made by wgsplit.gateway (no configuration with its marker): left alone'
+                                     % self.name)
+                return current
             return dict(config=None, boot=None if current['boot'] is None else False, interface=None)
-        self.validate()
+        if foreign:
+            self.module.fail_json(msg='%s exists and was not made by wgsplit.gateway (%s has no marker line): move it'
+                                      ' away or use another name' % (self.name, self.config_path))
+        self.normalize()
         live = current['interface']
         live_peers = live['peers'] if live else []
         live_endpoint = live_peers[0]['endpoint'] if len(live_peers) == 1 else None
-        peer = dict(public_key=self.params['public_key'].strip(),
-                    preshared_key=(self.params['preshared_key'] or '').strip() or None,
+        peer = dict(public_key=self.params['public_key'], preshared_key=self.params['preshared_key'],
                     endpoint=resolve_endpoint(self.params['endpoint'], live_endpoint),
-                    allowed_ips=sorted(normalize_network(ip) for ip in self.params['allowed_ips']),
+                    allowed_ips=sorted(self.params['allowed_ips']),
                     persistent_keepalive=self.params['persistent_keepalive'])
-        interface = dict(wireguard=True, up=True, mtu=self.params['mtu'], private_key=self.params['private_key'].strip(),
-                         peers=[peer], addresses=sorted(normalize_interface_address(a) for a in self.params['addresses']),
+        interface = dict(wireguard=True, up=True, mtu=self.params['mtu'], private_key=self.params['private_key'],
+                         peers=[peer], addresses=sorted(self.params['addresses']),
                          routes=table_routes(self.params['allowed_ips']) if self.params['table'].isdigit() else None,
                          rp_filter=self.params['rp_filter'])
         boot = None if current['boot'] is None else self.params['enabled']
         return dict(config=render_config(self.params), boot=boot, interface=interface)
 
-    def validate(self):
+    def normalize(self):
+        """Every parameter that reaches the configuration file or a command, in its canonical form (defence in
+        depth: the roles pass canonical values already, other callers may not)."""
         params = self.params
         for key in ('private_key', 'public_key', 'endpoint', 'addresses'):
             if not params[key]:
@@ -348,21 +332,29 @@ class WgUpstream(StateModule):
         if table not in ('off', 'auto') and not (table.isdigit() and owned_table(int(table))):
             self.module.fail_json(msg='table %r of interface %s must be off, auto or a table number other than 253-255'
                                       % (table, self.name))
-        try:
-            for key in ('private_key', 'public_key', 'preshared_key'):
-                if params[key]:
-                    check_key(key, params[key])
-            split_endpoint(params['endpoint'])
-            for network in params['allowed_ips']:
-                normalize_network(network)
-            for address in params['addresses']:
-                normalize_interface_address(address)
-        except ValueError as error:
-            self.module.fail_json(msg='interface %s: %s' % (self.name, error))
+        for key in ('private_key', 'public_key', 'preshared_key'):
+            if params[key]:
+                try:
+                    params[key] = canonical.wireguard_key(params[key])
+                except ValueError:
+                    self.module.fail_json(msg='interface %s: %s is not a WireGuard key (44 characters of base64)'
+                                              % (self.name, key))
+        params['preshared_key'] = params['preshared_key'] or None
+        params['endpoint'] = self.canonical('endpoint', params['endpoint'],
+                                            lambda value: canonical.format_endpoint(*canonical.endpoint(value)))
+        params['allowed_ips'] = [self.canonical('allowed_ips', value, normalize_network) for value in params['allowed_ips']]
+        params['addresses'] = [self.canonical('addresses', value, canonical.interface_address)
+                               for value in params['addresses']]
         lowest_mtu = 1280 if any(':' in address for address in params['addresses']) else 576
         if not lowest_mtu <= params['mtu'] <= 65535:
             self.module.fail_json(msg='mtu %d of interface %s is out of range (%d to 65535)'
                                       % (params['mtu'], self.name, lowest_mtu))
+
+    def canonical(self, key, value, parse):
+        try:
+            return parse(value)
+        except ValueError as error:
+            self.module.fail_json(msg='interface %s: %s %r: %s' % (self.name, key, value, error))
 
     def apply(self, current, wanted):
         if wanted['config'] is None:
@@ -454,12 +446,12 @@ class WgUpstream(StateModule):
         if not key:
             return None
         param = KEY_PARAMS[field.lower()]
-        return HIDDEN if key.strip() == (self.params[param] or '').strip() else HIDDEN + ', differs from the one given'
+        return HIDDEN if key == self.params[param] else HIDDEN + ', differs from the one given'
 
     def report(self, current, wanted):
         result = dict(config_path=self.config_path, actions=self.actions or self.planned_actions(current, wanted))
         if wanted['config'] is not None:
-            result['public_key'] = self.cmd.run(['wg', 'pubkey'], data=self.params['private_key'].strip())[1].strip()
+            result['public_key'] = self.cmd.run(['wg', 'pubkey'], data=self.params['private_key'])[1].strip()
         return result
 
     def planned_actions(self, current, wanted):
@@ -487,8 +479,15 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not INTERFACE_NAME.match(module.params['name']):
-        module.fail_json(msg='name %r is not a valid interface name (1-15 of A-Z a-z 0-9 _=+.-)' % module.params['name'])
+    try:
+        canonical.interface_name(module.params['name'])
+    except ValueError as error:
+        module.fail_json(msg='name %r: %s' % (module.params['name'], error))
+    try:
+        # Keys are checked (without echo) where they are normalized.
+        canonical.safe_strings(dict((key, value) for key, value in module.params.items() if key not in KEY_PARAMS))
+    except ValueError as error:
+        module.fail_json(msg='interface %s: %s' % (module.params['name'], error))
     WgUpstream(module).run()
 
 

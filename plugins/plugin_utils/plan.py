@@ -1,14 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""From the checked inventory to the kernel objects and resolver lines the roles apply.
+"""From the checked inventory and what discovery found on the host, everything the roles apply.
 
-Layout (docs/architecture.md has the picture):
-* upstream N: interface wg-up-N, mark N << shift(mask), routing table table_base + N;
-* client C: one set per action and address family it has domain rules for (`wgs-C-p4`,
-  `wgs-C-d6`, ...), filled by the resolver; IP rules are plain iptables matches, no sets;
-* resolver: one `ipset=` line per listed domain naming every set it feeds (dnsmasq uses the
-  first line that matches, so the line must already carry what each client's nearest rule says).
+Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D:
+* every connection from the server interface is classified once and carries a mark: D (direct) or
+  upstream N's mark N << (shift + 1); the routing rule of a mark missing, or no mark at all, means
+  refused (a refusal table), never direct;
+* upstream N: interface wg-up-N, routing table table_base + N (table_base itself refuses);
+* client C: its own chain `<prefix>C` (so a fault in its objects affects only C), one set per action and
+  address family it has domain rules for (`<prefix>C-p4`, ...), filled by the resolver;
+* resolver: one `ipset=` line per listed domain naming every set it feeds (dnsmasq uses the first line
+  that matches, so the line must already carry what each client's nearest rule says).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,18 +19,15 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS
 
-SETTINGS_DEFAULTS = dict(server_interface='wg0', server_networks=[], mark_mask=0xff000000,
-                         table_base=51000, rule_priority=5000, set_prefix='wgs-', max_sets=256, foreign_sets=0,
-                         kill_switch_metric=4000, dns_redirect=True,
-                         clients_chain='WGSPLIT_CLIENTS')
 SET_NAME_MAX = 31
-SECRET_KEYS = ('private_key', 'preshared_key')
-
-
-def family_of(address):
-    return ipaddress.ip_address(address.split('/')[0]).version
+CHAIN_NAME_MAX = 28
+FAMILIES = ((4, 'inet', 'ipv4'), (6, 'inet6', 'ipv6'))
+INTERFACE_PREFIX = 'wg-up-'
+RESOLVER_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
+ENCRYPTED_DNS_PORT = 853
 
 
 def ancestors(domain):
@@ -36,51 +36,80 @@ def ancestors(domain):
     return ['.'.join(labels[index:]) for index in range(len(labels))]
 
 
-def mask_shift(mask):
-    return (mask & -mask).bit_length() - 1
+def upstream_interface(upstream_id):
+    return '%s%d' % (INTERFACE_PREFIX, upstream_id)
+
+
+class Marks(object):
+    """The mark layout inside the collection's mask: lowest bit direct, the bits above an upstream id."""
+
+    def __init__(self, mask):
+        shift = (mask & -mask).bit_length() - 1
+        self.mask = mask
+        self.direct = 1 << shift
+        self.upstream_mask = mask & ~self.direct
+        self.id_shift = shift + 1
+        self.max_id = mask >> self.id_shift
+
+    def upstream(self, upstream_id):
+        return upstream_id << self.id_shift
 
 
 class Planner(object):
 
-    def __init__(self, upstreams, clients, settings):
-        self.settings = dict(SETTINGS_DEFAULTS, **settings)
+    def __init__(self, checked, discovery):
+        self.settings = checked['settings']
+        self.discovery = discovery
         self.errors = []
-        self.warnings = []
-        self.upstreams = self.plan_upstreams(upstreams)
-        by_name = dict((upstream['name'], upstream) for upstream in self.upstreams)
-        self.clients = self.plan_clients(clients, by_name)
+        self.warnings = list(checked['warnings'])
+        self.marks = Marks(self.settings['mark_mask'])
+        self.prefix = self.settings['set_prefix']
+        self.upstreams = self.plan_upstreams(checked['upstreams'])
+        self.clients = self.plan_clients(checked['clients'])
 
     # Upstreams ----------------------------------------------------------------------------------
     def plan_upstreams(self, upstreams):
-        mask = self.settings['mark_mask']
-        if not 0 < mask <= 0xffffffff:
-            self.errors.append('wgsplit_mark_mask: %#x is not a 32-bit mask' % mask)
-            return []
-        shift = mask_shift(mask)
         planned = []
         for upstream in upstreams:
-            if upstream['id'] > mask >> shift:
+            if upstream['id'] > self.marks.max_id:
                 self.errors.append('upstream %r: id %d does not fit wgsplit_mark_mask %#x (at most %d)'
-                                   % (upstream['name'], upstream['id'], mask, mask >> shift))
+                                   % (upstream['name'], upstream['id'], self.marks.mask, self.marks.max_id))
                 continue
-            table = self.settings['table_base'] + upstream['id']
-            planned.append(dict(upstream, interface='wg-up-%d' % upstream['id'], mark=upstream['id'] << shift,
-                                mask=mask, table=table))
+            planned.append(dict(upstream, interface=upstream_interface(upstream['id']),
+                                mark=self.marks.upstream(upstream['id']),
+                                table=self.settings['table_base'] + upstream['id']))
         return planned
 
-    def routing(self, upstream):
-        """policy_route arguments per family: the mark rule, rules for the upstream's resolvers, kill switch."""
+    def enabled_upstreams(self):
+        return [upstream for upstream in self.upstreams if upstream['enabled']]
+
+    def routing(self):
+        """policy_route arguments per role: for wg_upstream, per enabled upstream and family its table (the
+        mark's rule, its resolvers, the kill switch); for split_client (applied once the chains that mark
+        exist), the refusal table for packets of the server interface without a mark and for marks whose
+        upstream rule is missing."""
         priority = self.settings['rule_priority']
-        result = []
-        for family, version in (('inet', 4), ('inet6', 6)):
-            rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=upstream['mask'])]
-            rules += [dict(priority=priority, to=server) for server in upstream['dns'] if family_of(server) == version]
-            routes = [dict(to='default', type='unreachable', metric=self.settings['kill_switch_metric'])]
-            result.append(dict(family=family, table=upstream['table'], rules=rules, routes=routes))
-        return result
+        kill_switch = dict(to='default', type='unreachable', metric=self.settings['kill_switch_metric'])
+        tables = dict(wg_upstream=[], split_client=[])
+        refuse = self.settings['table_base']
+        for version, inet, _ in FAMILIES:
+            guard_rules = [dict(priority=priority + 1, iif=self.settings['server_interface'], fwmark=0,
+                                fwmask=self.marks.mask),
+                           dict(priority=priority + 1, invert=True, fwmark=0, fwmask=self.marks.upstream_mask)]
+            for upstream in self.enabled_upstreams():
+                resolvers = [server for server in upstream['dns'] if family(server) == version]
+                rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
+                rules += [dict(priority=priority, to=server) for server in resolvers]
+                guard_rules += [dict(priority=priority + 1, to=server) for server in resolvers]
+                tables['wg_upstream'].append(dict(name=upstream['name'], table=upstream['table'], family=inet,
+                                                  rules=rules, routes=[kill_switch]))
+            tables['split_client'].append(dict(name='refusal', table=refuse, family=inet, rules=guard_rules,
+                                               routes=[kill_switch]))
+        return tables
 
     # Clients ------------------------------------------------------------------------------------
-    def plan_clients(self, clients, upstreams):
+    def plan_clients(self, clients):
+        upstreams = dict((upstream['name'], upstream) for upstream in self.upstreams)
         planned = []
         for client in clients:
             upstream = upstreams.get(client['upstream'])
@@ -91,84 +120,115 @@ class Planner(object):
                                      % (client['name'], upstream['name']))
                 continue
             rules = [rule for rule in client['rules'] if rule['enabled']]
-            families = sorted(set(family_of(address) for address in client['address']))
+            families = sorted(set(family(address) for address in client['address']))
             domains = dict((action, set(rule['value'] for rule in rules
                                         if rule['type'] == 'domain' and rule['action'] == action))
                            for action in ACTIONS)
-            sets = {}
-            for action in ACTIONS:
-                for version in families:
-                    if domains[action]:
-                        sets[(action, version)] = '%s%s-%s%d' % (self.settings['set_prefix'], client['name'],
-                                                                 action[0], version)
-            planned.append(dict(client, upstream=upstream, rules=rules, families=families, domains=domains, sets=sets))
+            sets = dict(((action, version), '%s%s-%s%d' % (self.prefix, client['name'], action[0], version))
+                        for action in ACTIONS if domains[action] for version in families)
+            planned.append(dict(client, upstream=upstream, rules=rules, families=families, domains=domains, sets=sets,
+                                chain=self.prefix + client['name']))
         return planned
 
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
                        for client in self.clients for (action, version), name in client['sets'].items())
-        for name, family in names:
+        for name, _ in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
                                    % (name, SET_NAME_MAX))
-        budget = self.settings['max_sets'] - self.settings['foreign_sets']
-        if len(names) > budget:
-            self.errors.append('the clients need %d ipsets but only %d are free (kernel limit %d, %d used by other'
-                               ' software): fewer clients with domain rules, or raise ip_set max_sets'
-                               % (len(names), budget, self.settings['max_sets'], self.settings['foreign_sets']))
-        return [dict(name=name, family=family) for name, family in names]
+        return [dict(name=name, family=inet) for name, inet in names]
 
-    def mangle_rules(self):
-        """The rules of the per-client chain, run for NEW connections from the server interface."""
-        rules = [dict(comment='wgsplit server network', destination=network, action='return')
-                 for network in self.server_networks()]
-        for client in self.clients:
-            upstream = client['upstream']
-            mark = dict(action='mark', mark=upstream['mark'], mask=upstream['mask'])
-            for address in client['address']:
-                version = family_of(address)
-                label = 'wgsplit %s' % client['name']
-                # Direct before proxy: a destination matched both ways goes direct.
-                for action, target in (('direct', dict(action='return')), ('proxy', mark)):
-                    for rule in client['rules']:
-                        if rule['type'] == 'ip' and rule['action'] == action and family_of(rule['value']) == version:
-                            rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
-                                              source=address, destination=rule['value']))
-                    name = client['sets'].get((action, version))
-                    if name:
-                        rules.append(dict(target, comment='%s %s domains' % (label, action), source=address,
-                                          match_set=name, match_set_flags='dst'))
-                if client['default_action'] == 'proxy':
-                    rules.append(dict(mark, comment='%s proxy by default' % label, source=address))
+    def client_chain_rules(self, client):
+        """A client's own chain, entered for the first packet of each connection: direct matches return
+        unmarked (direct), proxy matches take the upstream's mark."""
+        mark = dict(action='mark', mark=client['upstream']['mark'], mask=self.marks.mask)
+        label = 'wgsplit %s' % client['name']
+        rules = []
+        for action, target in (('direct', dict(action='return')), ('proxy', mark)):
+            for rule in client['rules']:
+                if rule['type'] == 'ip' and rule['action'] == action:
+                    rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
+                                      destination=rule['value']))
+            for version, _, xtables in FAMILIES:
+                name = client['sets'].get((action, version))
+                if name:
+                    rules.append(dict(target, comment='%s %s domains' % (label, action), family=xtables,
+                                      match_set=name, match_set_flags='dst'))
+        if client['default_action'] == 'proxy':
+            rules.append(dict(mark, comment='%s proxy by default' % label))
         return rules
 
-    def server_networks(self):
-        return sorted(set(str(ipaddress.ip_interface(network).network) for network in self.settings['server_networks']),
-                      key=lambda network: (family_of(network), network))
+    def clients_chain_rules(self):
+        """Each client's addresses to its chain; the server's own networks always direct; whatever no
+        client rule marked is direct; the mark is saved on the connection."""
+        direct = dict(action='mark', mark=self.marks.direct, mask=self.marks.mask)
+        rules = [dict(comment='wgsplit %s' % client['name'], source=address, action='jump', target=client['chain'])
+                 for client in self.clients for address in client['address']]
+        rules += [dict(direct, comment='wgsplit server network', destination=network)
+                  for network in self.server_networks()]
+        rules.append(dict(direct, comment='wgsplit direct by default', match_mark=0, match_mask=self.marks.mask))
+        rules.append(dict(comment='wgsplit remember the mark', action='connmark_save', mask=self.marks.mask))
+        return rules
 
-    def main_rules(self):
-        """The chain jumped from PREROUTING: keep a connection's mark, classify only its first packet."""
+    def mark_chain_rules(self):
+        """From PREROUTING: a connection's packets get its mark back; a connection without one is classified."""
         interface = self.settings['server_interface']
-        mask = self.settings['mark_mask']
         return [
             dict(comment='wgsplit keep the mark of a connection', in_interface=interface, action='connmark_restore',
-                 mask=mask),
-            dict(comment='wgsplit classify new connections', in_interface=interface, ctstate=['NEW'], action='jump',
-                 target=self.settings['clients_chain']),
-            dict(comment='wgsplit remember the mark', in_interface=interface, ctstate=['NEW'], action='connmark_save',
-                 mask=mask),
+                 mask=self.marks.mask),
+            dict(comment='wgsplit classify connections without a mark', in_interface=interface, match_mark=0,
+                 match_mask=self.marks.mask, action='jump', target=self.settings['clients_chain']),
         ]
+
+    def server_networks(self):
+        networks = set(str(ipaddress.ip_interface(value).network)
+                       for value in self.discovery.get('server', {}).get('addresses', []))
+        return sorted(networks, key=lambda network: (family(network), network))
 
     def snat_rules(self):
         return [dict(comment='wgsplit upstream %s' % upstream['name'], out_interface=upstream['interface'],
-                     action='masquerade') for upstream in self.upstreams if upstream['enabled']]
+                     action='masquerade') for upstream in self.enabled_upstreams()]
 
     def dns_rules(self):
         if not self.settings['dns_redirect']:
             return []
         return [dict(comment='wgsplit %s dns' % client['name'], in_interface=self.settings['server_interface'],
-                     source=address, protocol=protocol, destination_port=53, action='redirect', to_ports='53')
+                     source=address, protocol=protocol, destination_port=53, action='redirect', to_ports=53)
                 for client in self.clients for address in client['address'] for protocol in ('udp', 'tcp')]
+
+    def filter_rules(self):
+        """DNS over TLS/QUIC would bypass the domain rules: refused for split clients when asked."""
+        if not self.settings['block_encrypted_dns']:
+            return []
+        return [dict(comment='wgsplit %s no encrypted dns' % client['name'],
+                     in_interface=self.settings['server_interface'], source=address, protocol=protocol,
+                     destination_port=ENCRYPTED_DNS_PORT, action='reject')
+                for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
+
+    def chains(self):
+        """mangle_mark arguments per role, in the order they apply: a chain exists before a chain that jumps to it."""
+        settings = self.settings
+        split_client = []
+        for client in self.clients:
+            if len(client['chain']) > CHAIN_NAME_MAX:
+                self.errors.append('chain %s is longer than %d characters: shorten wgsplit_set_prefix or the client'
+                                   ' name' % (client['chain'], CHAIN_NAME_MAX))
+            split_client.append(dict(table='mangle', chain=client['chain'], jump_from=[],
+                                     rules=self.client_chain_rules(client)))
+        split_client.append(dict(table='mangle', chain=settings['clients_chain'], jump_from=[],
+                                 rules=self.clients_chain_rules()))
+        split_client.append(dict(table='mangle', chain=settings['mark_chain'], jump_from=['PREROUTING'],
+                                 rules=self.mark_chain_rules()))
+        if settings['block_encrypted_dns']:
+            split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
+                                     rules=self.filter_rules()))
+        dns = []
+        if settings['dns_redirect']:
+            dns.append(dict(table='nat', chain=settings['dns_chain'], jump_from=['PREROUTING'], rules=self.dns_rules()))
+        return dict(wg_upstream=[dict(table='nat', chain=settings['snat_chain'], jump_from=['POSTROUTING'],
+                                      rules=self.snat_rules())],
+                    split_client=split_client, dnsmasq_split=dns)
 
     # Resolver -----------------------------------------------------------------------------------
     def resolver_lines(self):
@@ -180,11 +240,11 @@ class Planner(object):
         for domain in listed:
             feeds, proxied_by = self.domain_targets(domain, rules)
             lines.append('ipset=/%s/%s' % (domain, ','.join(sorted(feeds))))
-            server = self.domain_server(proxied_by)
-            parent = next((servers[name] for name in ancestors(domain)[1:] if name in servers), '#')
+            server = self.domain_servers(proxied_by)
+            parent = next((servers[name] for name in ancestors(domain)[1:] if name in servers), ['#'])
             servers[domain] = server
             if server != parent:
-                lines.extend('server=/%s/%s' % (domain, address) for address in server.split(','))
+                lines.extend('server=/%s/%s' % (domain, address) for address in server)
         return lines
 
     def domain_rules(self):
@@ -213,36 +273,131 @@ class Planner(object):
                     proxied_by.add(client['upstream']['name'])
         return feeds, proxied_by
 
-    def domain_server(self, proxied_by):
+    def domain_servers(self, proxied_by):
         """Where the resolver asks for a domain: the upstream's own resolvers (through its tunnel) when every
-        client proxying it uses that one upstream and it has resolvers, else the default servers ('#')."""
+        client proxying it uses that one upstream and it has resolvers, else the default servers (['#'])."""
         if len(proxied_by) == 1:
             upstream = next(upstream for upstream in self.upstreams if upstream['name'] in proxied_by)
             if upstream['dns']:
-                return ','.join(upstream['dns'])
-        return '#'
+                return upstream['dns']
+        return ['#']
+
+    def resolver_config(self, lines):
+        settings = self.settings
+        text = [RESOLVER_MARKER,
+                '# It answers on the server interface only and puts the addresses of listed domains into the',
+                '# client sets: one ipset= line per domain (dnsmasq uses only the first line that matches a name).',
+                'port=53',
+                'interface=%s' % settings['server_interface'],
+                'except-interface=lo',
+                '# Binds the interface\'s addresses as they come and go (a restart of the server interface), and',
+                '# leaves every other address to other resolvers on the host.',
+                'bind-dynamic',
+                'no-resolv',
+                'no-hosts',
+                'pid-file=',
+                'cache-size=%d' % settings['resolver_cache_size'],
+                'max-ttl=%d' % settings['resolver_max_ttl'],
+                'max-cache-ttl=%d' % settings['resolver_max_ttl']]
+        text += ['server=%s' % server for server in settings['dns_servers']]
+        return '\n'.join(text + lines) + '\n'
+
+    # Pre-flight ---------------------------------------------------------------------------------
+    def preflight(self, sets):
+        """What would make the run fail later, found before anything changes."""
+        server = self.discovery.get('server', {})
+        if not server.get('exists'):
+            self.errors.append('wgsplit_server_interface: %s does not exist' % self.settings['server_interface'])
+        self.check_port_53(server)
+        self.check_foreign_interfaces()
+        self.check_sets(sets)
+
+    def check_port_53(self, server):
+        addresses = set(str(ipaddress.ip_interface(value).ip) for value in server.get('addresses', []))
+        for listener in self.discovery.get('listeners', []):
+            if listener.get('ours'):
+                continue
+            address = ipaddress.ip_address(listener['address'])
+            if address.is_unspecified or listener['address'] in addresses:
+                holder = listener.get('process') or 'another program'
+                pid = ' (pid %s)' % listener['pid'] if listener.get('pid') else ''
+                self.errors.append('port 53 (%s) on %s is held by %s%s: the resolver could not listen on %s; stop it or'
+                                   ' make it listen elsewhere (loopback is fine)'
+                                   % (listener['protocol'], listener['address'], holder, pid,
+                                      self.settings['server_interface']))
+
+    def check_foreign_interfaces(self):
+        wireguard = self.discovery.get('wireguard', {})
+        owned = set(config['name'] for config in wireguard.get('configs', []) if config['owned'])
+        foreign_configs = set(config['name'] for config in wireguard.get('configs', []) if not config['owned'])
+        links = set(wireguard.get('links', []))
+        for upstream in self.enabled_upstreams():
+            name = upstream['interface']
+            if name in foreign_configs or (name in links and name not in owned):
+                self.errors.append('upstream %r: %s exists and was not made by the collection (no configuration with'
+                                   ' its marker); choose another id or remove it' % (upstream['name'], name))
+
+    def owned_sets(self):
+        ipsets = self.discovery.get('ipsets', {})
+        return sorted(name for name in ipsets.get('persisted', []) if name.startswith(self.prefix))
+
+    def check_sets(self, sets):
+        ipsets = self.discovery.get('ipsets', {})
+        kernel = set(ipsets.get('names', []))
+        owned = set(self.owned_sets())
+        for name in sorted(item['name'] for item in sets):
+            if name in kernel and name not in owned:
+                self.errors.append('set %s exists and was not made by the collection; remove it or change'
+                                   ' wgsplit_set_prefix' % name)
+        limit = ipsets.get('max_sets') or self.settings['max_ipsets']
+        foreign = len(kernel - owned)
+        if len(sets) > limit - foreign:
+            self.errors.append('the clients need %d ipsets but only %d are free (kernel limit %d, %d used by other'
+                               ' software): fewer clients with domain rules, or raise ip_set max_sets'
+                               % (len(sets), limit - foreign, limit, foreign))
+
+    def chain_layout(self, found):
+        """(role, table, chain, jump_from) of every chain the roles may have made, parents before the chains they
+        jump to (the order removal needs); client chains are those of `found` with the prefix."""
+        settings = self.settings
+        layout = [('split_client', 'mangle', settings['mark_chain'], ['PREROUTING']),
+                  ('split_client', 'mangle', settings['clients_chain'], []),
+                  ('split_client', 'filter', settings['filter_chain'], ['FORWARD']),
+                  ('wg_upstream', 'nat', settings['snat_chain'], ['POSTROUTING']),
+                  ('dnsmasq_split', 'nat', settings['dns_chain'], ['PREROUTING'])]
+        layout += sorted(('split_client', table, chain, []) for table, chain in found
+                         if table == 'mangle' and chain.startswith(self.prefix))
+        return layout
+
+    # Removals -----------------------------------------------------------------------------------
+    def removals(self, sets, chains, routing):
+        """What the collection made earlier (found by its markers) that the plan no longer has, per role."""
+        base = self.settings['table_base']
+        wanted_tables = set((table['table'], table['family']) for role in routing.values() for table in role)
+        routing_found = self.discovery.get('routing', {})
+        tables = sorted((table, inet) for inet in ('inet', 'inet6') for table in routing_found.get(inet, [])
+                        if base <= table <= base + 255 and (table, inet) not in wanted_tables)
+        wanted_chains = set((chain['table'], chain['chain']) for role in chains.values() for chain in role)
+        found_chains = set((chain['table'], chain['chain']) for chain in self.discovery.get('chains', []))
+        stale_chains = dict((role, []) for role in chains)
+        for role, table, chain, jump_from in self.chain_layout(found_chains):
+            if (table, chain) in found_chains and (table, chain) not in wanted_chains:
+                stale_chains[role].append(dict(table=table, chain=chain, jump_from=jump_from))
+        wanted_interfaces = set(upstream['interface'] for upstream in self.enabled_upstreams())
+        interfaces = sorted(config['name'] for config in self.discovery.get('wireguard', {}).get('configs', [])
+                            if config['owned'] and config['name'].startswith(INTERFACE_PREFIX)
+                            and config['name'] not in wanted_interfaces)
+        wanted_sets = set(item['name'] for item in sets)
+        return dict(routing=dict(split_client=[dict(table=table, family=inet) for table, inet in tables if table == base],
+                                 wg_upstream=[dict(table=table, family=inet) for table, inet in tables if table != base]),
+                    chains=stale_chains, interfaces=interfaces,
+                    sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
-def plan(upstreams, clients, settings):
-    planner = Planner(upstreams, clients, settings)
-    sets = planner.sets()
-    result = dict(
-        # Keys stay out of the plan: it is a fact that -v prints; the role takes them from the inventory.
-        upstreams=[dict(dict((key, value) for key, value in upstream.items() if key not in SECRET_KEYS),
-                        routing=planner.routing(upstream))
-                   for upstream in planner.upstreams if upstream['enabled']],
-        clients=[dict(name=client['name'], upstream=client['upstream']['name'], address=client['address'],
-                      sets=sorted(client['sets'].values())) for client in planner.clients],
-        sets=sets,
-        main_rules=planner.main_rules(),
-        client_rules=planner.mangle_rules(),
-        snat_rules=planner.snat_rules(),
-        dns_rules=planner.dns_rules(),
-        resolver_lines=planner.resolver_lines(),
-        warnings=planner.warnings,
-    )
-    result['errors'] = planner.errors
-    return result
+def by_family(sets):
+    """[{family, names}] for ipset_set calls of one transaction per family."""
+    families = sorted(set(item['family'] for item in sets))
+    return [dict(family=inet, names=[item['name'] for item in sets if item['family'] == inet]) for inet in families]
 
 
 def stale_sets(old_config, new_lines):
@@ -258,3 +413,38 @@ def stale_sets(old_config, new_lines):
         return result
     old, new = feeds((old_config or '').splitlines()), feeds(new_lines)
     return sorted(name for name, domains in old.items() if name in new and not domains <= new[name])
+
+
+def plan(checked, discovery):
+    """Everything the roles apply, for a checked inventory (inventory.check_inventory) and what split_info found.
+
+    `secrets` holds the keys, apart from the rest so that only the task that needs them sees them."""
+    planner = Planner(checked, discovery)
+    state = checked['settings']['state']
+    if state == 'absent':
+        planner.upstreams, planner.clients = [], []
+    sets = planner.sets()
+    present = state == 'present'
+    chains = planner.chains() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
+    routing = planner.routing() if present else dict(wg_upstream=[], split_client=[])
+    lines = planner.resolver_lines()
+    if present:
+        planner.preflight(sets)
+    upstreams = planner.enabled_upstreams()
+    stale = stale_sets(discovery.get('resolver', {}).get('config'), lines)
+    return dict(
+        state=state,
+        errors=planner.errors,
+        warnings=planner.warnings,
+        settings=checked['settings'],
+        upstreams=[dict((key, value) for key, value in upstream.items() if key not in ('private_key', 'preshared_key'))
+                   for upstream in upstreams],
+        secrets=dict((upstream['interface'], dict(private_key=upstream['private_key'],
+                                                  preshared_key=upstream['preshared_key'])) for upstream in upstreams),
+        routing=routing,
+        sets=by_family(sets),
+        chains=chains,
+        resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
+                      stale_sets=by_family([item for item in sets if item['name'] in stale])),
+        removed=planner.removals(sets, chains, routing),
+    )

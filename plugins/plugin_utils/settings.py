@@ -23,7 +23,7 @@ RESERVED_TABLES = (253, 254, 255)
 CHAIN = re.compile(r'[A-Za-z0-9_-]{1,28}')
 BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
 SET_PREFIX = re.compile(r'[A-Za-z0-9_-]{1,8}')
-CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain')
+CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain')
 
 
 def boolean(value):
@@ -110,6 +110,7 @@ SETTINGS = dict(
     clients_chain=('WGSPLIT_CLIENTS', chain),
     snat_chain=('WGSPLIT_SNAT', chain),
     dns_chain=('WGSPLIT_DNS', chain),
+    filter_chain=('WGSPLIT_FILTER', chain),
     upstream_rp_filter=(2, number(0, 2)),
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),

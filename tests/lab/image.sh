@@ -25,7 +25,11 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "wgsplit.packages"}}' "$
 fi
 root=$(mktemp -d /var/tmp/wgsplit-lab-root.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase --include="$packages" bookworm "$root" http://deb.debian.org/debian >/dev/null
+# The Debian mirror this machine's apt already uses (no mirror is named in the project).
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+[ -n "$mirror" ] || { echo "no Debian mirror found in the apt configuration" >&2; exit 1; }
+debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >/dev/null
 printf '%s\n' "$proc_sys_unit" > "$root/etc/systemd/system/proc-sys-rw.service"
 mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
 ln -s ../proc-sys-rw.service "$root/etc/systemd/system/sysinit.target.wants/proc-sys-rw.service"

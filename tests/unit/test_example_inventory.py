@@ -3,12 +3,12 @@ import os
 
 import yaml
 
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, 'inventories', 'example', 'group_vars', 'wgsplit_gateways', 'main.yml')
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='  # stands in for the vaulted keys
+DISCOVERY = dict(server=dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None))
 
 
 def test_example_inventory_checks_and_plans():
@@ -19,11 +19,8 @@ def test_example_inventory_checks_and_plans():
             if key in upstream:
                 assert upstream[key].startswith('{{ vault_'), 'keys of the example come from the vault'
                 upstream[key] = KEY
-    errors, upstreams, clients = check_inventory(inventory['wgsplit_upstreams'], inventory['wgsplit_clients'],
-                                                 ['10.8.0.1/24', 'fdcc::1/112'])
-    assert errors == []
-    result = plan(upstreams, clients, dict(server_interface=inventory['wgsplit_server_interface'],
-                                           server_networks=['10.8.0.1/24', 'fdcc::1/112']))
+    variables = dict((name[len('wgsplit_'):], value) for name, value in inventory.items())
+    result = split_plan(variables, DISCOVERY)
     assert result['errors'] == []
-    assert [client['name'] for client in result['clients']] == ['alice', 'bob']
+    assert [item['chain'] for item in result['chains']['split_client'][:2]] == ['wgs-alice', 'wgs-bob']
     assert [upstream['name'] for upstream in result['upstreams']] == ['us', 'eu']

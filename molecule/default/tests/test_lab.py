@@ -153,7 +153,7 @@ def test_kill_switch_and_drift_repair(tmp_path):
     assert seen('bob', 'plain.test', timeout_s=3) is None
     # More drift by hand: a jump and a routing rule of the collection's deleted.
     gateway.run_test('iptables -t mangle -D PREROUTING -j WGSPLIT')
-    gateway.run_test('ip rule delete priority 5000 fwmark 0x1000000/0xff000000 lookup 51001')
+    gateway.run_test("ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001")
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0, output[-3000:]
     assert changed > 0

@@ -45,7 +45,9 @@ def test_normalize_member(member, set_type, family, expected):
     ('10.0.0.0/24', 'hash:ip', 'inet', 'hash:net'),
     ('fd00::1', 'hash:net', 'inet', 'not an IPv4'),
     ('0.0.0.0/0', 'hash:net', 'inet', '/0'),
-    ('10.0.0.300', 'hash:net', 'inet', 'does not appear'),
+    ('10.0.0.300', 'hash:net', 'inet', 'not an IPv4 or IPv6 network'),
+    ('fe80::1%eth0', 'hash:net', 'inet6', 'scope IDs'),
+    ('10.0.0.1\nadd x 1.2.3.4', 'hash:ip', 'inet', 'control character|does not appear'),
 ])
 def test_normalize_member_rejects(member, set_type, family, reason):
     with pytest.raises(ValueError, match=reason):

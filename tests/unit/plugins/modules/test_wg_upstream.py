@@ -41,27 +41,12 @@ def test_table_routes_like_ip_j_route():
         '4 10.1.2.3', '4 10.2.0.0/16', '4 default', '6 default']
 
 
-@pytest.mark.parametrize('endpoint, expected', [
-    ('192.0.2.1:51820', ('192.0.2.1', 51820)),
-    ('[2001:db8::1]:51820', ('2001:db8::1', 51820)),
-    ('us.example.com:1', ('us.example.com', 1)),
-])
-def test_split_endpoint(endpoint, expected):
-    assert wg_upstream.split_endpoint(endpoint) == expected
-
-
-@pytest.mark.parametrize('endpoint', ['us.example.com', '2001:db8::1:51820', 'host:70000'])
-def test_split_endpoint_rejects(endpoint):
-    with pytest.raises(ValueError):
-        wg_upstream.split_endpoint(endpoint)
-
-
 def test_resolve_endpoint_keeps_the_live_address_of_a_literal():
     assert wg_upstream.resolve_endpoint('[2001:db8:0::1]:5', '[2001:db8::1]:5') == '[2001:db8::1]:5'
 
 
-def test_check_key_never_echoes_the_value():
-    with pytest.raises(ValueError) as error:
-        wg_upstream.check_key('private_key', 'secret-but-wrong')
-    assert 'secret' not in str(error.value)
-    wg_upstream.check_key('private_key', KEY)
+def test_a_configuration_is_ours_only_by_its_marker_line():
+    assert wg_upstream.owned(wg_upstream.render_config(PARAMS))
+    assert not wg_upstream.owned('[Interface]\nPrivateKey = x\n')
+    assert not wg_upstream.owned('# something else\n' + wg_upstream.WIREGUARD_CONFIG_MARKER + '\n')
+    assert not wg_upstream.owned(None)

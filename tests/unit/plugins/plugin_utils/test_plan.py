@@ -1,11 +1,16 @@
-"""plan: marks and tables per upstream, sets per client, the chain's rules and the resolver lines."""
+"""plan: marks and tables per upstream, the refusal table, sets and chains per client, the resolver,
+pre-flight checks against what discovery found, removals by marker, and the secrets kept apart."""
 import copy
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan, stale_sets
 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
-SETTINGS = dict(server_interface='wg0', server_networks=['10.8.0.1/24', 'fdcc::1/112'])
+OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
+SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None)
+DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[],
+                 routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
+                 resolver=dict(config=None), listeners=[])
 
 
 def upstream(name, upstream_id, **extra):
@@ -13,7 +18,7 @@ def upstream(name, upstream_id, **extra):
                      private_key=KEY, address='10.10.%d.2/32' % upstream_id), **extra)
 
 
-UPSTREAMS = [upstream('us', 1), upstream('eu', 2, dns=['10.10.2.1'])]
+UPSTREAMS = [upstream('us', 1, preshared_key=OTHER_KEY), upstream('eu', 2, dns=['10.10.2.1'])]
 CLIENTS = [
     dict(name='alice', address=['10.8.0.2', 'fdcc::2'], upstream='us', rules=[
         dict(type='domain', value='google.com'),
@@ -29,49 +34,100 @@ CLIENTS = [
 ]
 
 
-def make_plan(upstreams=None, clients=None, **settings):
-    errors, checked_upstreams, checked_clients = check_inventory(upstreams or UPSTREAMS, clients or CLIENTS,
-                                                                 SETTINGS['server_networks'])
-    assert errors == []
-    return plan(checked_upstreams, checked_clients, dict(SETTINGS, **settings))
+def make_plan(upstreams=None, clients=None, discovery=None, **settings):
+    variables = dict(dict(dns_servers=['1.1.1.1'], upstreams=upstreams or UPSTREAMS, clients=clients or CLIENTS),
+                     **settings)
+    discovery = discovery or DISCOVERY
+    checked = check_inventory(variables, discovery['server'])
+    assert checked['errors'] == []
+    return plan(checked, discovery)
+
+
+def discovered(**changes):
+    result = copy.deepcopy(DISCOVERY)
+    for key, value in changes.items():
+        result[key] = dict(result[key], **value) if isinstance(result[key], dict) else value
+    return result
+
+
+def chains(result):
+    return [item for role in ('split_client', 'wg_upstream', 'dnsmasq_split') for item in result['chains'][role]]
+
+
+def chain(result, name):
+    return next(item for item in chains(result) if item['chain'] == name)
+
+
+def tables(result):
+    return result['routing']['wg_upstream'] + result['routing']['split_client']
+
+
+def set_names(result):
+    return sorted(name for group in result['sets'] for name in group['names'])
 
 
 def test_upstream_mark_table_and_kill_switch():
-    us = make_plan()['upstreams'][0]
-    assert (us['interface'], us['mark'], us['mask'], us['table']) == ('wg-up-1', 0x1000000, 0xff000000, 51001)
-    inet = us['routing'][0]
-    assert inet['rules'] == [dict(priority=5000, fwmark=0x1000000, fwmask=0xff000000)]
+    result = make_plan()
+    us = result['upstreams'][0]
+    assert (us['interface'], us['mark'], us['table']) == ('wg-up-1', 0x1000000, 51001)
+    inet = next(table for table in result['routing']['wg_upstream'] if table['table'] == 51001 and table['family'] == 'inet')
+    assert inet['rules'] == [dict(priority=5000, fwmark=0x1000000, fwmask=0xff800000)]
     assert inet['routes'] == [dict(to='default', type='unreachable', metric=4000)]
-    assert 'private_key' not in us and 'preshared_key' not in us
+
+
+def test_secrets_are_kept_apart_from_the_plan():
+    result = make_plan()
+    assert result['secrets'] == {'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY),
+                                 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
+    public = dict(result, secrets=None)
+    assert OTHER_KEY not in repr(public)
+    assert not [upstream for upstream in result['upstreams'] if 'private_key' in upstream or 'preshared_key' in upstream]
+
+
+def test_refusal_table_for_unmarked_packets_and_marks_without_their_rule():
+    result = make_plan()
+    for inet in ('inet', 'inet6'):
+        refusal = next(table for table in result['routing']['split_client'] if table['family'] == inet)
+        assert refusal['table'] == 51000
+        assert refusal['routes'] == [dict(to='default', type='unreachable', metric=4000)]
+        assert refusal['rules'][:2] == [dict(priority=5001, iif='wg0', fwmark=0, fwmask=0xff800000),
+                                        dict(priority=5001, invert=True, fwmark=0, fwmask=0xff000000)]
+    inet = result['routing']['split_client'][0]
+    # eu's resolver is asked through eu's table, and refused rather than asked direct when that rule is gone.
+    assert dict(priority=5001, to='10.10.2.1') in inet['rules']
 
 
 def test_upstream_resolvers_are_routed_through_the_tunnel():
-    eu = make_plan()['upstreams'][1]
-    assert dict(priority=5000, to='10.10.2.1') in eu['routing'][0]['rules']
-    assert dict(priority=5000, to='10.10.2.1') not in eu['routing'][1]['rules']
+    result = make_plan()
+    eu = [table for table in tables(result) if table['table'] == 51002]
+    assert dict(priority=5000, to='10.10.2.1') in eu[0]['rules']
+    assert dict(priority=5000, to='10.10.2.1') not in eu[1]['rules']
 
 
 def test_configurable_mask_shifts_marks():
-    us = make_plan(mark_mask=0xff00, table_base=100)['upstreams'][0]
-    assert (us['mark'], us['table']) == (0x100, 101)
+    result = make_plan(mark_mask=0xff00, table_base=1000)
+    us = result['upstreams'][0]
+    assert (us['mark'], us['table']) == (0x200, 1001)
+    clients_chain = chain(result, 'WGSPLIT_CLIENTS')['rules']
+    assert clients_chain[-2] == dict(comment='wgsplit direct by default', match_mark=0, match_mask=0xff00,
+                                     action='mark', mark=0x100, mask=0xff00)
 
 
 def test_id_that_does_not_fit_the_mask_is_an_error():
-    result = make_plan(mark_mask=0x3)
+    result = make_plan(mark_mask=0x7)
     assert "upstream 'eu': id 2 does not fit" not in ' '.join(result['errors'])
-    result = make_plan(mark_mask=0x1)
-    assert "upstream 'eu': id 2 does not fit wgsplit_mark_mask 0x1 (at most 1)" in result['errors']
+    result = make_plan(mark_mask=0x3)
+    assert "upstream 'eu': id 2 does not fit wgsplit_mark_mask 0x3 (at most 1)" in result['errors']
 
 
 def test_sets_per_client_action_and_family():
     result = make_plan()
-    assert [item['name'] for item in result['sets']] == [
-        'wgs-alice-d4', 'wgs-alice-d6', 'wgs-alice-p4', 'wgs-alice-p6', 'wgs-bob-p4', 'wgs-carol-d4']
-    assert dict(name='wgs-alice-p6', family='inet6') in result['sets']
+    assert result['sets'] == [dict(family='inet', names=['wgs-alice-d4', 'wgs-alice-p4', 'wgs-bob-p4', 'wgs-carol-d4']),
+                              dict(family='inet6', names=['wgs-alice-d6', 'wgs-alice-p6'])]
 
 
 def test_resolver_line_per_domain_lists_what_each_clients_nearest_rule_says():
-    lines = make_plan()['resolver_lines']
+    lines = make_plan()['resolver']['lines']
     assert lines == [
         'ipset=/bank.example/wgs-carol-d4',
         'ipset=/google.com/wgs-alice-p4,wgs-alice-p6,wgs-bob-p4',
@@ -84,10 +140,19 @@ def test_resolver_line_per_domain_lists_what_each_clients_nearest_rule_says():
     ]
 
 
+def test_resolver_configuration_is_rendered_from_canonical_values():
+    config = make_plan(dns_servers=['1.1.1.1', '2606:4700::1111'], resolver_max_ttl=120)['resolver']['config']
+    lines = config.splitlines()
+    assert lines[0].startswith('# Written by wgsplit.gateway')
+    assert 'interface=wg0' in lines and 'max-ttl=120' in lines and 'max-cache-ttl=120' in lines
+    assert lines.index('server=1.1.1.1') < lines.index('server=2606:4700::1111') < lines.index(
+        'ipset=/bank.example/wgs-carol-d4')
+
+
 def test_proxied_only_through_one_upstream_with_resolvers_asks_them_and_children_revert():
     clients = [dict(name='bob', address='10.8.0.3', upstream='eu', rules=[
         dict(type='domain', value='example.com'), dict(type='domain', value='www.example.com', action='direct')])]
-    assert make_plan(clients=clients)['resolver_lines'] == [
+    assert make_plan(clients=clients)['resolver']['lines'] == [
         'ipset=/example.com/wgs-bob-p4', 'server=/example.com/10.10.2.1',
         'ipset=/www.example.com/wgs-bob-d4', 'server=/www.example.com/#']
 
@@ -95,56 +160,81 @@ def test_proxied_only_through_one_upstream_with_resolvers_asks_them_and_children
 def test_same_domain_proxy_and_direct_goes_direct():
     clients = [dict(name='bob', address='10.8.0.3', upstream='us', rules=[
         dict(type='domain', value='example.com'), dict(type='domain', value='example.com', action='direct')])]
-    assert make_plan(clients=clients)['resolver_lines'] == ['ipset=/example.com/wgs-bob-d4']
+    assert make_plan(clients=clients)['resolver']['lines'] == ['ipset=/example.com/wgs-bob-d4']
 
 
-def test_client_rules_direct_before_proxy_per_address():
-    rules = make_plan()['client_rules']
-    assert rules[:2] == [dict(comment='wgsplit server network', destination='10.8.0.0/24', action='return'),
-                         dict(comment='wgsplit server network', destination='fdcc::/112', action='return')]
-    alice = [rule for rule in rules if rule['comment'].startswith('wgsplit alice')]
-    assert [(rule['source'], rule['action'], rule.get('destination') or rule.get('match_set')) for rule in alice] == [
-        ('10.8.0.2', 'return', '198.51.100.7/32'),
-        ('10.8.0.2', 'return', 'wgs-alice-d4'),
-        ('10.8.0.2', 'mark', '203.0.113.0/24'),
-        ('10.8.0.2', 'mark', 'wgs-alice-p4'),
-        ('fdcc::2', 'return', 'wgs-alice-d6'),
-        ('fdcc::2', 'mark', 'wgs-alice-p6'),
+def test_each_client_has_its_own_chain_direct_before_proxy():
+    result = make_plan()
+    alice = chain(result, 'wgs-alice')
+    assert (alice['table'], alice['jump_from']) == ('mangle', [])
+    assert [(rule['action'], rule.get('destination') or rule.get('match_set'), rule.get('family'))
+            for rule in alice['rules']] == [
+        ('return', '198.51.100.7/32', None),
+        ('return', 'wgs-alice-d4', 'ipv4'),
+        ('return', 'wgs-alice-d6', 'ipv6'),
+        ('mark', '203.0.113.0/24', None),
+        ('mark', 'wgs-alice-p4', 'ipv4'),
+        ('mark', 'wgs-alice-p6', 'ipv6'),
     ]
-    carol = [rule for rule in rules if rule['comment'].startswith('wgsplit carol')]
-    assert carol[-1] == dict(comment='wgsplit carol proxy by default', source='10.8.0.4', action='mark',
-                             mark=0x2000000, mask=0xff000000)
-    assert not [rule for rule in rules if 'dave' in rule['comment']]
+    assert chain(result, 'wgs-carol')['rules'][-1] == dict(comment='wgsplit carol proxy by default', action='mark',
+                                                           mark=0x2000000, mask=0xff800000)
+    assert not [item for item in chains(result) if 'dave' in item['chain']]
+
+
+def test_every_connection_gets_a_mark_direct_or_upstream():
+    result = make_plan()
+    mark_chain = chain(result, 'WGSPLIT')
+    assert mark_chain['jump_from'] == ['PREROUTING']
+    assert [rule['action'] for rule in mark_chain['rules']] == ['connmark_restore', 'jump']
+    assert mark_chain['rules'][1]['match_mark'] == 0
+    rules = chain(result, 'WGSPLIT_CLIENTS')['rules']
+    assert [(rule.get('source'), rule.get('target')) for rule in rules[:4]] == [
+        ('10.8.0.2', 'wgs-alice'), ('fdcc::2', 'wgs-alice'), ('10.8.0.3', 'wgs-bob'), ('10.8.0.4', 'wgs-carol')]
+    # The server's own networks are always direct, even for a client proxying by default.
+    assert rules[4:6] == [dict(comment='wgsplit server network', destination=network, action='mark', mark=0x800000,
+                               mask=0xff800000) for network in ('10.8.0.0/24', 'fdcc::/112')]
+    assert rules[-1] == dict(comment='wgsplit remember the mark', action='connmark_save', mask=0xff800000)
+    names = [item['chain'] for item in result['chains']['split_client']]
+    assert names.index('wgs-alice') < names.index('WGSPLIT_CLIENTS') < names.index('WGSPLIT')
 
 
 def test_disabled_upstream_warns_and_does_not_split():
     upstreams = [upstream('us', 1, enabled=False), UPSTREAMS[1]]
     result = make_plan(upstreams=upstreams)
     assert result['warnings'] == ["client 'alice' is not split: its upstream 'us' is disabled"]
-    assert [client['name'] for client in result['clients']] == ['bob', 'carol']
+    assert [item['chain'] for item in chains(result) if item['chain'].startswith('wgs-')] == ['wgs-bob', 'wgs-carol']
     assert [item['name'] for item in result['upstreams']] == ['eu']
-    assert [rule['out_interface'] for rule in result['snat_rules']] == ['wg-up-2']
+    assert [rule['out_interface'] for rule in chain(result, 'WGSPLIT_SNAT')['rules']] == ['wg-up-2']
+    assert 51001 not in [table['table'] for table in tables(result)]
 
 
 def test_upstream_disabled_for_one_client_is_as_if_absent():
     clients = copy.deepcopy(CLIENTS)
     clients[0]['upstream_enabled'] = False
     result = make_plan(clients=clients)
-    assert 'alice' not in [client['name'] for client in result['clients']]
-    assert not [line for line in result['resolver_lines'] if 'alice' in line]
+    assert 'wgs-alice' not in [item['chain'] for item in chains(result)]
+    assert not [line for line in result['resolver']['lines'] if 'alice' in line]
 
 
 def test_dns_redirect_per_client_address_and_protocol():
-    rules = make_plan()['dns_rules']
+    rules = chain(make_plan(), 'WGSPLIT_DNS')['rules']
     assert len(rules) == 2 * 4  # alice (two addresses), bob, carol
     assert rules[0] == dict(comment='wgsplit alice dns', in_interface='wg0', source='10.8.0.2', protocol='udp',
-                            destination_port=53, action='redirect', to_ports='53')
-    assert make_plan(dns_redirect=False)['dns_rules'] == []
+                            destination_port=53, action='redirect', to_ports=53)
+    assert make_plan(dns_redirect=False)['chains']['dnsmasq_split'] == []
+
+
+def test_encrypted_dns_refused_only_when_asked():
+    assert 'WGSPLIT_FILTER' not in [item['chain'] for item in chains(make_plan())]
+    rules = chain(make_plan(block_encrypted_dns=True), 'WGSPLIT_FILTER')
+    assert rules['table'] == 'filter' and rules['jump_from'] == ['FORWARD']
+    assert rules['rules'][0] == dict(comment='wgsplit alice no encrypted dns', in_interface='wg0', source='10.8.0.2',
+                                     protocol='tcp', destination_port=853, action='reject')
 
 
 def test_hundred_dual_stack_clients_with_domain_and_ip_rules_fit_the_kernel():
     upstreams = [upstream('u%d' % number, number) for number in range(1, 5)]
-    clients = [dict(name='client%03d' % number, address=['10.8.0.%d' % (number + 1), 'fdcc::%x' % (number + 1)],
+    clients = [dict(name='client%03d' % number, address=['10.8.0.%d' % (number + 2), 'fdcc::%x' % (number + 2)],
                     upstream='u%d' % (number % 4 + 1),
                     rules=[dict(type='domain', value='site%d.example' % number),
                            dict(type='domain', value='shared.example'),
@@ -153,15 +243,91 @@ def test_hundred_dual_stack_clients_with_domain_and_ip_rules_fit_the_kernel():
                for number in range(100)]
     result = make_plan(upstreams=upstreams, clients=clients)
     assert result['errors'] == []
-    assert len(result['sets']) == 200
-    shared = [line for line in result['resolver_lines'] if line.startswith('ipset=/shared.example/')][0]
+    assert len(set_names(result)) == 200
+    shared = [line for line in result['resolver']['lines'] if line.startswith('ipset=/shared.example/')][0]
     assert len(shared.split('/')[2].split(',')) == 200
 
 
+# Pre-flight ----------------------------------------------------------------------------------------
 def test_set_budget_counts_foreign_sets():
-    result = make_plan(foreign_sets=252)
+    foreign = ['f2b-%d' % number for number in range(252)]
+    result = make_plan(discovery=discovered(ipsets=dict(names=foreign)))
     assert result['errors'] == ['the clients need 6 ipsets but only 4 are free (kernel limit 256, 252 used by other'
                                 ' software): fewer clients with domain rules, or raise ip_set max_sets']
+
+
+def test_a_set_of_the_collection_name_made_by_someone_else_is_refused():
+    result = make_plan(discovery=discovered(ipsets=dict(names=['wgs-bob-p4'])))
+    assert result['errors'] == ['set wgs-bob-p4 exists and was not made by the collection; remove it or change'
+                                ' wgsplit_set_prefix']
+    assert make_plan(discovery=discovered(ipsets=dict(names=['wgs-bob-p4'], persisted=['wgs-bob-p4'])))['errors'] == []
+
+
+def test_missing_server_interface_is_refused():
+    result = make_plan(discovery=discovered(server=dict(exists=False, addresses=[])))
+    assert result['errors'] == ['wgsplit_server_interface: wg0 does not exist']
+
+
+def test_port_53_held_by_another_resolver_on_all_addresses_is_refused():
+    listeners = [dict(protocol='udp', address='127.0.0.53', port=53, pid=10, process='systemd-resolve', ours=False),
+                 dict(protocol='tcp', address='0.0.0.0', port=53, pid=77, process='dnsmasq', ours=False),
+                 dict(protocol='udp', address='10.8.0.1', port=53, pid=88, process='dnsmasq', ours=True)]
+    result = make_plan(discovery=discovered(listeners=listeners))
+    assert result['errors'] == ['port 53 (tcp) on 0.0.0.0 is held by dnsmasq (pid 77): the resolver could not listen'
+                                ' on wg0; stop it or make it listen elsewhere (loopback is fine)']
+    assert make_plan(discovery=discovered(listeners=listeners[::2]))['errors'] == []
+
+
+def test_foreign_upstream_interface_or_configuration_is_refused():
+    foreign_link = discovered(wireguard=dict(links=['wg0', 'wg-up-1']))
+    assert make_plan(discovery=foreign_link)['errors'] == [
+        "upstream 'us': wg-up-1 exists and was not made by the collection (no configuration with its marker);"
+        " choose another id or remove it"]
+    foreign_config = discovered(wireguard=dict(configs=[dict(name='wg-up-2', path='/etc/wireguard/wg-up-2.conf',
+                                                             owned=False)]))
+    assert "upstream 'eu': wg-up-2 exists" in make_plan(discovery=foreign_config)['errors'][0]
+    ours = discovered(wireguard=dict(links=['wg-up-1'], configs=[dict(name='wg-up-1', path='x', owned=True)]))
+    assert make_plan(discovery=ours)['errors'] == []
+
+
+# Removals ------------------------------------------------------------------------------------------
+def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_planned():
+    found = discovered(
+        ipsets=dict(names=['wgs-alice-p4', 'wgs-gone-p4', 'wgs-foreign', 'f2b-sshd'],
+                    persisted=['wgs-alice-p4', 'wgs-gone-p4', 'mine-standalone']),
+        chains=[dict(table='mangle', chain='wgs-gone', family='ipv4'), dict(table='mangle', chain='wgs-alice', family='ipv4'),
+                dict(table='mangle', chain='MY_OWN', family='ipv4'), dict(table='filter', chain='WGSPLIT_FILTER',
+                                                                          family='ipv4')],
+        routing=dict(inet=[51000, 51001, 51003, 100], inet6=[51003]),
+        wireguard=dict(links=['wg-up-3', 'wg-up-9'], configs=[dict(name='wg-up-3', path='a', owned=True),
+                                                              dict(name='wg-up-9', path='b', owned=False),
+                                                              dict(name='wg-up-1', path='c', owned=True)]))
+    removed = make_plan(discovery=found)['removed']
+    assert removed['sets'] == ['wgs-gone-p4']
+    assert removed['chains'] == dict(split_client=[dict(table='filter', chain='WGSPLIT_FILTER', jump_from=['FORWARD']),
+                                                   dict(table='mangle', chain='wgs-gone', jump_from=[])],
+                                     wg_upstream=[], dnsmasq_split=[])
+    assert removed['routing'] == dict(split_client=[], wg_upstream=[dict(table=51003, family='inet'),
+                                                                    dict(table=51003, family='inet6')])
+    assert removed['interfaces'] == ['wg-up-3']
+
+
+def test_absent_removes_everything_found_parents_first():
+    found = discovered(chains=[dict(table='mangle', chain=name, family='ipv4')
+                               for name in ('wgs-alice', 'WGSPLIT_CLIENTS', 'WGSPLIT')],
+                       routing=dict(inet=[51000, 51001], inet6=[51000]),
+                       ipsets=dict(names=['wgs-alice-p4'], persisted=['wgs-alice-p4']),
+                       wireguard=dict(configs=[dict(name='wg-up-1', path='c', owned=True)]))
+    checked = check_inventory(dict(state='absent'), None)
+    result = plan(checked, found)
+    assert result['errors'] == [] and chains(result) == [] and tables(result) == []
+    assert [item['chain'] for item in result['removed']['chains']['split_client']] == [
+        'WGSPLIT', 'WGSPLIT_CLIENTS', 'wgs-alice']
+    assert result['removed']['routing'] == dict(
+        split_client=[dict(table=51000, family='inet'), dict(table=51000, family='inet6')],
+        wg_upstream=[dict(table=51001, family='inet')])
+    assert result['removed']['sets'] == ['wgs-alice-p4'] and result['removed']['interfaces'] == ['wg-up-1']
+    assert result['resolver']['config'] is None
 
 
 def test_stale_sets_are_those_that_lost_a_domain():

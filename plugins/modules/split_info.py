@@ -1,0 +1,490 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: split_info
+short_description: Read in one call the gateway state that the wgsplit.gateway plan depends on
+version_added: 0.1.0
+description:
+  - Reads, and never changes, what the collection's plan needs to know about a gateway - the WireGuard
+    server interface (addresses, peers), the kernel's ipsets and their limit, the collection's boot
+    files, the routing tables holding rules or routes of the collection's protocol, the wg-quick
+    configurations and units, the resolver's configuration and unit, and every socket bound to the
+    DNS port with its process.
+  - Everything is read from machine-readable output (C(ip -j), C(wg show NAME dump), C(ipset list -n)),
+    C(/proc) and C(/sys), and the collection's files, with a C(C) locale.
+  - The module is read-only, so C(changed) is always C(false); it runs the same in check mode, and with
+    C(--diff) there is nothing to show, since nothing changes.
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
+attributes:
+  check_mode:
+    description: The module only reads; check mode runs it unchanged.
+    support: full
+  diff_mode:
+    description: Nothing ever changes, so there is no difference to report.
+    support: full
+options:
+  server_interface:
+    description: The WireGuard server interface the clients connect through.
+    type: str
+    default: wg0
+  protocol:
+    description: The routing protocol number that marks the collection's ip rules and routes.
+    type: int
+    default: 233
+  config_dir:
+    description: Where wg-quick configurations live (read non-recursively).
+    type: path
+    default: /etc/wireguard
+  persist_dir:
+    description: Where the collection keeps its boot files (C(ipset/), C(iptables/), C(route/)).
+    type: path
+    default: /etc/wgsplit
+  resolver_config:
+    description: The resolver's configuration file.
+    type: path
+    default: /etc/wgsplit/resolver/dnsmasq.conf
+  resolver_unit:
+    description: The resolver's systemd unit; a socket owner in its cgroup is reported as C(ours).
+    type: str
+    default: wgsplit-resolver.service
+  dns_port:
+    description: The port whose listeners are reported.
+    type: int
+    default: 53
+notes:
+  - Requires iproute2 with JSON output (C(ip -j)). C(wg), C(ipset) and C(systemctl) are used when present.
+  - The sockets are those of the network namespace the module runs in; their owners are found among
+    all processes by the socket's inode.
+seealso:
+  - module: wgsplit.gateway.policy_route
+  - module: wgsplit.gateway.wg_upstream
+'''
+
+EXAMPLES = r'''
+- name: Read the gateway's state
+  wgsplit.gateway.split_info:
+  register: gateway
+
+- name: Refuse when something else answers DNS on the server's addresses
+  ansible.builtin.assert:
+    that: gateway.listeners | rejectattr('ours') | rejectattr('address', 'in', ['127.0.0.1', '::1']) | list == []
+
+- name: The same for another server interface and a non-default protocol number
+  wgsplit.gateway.split_info:
+    server_interface: wg1
+    protocol: 234
+'''
+
+RETURN = r'''
+server:
+  description: The server interface.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The interface name.
+      type: str
+      sample: wg0
+    exists:
+      description: Whether the interface exists.
+      type: bool
+      sample: true
+    addresses:
+      description: The interface's addresses of scope global, as address/prefixlen, in the order C(ip) lists them.
+      type: list
+      elements: str
+      sample: ["10.8.0.1/24", "fdcc::1/64"]
+    peers:
+      description:
+        - The WireGuard peers sorted by public key; their allowed IPs as networks, IPv4 first, sorted.
+        - C(null) when the interface is missing, is not WireGuard, or C(wg) is not installed.
+      type: list
+      elements: dict
+      sample: [{"public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "allowed_ips": ["10.8.0.2/32", "fdcc::2/128"]}]
+ipsets:
+  description: The kernel's ipsets.
+  returned: always
+  type: dict
+  contains:
+    names:
+      description: Every set in the kernel, sorted (empty when C(ipset) is not installed).
+      type: list
+      elements: str
+      sample: ["f2b-sshd", "wgs-alice-p4"]
+    persisted:
+      description: The sets with a boot file C(PERSIST_DIR/ipset/NAME.save), sorted.
+      type: list
+      elements: str
+      sample: ["wgs-alice-p4"]
+    max_sets:
+      description:
+        - The ip_set module's C(max_sets) parameter.
+        - C(null) when the module is not loaded or the parameter is 0 (unset, the kernel's built-in limit,
+          normally 256, applies).
+      type: int
+      sample: 256
+chains:
+  description: The chains with a boot file C(PERSIST_DIR/iptables/TABLE.CHAIN.FAMILY.rules), sorted.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"table": "mangle", "chain": "WGSPLIT", "family": "ipv4"}]
+routing:
+  description:
+    - Per family, the sorted routing table numbers that hold an ip rule or a route of I(protocol), or
+      have a boot file C(PERSIST_DIR/route/table-N.FAMILY.batch).
+    - Routes of the main table and rules without a table (say C(unreachable)) are not counted.
+  returned: always
+  type: dict
+  contains:
+    inet:
+      description: IPv4 tables.
+      type: list
+      elements: int
+      sample: [51001, 51002]
+    inet6:
+      description: IPv6 tables.
+      type: list
+      elements: int
+      sample: [51001]
+wireguard:
+  description: wg-quick configurations, interfaces and units.
+  returned: always
+  type: dict
+  contains:
+    configs:
+      description:
+        - Every C(*.conf) in I(config_dir), sorted by name; C(owned) when its first line is the marker
+          the collection writes.
+      type: list
+      elements: dict
+      sample: [{"name": "wg-up-1", "path": "/etc/wireguard/wg-up-1.conf", "owned": true}]
+    links:
+      description: The names of every network interface, sorted.
+      type: list
+      elements: str
+      sample: ["eth0", "lo", "wg-up-1", "wg0"]
+    units_enabled:
+      description:
+        - The configuration names whose C(wg-quick@NAME.service) is enabled, sorted.
+        - Empty when C(systemctl) is not installed.
+      type: list
+      elements: str
+      sample: ["wg-up-1"]
+resolver:
+  description: The resolver.
+  returned: always
+  type: dict
+  contains:
+    config:
+      description: The text of I(resolver_config); C(null) when it does not exist.
+      type: str
+      sample: "interface=wg0\nbind-dynamic\n"
+    unit_exists:
+      description: Whether C(/etc/systemd/system/RESOLVER_UNIT) exists.
+      type: bool
+      sample: true
+    active:
+      description: Whether the unit is active (C(false) when C(systemctl) is not installed).
+      type: bool
+      sample: true
+listeners:
+  description:
+    - Every TCP socket listening on, and every unconnected UDP socket bound to, I(dns_port), loopback
+      included, sorted by protocol, address family, address and process id.
+    - C(pid) and C(process) are C(null) when no process holds the socket; C(ours) is true when the
+      process runs in I(resolver_unit)'s cgroup.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"protocol": "udp", "address": "10.8.0.1", "port": 53, "pid": 612, "process": "dnsmasq", "ours": true}
+    - {"protocol": "tcp", "address": "127.0.0.53", "port": 53, "pid": 388, "process": "systemd-resolve", "ours": false}
+'''
+
+import ipaddress
+import os
+import re
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    Commands, PERSIST_DIR, ROUTE_PROTOCOL, WIREGUARD_CONFIG_MARKER, read_text)
+
+FAMILIES = (('inet', '-4'), ('inet6', '-6'))
+CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(ipv4|ipv6)\.rules$')
+ROUTE_FILE = re.compile(r'^table-([0-9]+)\.(inet|inet6)\.batch$')
+SOCKET_LINK = re.compile(r'^socket:\[([0-9]+)\]$')
+# /proc/net files and the state a socket that accepts DNS queries is in: TCP_LISTEN, and TCP_CLOSE for
+# UDP (an unconnected UDP socket; a connected one is ESTABLISHED and is a client, not a listener).
+PROC_NET = (('tcp', '/proc/net/tcp', '0A'), ('tcp', '/proc/net/tcp6', '0A'),
+            ('udp', '/proc/net/udp', '07'), ('udp', '/proc/net/udp6', '07'))
+MAX_SETS_PATH = '/sys/module/ip_set/parameters/max_sets'
+UNIT_DIR = '/etc/systemd/system'
+NO_IPV6 = 'Address family not supported'
+
+
+# Pure parsers: text or JSON in, plain values out (unit-tested without a kernel). Reading comes after.
+
+def parse_wg_dump(text):
+    """Peers of `wg show NAME dump`: the first line is the interface, each further line a peer."""
+    peers = []
+    for line in text.splitlines()[1:]:
+        fields = line.split('\t')
+        if len(fields) < 4:
+            continue
+        allowed = [value for value in fields[3].split(',') if value and value != '(none)']
+        peers.append(dict(public_key=fields[0], allowed_ips=canonical_networks(allowed)))
+    # wireguard-go lists peers in no stable order.
+    return sorted(peers, key=lambda peer: peer['public_key'])
+
+
+def canonical_networks(values):
+    """Networks as ipaddress prints them, IPv4 first, each family sorted."""
+    networks = set(ipaddress.ip_network(value, strict=False) for value in values)
+    return [str(network) for network in sorted(networks, key=lambda network: (network.version, network))]
+
+
+def global_addresses(entries):
+    """address/prefixlen of the addresses of scope global in `ip -j addr show` output."""
+    return ['%s/%s' % (info['local'], info['prefixlen'])
+            for entry in entries for info in entry.get('addr_info', []) if info.get('scope') == 'global']
+
+
+def decode_address(text, byteorder=sys.byteorder):
+    """An address of /proc/net/{tcp,udp}[6]: hex of 32-bit words, each in the host's byte order."""
+    raw = bytes.fromhex(text)
+    if byteorder == 'little':
+        raw = b''.join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(raw))
+
+
+def parse_proc_net(text, state, port, byteorder=sys.byteorder):
+    """(address, port, inode) of each socket in `state` bound to `port`, from a /proc/net file."""
+    sockets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != state:
+            continue
+        address, hex_port = fields[1].split(':')
+        if int(hex_port, 16) == port:
+            sockets.append((decode_address(address, byteorder), port, int(fields[9])))
+    return sockets
+
+
+def parse_max_sets(text):
+    """The ip_set max_sets parameter; None when unknown or 0 (unset: the built-in limit applies)."""
+    text = (text or '').strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def socket_inode(link):
+    """The inode of a /proc/PID/fd link to a socket ('socket:[123]'), else None."""
+    match = SOCKET_LINK.match(link)
+    return int(match.group(1)) if match else None
+
+
+def in_unit(cgroup_text, unit):
+    """Whether /proc/PID/cgroup puts the process in (a cgroup under) the unit."""
+    for line in (cgroup_text or '').splitlines():
+        if unit in line.split(':', 2)[-1].split('/'):
+            return True
+    return False
+
+
+def rule_tables(entries, protocol):
+    """Tables looked up by the rules of `ip -N -j rule show` that carry the protocol."""
+    return set(int(entry['table']) for entry in entries
+               if entry.get('protocol') == str(protocol) and str(entry.get('table', '')).isdigit())
+
+
+def route_tables(entries):
+    """Tables of `ip -N -j route show table all proto P` routes; routes of the main table name none."""
+    return set(int(entry['table']) for entry in entries if str(entry.get('table', '')).isdigit())
+
+
+def boot_tables(file_names):
+    """{family: tables} named by the boot files table-N.FAMILY.batch."""
+    tables = {'inet': set(), 'inet6': set()}
+    for name in file_names:
+        match = ROUTE_FILE.match(name)
+        if match:
+            tables[match.group(2)].add(int(match.group(1)))
+    return tables
+
+
+def boot_chains(file_names):
+    """{table, chain, family} of each boot file TABLE.CHAIN.FAMILY.rules."""
+    chains = []
+    for name in file_names:
+        match = CHAIN_FILE.match(name)
+        if match:
+            chains.append(dict(table=match.group(1), chain=match.group(2), family=match.group(3)))
+    return sorted(chains, key=lambda chain: (chain['table'], chain['chain'], chain['family']))
+
+
+def boot_sets(file_names):
+    """Set names of the boot files NAME.save (the writer's hidden temporary files excluded)."""
+    return sorted(name[:-len('.save')] for name in file_names if name.endswith('.save') and not name.startswith('.'))
+
+
+def owned_config(text):
+    """Whether a wg-quick configuration was written by the collection (its first line is the marker)."""
+    return bool(text) and text.splitlines()[0] == WIREGUARD_CONFIG_MARKER
+
+
+class SplitInfo:
+    """Reads each part of the state; nothing here writes."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.cmd = Commands(module)
+
+    def has(self, command):
+        return self.module.get_bin_path(command) is not None
+
+    def ip_json(self, flag, argv):
+        # A host without IPv6 refuses -6 queries; it has no IPv6 rules or routes to report.
+        return self.cmd.json(['ip', flag] + argv, missing=NO_IPV6 if flag == '-6' else None)
+
+    def read(self):
+        links = sorted(entry['ifname'] for entry in self.cmd.json(['ip', '-j', 'link', 'show']))
+        return dict(server=self.server(links), ipsets=self.ipsets(), chains=self.chains(),
+                    routing=self.routing(), wireguard=self.wireguard(links), resolver=self.resolver(),
+                    listeners=self.listeners())
+
+    def server(self, links):
+        name = self.params['server_interface']
+        if name not in links:
+            return dict(name=name, exists=False, addresses=[], peers=None)
+        addresses = global_addresses(self.cmd.json(['ip', '-j', 'addr', 'show', 'dev', name]))
+        peers = None
+        if self.has('wg'):
+            rc, out, err = self.cmd.run(['wg', 'show', name, 'dump'], check=False)
+            peers = parse_wg_dump(out) if rc == 0 else None
+        return dict(name=name, exists=True, addresses=addresses, peers=peers)
+
+    def ipsets(self):
+        names = []
+        if self.has('ipset'):
+            names = sorted(line.strip() for line in self.cmd.run(['ipset', 'list', '-n'])[1].splitlines() if line.strip())
+        return dict(names=names, persisted=boot_sets(list_dir(self.persist_path('ipset'))),
+                    max_sets=parse_max_sets(read_text(MAX_SETS_PATH)))
+
+    def chains(self):
+        return boot_chains(list_dir(self.persist_path('iptables')))
+
+    def routing(self):
+        protocol = self.params['protocol']
+        tables = boot_tables(list_dir(self.persist_path('route')))
+        for family, flag in FAMILIES:
+            tables[family] |= rule_tables(self.ip_json(flag, ['-N', '-j', 'rule', 'show']), protocol)
+            tables[family] |= route_tables(self.ip_json(flag, ['-N', '-j', 'route', 'show', 'table', 'all',
+                                                               'proto', str(protocol)]))
+        return dict((family, sorted(numbers)) for family, numbers in tables.items())
+
+    def wireguard(self, links):
+        directory = self.params['config_dir']
+        configs = []
+        for file_name in list_dir(directory):
+            path = os.path.join(directory, file_name)
+            if file_name.endswith('.conf') and os.path.isfile(path):
+                configs.append(dict(name=file_name[:-len('.conf')], path=path, owned=owned_config(read_text(path))))
+        enabled = []
+        if self.has('systemctl'):
+            enabled = [config['name'] for config in configs
+                       if self.systemctl('is-enabled', 'wg-quick@%s.service' % config['name'])]
+        return dict(configs=configs, links=links, units_enabled=sorted(enabled))
+
+    def resolver(self):
+        unit = self.params['resolver_unit']
+        return dict(config=read_text(self.params['resolver_config']),
+                    unit_exists=os.path.exists(os.path.join(UNIT_DIR, unit)),
+                    active=self.has('systemctl') and self.systemctl('is-active', unit))
+
+    def systemctl(self, verb, unit):
+        return self.cmd.run(['systemctl', verb, '--quiet', unit], check=False)[0] == 0
+
+    def listeners(self):
+        port = self.params['dns_port']
+        found = []
+        for protocol, path, state in PROC_NET:
+            found += [(protocol, address, number, inode)
+                      for address, number, inode in parse_proc_net(read_text(path) or '', state, port)]
+        owners = socket_owners(set(entry[3] for entry in found if entry[3]))
+        listeners = []
+        for protocol, address, number, inode in found:
+            pid = owners.get(inode)
+            listeners.append(dict(protocol=protocol, address=address, port=number, pid=pid,
+                                  process=process_name(pid) if pid else None,
+                                  ours=bool(pid) and in_unit(read_text('/proc/%d/cgroup' % pid), self.params['resolver_unit'])))
+        return sorted(listeners, key=listener_order)
+
+    def persist_path(self, kind):
+        return os.path.join(self.params['persist_dir'], kind)
+
+
+def list_dir(path):
+    """File names in a directory; a missing or unreadable one has none."""
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def socket_owners(inodes):
+    """{inode: pid} for the sockets of `inodes`, the lowest pid holding each (forked children share it)."""
+    owners = {}
+    if not inodes:
+        return owners
+    for pid in sorted(int(name) for name in list_dir('/proc') if name.isdigit()):
+        fd_dir = '/proc/%d/fd' % pid
+        for fd in list_dir(fd_dir):
+            try:
+                inode = socket_inode(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:  # the process or descriptor went away while we looked
+                continue
+            if inode in inodes and inode not in owners:
+                owners[inode] = pid
+        if len(owners) == len(inodes):
+            break
+    return owners
+
+
+def process_name(pid):
+    """The command name of a process (None when it has gone)."""
+    return (read_text('/proc/%d/comm' % pid) or '').strip() or None
+
+
+def listener_order(entry):
+    address = ipaddress.ip_address(entry['address'])
+    return (entry['protocol'], address.version, address, entry['pid'] or 0)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            server_interface=dict(type='str', default='wg0'),
+            protocol=dict(type='int', default=ROUTE_PROTOCOL),
+            config_dir=dict(type='path', default='/etc/wireguard'),
+            persist_dir=dict(type='path', default=PERSIST_DIR),
+            resolver_config=dict(type='path', default=PERSIST_DIR + '/resolver/dnsmasq.conf'),
+            resolver_unit=dict(type='str', default='wgsplit-resolver.service'),
+            dns_port=dict(type='int', default=53),
+        ),
+        supports_check_mode=True,
+    )
+    module.exit_json(changed=False, **SplitInfo(module).read())
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,106 @@
+"""The boot restore script, fault by fault, in a throwaway network namespace (a stand-in for a rebooted
+kernel) with its files in a temporary directory: one bad or missing file affects only what it describes,
+and what could not be restored is refused (DROP), never left to the default path."""
+import subprocess
+import uuid
+
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESTORE_SCRIPT_TEXT
+
+SETS = {'wgs-alice-p4': 'create wgs-alice-p4 hash:ip family inet hashsize 1024 maxelem 65536\n',
+        'wgs-bob-p4': 'create wgs-bob-p4 hash:ip family inet hashsize 1024 maxelem 65536\n'}
+HEADER = '# Written by wgsplit.gateway.mangle_mark; restored by wgsplit-restore.service.\n'
+
+
+def chain_file(chain, rules, jumps=()):
+    lines = [HEADER.rstrip()] + ['# jump: mangle %s %s' % (parent, chain) for parent in jumps]
+    lines += ['*mangle', ':%s - [0:0]' % chain] + ['-A %s %s' % (chain, rule) for rule in rules] + ['COMMIT']
+    return '\n'.join(lines) + '\n'
+
+
+CHAINS = {
+    'WGSPLIT': chain_file('WGSPLIT', ['-i wg0 -m mark --mark 0x0/0xff800000 -j WGSPLIT_CLIENTS'], ['PREROUTING']),
+    'WGSPLIT_CLIENTS': chain_file('WGSPLIT_CLIENTS', ['-s 10.8.0.2/32 -j wgs-alice', '-s 10.8.0.3/32 -j wgs-bob',
+                                                      '-m mark --mark 0x0/0xff800000 -j MARK --set-xmark 0x800000/0xff800000']),
+    'wgs-alice': chain_file('wgs-alice', ['-m set --match-set wgs-alice-p4 dst -j MARK --set-xmark 0x1000000/0xff800000']),
+    'wgs-bob': chain_file('wgs-bob', ['-m set --match-set wgs-bob-p4 dst -j MARK --set-xmark 0x2000000/0xff800000']),
+}
+
+
+@pytest.fixture
+def booted(tmp_path):
+    """(files, boot): the boot files to write or break, and a function that restores them into a new namespace
+    and returns `iptables-save -t mangle` and the set names there."""
+    namespace = 'wgsplit-boot-%s' % uuid.uuid4().hex[:8]
+    script = tmp_path / 'restore'
+    script.write_text(RESTORE_SCRIPT_TEXT.replace('dir=/etc/wgsplit', 'dir=%s' % tmp_path))
+    files = {}
+    for name, text in SETS.items():
+        files['ipset/%s.save' % name] = text
+    for name, text in CHAINS.items():
+        files['iptables/mangle.%s.ipv4.rules' % name] = text
+
+    def boot():
+        for relative, text in files.items():
+            path = tmp_path / relative
+            path.parent.mkdir(exist_ok=True)
+            if text is not None:
+                path.write_text(text)
+        subprocess.run(['ip', 'netns', 'add', namespace], check=True)
+        process = subprocess.run(['ip', 'netns', 'exec', namespace, 'sh', str(script)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, check=False)
+        saved = subprocess.run(['ip', 'netns', 'exec', namespace, 'iptables-save', '-t', 'mangle'], check=True,
+                               stdout=subprocess.PIPE, text=True).stdout
+        return process, saved
+
+    yield files, boot
+    subprocess.run(['ip', 'netns', 'delete', namespace], check=False)  # its sets and chains go with it
+
+
+def chain_rules(saved, chain):
+    return [line for line in saved.splitlines() if line.startswith('-A %s ' % chain)]
+
+
+def test_everything_restores(booted):
+    files, boot = booted
+    process, saved = boot()
+    assert process.returncode == 0, process.stdout
+    assert chain_rules(saved, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']
+    assert len(chain_rules(saved, 'WGSPLIT_CLIENTS')) == 3
+    assert 'wgs-alice-p4' in chain_rules(saved, 'wgs-alice')[0]
+
+
+@pytest.mark.parametrize('fault', ['set file corrupt', 'set file missing', 'chain file corrupt', 'chain file missing'])
+def test_a_fault_in_one_clients_files_refuses_that_client_only(booted, fault):
+    files, boot = booted
+    if fault == 'set file corrupt':
+        files['ipset/wgs-alice-p4.save'] = 'create wgs-alice-p4 hash:nonsense\n'
+    elif fault == 'set file missing':
+        files['ipset/wgs-alice-p4.save'] = None
+    elif fault == 'chain file corrupt':
+        files['iptables/mangle.wgs-alice.ipv4.rules'] = CHAINS['wgs-alice'].replace('COMMIT', '-A garbage\nCOMMIT')
+    else:
+        files['iptables/mangle.wgs-alice.ipv4.rules'] = None
+    process, saved = boot()
+    assert process.returncode != 0  # the unit fails visibly
+    assert chain_rules(saved, 'wgs-alice') == ['-A wgs-alice -j DROP'], saved
+    # Everyone else is split as before.
+    assert 'wgs-bob-p4' in chain_rules(saved, 'wgs-bob')[0]
+    assert len(chain_rules(saved, 'WGSPLIT_CLIENTS')) == 3
+    assert chain_rules(saved, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']
+
+
+def test_a_missing_shared_chain_refuses_everyone_it_would_have_classified(booted):
+    files, boot = booted
+    files['iptables/mangle.WGSPLIT_CLIENTS.ipv4.rules'] = None
+    process, saved = boot()
+    assert chain_rules(saved, 'WGSPLIT_CLIENTS') == ['-A WGSPLIT_CLIENTS -j DROP']
+    assert chain_rules(saved, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']
+
+
+def test_the_restore_unit_runs_after_the_firewall_restore_units():
+    from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESTORE_UNIT_TEXT
+    after = [line for line in RESTORE_UNIT_TEXT.splitlines() if line.startswith('After=')][0]
+    for unit in ('netfilter-persistent.service', 'nftables.service', 'firewalld.service', 'iptables.service'):
+        assert unit in after

@@ -1,0 +1,22 @@
+"""The roles document every setting with the one default the plan uses (plugins/plugin_utils/settings.py)."""
+import os
+
+import yaml
+
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import SETTINGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_split_client_documents_every_setting_with_its_default():
+    with open(os.path.join(ROOT, 'roles', 'split_client', 'meta', 'argument_specs.yml')) as spec_file:
+        options = yaml.safe_load(spec_file)['argument_specs']['main']['options']
+    documented = set(name[len('wgsplit_'):] for name in options) - {'upstreams', 'clients'}
+    assert documented == set(SETTINGS)
+    for name, (default, _) in SETTINGS.items():
+        assert options['wgsplit_' + name].get('default') == default, name
+
+
+def test_no_role_keeps_defaults_of_its_own():
+    for role in os.listdir(os.path.join(ROOT, 'roles')):
+        assert not os.path.exists(os.path.join(ROOT, 'roles', role, 'defaults', 'main.yml')), role
