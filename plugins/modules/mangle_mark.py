@@ -31,7 +31,7 @@ options:
   table:
     description: The table of the chain.
     type: str
-    choices: [mangle, nat, filter]
+    choices: [raw, mangle, nat, filter]
     default: mangle
   jump_from:
     description: Built-in (or other) chains that jump to I(chain), as their first rule.
@@ -491,7 +491,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             chain=dict(type='str', required=True),
-            table=dict(type='str', default='mangle', choices=['mangle', 'nat', 'filter']),
+            table=dict(type='str', default='mangle', choices=['raw', 'mangle', 'nat', 'filter']),
             jump_from=dict(type='list', elements='str', default=['PREROUTING']),
             family=dict(type='str', default='ipv4', choices=['ipv4', 'ipv6', 'both']),
             rules=dict(type='list', elements='dict', default=[], options=rule_spec),

@@ -200,8 +200,11 @@ listeners:
   description:
     - Every TCP socket listening on, and every unconnected UDP socket bound to, I(dns_port), loopback
       included, sorted by protocol, address family, address and process id.
-    - C(pid) and C(process) are C(null) when no process holds the socket; C(ours) is true when the
-      process runs in I(resolver_unit)'s cgroup.
+    - C(pid) and C(process) are C(null) when no process holds the socket, or when its descriptors cannot be
+      read (a process that dropped its privileges, seen by a root without C(CAP_SYS_PTRACE), as in a container).
+    - C(ours) is true when the process runs in I(resolver_unit)'s cgroup; for an unreadable owner, when that
+      unit is active and the socket is on one of the server interface's addresses (the resolver binds exactly
+      those, and nothing else can listen there while it runs).
   returned: always
   type: list
   elements: dict
@@ -358,9 +361,10 @@ class SplitInfo:
 
     def read(self):
         links = sorted(entry['ifname'] for entry in self.cmd.json(['ip', '-j', 'link', 'show']))
-        return dict(server=self.server(links), ipsets=self.ipsets(), chains=self.chains(),
-                    routing=self.routing(), wireguard=self.wireguard(links), resolver=self.resolver(),
-                    listeners=self.listeners())
+        server, resolver = self.server(links), self.resolver()
+        return dict(server=server, ipsets=self.ipsets(), chains=self.chains(),
+                    routing=self.routing(), wireguard=self.wireguard(links), resolver=resolver,
+                    listeners=self.listeners(server, resolver))
 
     def server(self, links):
         name = self.params['server_interface']
@@ -414,7 +418,7 @@ class SplitInfo:
     def systemctl(self, verb, unit):
         return self.cmd.run(['systemctl', verb, '--quiet', unit], check=False)[0] == 0
 
-    def listeners(self):
+    def listeners(self, server, resolver):
         port = self.params['dns_port']
         found = []
         for protocol, path, state in PROC_NET:
@@ -424,9 +428,15 @@ class SplitInfo:
         listeners = []
         for protocol, address, number, inode in found:
             pid = owners.get(inode)
+            if pid:
+                ours = in_unit(read_text('/proc/%d/cgroup' % pid), self.params['resolver_unit'])
+            else:
+                # The owner's descriptors are not readable (a process that dropped its privileges, seen from a
+                # root without CAP_SYS_PTRACE, as in a container). The resolver binds exactly the server
+                # interface's addresses, and no other program can listen on one of those while it runs.
+                ours = resolver['active'] and address in server_addresses(server)
             listeners.append(dict(protocol=protocol, address=address, port=number, pid=pid,
-                                  process=process_name(pid) if pid else None,
-                                  ours=bool(pid) and in_unit(read_text('/proc/%d/cgroup' % pid), self.params['resolver_unit'])))
+                                  process=process_name(pid) if pid else None, ours=ours))
         return sorted(listeners, key=listener_order)
 
     def persist_path(self, kind):
@@ -458,6 +468,11 @@ def socket_owners(inodes):
         if len(owners) == len(inodes):
             break
     return owners
+
+
+def server_addresses(server):
+    """The server interface's addresses without their prefix length."""
+    return set(value.split('/')[0] for value in server['addresses'])
 
 
 def process_name(pid):

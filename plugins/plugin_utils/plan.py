@@ -4,9 +4,10 @@
 """From the checked inventory and what discovery found on the host, everything the roles apply.
 
 Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D:
-* every connection from the server interface is classified once and carries a mark: D (direct) or
-  upstream N's mark N << (shift + 1); the routing rule of a mark missing, or no mark at all, means
-  refused (a refusal table), never direct;
+* every packet from the server interface is marked "not classified yet" (all of M) in the raw table, and
+  every connection is classified once in the mangle table: D (direct) or upstream N's mark
+  N << (shift + 1); a packet whose mark holds upstream bits without its upstream's rule (not classified,
+  or that rule missing) is refused by a refusal table, never sent direct;
 * upstream N: interface wg-up-N, routing table table_base + N (table_base itself refuses);
 * client C: its own chain `<prefix>C` (so a fault in its objects affects only C), one set per action and
   address family it has domain rules for (`<prefix>C-p4`, ...), filled by the resolver;
@@ -93,9 +94,10 @@ class Planner(object):
         tables = dict(wg_upstream=[], split_client=[])
         refuse = self.settings['table_base']
         for version, inet, _ in FAMILIES:
-            guard_rules = [dict(priority=priority + 1, iif=self.settings['server_interface'], fwmark=0,
-                                fwmask=self.marks.mask),
-                           dict(priority=priority + 1, invert=True, fwmark=0, fwmask=self.marks.upstream_mask)]
+            # Upstream bits without their upstream's rule at `priority`: an upstream mark whose rule is gone, or
+            # the raw table's "not classified" mark (the mangle chains are gone). A rule on unmarked packets
+            # would also catch the reverse-path checks of replies to the clients (they look up with mark 0).
+            guard_rules = [dict(priority=priority + 1, invert=True, fwmark=0, fwmask=self.marks.upstream_mask)]
             for upstream in self.enabled_upstreams():
                 resolvers = [server for server in upstream['dns'] if family(server) == version]
                 rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
@@ -171,6 +173,12 @@ class Planner(object):
         rules.append(dict(comment='wgsplit remember the mark', action='connmark_save', mask=self.marks.mask))
         return rules
 
+    def unclassified_rules(self):
+        """raw PREROUTING (before the mangle chains): packets of the server interface start "not classified"
+        (every bit of the mask), which the refusal table refuses unless the mangle chains classify them."""
+        return [dict(comment='wgsplit not classified yet', in_interface=self.settings['server_interface'],
+                     action='mark', mark=self.marks.mask, mask=self.marks.mask)]
+
     def mark_chain_rules(self):
         """From PREROUTING: a connection's packets get its mark back; a connection without one is classified."""
         interface = self.settings['server_interface']
@@ -220,6 +228,9 @@ class Planner(object):
                                  rules=self.clients_chain_rules()))
         split_client.append(dict(table='mangle', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.mark_chain_rules()))
+        # Last: until the mangle chains exist, "not classified" would refuse every packet of the server interface.
+        split_client.append(dict(table='raw', chain=settings['mark_chain'], jump_from=['PREROUTING'],
+                                 rules=self.unclassified_rules()))
         if settings['block_encrypted_dns']:
             split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
                                      rules=self.filter_rules()))
@@ -360,7 +371,8 @@ class Planner(object):
         """(role, table, chain, jump_from) of every chain the roles may have made, parents before the chains they
         jump to (the order removal needs); client chains are those of `found` with the prefix."""
         settings = self.settings
-        layout = [('split_client', 'mangle', settings['mark_chain'], ['PREROUTING']),
+        layout = [('split_client', 'raw', settings['mark_chain'], ['PREROUTING']),
+                  ('split_client', 'mangle', settings['mark_chain'], ['PREROUTING']),
                   ('split_client', 'mangle', settings['clients_chain'], []),
                   ('split_client', 'filter', settings['filter_chain'], ['FORWARD']),
                   ('wg_upstream', 'nat', settings['snat_chain'], ['POSTROUTING']),

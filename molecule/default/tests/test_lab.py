@@ -3,15 +3,20 @@
 The tests run in file order on one lab (molecule converge has applied the lab inventory); each test
 that changes the inventory puts back what it needs first.
 """
+import json
+import os
 import re
+import shlex
 import subprocess
 import time
 
 import pytest
+import yaml
 
-from lab import ADDRESSES, EXPECTED, INVENTORY, expected, gateway_state, host, inventory, label, seen, site, wait_booted
+from lab import ADDRESSES, EXPECTED, INVENTORY, SCENARIO, expected, gateway_state, host, inventory, label, seen, site, wait_booted
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
+ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
 
 
 def far_queries(name):
@@ -20,14 +25,27 @@ def far_queries(name):
     return re.findall(r'query\[A\] %s from (\S+)' % re.escape(name), log)
 
 
-def wait_for_tunnels(timeout_s=90):
+def wait_for_tunnels(timeout_s=90, clients=('alice', 'bob', 'carol')):
     """Until every client gets answers again: a client notices that the gateway lost its WireGuard
     session only when its own handshake times out (up to about 20 s)."""
     deadline = time.monotonic() + timeout_s
-    for client in ('alice', 'bob', 'carol'):
+    for client in clients:
         while seen(client, 'plain.test', timeout_s=2) is None:
             assert time.monotonic() < deadline, '%s gets no answer' % client
             time.sleep(1)
+
+
+def wait_for_handshake(client, timeout_s=90):
+    """Until the gateway's wg0 has a handshake with the client's peer (after a reboot it has none)."""
+    with open(os.path.join(SCENARIO, 'group_vars', 'all', 'lab_keys.yml')) as keys_file:
+        public_key = yaml.safe_load(keys_file)['lab_key_%s' % client]['public']
+    deadline = time.monotonic() + timeout_s
+    while True:
+        handshakes = dict(line.split() for line in host('gateway').check_output('wg show wg0 latest-handshakes').splitlines())
+        if handshakes.get(public_key, '0') != '0':
+            return
+        assert time.monotonic() < deadline, '%s did not shake hands with the gateway' % client
+        time.sleep(1)
 
 
 def applied(tmp_path, variables=None):
@@ -189,7 +207,7 @@ def test_keys_never_in_output_even_verbose(tmp_path):
     for key in keys:
         assert key not in output
     mode = host('gateway').run('stat -c %a /etc/wireguard/wg-up-1.conf /etc/wgsplit/resolver/dnsmasq.conf')
-    assert mode.stdout.split()[0] == '600'
+    assert mode.stdout.split() == ['600', '600']
 
 
 def test_check_diff_reports_and_changes_nothing(tmp_path):
@@ -206,7 +224,8 @@ def test_check_diff_reports_and_changes_nothing(tmp_path):
 
 @pytest.mark.parametrize('change, message', [
     ({'wgsplit_clients': {'alice': {'rules': [{'type': 'domain', 'value': 'bad domain.test'}]}}},
-     "client 'alice' rule 1 (domain bad domain.test): bad domain 'bad domain.test': not a valid domain name"),
+     "client 'alice' rule 1 (domain 'bad domain.test'): bad domain 'bad domain.test': holds whitespace or a control"
+     " character (U+0020)"),
     ({'wgsplit_clients': {'bob': {'upstream': 'nowhere'}}},
      "client 'bob': upstream 'nowhere' is not in wgsplit_upstreams"),
     ({'wgsplit_clients': {'carol': {'address': '10.9.0.4'}}},
@@ -224,6 +243,167 @@ def test_bad_inventory_is_rejected_before_any_change(tmp_path, change, message):
     assert rc != 0
     assert message in output
     assert gateway_state() == before
+
+
+HOSTILE = [
+    # A newline after an IPv6 scope ID: wg-quick would run the PreUp line as root, now and at every boot.
+    ({'wgsplit_upstreams': {'us': {'address': ['fe80::1%x\nPreUp = touch /tmp/pwned', '10.10.1.2/32']}}},
+     "upstream 'us': address 'fe80::1%x\\nPreUp = touch /tmp/pwned': holds whitespace or a control character"),
+    ({'wgsplit_upstreams': {'us': {'allowed_ips': ['::%x\nPostUp = touch /tmp/pwned/0']}}},
+     "upstream 'us': allowed_ips '::%x\\nPostUp = touch /tmp/pwned/0': holds whitespace"),
+    ({'wgsplit_upstreams': {'us': {'endpoint': '172.30.0.11:51820\nPostUp = touch /tmp/pwned'}}},
+     "upstream 'us': endpoint '172.30.0.11:51820\\nPostUp = touch /tmp/pwned' holds whitespace"),
+    # A resolver directive through a resolver address: interface=* would make an open resolver.
+    ({'wgsplit_dns_servers': ['172.30.0.20%x\ninterface=*']},
+     "wgsplit_dns_servers: '172.30.0.20%x\\ninterface=*': holds whitespace or a control character"),
+    ({'wgsplit_upstreams': {'eu': {'dns': ['10.10.2.1%x\ninterface=*']}}},
+     "upstream 'eu': dns '10.10.2.1%x\\ninterface=*': holds whitespace"),
+    ({'wgsplit_clients': {'alice': {'rules': [{'type': 'domain', 'value': 'proxied.test\ninterface=*'}]}}},
+     "bad domain 'proxied.test\\ninterface=*': holds whitespace or a control character (U+000A)"),
+    ({'wgsplit_clients': {'carol': {'name': 'carol\n'}}}, "name 'carol\\n' holds whitespace"),
+    ({'wgsplit_upstreams': {'us': {'id': [1]}}}, "upstream 'us': id [1] must be a whole number, not a list"),
+    ({'wgsplit_rule_priority': 32766}, 'wgsplit_rule_priority: 32766 must be from 1 to 5208'),
+    ({'wgsplit_set_prefix': ''}, "wgsplit_set_prefix: '' must not be empty"),
+]
+
+
+@pytest.mark.parametrize('change, message', HOSTILE, ids=['address', 'allowed-ips', 'endpoint', 'dns-servers',
+                                                          'upstream-dns', 'domain', 'client-name', 'id-type',
+                                                          'rule-priority', 'set-prefix'])
+def test_hostile_values_are_refused_with_nothing_changed_and_nothing_run(tmp_path, change, message):
+    applied(tmp_path)
+    before = gateway_state()
+    changes = dict(change)
+    if 'wgsplit_clients' in changes and 'carol' in changes['wgsplit_clients'] and 'name' in changes['wgsplit_clients']['carol']:
+        # A renamed client is a new item: the hostile name replaces carol's.
+        carol = dict(INVENTORY['wgsplit_clients'][2], name='carol\n')
+        changes['wgsplit_clients'] = {'carol': None, 'carol\n': carol}
+    rc, output = site(inventory(**changes), tmp_path=str(tmp_path))[:2]
+    assert rc != 0
+    assert message in output, output[-3000:]
+    assert gateway_state() == before
+    assert not host('gateway').file('/tmp/pwned').exists
+
+
+def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    gateway.run_test('ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001')
+    started = time.monotonic()
+    assert seen('alice', 'proxied.test', timeout_s=3) is None  # refused: never direct
+    assert time.monotonic() - started < 2, 'refused at once (unreachable), not dropped'
+    assert seen('alice', 'plain.test') == DIRECT
+    assert seen('bob', 'plain.test') == EU
+    # A firewall reload that drops the mangle chain's jump: nothing is classified, everything of the server
+    # interface is refused (the raw table's "not classified" mark), direct traffic included.
+    gateway.run_test('iptables -t mangle -D PREROUTING -j WGSPLIT')
+    assert seen('alice', 'plain.test', timeout_s=3) is None
+    assert seen('carol', 'shared.test', timeout_s=3) is None
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    assert seen('alice', 'proxied.test') == US
+    assert seen('carol', 'shared.test') == EU
+
+
+def wan_packets_to(address):
+    """Packets the gateway sent out of its outgoing interface to `address` (a counting rule of the test's own)."""
+    gateway = host('gateway')
+    wan = json.loads(gateway.check_output('ip -j route get %s' % address))[0]['dev']
+    rule = '-o %s -d %s/32 -m comment --comment lab-count' % (wan, address)
+    if not gateway.run('iptables -t mangle -C POSTROUTING %s' % rule).succeeded:
+        gateway.run_test('iptables -t mangle -A POSTROUTING %s' % rule)
+    listing = gateway.check_output('iptables -t mangle -L POSTROUTING -v -n -x')
+    return int(next(line.split()[0] for line in listing.splitlines() if 'lab-count' in line))
+
+
+def test_upstream_removed_in_a_run_stopped_midway_sends_nothing_direct(tmp_path):
+    applied(tmp_path)
+    assert seen('alice', 'proxied.test') == US
+    before = wan_packets_to(ADDRESSES_BY_NAME['proxied.test'])
+    # us goes away and alice moves to eu, but the run stops after the upstream role: its interface and routing
+    # are gone while alice's chain still marks her connections for us.
+    moved = inventory(wgsplit_upstreams={'us': None},
+                      wgsplit_clients={'alice': {'upstream': 'eu'}})
+    rc, output = site(moved, tmp_path=str(tmp_path), options=['--tags', 'upstreams,routing,snat'])[:2]
+    assert rc == 0, output[-3000:]
+    assert not host('gateway').run('ip link show wg-up-1').succeeded
+    assert seen('alice', 'proxied.test', timeout_s=3) is None
+    assert seen('alice', 'proxied.test', timeout_s=3, ip=6) is None
+    assert wan_packets_to(ADDRESSES_BY_NAME['proxied.test']) == before, 'a proxied packet left direct'
+    assert seen('alice', 'plain.test') == DIRECT
+    applied(tmp_path, moved)  # the rest of the run
+    assert seen('alice', 'proxied.test') == EU
+    applied(tmp_path)
+    assert seen('alice', 'proxied.test') == US
+
+
+def test_a_family_the_inventory_does_not_list_is_split_too(tmp_path):
+    # wg-easy gives every peer an IPv6 address; alice listed with IPv4 only is still split in IPv6.
+    rc, output = site(inventory(wgsplit_clients={'alice': {'address': '10.8.0.2'}}), tmp_path=str(tmp_path))[:2]
+    assert rc == 0, output[-3000:]
+    assert "client 'alice': also split at fdcc::2, the other address its WireGuard peer has" in output
+    assert seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    assert seen('alice', 'plain.test', ip=6) == ADDRESSES['direct'][6]
+    applied(tmp_path)
+
+
+def test_foreign_upstream_interface_and_configuration_are_left_alone(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    # Another program's wg-up-9 (wireguard-go) and a configuration of that name without the collection's marker.
+    gateway.run_test('wireguard-go wg-up-9 && ip link set wg-up-9 up')
+    gateway.run_test("printf '[Interface]\\nPrivateKey = %s\\n' \"$(wg genkey)\" > /etc/wireguard/wg-up-9.conf")
+    try:
+        applied(tmp_path)
+        assert gateway.run('ip link show wg-up-9').succeeded and gateway.file('/etc/wireguard/wg-up-9.conf').exists
+        spare = dict(INVENTORY['wgsplit_upstreams'][2], name='nine', id=9)
+        rc, output = site(inventory(wgsplit_upstreams={'nine': spare}), tmp_path=str(tmp_path))[:2]
+        assert rc != 0
+        assert "upstream 'nine': wg-up-9 exists and was not made by the collection" in output
+        applied(tmp_path, dict(INVENTORY, wgsplit_state='absent'))
+        assert gateway.run('ip link show wg-up-9').succeeded and gateway.file('/etc/wireguard/wg-up-9.conf').exists
+    finally:
+        gateway.run('ip link delete wg-up-9; rm -f /etc/wireguard/wg-up-9.conf')
+    applied(tmp_path)
+
+
+def test_port_53_held_by_another_resolver_is_refused_before_any_change(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    gateway.run_test('systemctl stop wgsplit-resolver')
+    squatter = ("import socket, time\n"
+                "udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(('0.0.0.0', 53))\n"
+                "tcp = socket.socket(); tcp.bind(('0.0.0.0', 53)); tcp.listen()\n"
+                "time.sleep(600)\n")
+    gateway.run_test('systemd-run --unit=lab-squatter python3 -c %s' % shlex.quote(squatter))
+    try:
+        time.sleep(1)
+        before = gateway_state()
+        rc, output = site(tmp_path=str(tmp_path))[:2]
+        assert rc != 0
+        assert re.search(r'port 53 \((tcp|udp)\) on 0\.0\.0\.0 is held by python3 \(pid \d+\)', output), output[-3000:]
+        assert gateway_state() == before
+    finally:
+        gateway.run('systemctl stop lab-squatter')
+    applied(tmp_path)
+    assert gateway.run('systemctl is-active wgsplit-resolver').stdout.strip() == 'active'
+
+
+def test_corrupt_boot_file_after_a_reboot_refuses_that_client_only(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    gateway.run_test("sed -i 's/^COMMIT$/-A garbage\\nCOMMIT/' /etc/wgsplit/iptables/mangle.wgs-alice.ipv4.rules")
+    subprocess.run(['docker', 'restart', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
+    wait_booted('gateway')
+    wait_for_tunnels(clients=('bob', 'carol'))
+    wait_for_handshake('alice')  # her tunnel is up: what follows is the gateway refusing, not a tunnel down
+    assert seen('alice', 'proxied.test', timeout_s=3) is None  # refused, not sent direct
+    assert seen('bob', 'plain.test') == EU and seen('bob', 'bank.test') == DIRECT
+    assert seen('carol', 'shared.test') == EU and seen('carol', 'proxied.test') == DIRECT
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    wait_for_tunnels()
+    assert seen('alice', 'proxied.test') == US
 
 
 def test_reboot_splits_again_without_ansible():

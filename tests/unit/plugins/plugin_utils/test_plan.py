@@ -84,14 +84,19 @@ def test_secrets_are_kept_apart_from_the_plan():
     assert not [upstream for upstream in result['upstreams'] if 'private_key' in upstream or 'preshared_key' in upstream]
 
 
-def test_refusal_table_for_unmarked_packets_and_marks_without_their_rule():
+def test_refusal_table_for_unclassified_packets_and_marks_without_their_rule():
     result = make_plan()
     for inet in ('inet', 'inet6'):
         refusal = next(table for table in result['routing']['split_client'] if table['family'] == inet)
         assert refusal['table'] == 51000
         assert refusal['routes'] == [dict(to='default', type='unreachable', metric=4000)]
-        assert refusal['rules'][:2] == [dict(priority=5001, iif='wg0', fwmark=0, fwmask=0xff800000),
-                                        dict(priority=5001, invert=True, fwmark=0, fwmask=0xff000000)]
+        # Upstream bits without their rule; the raw table's "not classified" mark has them all.
+        assert refusal['rules'][0] == dict(priority=5001, invert=True, fwmark=0, fwmask=0xff000000)
+        assert not [rule for rule in refusal['rules'] if rule.get('iif')]  # reverse-path checks look up with mark 0
+    raw = [item for item in result['chains']['split_client'] if item['table'] == 'raw'][0]
+    assert raw['jump_from'] == ['PREROUTING'] and result['chains']['split_client'][-1] is raw
+    assert raw['rules'] == [dict(comment='wgsplit not classified yet', in_interface='wg0', action='mark',
+                                 mark=0xff800000, mask=0xff800000)]
     inet = result['routing']['split_client'][0]
     # eu's resolver is asked through eu's table, and refused rather than asked direct when that rule is gone.
     assert dict(priority=5001, to='10.10.2.1') in inet['rules']
@@ -183,7 +188,7 @@ def test_each_client_has_its_own_chain_direct_before_proxy():
 
 def test_every_connection_gets_a_mark_direct_or_upstream():
     result = make_plan()
-    mark_chain = chain(result, 'WGSPLIT')
+    mark_chain = [item for item in result['chains']['split_client'] if item['table'] == 'mangle'][-1]
     assert mark_chain['jump_from'] == ['PREROUTING']
     assert [rule['action'] for rule in mark_chain['rules']] == ['connmark_restore', 'jump']
     assert mark_chain['rules'][1]['match_mark'] == 0
