@@ -16,7 +16,7 @@ import ipaddress
 import re
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
-    Invalid, address, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
+    Invalid, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
     network, plain_text, type_name, wireguard_key)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice
 
@@ -132,7 +132,7 @@ CLIENT_FIELDS = dict(
     upstream_enabled=(True, boolean),
     enabled=(True, boolean),
     default_action=('direct', choice(*ACTIONS)),
-    rules=([], lambda value: each(lambda item: item, allow_single=False)(value)),
+    rules=([], each(lambda item: item, allow_single=False)),
 )
 RULE_FIELDS = dict(
     type=(REQUIRED, choice('domain', 'ip')),

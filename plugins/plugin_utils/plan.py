@@ -93,7 +93,7 @@ class Planner(object):
         kill_switch = dict(to='default', type='unreachable', metric=self.settings['kill_switch_metric'])
         tables = dict(wg_upstream=[], split_client=[])
         refuse = self.settings['table_base']
-        for version, inet, _ in FAMILIES:
+        for version, inet, _xtables in FAMILIES:
             # Upstream bits without their upstream's rule at `priority`: an upstream mark whose rule is gone, or
             # the raw table's "not classified" mark (the mangle chains are gone). A rule on unmarked packets
             # would also catch the reverse-path checks of replies to the clients (they look up with mark 0).
@@ -135,7 +135,7 @@ class Planner(object):
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
                        for client in self.clients for (action, version), name in client['sets'].items())
-        for name, _ in names:
+        for name, _inet in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
                                    % (name, SET_NAME_MAX))
@@ -152,7 +152,7 @@ class Planner(object):
                 if rule['type'] == 'ip' and rule['action'] == action:
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
                                       destination=rule['value']))
-            for version, _, xtables in FAMILIES:
+            for version, _inet, xtables in FAMILIES:
                 name = client['sets'].get((action, version))
                 if name:
                     rules.append(dict(target, comment='%s %s domains' % (label, action), family=xtables,

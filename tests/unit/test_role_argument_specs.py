@@ -13,7 +13,7 @@ def test_split_client_documents_every_setting_with_its_default():
         options = yaml.safe_load(spec_file)['argument_specs']['main']['options']
     documented = set(name[len('wgsplit_'):] for name in options) - {'upstreams', 'clients'}
     assert documented == set(SETTINGS)
-    for name, (default, _) in SETTINGS.items():
+    for name, (default, _check) in SETTINGS.items():
         assert options['wgsplit_' + name].get('default') == default, name
 
 

@@ -1,5 +1,3 @@
-import pytest
-
 from ansible_collections.wgsplit.gateway.plugins.modules import wg_upstream
 
 KEY = 'CUjF7TMWtRvzaUmyXzD8i29hWkpSMjhzjId1lBmsRxA='
