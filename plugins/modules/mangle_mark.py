@@ -9,25 +9,27 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: mangle_mark
-short_description: Own one iptables chain (marks, connmarks, NAT) and its jump, applied atomically
+short_description: Own iptables chains (marks, connmarks, NAT, filter) and their jumps, applied atomically
 version_added: 0.1.0
 description:
-  - Makes the whole rule list of one chain that this module owns exactly the list given, and makes
-    sure each chain in I(jump_from) jumps to it once, as its first rule.
+  - Makes the whole rule list of one chain that this module owns (or of each chain of I(chains)) exactly
+    the list given, and makes sure each chain in I(jump_from) jumps to it once, as its first rule.
   - Rules are structured data (source, destination set with negation, conntrack state, mark match,
     MARK with value and mask, CONNMARK save and restore with mask, NAT targets) rendered in the exact
     form C(iptables-save) prints, so comparing is exact and a second run changes nothing.
-  - The change is one C(iptables-restore --noflush) transaction per family, touching only the owned
-    chain and its jumps. Rules, chains and marks of other software are never read into the change.
+  - The change is one C(iptables-restore --noflush) transaction per table and family, touching only the
+    owned chains and their jumps, however many chains are given. Rules, chains and marks of other software
+    are never read into the change.
   - With I(persist=true) the chain is written to C(/etc/wgsplit/iptables/), which
     C(wgsplit-restore.service) loads at boot after the ipsets.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes
 options:
   chain:
-    description: The chain this module owns (not a built-in chain), at most 28 characters.
+    description:
+      - The chain this module owns (not a built-in chain), 1 to 28 of C(A-Z a-z 0-9 _ -).
+      - One of I(chain) and I(chains) is required.
     type: str
-    required: true
   table:
     description: The table of the chain.
     type: str
@@ -50,7 +52,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &rule_options
       comment:
         description: A comment (letters, digits and C(_-.:/ ,=) only).
         type: str
@@ -125,6 +127,39 @@ options:
       target:
         description: The chain C(jump) jumps to.
         type: str
+  chains:
+    description:
+      - Many chains in one call, in the order they should be created (a chain before a chain that jumps to
+        it); each takes the options I(chain), I(table), I(jump_from), I(rules) and I(state) of a single chain.
+      - Chains of one table are changed in one transaction per family, so they may jump to each other.
+    type: list
+    elements: dict
+    suboptions:
+      chain:
+        description: The chain.
+        type: str
+        required: true
+      table:
+        description: Its table.
+        type: str
+        choices: [raw, mangle, nat, filter]
+        default: mangle
+      jump_from:
+        description: Chains that jump to it, as their first rule.
+        type: list
+        elements: str
+        default: [PREROUTING]
+      rules:
+        description: Its rules, as I(rules).
+        type: list
+        elements: dict
+        default: []
+        suboptions: *rule_options
+      state:
+        description: C(absent) removes its jumps, then the chain.
+        type: str
+        choices: [present, absent]
+        default: present
   state:
     description: C(absent) removes the jumps, then the chain.
     type: str
@@ -210,6 +245,7 @@ UNQUOTED_CHARS = frozenset('_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN
 COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
+TABLES = ['raw', 'mangle', 'nat', 'filter']
 CHAIN_NAME = re.compile(r'[A-Za-z0-9_-]{1,%d}' % MAX_CHAIN_LENGTH)
 SET_NAME = re.compile(r'[A-Za-z0-9_.:-]{1,31}')
 
@@ -379,64 +415,103 @@ def parse_save(text, chain, parents):
     return dict(exists=exists, rules=rules, jumps=jumps)
 
 
-def restore_input(table, chain, current, wanted):
-    """The iptables-restore --noflush input turning `current` into `wanted` (parse_save shapes, or None)."""
-    lines = ['*%s' % table]
+def chain_lines(chain, current, wanted):
+    """(create, remove): iptables-restore --noflush lines turning one chain's `current` into `wanted`
+    (parse_save shapes, or None). A chain is declared and filled (or flushed) first, removed last, so that
+    chains of one transaction may jump to each other."""
     if wanted is None:
-        for parent, count in sorted(current['jumps'].items()):
-            lines += ['-D %s -j %s' % (parent, chain)] * count
+        lines = ['-D %s -j %s' % (parent, chain) for parent, count in sorted(current['jumps'].items())
+                 for _index in range(count)]
         if current['exists']:
             # Declaring the chain flushes it under --noflush; then it can be deleted.
-            lines += [':%s - [0:0]' % chain, '-X %s' % chain]
-    else:
-        lines.append(':%s - [0:0]' % chain)
-        lines += wanted['rules']
-        for parent, count in sorted(current['jumps'].items()):
-            lines += ['-D %s -j %s' % (parent, chain)] * max(count - 1, 0)
-            if count == 0:
-                lines.append('-I %s 1 -j %s' % (parent, chain))
-    lines.append('COMMIT')
-    return '\n'.join(lines) + '\n'
+            return [], lines + [':%s - [0:0]' % chain, '-X %s' % chain]
+        return [], lines
+    lines = [':%s - [0:0]' % chain] + wanted['rules']
+    for parent, count in sorted(current['jumps'].items()):
+        lines += ['-D %s -j %s' % (parent, chain)] * max(count - 1, 0)
+        if count == 0:
+            lines.append('-I %s 1 -j %s' % (parent, chain))
+    return lines, []
+
+
+def restore_input(table, changes):
+    """The iptables-restore --noflush input of one table for [(chain, current, wanted)]: one transaction."""
+    created, removed = [], []
+    for chain, current, wanted in changes:
+        create, remove = chain_lines(chain, current, wanted)
+        created += create
+        removed += remove
+    # Flushes of removed chains come before any of them is deleted (one may jump to another).
+    removed = [line for line in removed if not line.startswith('-X ')] + [line for line in removed if line.startswith('-X ')]
+    return '\n'.join(['*%s' % table] + created + removed + ['COMMIT']) + '\n'
 
 
 class MangleMark(StateModule):
+    """State is {'TABLE CHAIN': {family: parse_save shape or None}} over the chains given."""
 
     def __init__(self, module):
         super(MangleMark, self).__init__(module)
         family = self.params['family']
         self.families = ['ipv4', 'ipv6'] if family == 'both' else [family]
-        self.chain = self.params['chain']
-        self.parents = self.params['jump_from']
+        self.specs = self.params['chains'] if self.params['chains'] is not None else [
+            dict((key, self.params[key]) for key in ('chain', 'table', 'jump_from', 'rules', 'state'))]
+        # Tables in the order their first chain is given: the caller orders what must come first.
+        self.tables = []
+        for spec in self.specs:
+            if spec['table'] not in self.tables:
+                self.tables.append(spec['table'])
+
+    @staticmethod
+    def key(spec):
+        return '%s %s' % (spec['table'], spec['chain'])
+
+    def empty(self, spec):
+        return dict(exists=False, rules=[], jumps=dict((parent, 0) for parent in spec['jump_from']))
 
     def read(self):
-        state = {}
-        for family in self.families:
-            out = self.cmd.run([SAVE_COMMANDS[family], '-t', self.params['table']])[1]
-            parsed = parse_save(out, self.chain, self.parents)
-            state[family] = parsed if parsed['exists'] else None
+        state = dict((self.key(spec), {}) for spec in self.specs)
+        for table in self.tables:
+            for family in self.families:
+                out = self.cmd.run([SAVE_COMMANDS[family], '-t', table])[1]
+                for spec in self.specs:
+                    if spec['table'] == table:
+                        parsed = parse_save(out, spec['chain'], spec['jump_from'])
+                        state[self.key(spec)][family] = parsed if parsed['exists'] else None
         return state
 
     def want(self, current):
-        if self.params['state'] == 'absent':
+        return dict((self.key(spec), self.want_chain(spec)) for spec in self.specs)
+
+    def want_chain(self, spec):
+        if spec['state'] == 'absent':
             return dict((family, None) for family in self.families)
         try:
-            rendered = render_rules(self.chain, self.params['rules'], self.families)
+            rendered = render_rules(spec['chain'], spec['rules'], self.families)
         except RuleError as error:
             self.module.fail_json(msg=str(error))
-        jumps = dict((parent, 1) for parent in self.parents)
+        jumps = dict((parent, 1) for parent in spec['jump_from'])
         return dict((family, dict(exists=True, rules=rendered[family], jumps=jumps)) for family in self.families)
 
     def restore_inputs(self, current, wanted):
+        """{(table, family): restore input} for what differs, in the order of the chains given."""
         inputs = {}
-        for family in self.families:
-            before = current[family] or dict(exists=False, rules=[], jumps=dict((parent, 0) for parent in self.parents))
-            if current[family] == wanted[family] or (wanted[family] is None and not before['exists']):
-                continue
-            inputs[family] = restore_input(self.params['table'], self.chain, before, wanted[family])
+        for table in self.tables:
+            for family in self.families:
+                changes = []
+                for spec in self.specs:
+                    key = self.key(spec)
+                    if spec['table'] != table or current[key][family] == wanted[key][family]:
+                        continue
+                    before = current[key][family] or self.empty(spec)
+                    if wanted[key][family] is None and not before['exists']:
+                        continue
+                    changes.append((spec['chain'], before, wanted[key][family]))
+                if changes:
+                    inputs[(table, family)] = restore_input(table, changes)
         return inputs
 
     def apply(self, current, wanted):
-        for family, text in sorted(self.restore_inputs(current, wanted).items()):
+        for (table, family), text in self.restore_inputs(current, wanted).items():
             self.cmd.run([RESTORE_COMMANDS[family], '-w', '--noflush'], data=text)
 
     def boot(self, wanted):
@@ -444,24 +519,32 @@ class MangleMark(StateModule):
             return False
         boot_state = BootState(self.module, 'iptables', self.cmd)
         # Every file is kept (a list, not a generator that any() would stop at the first change).
-        changes = [boot_state.keep('%s.%s.%s.rules' % (self.params['table'], self.chain, family),
-                                   self.boot_lines(wanted[family]))
-                   for family in self.families]
+        changes = [boot_state.keep('%s.%s.%s.rules' % (spec['table'], spec['chain'], family),
+                                   self.boot_lines(spec, wanted[self.key(spec)][family]))
+                   for spec in self.specs for family in self.families]
         return any(changes)
 
-    def boot_lines(self, wanted):
+    @staticmethod
+    def boot_lines(spec, wanted):
         if wanted is None:
             return None
         header = ['# Written by wgsplit.gateway.mangle_mark; restored by wgsplit-restore.service.']
-        header += ['# jump: %s %s %s' % (self.params['table'], parent, self.chain) for parent in self.parents]
-        return header + ['*%s' % self.params['table'], ':%s - [0:0]' % self.chain] + wanted['rules'] + ['COMMIT']
+        header += ['# jump: %s %s %s' % (spec['table'], parent, spec['chain']) for parent in spec['jump_from']]
+        return header + ['*%s' % spec['table'], ':%s - [0:0]' % spec['chain']] + wanted['rules'] + ['COMMIT']
 
     def describe(self, state):
-        return dict((family, 'absent' if value is None else value) for family, value in state.items())
+        described = dict((key, dict((family, 'absent' if value is None else value) for family, value in chain.items()))
+                         for key, chain in state.items())
+        return described[self.key(self.specs[0])] if self.params['chains'] is None else described
 
     def report(self, current, wanted):
-        return dict(rules=dict((family, (wanted[family] or {}).get('rules', [])) for family in self.families),
-                    restore_input=self.restore_inputs(current, wanted))
+        rules = dict((self.key(spec), dict((family, (wanted[self.key(spec)][family] or {}).get('rules', []))
+                                           for family in self.families)) for spec in self.specs)
+        inputs = self.restore_inputs(current, wanted)
+        if self.params['chains'] is None:
+            return dict(rules=rules[self.key(self.specs[0])],
+                        restore_input=dict((family, text) for (table, family), text in inputs.items()))
+        return dict(chains=rules, restore_input=dict(('%s %s' % key, text) for key, text in inputs.items()))
 
 
 def main():
@@ -488,26 +571,41 @@ def main():
         to_ports=dict(type='int'),
         target=dict(type='str'),
     )
+    chain_spec = dict(
+        chain=dict(type='str', required=True),
+        table=dict(type='str', default='mangle', choices=TABLES),
+        jump_from=dict(type='list', elements='str', default=['PREROUTING']),
+        rules=dict(type='list', elements='dict', default=[], options=rule_spec),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
     module = AnsibleModule(
         argument_spec=dict(
-            chain=dict(type='str', required=True),
-            table=dict(type='str', default='mangle', choices=['raw', 'mangle', 'nat', 'filter']),
+            chain=dict(type='str'),
+            table=dict(type='str', default='mangle', choices=TABLES),
             jump_from=dict(type='list', elements='str', default=['PREROUTING']),
-            family=dict(type='str', default='ipv4', choices=['ipv4', 'ipv6', 'both']),
             rules=dict(type='list', elements='dict', default=[], options=rule_spec),
             state=dict(type='str', default='present', choices=['present', 'absent']),
+            chains=dict(type='list', elements='dict', options=chain_spec),
+            family=dict(type='str', default='ipv4', choices=['ipv4', 'ipv6', 'both']),
             persist=dict(type='bool', default=True),
         ),
+        mutually_exclusive=[('chain', 'chains')],
+        required_one_of=[('chain', 'chains')],
         supports_check_mode=True,
     )
-    chain = module.params['chain']
-    if chain in BUILTIN_CHAINS or not CHAIN_NAME.fullmatch(chain):
-        module.fail_json(msg='chain %r must be a non-built-in chain name of 1 to %d of A-Z a-z 0-9 _ -'
-                         % (chain, MAX_CHAIN_LENGTH))
-    for parent in module.params['jump_from']:
-        if not CHAIN_NAME.fullmatch(parent):
-            module.fail_json(msg='jump_from %r must be a chain name of 1 to %d of A-Z a-z 0-9 _ -'
-                             % (parent, MAX_CHAIN_LENGTH))
+    specs = module.params['chains'] or [module.params]
+    seen = set()
+    for spec in specs:
+        if spec['chain'] in BUILTIN_CHAINS or not CHAIN_NAME.fullmatch(spec['chain']):
+            module.fail_json(msg='chain %r must be a non-built-in chain name of 1 to %d of A-Z a-z 0-9 _ -'
+                             % (spec['chain'], MAX_CHAIN_LENGTH))
+        for parent in spec['jump_from']:
+            if not CHAIN_NAME.fullmatch(parent):
+                module.fail_json(msg='jump_from %r must be a chain name of 1 to %d of A-Z a-z 0-9 _ -'
+                                 % (parent, MAX_CHAIN_LENGTH))
+        if (spec['table'], spec['chain']) in seen:
+            module.fail_json(msg='chain %s of table %s is given twice' % (spec['chain'], spec['table']))
+        seen.add((spec['table'], spec['chain']))
     MangleMark(module).run()
 
 

@@ -394,7 +394,7 @@ class Planner(object):
         stale_chains = dict((role, []) for role in chains)
         for role, table, chain, jump_from in self.chain_layout(found_chains):
             if (table, chain) in found_chains and (table, chain) not in wanted_chains:
-                stale_chains[role].append(dict(table=table, chain=chain, jump_from=jump_from))
+                stale_chains[role].append(dict(table=table, chain=chain, jump_from=jump_from, state='absent'))
         wanted_interfaces = set(upstream['interface'] for upstream in self.enabled_upstreams())
         interfaces = sorted(config['name'] for config in self.discovery.get('wireguard', {}).get('configs', [])
                             if config['owned'] and config['name'].startswith(INTERFACE_PREFIX)
@@ -443,6 +443,10 @@ def plan(checked, discovery):
     if present:
         planner.preflight(sets)
     upstreams = planner.enabled_upstreams()
+    removed = planner.removals(sets, chains, routing)
+    # One mangle_mark call per role: the chains it wants, then those it removes (parents first).
+    stale_chains = removed.pop('chains')
+    chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
     stale = stale_sets(discovery.get('resolver', {}).get('config'), lines)
     return dict(
         state=state,
@@ -458,5 +462,5 @@ def plan(checked, discovery):
         chains=chains,
         resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
                       stale_sets=by_family([item for item in sets if item['name'] in stale])),
-        removed=planner.removals(sets, chains, routing),
+        removed=removed,
     )

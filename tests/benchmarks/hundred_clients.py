@@ -78,15 +78,17 @@ def main():
             first = run(netns, playbook, inventory_file, inventory(count), env)
             sets = subprocess.run(['ip', 'netns', 'exec', netns, 'ipset', 'list', '-n'], check=True,
                                   stdout=subprocess.PIPE, text=True).stdout.split()
-            rules = sum(subprocess.run(['ip', 'netns', 'exec', netns, tool, '-t', 'mangle'], check=True,
-                                       stdout=subprocess.PIPE, text=True).stdout.count('\n-A WGSPLIT')
+            rules = sum(len([line for line in subprocess.run(['ip', 'netns', 'exec', netns, tool, '-t', 'mangle'],
+                                                             check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
+                             if line.startswith(('-A WGSPLIT', '-A wgs-'))])
                         for tool in ('iptables-save', 'ip6tables-save'))
             second = run(netns, playbook, inventory_file, inventory(count), env)
             change = run(netns, playbook, inventory_file, inventory(count, extra_rule=True), env)
             removal = run(netns, playbook, inventory_file, dict(inventory(count), wgsplit_state='absent'), env)
     finally:
         subprocess.run(['ip', 'netns', 'delete', netns], check=False)
-    print('%d dual-stack clients, 4 upstreams: %d ipsets of the kernel\'s 256, %d mangle rules' % (count, len(sets), rules))
+    print('%d dual-stack clients, 4 upstreams: %d ipsets of the kernel\'s 256, %d mangle rules (a client chain each)'
+          % (count, len(sets), rules))
     print('%-40s %8s %8s' % ('split_client role run', 'seconds', 'changed'))
     for label, (elapsed, changed) in (('first run', first), ('second run (same inventory)', second),
                                       ('one IP rule added', change), ('absent', removal)):

@@ -42,11 +42,26 @@ def test_parse_save_only_reads_the_owned_chain_and_plain_jumps():
 def test_restore_input_replaces_chain_and_adds_missing_jump_only():
     current = dict(exists=True, rules=[], jumps={'PREROUTING': 0, 'OUTPUT': 2})
     wanted = dict(exists=True, rules=['-A C -j RETURN'], jumps={'PREROUTING': 1, 'OUTPUT': 1})
-    assert mangle_mark.restore_input('mangle', 'C', current, wanted).splitlines() == [
+    assert mangle_mark.restore_input('mangle', [('C', current, wanted)]).splitlines() == [
         '*mangle', ':C - [0:0]', '-A C -j RETURN', '-D OUTPUT -j C', '-I PREROUTING 1 -j C', 'COMMIT']
 
 
 def test_restore_input_for_absent_deletes_jumps_before_the_chain():
     current = dict(exists=True, rules=['-A C -j RETURN'], jumps={'PREROUTING': 2})
-    assert mangle_mark.restore_input('mangle', 'C', current, None).splitlines() == [
+    assert mangle_mark.restore_input('mangle', [('C', current, None)]).splitlines() == [
         '*mangle', '-D PREROUTING -j C', '-D PREROUTING -j C', ':C - [0:0]', '-X C', 'COMMIT']
+
+
+def test_one_transaction_creates_chains_before_it_removes_any():
+    """A client chain removed, the dispatch chain that jumped to it rewritten, a new client chain created:
+    all declared and filled first, the old jumps and flushes next, the deletions last."""
+    dispatch_before = dict(exists=True, rules=['-A D -j OLD'], jumps={})
+    dispatch_after = dict(exists=True, rules=['-A D -j NEW'], jumps={})
+    old = dict(exists=True, rules=['-A OLD -j RETURN'], jumps={})
+    gone = dict(exists=True, rules=['-A GONE -j OLD'], jumps={})
+    new = dict(exists=True, rules=['-A NEW -j RETURN'], jumps={})
+    changes = [('NEW', dict(exists=False, rules=[], jumps={}), new), ('D', dispatch_before, dispatch_after),
+               ('GONE', gone, None), ('OLD', old, None)]
+    assert mangle_mark.restore_input('mangle', changes).splitlines() == [
+        '*mangle', ':NEW - [0:0]', '-A NEW -j RETURN', ':D - [0:0]', '-A D -j NEW',
+        ':GONE - [0:0]', ':OLD - [0:0]', '-X GONE', '-X OLD', 'COMMIT']

@@ -309,9 +309,10 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
                                                               dict(name='wg-up-1', path='c', owned=True)]))
     removed = make_plan(discovery=found)['removed']
     assert removed['sets'] == ['wgs-gone-p4']
-    assert removed['chains'] == dict(split_client=[dict(table='filter', chain='WGSPLIT_FILTER', jump_from=['FORWARD']),
-                                                   dict(table='mangle', chain='wgs-gone', jump_from=[])],
-                                     wg_upstream=[], dnsmasq_split=[])
+    # Removed in the same mangle_mark call as the chains that stay, after them.
+    assert make_plan(discovery=found)['chains']['split_client'][-2:] == [
+        dict(table='filter', chain='WGSPLIT_FILTER', jump_from=['FORWARD'], state='absent'),
+        dict(table='mangle', chain='wgs-gone', jump_from=[], state='absent')]
     assert removed['routing'] == dict(split_client=[], wg_upstream=[dict(table=51003, family='inet'),
                                                                     dict(table=51003, family='inet6')])
     assert removed['interfaces'] == ['wg-up-3']
@@ -325,9 +326,9 @@ def test_absent_removes_everything_found_parents_first():
                        wireguard=dict(configs=[dict(name='wg-up-1', path='c', owned=True)]))
     checked = check_inventory(dict(state='absent'), None)
     result = plan(checked, found)
-    assert result['errors'] == [] and chains(result) == [] and tables(result) == []
-    assert [item['chain'] for item in result['removed']['chains']['split_client']] == [
-        'WGSPLIT', 'WGSPLIT_CLIENTS', 'wgs-alice']
+    assert result['errors'] == [] and tables(result) == []
+    assert [(item['chain'], item['state']) for item in result['chains']['split_client']] == [
+        ('WGSPLIT', 'absent'), ('WGSPLIT_CLIENTS', 'absent'), ('wgs-alice', 'absent')]
     assert result['removed']['routing'] == dict(
         split_client=[dict(table=51000, family='inet'), dict(table=51000, family='inet6')],
         wg_upstream=[dict(table=51001, family='inet')])
