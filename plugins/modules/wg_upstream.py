@@ -136,7 +136,9 @@ actions:
 
 import os
 import re
+import shutil
 import socket
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils import canonical
@@ -366,6 +368,8 @@ class WgUpstream(StateModule):
             return
         restart = (current['interface'] is not None and current['config'] is not None
                    and config_table(current['config']) != config_table(wanted['config']))
+        if current['config'] != wanted['config']:
+            self.check_config(wanted['config'])
         if restart:
             self.take_down(current)
         if write_file(self.module, self.config_path, wanted['config'], 0o600):
@@ -378,6 +382,19 @@ class WgUpstream(StateModule):
             self.bring_up()
         else:
             self.update_in_place(live, wanted['interface'])
+
+    def check_config(self, text):
+        """wg-quick parses the new configuration before it replaces the one the boot unit reads."""
+        directory = tempfile.mkdtemp(prefix='wgsplit-')
+        try:
+            path = os.path.join(directory, '%s.conf' % self.name)
+            write_file(self.module, path, text, 0o600)
+            rc, out, err = self.cmd.run(['wg-quick', 'strip', path], check=False)
+        finally:
+            shutil.rmtree(directory)
+        if rc != 0:
+            self.module.fail_json(msg='the configuration of %s does not parse (wg-quick strip): %s'
+                                      % (self.name, err.strip()))
 
     def take_down(self, current):
         if self.systemd_running and current['boot'] is not None:

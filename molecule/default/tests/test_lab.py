@@ -425,7 +425,28 @@ def test_server_interface_restart_recovers_by_itself():
     assert seen('bob', 'bank.test') == DIRECT
 
 
+def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
+    listener = ("import socket\n"
+                "server = socket.socket(); server.bind(('0.0.0.0', 853)); server.listen()\n"
+                "while True: server.accept()[0].close()\n")
+    host('far').run_test('systemd-run --unit=lab-dot python3 -c %s' % shlex.quote(listener))
+    connect = "python3 -c \"import socket; socket.create_connection(('172.30.0.20', 853), 3)\""
+    try:
+        applied(tmp_path)
+        assert host('alice').run(connect).succeeded
+        applied(tmp_path, dict(INVENTORY, wgsplit_block_encrypted_dns=True))
+        refused = host('alice').run(connect)
+        assert not refused.succeeded and 'refused' in refused.stderr
+        assert host('alice').run("python3 -c \"import socket; socket.create_connection(('172.30.0.28', 80), 3)\"").succeeded
+    finally:
+        host('far').run('systemctl stop lab-dot')
+    applied(tmp_path)
+    assert 'WGSPLIT_FILTER' not in host('gateway').check_output('iptables-save -t filter')
+
+
 def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
+    # Whatever the state of the interfaces: one down, one gone; their configurations (keys) go all the same.
+    host('gateway').run_test('ip link set wg-up-1 down && ip link delete wg-up-2')
     applied(tmp_path, dict(INVENTORY, wgsplit_state='absent'))
     rc, output, changed = site(dict(INVENTORY, wgsplit_state='absent'), tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
