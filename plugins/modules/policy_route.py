@@ -31,9 +31,10 @@ extends_documentation_fragment:
   - wgsplit.gateway.attributes
 options:
   table:
-    description: The routing table number (1 to 4294967295, not 253, 254 or 255).
+    description:
+      - The routing table number (1 to 4294967295, not 253, 254 or 255).
+      - One of I(table) and I(tables) is required.
     type: int
-    required: true
   family:
     description: Address family of the rules and routes.
     type: str
@@ -50,7 +51,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &rule_options
       priority:
         description: Rule priority (preference); lower runs first.
         type: int
@@ -84,7 +85,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &route_options
       to:
         description: Destination network or C(default).
         type: str
@@ -103,6 +104,40 @@ options:
       metric:
         description: Route metric. The kernel's default when omitted (0 for IPv4, 1024 for IPv6).
         type: int
+  tables:
+    description:
+      - Many tables in one call; each takes I(table), I(family), I(rules), I(routes) and I(state) as for one
+        table, exclusively (its rules and routes carrying I(protocol) become exactly those given).
+      - The rules of each family are read once and every change of a family is one C(ip -batch).
+    type: list
+    elements: dict
+    suboptions:
+      table:
+        description: The routing table number.
+        type: int
+        required: true
+      family:
+        description: Address family of its rules and routes.
+        type: str
+        choices: [inet, inet6]
+        default: inet
+      rules:
+        description: Rules that look up the table.
+        type: list
+        elements: dict
+        default: []
+        suboptions: *rule_options
+      routes:
+        description: Routes of the table.
+        type: list
+        elements: dict
+        default: []
+        suboptions: *route_options
+      state:
+        description: C(absent) deletes every rule that looks up the table and every route in it that carry I(protocol).
+        type: str
+        choices: [present, absent]
+        default: present
   exclusive_rules:
     description: Delete rules that look up I(table), carry I(protocol) and are not in I(rules).
     type: bool
@@ -179,11 +214,17 @@ routes:
   elements: str
   sample: ["unreachable default metric 4000 proto 233"]
 batch:
-  description: The C(ip -batch) lines the change applies.
+  description:
+    - The C(ip -batch) lines the change applies; with I(tables), per family (C(inet), C(inet6)).
   returned: always
-  type: list
-  elements: str
+  type: raw
   sample: ["rule add priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001 protocol 233"]
+tables:
+  description: With I(tables), the rules and routes of each table afterwards, by C(TABLE FAMILY).
+  returned: when I(tables) is given
+  type: dict
+  sample: {"1001 inet": {"rules": ["priority 10001 from all fwmark 0x10000/0xff0000 lookup 1001 protocol 233"],
+                         "routes": ["unreachable default metric 4000"]}}
 '''
 
 import ipaddress
@@ -296,98 +337,164 @@ def canonical(rules, routes):
 
 
 class PolicyRoute(StateModule):
+    """State is {'TABLE FAMILY': canonical rules and routes} over the tables given."""
 
     def __init__(self, module):
         super(PolicyRoute, self).__init__(module)
-        self.table = self.params['table']
-        self.family = self.params['family']
         self.protocol = self.params['protocol']
+        keys = ('table', 'family', 'rules', 'routes', 'state', 'exclusive_rules', 'exclusive_routes')
+        self.specs = self.params['tables'] if self.params['tables'] is not None else [
+            dict((key, self.params[key]) for key in keys)]
+        for spec in self.specs:
+            for key in ('exclusive_rules', 'exclusive_routes'):
+                spec.setdefault(key, True)
+        self.families = []
+        for spec in self.specs:
+            if spec['family'] not in self.families:
+                self.families.append(spec['family'])
+
+    @staticmethod
+    def key(spec):
+        return '%d %s' % (spec['table'], spec['family'])
 
     def read(self):
-        flag = FAMILY_FLAG[self.family]
+        state = {}
+        for family in self.families:
+            flag = FAMILY_FLAG[family]
+            entries = self.cmd.json(['ip', flag, '-N', '-j', 'rule', 'show'])
+            for spec in self.specs:
+                if spec['family'] == family:
+                    state[self.key(spec)] = self.read_table(spec, entries)
+        return state
+
+    def read_table(self, spec, rule_entries):
+        table, family = spec['table'], spec['family']
         try:
-            rules = [render_rule(rule_from_json(entry), self.family, self.table, self.protocol)
-                     for entry in self.cmd.json(['ip', flag, '-N', '-j', 'rule', 'show'])
-                     if entry.get('table') == str(self.table) and entry.get('protocol') == str(self.protocol)]
+            rules = [render_rule(rule_from_json(entry), family, table, self.protocol) for entry in rule_entries
+                     if entry.get('table') == str(table) and entry.get('protocol') == str(self.protocol)]
         except ValueError as error:
-            self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
-        routes = [render_route(route_from_json(entry), self.family)
-                  for entry in self.cmd.json(['ip', flag, '-j', 'route', 'show', 'table', str(self.table),
+            self.module.fail_json(msg='table %d (%s): %s' % (table, family, error))
+        routes = [render_route(route_from_json(entry), family)
+                  for entry in self.cmd.json(['ip', FAMILY_FLAG[family], '-j', 'route', 'show', 'table', str(table),
                                               'proto', str(self.protocol)], missing='table does not exist')]
         return canonical(rules, routes)
 
-    def want(self, current):
+    def rendered(self, spec):
+        """(rules, routes) of a spec as `ip` takes them; fails the module naming the table on a bad value."""
         try:
-            safe_strings(self.params['rules'], 'rules')
-            safe_strings(self.params['routes'], 'routes')
-            rules = [render_rule(rule, self.family, self.table, self.protocol) for rule in self.params['rules']]
-            routes = [render_route(route, self.family) for route in self.params['routes']]
+            safe_strings(spec['rules'], 'rules')
+            safe_strings(spec['routes'], 'routes')
+            return ([render_rule(rule, spec['family'], spec['table'], self.protocol) for rule in spec['rules']],
+                    [render_route(route, spec['family']) for route in spec['routes']])
         except ValueError as error:
-            self.module.fail_json(msg='table %d (%s): %s' % (self.table, self.family, error))
-        if self.params['state'] == 'absent':
-            return canonical([] if self.params['exclusive_rules'] else set(current['rules']) - set(rules),
-                             [] if self.params['exclusive_routes'] else set(current['routes']) - set(routes))
-        if not self.params['exclusive_rules']:
+            self.module.fail_json(msg='table %d (%s): %s' % (spec['table'], spec['family'], error))
+
+    def want(self, current):
+        return dict((self.key(spec), self.want_table(spec, current[self.key(spec)])) for spec in self.specs)
+
+    def want_table(self, spec, current):
+        rules, routes = self.rendered(spec)
+        if spec['state'] == 'absent':
+            return canonical([] if spec['exclusive_rules'] else set(current['rules']) - set(rules),
+                             [] if spec['exclusive_routes'] else set(current['routes']) - set(routes))
+        if not spec['exclusive_rules']:
             rules += current['rules']
-        if not self.params['exclusive_routes']:
+        if not spec['exclusive_routes']:
             routes += current['routes']
         return canonical(rules, routes)
 
+    def batches(self, current, wanted):
+        """{family: ip -batch lines} for what differs: every table of a family in one batch."""
+        batches = {}
+        for spec in self.specs:
+            key = self.key(spec)
+            batches.setdefault(spec['family'], []).extend(batch_lines(spec['table'], self.protocol, current[key],
+                                                                      wanted[key]))
+        return batches
+
     def apply(self, current, wanted):
-        lines = batch_lines(self.table, self.protocol, current, wanted)
-        self.cmd.run(['ip', FAMILY_FLAG[self.family], '-batch', '-'], data='\n'.join(lines) + '\n')
+        for family, lines in self.batches(current, wanted).items():
+            if lines:
+                self.cmd.run(['ip', FAMILY_FLAG[family], '-batch', '-'], data='\n'.join(lines) + '\n')
 
     def boot(self, wanted):
         if not self.params['persist']:
             return False
         boot_state = BootState(self.module, 'route', self.cmd)
-        lines = None
-        if self.params['state'] == 'present':
-            # Only what this module was asked for is persisted, not routes that others add to the table.
-            lines = ['rule add %s' % render_rule(rule, self.family, self.table, self.protocol)
-                     for rule in self.params['rules']]
-            lines += ['route replace %s table %d proto %d' % (render_route(route, self.family), self.table,
-                                                              self.protocol) for route in self.params['routes']]
-        return boot_state.keep('table-%d.%s.batch' % (self.table, self.family), lines)
+        # Every file is kept (a list, not a generator that any() would stop at the first change).
+        changes = [boot_state.keep('table-%d.%s.batch' % (spec['table'], spec['family']), self.boot_lines(spec))
+                   for spec in self.specs]
+        return any(changes)
+
+    def boot_lines(self, spec):
+        """Only what this module was asked for is persisted, not routes that others add to the table."""
+        if spec['state'] != 'present':
+            return None
+        rules, routes = self.rendered(spec)
+        return (['rule add %s' % rule for rule in rules] +
+                ['route replace %s table %d proto %d' % (route, spec['table'], self.protocol) for route in routes])
 
     def report(self, current, wanted):
-        return dict(rules=wanted['rules'], routes=wanted['routes'],
-                    batch=batch_lines(self.table, self.protocol, current, wanted))
+        batches = self.batches(current, wanted)
+        if self.params['tables'] is None:
+            key = self.key(self.specs[0])
+            return dict(rules=wanted[key]['rules'], routes=wanted[key]['routes'], batch=batches[self.specs[0]['family']])
+        return dict(tables=wanted, batch=batches)
+
+    def describe(self, state):
+        return state[self.key(self.specs[0])] if self.params['tables'] is None else state
 
 
 def main():
+    rule_spec = dict(
+        priority=dict(type='int', required=True),
+        fwmark=dict(type='int'),
+        fwmask=dict(type='int', default=FULL_MASK),
+        to=dict(type='str'),
+        iif=dict(type='str'),
+        oif=dict(type='str'),
+        invert=dict(type='bool', default=False),
+        **{'from': dict(type='str', default='all')}
+    )
+    route_spec = dict(
+        to=dict(type='str', default='default'),
+        type=dict(type='str', default='unicast', choices=['unicast', 'unreachable', 'blackhole', 'prohibit', 'throw']),
+        dev=dict(type='str'),
+        via=dict(type='str'),
+        metric=dict(type='int'),
+    )
+    table_spec = dict(
+        table=dict(type='int', required=True),
+        family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+        rules=dict(type='list', elements='dict', default=[], options=rule_spec),
+        routes=dict(type='list', elements='dict', default=[], options=route_spec),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
     module = AnsibleModule(
         argument_spec=dict(
-            table=dict(type='int', required=True),
+            table=dict(type='int'),
             family=dict(type='str', default='inet', choices=['inet', 'inet6']),
             protocol=dict(type='int', default=ROUTE_PROTOCOL),
-            rules=dict(type='list', elements='dict', default=[], options=dict(
-                priority=dict(type='int', required=True),
-                fwmark=dict(type='int'),
-                fwmask=dict(type='int', default=FULL_MASK),
-                to=dict(type='str'),
-                iif=dict(type='str'),
-                oif=dict(type='str'),
-                invert=dict(type='bool', default=False),
-                **{'from': dict(type='str', default='all')}
-            )),
-            routes=dict(type='list', elements='dict', default=[], options=dict(
-                to=dict(type='str', default='default'),
-                type=dict(type='str', default='unicast', choices=['unicast', 'unreachable', 'blackhole', 'prohibit', 'throw']),
-                dev=dict(type='str'),
-                via=dict(type='str'),
-                metric=dict(type='int'),
-            )),
+            rules=dict(type='list', elements='dict', default=[], options=rule_spec),
+            routes=dict(type='list', elements='dict', default=[], options=route_spec),
+            tables=dict(type='list', elements='dict', options=table_spec),
             exclusive_rules=dict(type='bool', default=True),
             exclusive_routes=dict(type='bool', default=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             persist=dict(type='bool', default=True),
         ),
+        mutually_exclusive=[('table', 'tables')],
+        required_one_of=[('table', 'tables')],
         supports_check_mode=True,
     )
-    table = module.params['table']
-    if not owned_table(table):
-        module.fail_json(msg='table %d is reserved (local, main, default) or out of range; use 1..252 or 256..4294967295' % table)
+    seen = set()
+    for spec in module.params['tables'] or [module.params]:
+        if not owned_table(spec['table']):
+            module.fail_json(msg='table %d is reserved (local, main, default) or out of range; use 1..252 or'
+                                 ' 256..4294967295' % spec['table'])
+        if (spec['table'], spec['family']) in seen:
+            module.fail_json(msg='table %d (%s) is given twice' % (spec['table'], spec['family']))
+        seen.add((spec['table'], spec['family']))
     if not 4 <= module.params['protocol'] <= 255:
         module.fail_json(msg='protocol %d must be from 4 to 255 (0-3 belong to the kernel)' % module.params['protocol'])
     PolicyRoute(module).run()

@@ -400,8 +400,10 @@ class Planner(object):
                             if config['owned'] and config['name'].startswith(INTERFACE_PREFIX)
                             and config['name'] not in wanted_interfaces)
         wanted_sets = set(item['name'] for item in sets)
-        return dict(routing=dict(split_client=[dict(table=table, family=inet) for table, inet in tables if table == base],
-                                 wg_upstream=[dict(table=table, family=inet) for table, inet in tables if table != base]),
+        return dict(routing=dict(split_client=[dict(table=table, family=inet, state='absent')
+                                               for table, inet in tables if table == base],
+                                 wg_upstream=[dict(table=table, family=inet, state='absent')
+                                              for table, inet in tables if table != base]),
                     chains=stale_chains, interfaces=interfaces,
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
@@ -444,9 +446,10 @@ def plan(checked, discovery):
         planner.preflight(sets)
     upstreams = planner.enabled_upstreams()
     removed = planner.removals(sets, chains, routing)
-    # One mangle_mark call per role: the chains it wants, then those it removes (parents first).
-    stale_chains = removed.pop('chains')
+    # One mangle_mark and one policy_route call per role: what it wants, then what it removes.
+    stale_chains, stale_tables = removed.pop('chains'), removed.pop('routing')
     chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
+    routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
     stale = stale_sets(discovery.get('resolver', {}).get('config'), lines)
     return dict(
         state=state,
