@@ -103,10 +103,8 @@ class Planner(object):
                 rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
                 rules += [dict(priority=priority, to=server) for server in resolvers]
                 guard_rules += [dict(priority=priority + 1, to=server) for server in resolvers]
-                tables['wg_upstream'].append(dict(name=upstream['name'], table=upstream['table'], family=inet,
-                                                  rules=rules, routes=[kill_switch]))
-            tables['split_client'].append(dict(name='refusal', table=refuse, family=inet, rules=guard_rules,
-                                               routes=[kill_switch]))
+                tables['wg_upstream'].append(dict(table=upstream['table'], family=inet, rules=rules, routes=[kill_switch]))
+            tables['split_client'].append(dict(table=refuse, family=inet, rules=guard_rules, routes=[kill_switch]))
         return tables
 
     # Clients ------------------------------------------------------------------------------------
