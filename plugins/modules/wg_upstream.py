@@ -26,9 +26,30 @@ extends_documentation_fragment:
   - wgsplit.gateway.attributes
 options:
   name:
-    description: The interface name (at most 15 characters), for example C(wg-up-1).
+    description:
+      - The interface name (at most 15 characters), for example C(wg-up-1).
+      - One of I(name) and I(upstreams) is required.
     type: str
-    required: true
+  upstreams:
+    description:
+      - Many interfaces in one call, each with the options of one interface (I(name) required); I(config_dir)
+        applies to all. Each interface's change is still the smallest (peers and keys in place, live flows kept).
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: The interface name., type: str, required: true}
+      private_key: {description: As I(private_key)., type: str}
+      public_key: {description: As I(public_key)., type: str}
+      preshared_key: {description: As I(preshared_key)., type: str}
+      endpoint: {description: As I(endpoint)., type: str}
+      allowed_ips: {description: As I(allowed_ips)., type: list, elements: str, default: [0.0.0.0/0]}
+      addresses: {description: As I(addresses)., type: list, elements: str}
+      persistent_keepalive: {description: As I(persistent_keepalive)., type: int, default: 25}
+      mtu: {description: As I(mtu)., type: int, default: 1420}
+      table: {description: As I(table)., type: str, default: 'off'}
+      rp_filter: {description: As I(rp_filter)., type: int, choices: [0, 1, 2]}
+      enabled: {description: As I(enabled)., type: bool, default: true}
+      state: {description: As I(state)., type: str, choices: [present, absent], default: present}
   private_key:
     description: This gateway's private key for the upstream (base64). Required with I(state=present).
     type: str
@@ -118,17 +139,22 @@ EXAMPLES = r'''
 RETURN = r'''
 public_key:
   description: This gateway's public key for the upstream (derived from I(private_key)).
-  returned: when state is present
+  returned: when state is present and I(name) is given
   type: str
   sample: dVQduTAG3NZYOqM7nJdQcZtKCLrK+MIHHXTdB+SXmmk=
 config_path:
   description: The wg-quick configuration file.
-  returned: always
+  returned: when I(name) is given
   type: str
   sample: /etc/wireguard/wg-up-1.conf
+interfaces:
+  description: With I(upstreams), the other return values of each interface, by name.
+  returned: when I(upstreams) is given
+  type: dict
+  sample: {"wg-up-1": {"config_path": "/etc/wireguard/wg-up-1.conf", "actions": []}}
 actions:
   description: What was done (or would be, in check mode), without secrets.
-  returned: always
+  returned: when I(name) is given
   type: list
   elements: str
   sample: ["write /etc/wireguard/wg-up-1.conf", "wg syncconf wg-up-1 (peer or key changed)"]
@@ -243,12 +269,16 @@ def config_table(text):
     return match.group(1) if match else 'auto'
 
 
-class WgUpstream(StateModule):
+class Upstream(object):
+    """One interface, read -> want -> apply as netstate.StateModule runs them; WgUpstream runs one or many."""
 
-    def __init__(self, module):
-        super(WgUpstream, self).__init__(module)
-        self.name = self.params['name']
-        self.config_path = os.path.join(self.params['config_dir'], '%s.conf' % self.name)
+    def __init__(self, module, commands, params, warnings):
+        self.module = module
+        self.cmd = commands
+        self.params = params
+        self.warnings = warnings
+        self.name = params['name']
+        self.config_path = os.path.join(params['config_dir'], '%s.conf' % self.name)
         self.unit = 'wg-quick@%s.service' % self.name
         self.systemd_running = os.path.isdir('/run/systemd/system')
         self.actions = []
@@ -476,35 +506,81 @@ class WgUpstream(StateModule):
         return ['change %s' % key for key in ('config', 'boot', 'interface') if current[key] != wanted[key]]
 
 
+class WgUpstream(StateModule):
+    """State is {interface name: its state} over the interfaces given (I(name) or I(upstreams))."""
+
+    def __init__(self, module):
+        super(WgUpstream, self).__init__(module)
+        single = self.params['upstreams'] is None
+        specs = [self.params] if single else [dict(spec, config_dir=self.params['config_dir'])
+                                              for spec in self.params['upstreams']]
+        self.single = single
+        self.upstreams = [Upstream(module, self.cmd, spec, self.warnings) for spec in specs]
+
+    def read(self):
+        return dict((upstream.name, upstream.read()) for upstream in self.upstreams)
+
+    def want(self, current):
+        return dict((upstream.name, upstream.want(current[upstream.name])) for upstream in self.upstreams)
+
+    def apply(self, current, wanted):
+        for upstream in self.upstreams:
+            if current[upstream.name] != wanted[upstream.name]:
+                upstream.apply(current[upstream.name], wanted[upstream.name])
+
+    def describe(self, state):
+        described = dict((upstream.name, upstream.describe(state[upstream.name])) for upstream in self.upstreams)
+        return described[self.upstreams[0].name] if self.single else described
+
+    def report(self, current, wanted):
+        reports = dict((upstream.name, upstream.report(current[upstream.name], wanted[upstream.name]))
+                       for upstream in self.upstreams)
+        return reports[self.upstreams[0].name] if self.single else dict(interfaces=reports)
+
+
+def check_names(module, specs):
+    """Interface names valid and unique; no control character in anything but the keys (checked, without
+    echo, where they are normalized)."""
+    seen = set()
+    for spec in specs:
+        try:
+            canonical.interface_name(spec['name'])
+        except ValueError as error:
+            module.fail_json(msg='name %r: %s' % (spec['name'], error))
+        if spec['name'] in seen:
+            module.fail_json(msg='interface %s is given twice' % spec['name'])
+        seen.add(spec['name'])
+        try:
+            canonical.safe_strings(dict((key, value) for key, value in spec.items() if key not in KEY_PARAMS))
+        except ValueError as error:
+            module.fail_json(msg='interface %s: %s' % (spec['name'], error))
+
+
 def main():
+    upstream_spec = dict(
+        name=dict(type='str', required=True),
+        private_key=dict(type='str', no_log=True),
+        public_key=dict(type='str'),
+        preshared_key=dict(type='str', no_log=True),
+        endpoint=dict(type='str'),
+        allowed_ips=dict(type='list', elements='str', default=['0.0.0.0/0']),
+        addresses=dict(type='list', elements='str'),
+        persistent_keepalive=dict(type='int', default=25),
+        mtu=dict(type='int', default=1420),
+        table=dict(type='str', default='off'),
+        rp_filter=dict(type='int', choices=[0, 1, 2]),
+        enabled=dict(type='bool', default=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
+    single_spec = dict(upstream_spec, name=dict(type='str'))
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            private_key=dict(type='str', no_log=True),
-            public_key=dict(type='str'),
-            preshared_key=dict(type='str', no_log=True),
-            endpoint=dict(type='str'),
-            allowed_ips=dict(type='list', elements='str', default=['0.0.0.0/0']),
-            addresses=dict(type='list', elements='str'),
-            persistent_keepalive=dict(type='int', default=25),
-            mtu=dict(type='int', default=1420),
-            table=dict(type='str', default='off'),
-            rp_filter=dict(type='int', choices=[0, 1, 2]),
-            config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR),
-            enabled=dict(type='bool', default=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-        ),
+        argument_spec=dict(single_spec, upstreams=dict(type='list', elements='dict', options=upstream_spec),
+                           config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR)),
+        mutually_exclusive=[('name', 'upstreams')],
+        required_one_of=[('name', 'upstreams')],
         supports_check_mode=True,
     )
-    try:
-        canonical.interface_name(module.params['name'])
-    except ValueError as error:
-        module.fail_json(msg='name %r: %s' % (module.params['name'], error))
-    try:
-        # Keys are checked (without echo) where they are normalized.
-        canonical.safe_strings(dict((key, value) for key, value in module.params.items() if key not in KEY_PARAMS))
-    except ValueError as error:
-        module.fail_json(msg='interface %s: %s' % (module.params['name'], error))
+    check_names(module, module.params['upstreams'] or [module.params])
     WgUpstream(module).run()
 
 

@@ -81,6 +81,14 @@ class Planner(object):
                                 table=self.settings['table_base'] + upstream['id']))
         return planned
 
+    def interface_spec(self, upstream):
+        """wg_upstream module arguments for an upstream's interface (its routes go to its table only)."""
+        return dict(name=upstream['interface'], private_key=upstream['private_key'], public_key=upstream['public_key'],
+                    preshared_key=upstream['preshared_key'], endpoint=upstream['endpoint'],
+                    addresses=upstream['address'], allowed_ips=upstream['allowed_ips'],
+                    persistent_keepalive=upstream['persistent_keepalive'], mtu=upstream['mtu'],
+                    table=str(upstream['table']), rp_filter=self.settings['upstream_rp_filter'])
+
     def enabled_upstreams(self):
         return [upstream for upstream in self.upstreams if upstream['enabled']]
 
@@ -445,7 +453,7 @@ def plan(checked, discovery):
     upstreams = planner.enabled_upstreams()
     removed = planner.removals(sets, chains, routing)
     # One mangle_mark and one policy_route call per role: what it wants, then what it removes.
-    stale_chains, stale_tables = removed.pop('chains'), removed.pop('routing')
+    stale_chains, stale_tables, stale_interfaces = removed.pop('chains'), removed.pop('routing'), removed.pop('interfaces')
     chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
     routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
     stale = stale_sets(discovery.get('resolver', {}).get('config'), lines)
@@ -456,8 +464,9 @@ def plan(checked, discovery):
         settings=checked['settings'],
         upstreams=[dict((key, value) for key, value in upstream.items() if key not in ('private_key', 'preshared_key'))
                    for upstream in upstreams],
-        secrets=dict((upstream['interface'], dict(private_key=upstream['private_key'],
-                                                  preshared_key=upstream['preshared_key'])) for upstream in upstreams),
+        # The only part with keys: what the wg_upstream module takes (interfaces, then removals).
+        secrets=dict(wg_upstream=[planner.interface_spec(upstream) for upstream in upstreams] +
+                     [dict(name=name, state='absent') for name in stale_interfaces]),
         routing=routing,
         sets=by_family(sets),
         chains=chains,

@@ -77,8 +77,12 @@ def test_upstream_mark_table_and_kill_switch():
 
 def test_secrets_are_kept_apart_from_the_plan():
     result = make_plan()
-    assert result['secrets'] == {'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY),
-                                 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
+    assert [(spec['name'], spec['private_key'], spec['preshared_key']) for spec in result['secrets']['wg_upstream']] == [
+        ('wg-up-1', KEY, OTHER_KEY), ('wg-up-2', KEY, None)]
+    assert result['secrets']['wg_upstream'][0] == dict(
+        name='wg-up-1', private_key=KEY, public_key=KEY, preshared_key=OTHER_KEY, endpoint='us.example.com:51820',
+        addresses=['10.10.1.2/32'], allowed_ips=['0.0.0.0/0'], persistent_keepalive=25, mtu=1420, table='51001',
+        rp_filter=2)
     public = dict(result, secrets=None)
     assert OTHER_KEY not in repr(public)
     assert not [upstream for upstream in result['upstreams'] if 'private_key' in upstream or 'preshared_key' in upstream]
@@ -315,7 +319,7 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
         dict(table='mangle', chain='wgs-gone', jump_from=[], state='absent')]
     assert make_plan(discovery=found)['routing']['wg_upstream'][-2:] == [
         dict(table=51003, family='inet', state='absent'), dict(table=51003, family='inet6', state='absent')]
-    assert removed['interfaces'] == ['wg-up-3']
+    assert make_plan(discovery=found)['secrets']['wg_upstream'][-1] == dict(name='wg-up-3', state='absent')
 
 
 def test_absent_removes_everything_found_parents_first():
@@ -332,7 +336,8 @@ def test_absent_removes_everything_found_parents_first():
     assert result['routing'] == dict(
         split_client=[dict(table=51000, family='inet', state='absent'), dict(table=51000, family='inet6', state='absent')],
         wg_upstream=[dict(table=51001, family='inet', state='absent')])
-    assert result['removed']['sets'] == ['wgs-alice-p4'] and result['removed']['interfaces'] == ['wg-up-1']
+    assert result['removed']['sets'] == ['wgs-alice-p4']
+    assert result['secrets']['wg_upstream'] == [dict(name='wg-up-1', state='absent')]
     assert result['resolver']['config'] is None
 
 
