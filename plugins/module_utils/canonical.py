@@ -93,24 +93,23 @@ def _ip_text(value):
     return text
 
 
+def _parsed(parse, value, reason):
+    """str() of what `parse` makes of the value's text; Invalid with `reason` when it cannot."""
+    text = _ip_text(value)
+    try:
+        return str(parse(text))
+    except ValueError:
+        raise Invalid(reason)
+
+
 def address(value):
     """An IPv4 or IPv6 address, as ipaddress prints it ('fdcc::2', '10.8.0.2')."""
-    try:
-        return str(ipaddress.ip_address(_ip_text(value)))
-    except Invalid:
-        raise
-    except ValueError:
-        raise Invalid('not an IPv4 or IPv6 address')
+    return _parsed(ipaddress.ip_address, value, 'not an IPv4 or IPv6 address')
 
 
 def interface_address(value):
     """An address with its prefix length ('10.10.0.2/32'); a bare address gets the host length."""
-    try:
-        return str(ipaddress.ip_interface(_ip_text(value)))
-    except Invalid:
-        raise
-    except ValueError:
-        raise Invalid('not an address with an optional /prefix')
+    return _parsed(ipaddress.ip_interface, value, 'not an address with an optional /prefix')
 
 
 def network(value, strict=True):

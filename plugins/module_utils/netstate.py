@@ -146,6 +146,15 @@ def owned_table(table):
     return 0 < table <= 0xffffffff and table not in RESERVED_TABLES
 
 
+def ordered_unique(values):
+    """The values without repeats, in the order they first come."""
+    result = []
+    for value in values:
+        if value not in result:
+            result.append(value)
+    return result
+
+
 def list_delta(current, wanted):
     """Return (missing, extra): items of wanted not in current and of current
     not in wanted, each in its list's order."""
@@ -205,6 +214,12 @@ class StateModule:
         self.params = module.params
         self.cmd = Commands(module)
         self.warnings = []
+
+    def managed(self, many, keys):
+        """The objects a call manages: the list option `many`, or the one the top-level `keys` describe."""
+        if self.params[many] is not None:
+            return self.params[many]
+        return [dict((key, self.params[key]) for key in keys)]
 
     def read(self):
         raise NotImplementedError

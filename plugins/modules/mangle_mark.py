@@ -233,7 +233,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
     Invalid, address, endpoint, format_endpoint, interface_name, network, safe_strings)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule)
+    BootState, StateModule, ordered_unique)
 
 BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
 MAX_CHAIN_LENGTH = 28
@@ -453,13 +453,9 @@ class MangleMark(StateModule):
         super(MangleMark, self).__init__(module)
         family = self.params['family']
         self.families = ['ipv4', 'ipv6'] if family == 'both' else [family]
-        self.specs = self.params['chains'] if self.params['chains'] is not None else [
-            dict((key, self.params[key]) for key in ('chain', 'table', 'jump_from', 'rules', 'state'))]
+        self.specs = self.managed('chains', ('chain', 'table', 'jump_from', 'rules', 'state'))
         # Tables in the order their first chain is given: the caller orders what must come first.
-        self.tables = []
-        for spec in self.specs:
-            if spec['table'] not in self.tables:
-                self.tables.append(spec['table'])
+        self.tables = ordered_unique(spec['table'] for spec in self.specs)
 
     @staticmethod
     def key(spec):

@@ -233,7 +233,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    ROUTE_PROTOCOL, BootState, StateModule, kernel_prefix, list_delta, owned_table)
+    ROUTE_PROTOCOL, BootState, StateModule, kernel_prefix, list_delta, ordered_unique, owned_table)
 
 FULL_MASK = 0xffffffff
 KNOWN_RULE_KEYS = frozenset(('priority', 'not', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif',
@@ -342,16 +342,12 @@ class PolicyRoute(StateModule):
     def __init__(self, module):
         super(PolicyRoute, self).__init__(module)
         self.protocol = self.params['protocol']
-        keys = ('table', 'family', 'rules', 'routes', 'state', 'exclusive_rules', 'exclusive_routes')
-        self.specs = self.params['tables'] if self.params['tables'] is not None else [
-            dict((key, self.params[key]) for key in keys)]
+        self.specs = self.managed('tables', ('table', 'family', 'rules', 'routes', 'state', 'exclusive_rules',
+                                           'exclusive_routes'))
         for spec in self.specs:
             for key in ('exclusive_rules', 'exclusive_routes'):
                 spec.setdefault(key, True)
-        self.families = []
-        for spec in self.specs:
-            if spec['family'] not in self.families:
-                self.families.append(spec['family'])
+        self.families = ordered_unique(spec['family'] for spec in self.specs)
 
     @staticmethod
     def key(spec):
