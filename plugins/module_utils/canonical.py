@@ -29,6 +29,9 @@ HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
 PORT = re.compile(r'[1-9][0-9]{0,4}')
 ENDPOINT = re.compile(r'\[(?P<v6>[^\[\]]+)\]:(?P<v6port>[^:]+)|(?P<host>[^:\[\]]+):(?P<port>[^:]+)')
 WIREGUARD_KEY_BYTES = 32
+# Text of a whole number (the collection's numbers fit 32 bits; longer text is not a number it takes).
+DECIMAL = re.compile(r'[0-9]{1,20}')
+HEXADECIMAL = re.compile(r'0[xX][0-9a-fA-F]{1,16}')
 
 
 class Invalid(ValueError):
@@ -79,6 +82,18 @@ def type_name(value):
     if isinstance(value, (int, float)):
         return 'a number'
     return 'a %s' % type(value).__name__
+
+
+def describe(value):
+    """A value for a message: repr() shows control characters escaped; long values are cut; a whole number
+    too long to print (Python refuses past 4,300 digits) is only named."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return 'a number of %d bits' % value.bit_length()
+    try:
+        text = repr(value)
+    except ValueError:  # a huge number nested in a list or mapping
+        return type_name(value)
+    return text if len(text) <= 80 else text[:77] + '...'
 
 
 def unicode_name(char):
@@ -189,13 +204,17 @@ def interface_name(value):
     text = plain_text(value)
     if not INTERFACE_NAME.fullmatch(text) or text in ('.', '..'):
         raise Invalid('not an interface name (1 to 15 of A-Z a-z 0-9 _ . = + -)')
+    if text.endswith('+'):
+        raise Invalid('ends in +, which iptables reads as a wildcard for every interface it starts')
     return text
 
 
 def integer(value, low, high):
     """A whole number in [low, high]; decimal or 0x-hexadecimal text is accepted and converted."""
-    if isinstance(value, str) and re.fullmatch(r'[0-9]+|0[xX][0-9a-fA-F]+', value):
-        value = int(value, 0)
+    if isinstance(value, str) and DECIMAL.fullmatch(value):
+        value = int(value, 10)
+    elif isinstance(value, str) and HEXADECIMAL.fullmatch(value):
+        value = int(value, 16)
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid('must be a whole number, not %s' % type_name(value))
     if not low <= value <= high:

@@ -246,8 +246,9 @@ COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
-CHAIN_NAME = re.compile(r'[A-Za-z0-9_-]{1,%d}' % MAX_CHAIN_LENGTH)
-SET_NAME = re.compile(r'[A-Za-z0-9_.:-]{1,31}')
+# iptables refuses names that start with '-' (they would read as options).
+CHAIN_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,%d}' % (MAX_CHAIN_LENGTH - 1))
+SET_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,30}')
 
 
 class RuleError(ValueError):

@@ -343,7 +343,7 @@ class PolicyRoute(StateModule):
         super(PolicyRoute, self).__init__(module)
         self.protocol = self.params['protocol']
         self.specs = self.managed('tables', ('table', 'family', 'rules', 'routes', 'state', 'exclusive_rules',
-                                           'exclusive_routes'))
+                                             'exclusive_routes'))
         for spec in self.specs:
             for key in ('exclusive_rules', 'exclusive_routes'):
                 spec.setdefault(key, True)

@@ -16,7 +16,7 @@ import ipaddress
 import re
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
-    Invalid, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
+    Invalid, describe, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
     network, plain_text, type_name, wireguard_key)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice
 
@@ -169,6 +169,10 @@ class Checker(object):
                 good = False
                 continue
             if value is None:
+                if default is not None:
+                    # A blank key in YAML: refused rather than read as false, empty or the default.
+                    self.error(where, '%s must not be null (leave it out for its default, %s)' % (key, describe(default)))
+                    good = False
                 item[key] = None
                 continue
             try:
@@ -187,12 +191,6 @@ class Checker(object):
             if item[key] in seen:
                 self.error('%s %r' % (kind, item[key]), 'duplicate %s' % key)
             seen.add(item[key])
-
-
-def describe(value):
-    """A value for a message: repr() shows control characters escaped; long values are cut."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + '...'
 
 
 def item_label(kind, raw, index, list_name):
@@ -228,7 +226,7 @@ def check_client(checker, where, raw, upstream_names):
     if client is None:
         return None
     if client['upstream'] not in upstream_names:
-        checker.error(where, 'upstream %r is not in wgsplit_upstreams' % client['upstream'])
+        checker.error(where, 'upstream %s is not in wgsplit_upstreams' % describe(client['upstream']))
     families = set(family(value) for value in client['address'])
     rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule, families)
              for number, rule in enumerate(client['rules'])]

@@ -13,16 +13,17 @@ __metaclass__ = type
 import re
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
-    Invalid, host_address, integer, interface_name, plain_text, type_name)
+    Invalid, describe, host_address, integer, interface_name, plain_text, type_name)
 
 MAX_U32 = 0xffffffff
 # Rules the collection places at its priority P and P + 1 must come before Tailscale's (5210-5270, the
 # lowest documented range of other software) and so before wg-quick's (32764-32765) and main (32766).
 FIRST_FOREIGN_RULE_PRIORITY = 5210
 RESERVED_TABLES = (253, 254, 255)
-CHAIN = re.compile(r'[A-Za-z0-9_-]{1,28}')
+# iptables refuses a chain name that starts with '-' (it would read an option).
+CHAIN = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,27}')
 BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
-SET_PREFIX = re.compile(r'[A-Za-z0-9_-]{1,8}')
+SET_PREFIX = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}')
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain')
 
 
@@ -70,14 +71,15 @@ def rule_priority(value):
 def set_prefix(value):
     text = plain_text(value)
     if not SET_PREFIX.fullmatch(text):
-        raise Invalid('must be 1 to 8 of A-Z a-z 0-9 _ - (it starts every set and client chain of the collection)')
+        raise Invalid('must be 1 to 8 of A-Z a-z 0-9 _ -, not starting with - (it starts every set and client chain'
+                      ' of the collection)')
     return text
 
 
 def chain(value):
     text = plain_text(value)
     if not CHAIN.fullmatch(text) or text in BUILTIN_CHAINS:
-        raise Invalid('must be 1 to 28 of A-Z a-z 0-9 _ - and not a built-in chain')
+        raise Invalid('must be 1 to 28 of A-Z a-z 0-9 _ -, not starting with - and not a built-in chain')
     return text
 
 
@@ -89,7 +91,7 @@ def dns_servers(value):
         try:
             servers.append(host_address(item))
         except Invalid as error:
-            raise Invalid('%r: %s' % (item, error))
+            raise Invalid('%s: %s' % (describe(item), error))
     return sorted(set(servers), key=servers.index)
 
 
@@ -126,16 +128,18 @@ def check_settings(variables, errors):
     for name, (default, check) in SETTINGS.items():  # state first: dns_servers depends on it
         raw = variables.get(name, default)
         if raw is None:
-            if name == 'dns_servers' and settings.get('state') != 'present':
+            if default is not None:
+                errors.append('wgsplit_%s: must not be null (leave it out for its default, %s)' % (name, describe(default)))
+            elif name == 'dns_servers' and settings.get('state') != 'present':
                 settings[name] = []
-                continue
-            errors.append('wgsplit_%s: is required' % name)
+            else:
+                errors.append('wgsplit_%s: is required' % name)
             continue
         try:
             settings[name] = check(raw)
         except Invalid as error:
-            errors.append('wgsplit_%s: %r %s' % (name, raw, error) if isinstance(raw, (str, int)) and not
-                          isinstance(raw, bool) else 'wgsplit_%s: %s' % (name, error))
+            shown = isinstance(raw, (str, int)) and not isinstance(raw, bool)
+            errors.append('wgsplit_%s: %s %s' % (name, describe(raw), error) if shown else 'wgsplit_%s: %s' % (name, error))
     chains = [settings[name] for name in CHAIN_SETTINGS if name in settings]
     if len(set(chains)) != len(chains):
         errors.append('wgsplit_*_chain: the chain names must differ (%s)' % ', '.join(chains))

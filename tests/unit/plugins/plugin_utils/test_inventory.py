@@ -19,6 +19,7 @@ CLIENTS = [dict(name='alice', address='10.8.0.2', upstream='us', rules=[
     dict(type='domain', value='maps.google.com', action='direct'),
 ])]
 VARIABLES = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
+NULL = object()  # a key present with the value null (a blank key in YAML)
 
 with open(os.path.join(os.path.dirname(__file__), 'bad_inventory.yml')) as cases_file:
     CASES = yaml.safe_load(cases_file)
@@ -26,7 +27,8 @@ with open(os.path.join(os.path.dirname(__file__), 'bad_inventory.yml')) as cases
 
 def apply_case(case):
     variables = copy.deepcopy(VARIABLES)
-    for path, value in case.get('set', {}).items():
+    changes = list(case.get('set', {}).items()) + [(path, NULL) for path in case.get('set_null', [])]
+    for path, value in changes:
         kind, key = path.split('.', 1)
         if kind == 'settings':
             item = variables
@@ -39,7 +41,7 @@ def apply_case(case):
         if value is None:
             del item[key]
         else:
-            item[key] = value
+            item[key] = None if value is NULL else value
     if 'add_client' in case:
         variables['clients'].append(case['add_client'])
     if 'add_upstream' in case:
@@ -147,5 +149,7 @@ def test_clients_of_a_bad_upstream_are_not_blamed_for_naming_it():
 def test_bad_inventory_is_named(case):
     errors = check_inventory(apply_case(case), SERVER)['errors']
     assert any(case['error'] in error for error in errors), errors
+    if case.get('only'):
+        assert len(errors) == 1, errors
     if 'not_in_output' in case:
         assert case['not_in_output'] not in json.dumps(errors)
