@@ -1,0 +1,89 @@
+"""StateModule.run, the transaction every module stands on: check mode never applies, diff only when asked,
+a kernel that does not reach the wanted state fails the module, boot files follow the wanted state."""
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import StateModule
+
+
+class Exit(Exception):
+    pass
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, diff=False):
+        self.check_mode = check_mode
+        self._diff = diff
+        self.params = {}
+        self.result = None
+        self.warned = []
+
+    def exit_json(self, **result):
+        self.result = dict(result, failed=False)
+        raise Exit()
+
+    def fail_json(self, **result):
+        self.result = dict(result, failed=True)
+        raise Exit()
+
+    def warn(self, text):
+        self.warned.append(text)
+
+
+class Counter(StateModule):
+    """A kernel object holding one number; `reaches` is what the kernel holds after apply."""
+
+    def __init__(self, module, current, wanted, reaches=None):
+        super(Counter, self).__init__(module)
+        self.kernel, self.target, self.reaches = current, wanted, reaches
+        self.applied, self.booted = [], []
+
+    def read(self):
+        return self.kernel
+
+    def want(self, current):
+        return self.target
+
+    def apply(self, current, wanted):
+        self.applied.append((current, wanted))
+        self.kernel = wanted if self.reaches is None else self.reaches
+
+    def boot(self, wanted):
+        self.booted.append(wanted)
+        return False
+
+
+def run(state_module):
+    with pytest.raises(Exit):
+        state_module.run()
+    return state_module.module.result
+
+
+def test_change_is_applied_verified_and_reported():
+    counter = Counter(FakeModule(), 1, 2)
+    result = run(counter)
+    assert result == dict(changed=True, failed=False)
+    assert counter.applied == [(1, 2)] and counter.booted == [2]
+
+
+def test_nothing_to_do_applies_nothing():
+    counter = Counter(FakeModule(), 2, 2)
+    assert run(counter)['changed'] is False
+    assert counter.applied == []
+
+
+def test_check_mode_reports_the_change_and_never_applies():
+    counter = Counter(FakeModule(check_mode=True, diff=True), 1, 2)
+    result = run(counter)
+    assert result['changed'] is True and result['diff'] == dict(before=1, after=2)
+    assert counter.applied == [] and counter.kernel == 1
+
+
+def test_diff_only_when_asked():
+    assert 'diff' not in run(Counter(FakeModule(), 1, 2))
+    assert run(Counter(FakeModule(diff=True), 1, 2))['diff'] == dict(before=1, after=2)
+
+
+def test_a_kernel_that_does_not_reach_the_wanted_state_fails_the_module():
+    result = run(Counter(FakeModule(), 1, 2, reaches=3))
+    assert result['failed'] is True
+    assert result['diff'] == dict(before=3, after=2)
