@@ -80,7 +80,7 @@ restore_pending() {
 refuse_missing_targets() {
   ipt=$(xtables "$1")
   table=$(sed -n 's/^\*//p' "$1" | head -n 1)
-  for target in $(sed -n 's/^-A [^ ]* .*-j \([A-Za-z0-9_-]*\).*$/\1/p' "$1" | sort -u); do
+  for target in $(sed -n 's/^-A [^ ]* .*-[jg] \([A-Za-z0-9_-]*\).*$/\1/p' "$1" | sort -u); do
     case "$target" in ACCEPT|DROP|RETURN|REJECT|MARK|CONNMARK|MASQUERADE|DNAT|SNAT|REDIRECT|LOG) continue ;; esac
     "$ipt" -w -t "$table" -S "$target" >/dev/null 2>&1 && continue
     echo "wgsplit: chain $target ($table) could not be restored: what it classifies is refused" >&2
@@ -101,8 +101,14 @@ fi
 for f in "$dir"/route/*.batch; do
   [ -e "$f" ] || continue
   case "$f" in *.inet6.batch) family=-6 ;; *) family=-4 ;; esac
-  # -force: a rule that is already there is not a failure of the others.
-  ip "$family" -force -batch "$f" || echo "wgsplit: some entries of $f were not restored" >&2
+  # Line by line: one bad entry is not a failure of the others, and a rule already there is no failure.
+  while read -r line; do
+    # shellcheck disable=SC2086  # the words of a line the collection wrote (canonical values)
+    out=$(ip "$family" $line 2>&1) || case "$out" in
+      *"File exists"*) ;;
+      *) echo "wgsplit: $f: $line: $out" >&2; status=1 ;;
+    esac
+  done < "$f"
 done
 exit $status
 '''

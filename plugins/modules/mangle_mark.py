@@ -95,6 +95,10 @@ options:
         description: Conntrack states to match (for example C([NEW])).
         type: list
         elements: str
+      ctdir:
+        description: Match packets of this direction of their connection (C(REPLY) for replies).
+        type: str
+        choices: [ORIGINAL, REPLY]
       match_mark:
         description: Match packets whose mark, under I(match_mask), equals this value.
         type: int
@@ -102,15 +106,32 @@ options:
         description: Mask for I(match_mark).
         type: int
         default: 0xffffffff
+      match_mark_negate:
+        description: Match packets whose mark, under I(match_mask), does NOT equal I(match_mark).
+        type: bool
+        default: false
+      match_connmark:
+        description: Match packets whose connection's mark, under I(match_connmask), equals this value.
+        type: int
+      match_connmask:
+        description: Mask for I(match_connmark).
+        type: int
+        default: 0xffffffff
+      match_connmark_negate:
+        description: Match packets whose connection's mark, under I(match_connmask), does NOT equal I(match_connmark).
+        type: bool
+        default: false
       action:
         description:
           - C(mark) sets I(mark) under I(mask) (C(MARK --set-xmark)).
           - C(connmark_save) copies the packet mark under I(mask) to the connection,
             C(connmark_restore) copies it back.
-          - C(dnat) needs I(to_destination), C(redirect) needs I(to_ports), C(jump) needs I(target).
+          - C(dnat) needs I(to_destination), C(redirect) needs I(to_ports), C(jump) and C(goto) need I(target)
+            (after C(goto), the target chain returns to the chain that jumped here, not to this one).
         type: str
         required: true
-        choices: [mark, connmark_save, connmark_restore, return, accept, drop, reject, masquerade, dnat, redirect, jump]
+        choices: [mark, connmark_save, connmark_restore, return, accept, drop, reject, masquerade, dnat, redirect, jump,
+                  goto]
       mark:
         description: The mark value for C(action=mark); must lie within I(mask).
         type: int
@@ -125,7 +146,7 @@ options:
         description: C(redirect) target port.
         type: int
       target:
-        description: The chain C(jump) jumps to.
+        description: The chain C(jump) jumps to (or C(goto) goes to).
         type: str
   chains:
     description:
@@ -339,16 +360,23 @@ def render_matches(rule):
     if rule.get('match_set'):
         words += ['-m', 'set'] + (['!'] if rule.get('match_set_negate') else [])
         words += ['--match-set', set_name(rule['match_set']), rule.get('match_set_flags') or 'dst']
+    conntrack = []
     if rule.get('ctstate'):
         states = [state.upper() for state in rule['ctstate']]
         unknown = [state for state in states if state not in CTSTATE_ORDER]
         if unknown:
             raise RuleError('unknown ctstate %s' % ', '.join(unknown))
-        words += ['-m', 'conntrack', '--ctstate', ','.join(s for s in CTSTATE_ORDER if s in states)]
-    if rule.get('match_mark') is not None:
-        mask = rule.get('match_mask', FULL_MASK)
-        value = render_hex(rule['match_mark'])
-        words += ['-m', 'mark', '--mark', value if mask == FULL_MASK else '%s/%s' % (value, render_hex(mask))]
+        conntrack += ['--ctstate', ','.join(s for s in CTSTATE_ORDER if s in states)]
+    if rule.get('ctdir'):
+        conntrack += ['--ctdir', rule['ctdir']]
+    if conntrack:
+        words += ['-m', 'conntrack'] + conntrack
+    for match, key in (('mark', 'match_mark'), ('connmark', 'match_connmark')):
+        if rule.get(key) is not None:
+            mask = rule.get(key.replace('mark', 'mask'), FULL_MASK)
+            value = render_hex(rule[key])
+            words += ['-m', match] + (['!'] if rule.get(key + '_negate') else [])
+            words += ['--mark', value if mask == FULL_MASK else '%s/%s' % (value, render_hex(mask))]
     if rule.get('comment'):
         words += ['-m', 'comment', '--comment', render_comment(rule['comment'])]
     return words
@@ -377,10 +405,10 @@ def render_target(rule, family):
         if rule.get('to_ports') is None:
             raise RuleError('action redirect needs to_ports')
         return ['-j', 'REDIRECT', '--to-ports', str(rule['to_ports'])]
-    if action == 'jump':
+    if action in ('jump', 'goto'):
         if not rule.get('target'):
-            raise RuleError('action jump needs target')
-        return ['-j', chain_name(rule['target'])]
+            raise RuleError('action %s needs target' % action)
+        return ['-j' if action == 'jump' else '-g', chain_name(rule['target'])]
     return ['-j', action.upper()]
 
 
@@ -558,10 +586,16 @@ def main():
         match_set_flags=dict(type='str', default='dst', choices=['dst', 'src', 'src,dst', 'dst,src']),
         match_set_negate=dict(type='bool', default=False),
         ctstate=dict(type='list', elements='str'),
+        ctdir=dict(type='str', choices=['ORIGINAL', 'REPLY']),
         match_mark=dict(type='int'),
+        match_mark_negate=dict(type='bool', default=False),
+        match_connmark=dict(type='int'),
+        match_connmask=dict(type='int', default=FULL_MASK),
+        match_connmark_negate=dict(type='bool', default=False),
         match_mask=dict(type='int', default=FULL_MASK),
         action=dict(type='str', required=True, choices=['mark', 'connmark_save', 'connmark_restore', 'return', 'accept',
-                                                        'drop', 'reject', 'masquerade', 'dnat', 'redirect', 'jump']),
+                                                        'drop', 'reject', 'masquerade', 'dnat', 'redirect', 'jump',
+                                                        'goto']),
         mark=dict(type='int'),
         mask=dict(type='int', default=FULL_MASK),
         to_destination=dict(type='str'),

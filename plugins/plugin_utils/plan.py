@@ -6,8 +6,8 @@
 Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D:
 * every packet from the server interface is marked "not classified yet" (all of M) in the raw table, and
   every connection is classified once in the mangle table: D (direct) or upstream N's mark
-  N << (shift + 1); a packet whose mark holds upstream bits without its upstream's rule (not classified,
-  or that rule missing) is refused by a refusal table, never sent direct;
+  N << (shift + 1); a packet of the server interface whose mark holds upstream bits its upstream's rule
+  did not take (not classified, or that rule missing) is refused by a refusal table, never sent direct;
 * upstream N: interface wg-up-N, routing table table_base + N (table_base itself refuses);
 * client C: its own chain `<prefix>C` (so a fault in its objects affects only C), one set per action and
   address family it has domain rules for (`<prefix>C-p4`, ...), filled by the resolver;
@@ -54,6 +54,10 @@ class Marks(object):
 
     def upstream(self, upstream_id):
         return upstream_id << self.id_shift
+
+    def upstream_bits(self):
+        """Each bit of the upstream id field, lowest first."""
+        return [1 << bit for bit in range(self.id_shift, 32) if self.upstream_mask & (1 << bit)]
 
 
 class Planner(object):
@@ -102,10 +106,13 @@ class Planner(object):
         tables = dict(wg_upstream=[], split_client=[])
         refuse = self.settings['table_base']
         for version, inet, _xtables in FAMILIES:
-            # Upstream bits without their upstream's rule at `priority`: an upstream mark whose rule is gone, or
-            # the raw table's "not classified" mark (the mangle chains are gone). A rule on unmarked packets
-            # would also catch the reverse-path checks of replies to the clients (they look up with mark 0).
-            guard_rules = [dict(priority=priority + 1, invert=True, fwmark=0, fwmask=self.marks.upstream_mask)]
+            # A packet of the server interface with any upstream bit that its upstream's rule at `priority` did
+            # not take: an upstream mark whose rule is gone, or the raw table's "not classified" mark (the
+            # classification did not happen). One rule per bit, since a rule cannot say "not zero" for one
+            # interface only; rules on unmarked packets would catch the reverse-path checks of replies to the
+            # clients (they look up with mark 0), rules without the interface other software's marks.
+            guard_rules = [dict(priority=priority + 1, iif=self.settings['server_interface'], fwmark=bit, fwmask=bit)
+                           for bit in self.marks.upstream_bits()]
             for upstream in self.enabled_upstreams():
                 resolvers = [server for server in upstream['dns'] if family(server) == version]
                 rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
@@ -148,12 +155,15 @@ class Planner(object):
         return [dict(name=name, family=inet) for name, inet in names]
 
     def client_chain_rules(self, client):
-        """A client's own chain, entered for the first packet of each connection: direct matches return
-        unmarked (direct), proxy matches take the upstream's mark."""
-        mark = dict(action='mark', mark=client['upstream']['mark'], mask=self.marks.mask)
+        """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
+        mark and the last match wins: the default first, proxy matches next, direct matches last (a destination
+        matched both ways goes direct). An empty or flushed chain leaves the packet "not classified": refused."""
+        direct = dict(action='mark', mark=self.marks.direct, mask=self.marks.mask)
+        proxy = dict(action='mark', mark=client['upstream']['mark'], mask=self.marks.mask)
         label = 'wgsplit %s' % client['name']
-        rules = []
-        for action, target in (('direct', dict(action='return')), ('proxy', mark)):
+        default = proxy if client['default_action'] == 'proxy' else direct
+        rules = [dict(default, comment='%s %s by default' % (label, client['default_action']))]
+        for action, target in (('proxy', proxy), ('direct', direct)):
             for rule in client['rules']:
                 if rule['type'] == 'ip' and rule['action'] == action:
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
@@ -163,37 +173,40 @@ class Planner(object):
                 if name:
                     rules.append(dict(target, comment='%s %s domains' % (label, action), family=xtables,
                                       match_set=name, match_set_flags='dst'))
-        if client['default_action'] == 'proxy':
-            rules.append(dict(mark, comment='%s proxy by default' % label))
         return rules
 
     def clients_chain_rules(self):
-        """Each client's addresses to its chain; the server's own networks always direct; whatever no
-        client rule marked is direct; the mark is saved on the connection."""
-        direct = dict(action='mark', mark=self.marks.direct, mask=self.marks.mask)
-        rules = [dict(comment='wgsplit %s' % client['name'], source=address, action='jump', target=client['chain'])
+        """Each client address goes to its client's chain (goto: the chain returns to the mark chain); a source
+        that is no split client's is direct."""
+        rules = [dict(comment='wgsplit %s' % client['name'], source=address, action='goto', target=client['chain'])
                  for client in self.clients for address in client['address']]
-        rules += [dict(direct, comment='wgsplit server network', destination=network)
-                  for network in self.server_networks()]
-        rules.append(dict(direct, comment='wgsplit direct by default', match_mark=0, match_mask=self.marks.mask))
-        rules.append(dict(comment='wgsplit remember the mark', action='connmark_save', mask=self.marks.mask))
+        rules.append(dict(comment='wgsplit not a split client', action='mark', mark=self.marks.direct,
+                          mask=self.marks.mask))
         return rules
 
     def unclassified_rules(self):
         """raw PREROUTING (before the mangle chains): packets of the server interface start "not classified"
-        (every bit of the mask), which the refusal table refuses unless the mangle chains classify them."""
+        (every bit of the mask), which the refusal rules refuse unless the mangle chains classify them."""
         return [dict(comment='wgsplit not classified yet', in_interface=self.settings['server_interface'],
                      action='mark', mark=self.marks.mask, mask=self.marks.mask)]
 
     def mark_chain_rules(self):
-        """From PREROUTING: a connection's packets get its mark back; a connection without one is classified."""
+        """From PREROUTING: a classified connection's packets get its mark back (replacing "not classified");
+        replies of connections opened towards a client go direct; any other connection is classified; the
+        server's own networks are always direct; a classified mark is saved on the connection."""
         interface = self.settings['server_interface']
-        return [
-            dict(comment='wgsplit keep the mark of a connection', in_interface=interface, action='connmark_restore',
-                 mask=self.marks.mask),
-            dict(comment='wgsplit classify connections without a mark', in_interface=interface, match_mark=0,
-                 match_mask=self.marks.mask, action='jump', target=self.settings['clients_chain']),
-        ]
+        mask, direct = self.marks.mask, self.marks.direct
+        unclassified = dict(in_interface=interface, match_mark=mask, match_mask=mask)
+        rules = [dict(comment='wgsplit keep the mark of a connection', in_interface=interface, match_connmark=0,
+                      match_connmask=mask, match_connmark_negate=True, action='connmark_restore', mask=mask),
+                 dict(unclassified, comment='wgsplit replies go direct', ctdir='REPLY', action='mark', mark=direct,
+                      mask=mask),
+                 dict(unclassified, comment='wgsplit classify', action='jump', target=self.settings['clients_chain'])]
+        rules += [dict(comment='wgsplit server network', in_interface=interface, destination=network, action='mark',
+                       mark=direct, mask=mask) for network in self.server_networks()]
+        rules.append(dict(unclassified, comment='wgsplit remember the mark', match_mark_negate=True,
+                          action='connmark_save', mask=mask))
+        return rules
 
     def server_networks(self):
         networks = set(str(ipaddress.ip_interface(value).network)

@@ -36,5 +36,5 @@ def test_read_text_of_a_missing_file(tmp_path):
 
 def test_restore_script_restores_sets_before_chains_before_routes():
     text = netstate.RESTORE_SCRIPT_TEXT
-    assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('-force -batch')
+    assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('route/*.batch')
     assert 'ExecStart=%s' % netstate.RESTORE_SCRIPT in netstate.RESTORE_UNIT_TEXT

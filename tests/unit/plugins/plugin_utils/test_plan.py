@@ -94,16 +94,15 @@ def test_refusal_table_for_unclassified_packets_and_marks_without_their_rule():
         refusal = next(table for table in result['routing']['split_client'] if table['family'] == inet)
         assert refusal['table'] == 51000
         assert refusal['routes'] == [dict(to='default', type='unreachable', metric=4000)]
-        # Upstream bits without their rule; the raw table's "not classified" mark has them all.
-        assert refusal['rules'][0] == dict(priority=5001, invert=True, fwmark=0, fwmask=0xff000000)
-        assert not [rule for rule in refusal['rules'] if rule.get('iif')]  # reverse-path checks look up with mark 0
+        # Any upstream bit on a packet of wg0 that the upstream rules did not take (the raw table's "not
+        # classified" mark has them all): one rule per bit of the id field, none on unmarked packets (the
+        # reverse-path checks of replies look up with mark 0), none without the interface (other software's marks).
+        assert refusal['rules'][:8] == [dict(priority=5001, iif='wg0', fwmark=1 << bit, fwmask=1 << bit)
+                                        for bit in range(24, 32)]
     raw = [item for item in result['chains']['split_client'] if item['table'] == 'raw'][0]
     assert raw['jump_from'] == ['PREROUTING'] and result['chains']['split_client'][-1] is raw
     assert raw['rules'] == [dict(comment='wgsplit not classified yet', in_interface='wg0', action='mark',
                                  mark=0xff800000, mask=0xff800000)]
-    inet = result['routing']['split_client'][0]
-    # eu's resolver is asked through eu's table, and refused rather than asked direct when that rule is gone.
-    assert dict(priority=5001, to='10.10.2.1') in inet['rules']
 
 
 def test_upstream_resolvers_are_routed_through_the_tunnel():
@@ -117,9 +116,10 @@ def test_configurable_mask_shifts_marks():
     result = make_plan(mark_mask=0xff00, table_base=1000)
     us = result['upstreams'][0]
     assert (us['mark'], us['table']) == (0x200, 1001)
-    clients_chain = chain(result, 'WGSPLIT_CLIENTS')['rules']
-    assert clients_chain[-2] == dict(comment='wgsplit direct by default', match_mark=0, match_mask=0xff00,
-                                     action='mark', mark=0x100, mask=0xff00)
+    assert chain(result, 'WGSPLIT_CLIENTS')['rules'][-1] == dict(comment='wgsplit not a split client', action='mark',
+                                                                 mark=0x100, mask=0xff00)
+    refusal = result['routing']['split_client'][0]['rules']
+    assert [rule['fwmark'] for rule in refusal if 'fwmark' in rule] == [1 << bit for bit in range(9, 16)]
 
 
 def test_id_that_does_not_fit_the_mask_is_an_error():
@@ -172,21 +172,23 @@ def test_same_domain_proxy_and_direct_goes_direct():
     assert make_plan(clients=clients)['resolver']['lines'] == ['ipset=/example.com/wgs-bob-d4']
 
 
-def test_each_client_has_its_own_chain_direct_before_proxy():
+def test_each_client_has_its_own_chain_the_last_match_wins():
     result = make_plan()
     alice = chain(result, 'wgs-alice')
     assert (alice['table'], alice['jump_from']) == ('mangle', [])
-    assert [(rule['action'], rule.get('destination') or rule.get('match_set'), rule.get('family'))
+    assert [(rule['mark'], rule.get('destination') or rule.get('match_set'), rule.get('family'))
             for rule in alice['rules']] == [
-        ('return', '198.51.100.7/32', None),
-        ('return', 'wgs-alice-d4', 'ipv4'),
-        ('return', 'wgs-alice-d6', 'ipv6'),
-        ('mark', '203.0.113.0/24', None),
-        ('mark', 'wgs-alice-p4', 'ipv4'),
-        ('mark', 'wgs-alice-p6', 'ipv6'),
+        (0x800000, None, None),  # default: direct
+        (0x1000000, '203.0.113.0/24', None),
+        (0x1000000, 'wgs-alice-p4', 'ipv4'),
+        (0x1000000, 'wgs-alice-p6', 'ipv6'),
+        (0x800000, '198.51.100.7/32', None),  # direct matches last: matched both ways goes direct
+        (0x800000, 'wgs-alice-d4', 'ipv4'),
+        (0x800000, 'wgs-alice-d6', 'ipv6'),
     ]
-    assert chain(result, 'wgs-carol')['rules'][-1] == dict(comment='wgsplit carol proxy by default', action='mark',
-                                                           mark=0x2000000, mask=0xff800000)
+    assert all(rule['action'] == 'mark' and rule['mask'] == 0xff800000 for rule in alice['rules'])
+    carol = chain(result, 'wgs-carol')['rules']
+    assert carol[0] == dict(comment='wgsplit carol proxy by default', action='mark', mark=0x2000000, mask=0xff800000)
     assert not [item for item in chains(result) if 'dave' in item['chain']]
 
 
@@ -194,15 +196,21 @@ def test_every_connection_gets_a_mark_direct_or_upstream():
     result = make_plan()
     mark_chain = [item for item in result['chains']['split_client'] if item['table'] == 'mangle'][-1]
     assert mark_chain['jump_from'] == ['PREROUTING']
-    assert [rule['action'] for rule in mark_chain['rules']] == ['connmark_restore', 'jump']
-    assert mark_chain['rules'][1]['match_mark'] == 0
-    rules = chain(result, 'WGSPLIT_CLIENTS')['rules']
-    assert [(rule.get('source'), rule.get('target')) for rule in rules[:4]] == [
-        ('10.8.0.2', 'wgs-alice'), ('fdcc::2', 'wgs-alice'), ('10.8.0.3', 'wgs-bob'), ('10.8.0.4', 'wgs-carol')]
+    rules = mark_chain['rules']
+    # Only a classified connection's mark replaces "not classified" (a flushed client chain leaves it refused).
+    assert rules[0] == dict(comment='wgsplit keep the mark of a connection', in_interface='wg0', match_connmark=0,
+                            match_connmask=0xff800000, match_connmark_negate=True, action='connmark_restore',
+                            mask=0xff800000)
+    assert [(rule['action'], rule.get('ctdir'), rule.get('target')) for rule in rules[1:3]] == [
+        ('mark', 'REPLY', None), ('jump', None, 'WGSPLIT_CLIENTS')]
     # The server's own networks are always direct, even for a client proxying by default.
-    assert rules[4:6] == [dict(comment='wgsplit server network', destination=network, action='mark', mark=0x800000,
-                               mask=0xff800000) for network in ('10.8.0.0/24', 'fdcc::/112')]
-    assert rules[-1] == dict(comment='wgsplit remember the mark', action='connmark_save', mask=0xff800000)
+    assert rules[3:5] == [dict(comment='wgsplit server network', in_interface='wg0', destination=network,
+                               action='mark', mark=0x800000, mask=0xff800000) for network in ('10.8.0.0/24', 'fdcc::/112')]
+    assert rules[-1]['action'] == 'connmark_save' and rules[-1]['match_mark_negate'] is True
+    dispatch = chain(result, 'WGSPLIT_CLIENTS')['rules']
+    assert [(rule.get('source'), rule['action'], rule.get('target')) for rule in dispatch] == [
+        ('10.8.0.2', 'goto', 'wgs-alice'), ('fdcc::2', 'goto', 'wgs-alice'), ('10.8.0.3', 'goto', 'wgs-bob'),
+        ('10.8.0.4', 'goto', 'wgs-carol'), (None, 'mark', None)]
     names = [item['chain'] for item in result['chains']['split_client']]
     assert names.index('wgs-alice') < names.index('WGSPLIT_CLIENTS') < names.index('WGSPLIT')
 

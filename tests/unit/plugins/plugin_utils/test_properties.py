@@ -365,7 +365,8 @@ def check_iptables(result):
 
 
 # Options of the rendered rules that take an argument (the next word, whatever it looks like).
-IPTABLES_ARGUMENTS = frozenset(('-s', '-d', '-i', '-o', '-p', '-m', '-j', '--dport', '--match-set', '--ctstate',
+IPTABLES_ARGUMENTS = frozenset(('-s', '-d', '-i', '-o', '-p', '-m', '-j', '-g', '--dport', '--match-set', '--ctstate',
+                                '--ctdir',
                                 '--mark', '--comment', '--set-xmark', '--nfmask', '--ctmask', '--reject-with',
                                 '--to-ports', '--to-destination'))
 
@@ -389,7 +390,7 @@ def check_iptables_words(words, sets, line):
             assert INTERFACE.fullmatch(argument), line
         elif option == '--match-set':
             assert argument in sets, line
-        elif option == '-j':
+        elif option in ('-j', '-g'):
             assert CHAIN.fullmatch(argument), line
         index += 2
 
