@@ -304,6 +304,14 @@ def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(
     assert rc == 0 and changed > 0, output[-3000:]
     assert seen('alice', 'proxied.test') == US
     assert seen('carol', 'shared.test') == EU
+    # One client's chain flushed (by hand, or a tool that flushes chains by name): that client's new
+    # connections stay "not classified" and are refused; the others are split as before.
+    gateway.run_test('iptables -t mangle -F wgs-alice && ip6tables -t mangle -F wgs-alice')
+    assert seen('alice', 'proxied.test', timeout_s=3) is None
+    assert seen('alice', 'proxied.test', timeout_s=3, ip=6) is None
+    assert seen('carol', 'shared.test') == EU and seen('bob', 'bank.test') == DIRECT
+    applied(tmp_path)
+    assert seen('alice', 'proxied.test') == US
 
 
 def wan_packets_to(address):
