@@ -249,6 +249,19 @@ def check_addresses(checker, clients, server):
             checker.warnings.append('%s: also split at %s, the other address its WireGuard peer has'
                                     % (where, value))
             client['address'].append(value)
+        if server.get('peers') is None:
+            unlisted_families(checker, where, client, networks, server.get('name') or 'the server interface')
+
+
+def unlisted_families(checker, where, client, networks, interface):
+    """Without the peer table, a family the server serves and the client does not list cannot be found,
+    and it would leave the client unclassified: refused."""
+    listed = set(family(value) for value in client['address'])
+    for version in sorted(set(net.version for net in networks) - listed):
+        served = ', '.join(str(net) for net in networks if net.version == version)
+        checker.error(where, 'the server interface also serves IPv%d (%s) and its WireGuard peers cannot be read'
+                             ' (`wg show %s dump`) to find the client\'s IPv%d address: list it in address, or make'
+                             ' wg work on the gateway' % (version, served, interface, version))
 
 
 def check_unique_addresses(checker, clients):

@@ -99,28 +99,49 @@ class Planner(object):
     def routing(self):
         """policy_route arguments per role: for wg_upstream, per enabled upstream and family its table (the
         mark's rule, its resolvers, the kill switch); for split_client (applied once the chains that mark
-        exist), the refusal table for packets of the server interface without a mark and for marks whose
-        upstream rule is missing."""
+        exist), the refusal table; for dnsmasq_split, the refusal table again once the resolver runs its new
+        configuration, when the one before still asked resolvers that are no longer planned."""
         priority = self.settings['rule_priority']
         kill_switch = dict(to='default', type='unreachable', metric=self.settings['kill_switch_metric'])
-        tables = dict(wg_upstream=[], split_client=[])
-        refuse = self.settings['table_base']
+        tables = dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
+        # Resolvers the running resolver may still ask for proxied names until it restarts with the new lines.
+        previous = self.previous_resolvers()
         for version, inet, _xtables in FAMILIES:
-            # A packet of the server interface with any upstream bit that its upstream's rule at `priority` did
-            # not take: an upstream mark whose rule is gone, or the raw table's "not classified" mark (the
-            # classification did not happen). One rule per bit, since a rule cannot say "not zero" for one
-            # interface only; rules on unmarked packets would catch the reverse-path checks of replies to the
-            # clients (they look up with mark 0), rules without the interface other software's marks.
-            guard_rules = [dict(priority=priority + 1, iif=self.settings['server_interface'], fwmark=bit, fwmask=bit)
-                           for bit in self.marks.upstream_bits()]
+            resolvers = []
             for upstream in self.enabled_upstreams():
-                resolvers = [server for server in upstream['dns'] if family(server) == version]
+                own = [server for server in upstream['dns'] if family(server) == version]
+                resolvers += own
                 rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
-                rules += [dict(priority=priority, to=server) for server in resolvers]
-                guard_rules += [dict(priority=priority + 1, to=server) for server in resolvers]
+                rules += [dict(priority=priority, to=server) for server in own]
                 tables['wg_upstream'].append(dict(table=upstream['table'], family=inet, rules=rules, routes=[kill_switch]))
-            tables['split_client'].append(dict(table=refuse, family=inet, rules=guard_rules, routes=[kill_switch]))
+            stale = [server for server in previous if family(server) == version and server not in resolvers]
+            tables['split_client'].append(self.refusal_table(inet, resolvers + stale, kill_switch))
+            if stale:
+                tables['dnsmasq_split'].append(self.refusal_table(inet, resolvers, kill_switch))
         return tables
+
+    def refusal_table(self, inet, resolvers, kill_switch):
+        """The refusal table of one family. A packet of the server interface with any upstream bit that its
+        upstream's rule did not take (an upstream mark whose rule is gone, or the raw table's "not classified"
+        mark) is refused: one rule per bit, since a rule cannot say "not zero" for one interface only; a rule
+        on unmarked packets would catch the reverse-path checks of replies to the clients (they look up with
+        mark 0), a rule without the interface other software's marks. The resolver's queries for proxied names
+        are refused too when their upstream's rule is gone."""
+        priority = self.settings['rule_priority'] + 1
+        rules = [dict(priority=priority, iif=self.settings['server_interface'], fwmark=bit, fwmask=bit)
+                 for bit in self.marks.upstream_bits()]
+        rules += [dict(priority=priority, to=server) for server in resolvers]
+        return dict(table=self.settings['table_base'], family=inet, rules=rules, routes=[kill_switch])
+
+    def previous_resolvers(self):
+        """The upstream resolvers of the resolver configuration in place (`server=/domain/address` lines)."""
+        found = []
+        for line in (self.discovery.get('resolver', {}).get('config') or '').splitlines():
+            if line.startswith('server=/'):
+                address = line.rsplit('/', 1)[1]
+                if address != '#' and address not in found:
+                    found.append(address)
+        return found
 
     # Clients ------------------------------------------------------------------------------------
     def plan_clients(self, clients):
@@ -422,7 +443,8 @@ class Planner(object):
         return dict(routing=dict(split_client=[dict(table=table, family=inet, state='absent')
                                                for table, inet in tables if table == base],
                                  wg_upstream=[dict(table=table, family=inet, state='absent')
-                                              for table, inet in tables if table != base]),
+                                              for table, inet in tables if table != base],
+                                 dnsmasq_split=[]),
                     chains=stale_chains, interfaces=interfaces,
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
@@ -459,7 +481,7 @@ def plan(checked, discovery):
     sets = planner.sets()
     present = state == 'present'
     chains = planner.chains() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
-    routing = planner.routing() if present else dict(wg_upstream=[], split_client=[])
+    routing = planner.routing() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
     lines = planner.resolver_lines()
     if present:
         planner.preflight(sets)

@@ -8,7 +8,7 @@ from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, 'inventories', 'example', 'group_vars', 'wgsplit_gateways', 'main.yml')
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='  # stands in for the vaulted keys
-DISCOVERY = dict(server=dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None))
+DISCOVERY = dict(server=dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[]))
 
 
 def test_example_inventory_checks_and_plans():

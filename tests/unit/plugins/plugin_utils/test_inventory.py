@@ -10,7 +10,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import c
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import SETTINGS
 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
-SERVER = dict(exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None)
+SERVER = dict(exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 UPSTREAMS = [dict(name='us', id=1, endpoint='us.example.com:51820', public_key=KEY, private_key=KEY,
                   address='10.10.0.2/32')]
 CLIENTS = [dict(name='alice', address='10.8.0.2', upstream='us', rules=[
@@ -153,3 +153,13 @@ def test_bad_inventory_is_named(case):
         assert len(errors) == 1, errors
     if 'not_in_output' in case:
         assert case['not_in_output'] not in json.dumps(errors)
+
+
+def test_a_family_served_but_not_listed_is_refused_when_the_peers_cannot_be_read():
+    errors = check_inventory(VARIABLES, dict(SERVER, name='wg0', peers=None))['errors']
+    assert errors == ["client 'alice': the server interface also serves IPv6 (fdcc::/112) and its WireGuard peers"
+                      " cannot be read (`wg show wg0 dump`) to find the client's IPv6 address: list it in address, or"
+                      " make wg work on the gateway"]
+    dual = copy.deepcopy(VARIABLES)
+    dual['clients'][0]['address'] = ['10.8.0.2', 'fdcc::2']
+    assert check_inventory(dual, dict(SERVER, peers=None))['errors'] == []

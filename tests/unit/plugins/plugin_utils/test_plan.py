@@ -7,7 +7,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan, 
 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
 OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
-SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None)
+SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
                  resolver=dict(config=None), listeners=[])
@@ -343,7 +343,7 @@ def test_absent_removes_everything_found_parents_first():
         ('WGSPLIT', 'absent'), ('WGSPLIT_CLIENTS', 'absent'), ('wgs-alice', 'absent')]
     assert result['routing'] == dict(
         split_client=[dict(table=51000, family='inet', state='absent'), dict(table=51000, family='inet6', state='absent')],
-        wg_upstream=[dict(table=51001, family='inet', state='absent')])
+        wg_upstream=[dict(table=51001, family='inet', state='absent')], dnsmasq_split=[])
     assert result['removed']['sets'] == ['wgs-alice-p4']
     assert result['secrets']['wg_upstream'] == [dict(name='wg-up-1', state='absent')]
     assert result['resolver']['config'] is None
@@ -356,3 +356,15 @@ def test_stale_sets_are_those_that_lost_a_domain():
     grown = ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/x.org/wgs-bob-p4', 'ipset=/z.org/wgs-bob-p4']
     assert stale_sets(old, grown) == []
     assert stale_sets(None, ['ipset=/google.com/wgs-alice-p4']) == []
+
+
+def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restarts():
+    # eu no longer has a resolver; the resolver in place still asks 10.10.2.1 for names only bob proxies.
+    upstreams = [UPSTREAMS[0], upstream('eu', 2)]
+    old = 'server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.2.1\n'
+    result = make_plan(upstreams=upstreams, discovery=discovered(resolver=dict(config=old)))
+    split_client = [rule for rule in result['routing']['split_client'][0]['rules'] if 'to' in rule]
+    assert split_client == [dict(priority=5001, to='10.10.2.1')]  # until the resolver restarts, refused
+    # After the restart (dnsmasq_split), the refusal table without it; the next run plans that alone.
+    assert [rule for rule in result['routing']['dnsmasq_split'][0]['rules'] if 'to' in rule] == []
+    assert make_plan(upstreams=upstreams)['routing']['dnsmasq_split'] == []

@@ -54,7 +54,7 @@ PUBLIC = base64.b64encode(bytes(range(32))).decode()
 PRIVATE = base64.b64encode(bytes(range(100, 132))).decode()
 PRESHARED = base64.b64encode(bytes(range(200, 232))).decode()
 SECRETS = (PRIVATE, PRESHARED)
-SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=None)
+SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
                  resolver=dict(config=None), listeners=[])
@@ -829,7 +829,7 @@ def valid_inventories(draw):
             peers.append(dict(public_key=draw(keys()), allowed_ips=allowed_ips))
     variables['clients'] = clients
     discovery = copy.deepcopy(DISCOVERY)
-    discovery['server']['peers'] = peers or None
+    discovery['server']['peers'] = peers
     return variables, discovery
 
 
