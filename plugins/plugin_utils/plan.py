@@ -29,6 +29,8 @@ FAMILIES = ((4, 'inet', 'ipv4'), (6, 'inet6', 'ipv6'))
 INTERFACE_PREFIX = 'wg-up-'
 RESOLVER_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 ENCRYPTED_DNS_PORT = 853
+# dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
+RESOLVER_LINE_MAX = 1024
 
 
 def ancestors(domain):
@@ -354,7 +356,7 @@ class Planner(object):
         return '\n'.join(text + lines) + '\n'
 
     # Pre-flight ---------------------------------------------------------------------------------
-    def preflight(self, sets):
+    def preflight(self, sets, lines):
         """What would make the run fail later, found before anything changes."""
         server = self.discovery.get('server', {})
         if not server.get('exists'):
@@ -362,6 +364,15 @@ class Planner(object):
         self.check_port_53(server)
         self.check_foreign_interfaces()
         self.check_sets(sets)
+        self.check_resolver_lines(lines)
+
+    def check_resolver_lines(self, lines):
+        for line in lines:
+            if len(line) > RESOLVER_LINE_MAX:
+                domain, names = line.split('/')[1], line.split('/')[2].split(',')
+                self.errors.append('domain %s feeds %d client sets: its resolver line (%d characters) is longer than'
+                                   ' dnsmasq reads (%d); fewer clients with a rule on it, or a shorter'
+                                   ' wgsplit_set_prefix' % (domain, len(names), len(line), RESOLVER_LINE_MAX))
 
     def check_port_53(self, server):
         addresses = set(str(ipaddress.ip_interface(value).ip) for value in server.get('addresses', []))
@@ -484,7 +495,7 @@ def plan(checked, discovery):
     routing = planner.routing() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
     lines = planner.resolver_lines()
     if present:
-        planner.preflight(sets)
+        planner.preflight(sets, lines)
     upstreams = planner.enabled_upstreams()
     removed = planner.removals(sets, chains, routing)
     # One mangle_mark and one policy_route call per role: what it wants, then what it removes.
