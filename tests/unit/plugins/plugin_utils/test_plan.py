@@ -375,3 +375,16 @@ def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restart
     # After the restart (dnsmasq_split), the refusal table without it; the next run plans that alone.
     assert [rule for rule in result['routing']['dnsmasq_split'][0]['rules'] if 'to' in rule] == []
     assert make_plan(upstreams=upstreams)['routing']['dnsmasq_split'] == []
+
+
+def test_only_direct_sets_that_lost_a_domain_are_emptied():
+    # alice loses her direct exception maps.google.com and bob his proxied video.example.net.
+    old = '\n'.join(['ipset=/maps.google.com/wgs-alice-d4,wgs-alice-d6,wgs-bob-p4',
+                     'ipset=/video.example.net/wgs-bob-p4'])
+    clients = copy.deepcopy(CLIENTS)
+    clients[0]['rules'] = clients[0]['rules'][:1] + [dict(type='domain', value='example.org', action='direct')]
+    clients[1]['rules'] = clients[1]['rules'][:1]
+    result = make_plan(clients=clients, discovery=discovered(resolver=dict(config=old)))
+    # Emptying bob's proxy set would send his other proxied names direct until he asks again: kept.
+    assert result['resolver']['stale_sets'] == [dict(family='inet', names=['wgs-alice-d4']),
+                                                dict(family='inet6', names=['wgs-alice-d6'])]
