@@ -321,9 +321,12 @@ def batch_lines(table, protocol, current, wanted):
     """`ip -batch` lines: add first, delete after, so lookups never fall through."""
     new_rules, old_rules = list_delta(current['rules'], wanted['rules'])
     new_routes, old_routes = list_delta(current['routes'], wanted['routes'])
-    replaced = set(route_key(route) for route in new_routes)
+    replaced = set(route_key(route) for route in new_routes) & set(route_key(route) for route in old_routes)
     lines = ['rule add %s' % rule for rule in new_rules]
-    lines += ['route replace %s table %d proto %d' % (route, table, protocol) for route in new_routes]
+    # `replace` only swaps a route of ours in place; a new one is added, so that a route of other software
+    # with the same destination and metric makes the change fail instead of being overwritten.
+    lines += ['route %s %s table %d proto %d' % ('replace' if route_key(route) in replaced else 'add', route, table,
+                                                 protocol) for route in new_routes]
     lines += ['route del %s table %d proto %d' % (route, table, protocol) for route in old_routes
               if route_key(route) not in replaced]
     lines += ['rule del %s' % rule for rule in old_rules]
@@ -428,7 +431,7 @@ class PolicyRoute(StateModule):
             return None
         rules, routes = self.rendered(spec)
         return (['rule add %s' % rule for rule in rules] +
-                ['route replace %s table %d proto %d' % (route, spec['table'], self.protocol) for route in routes])
+                ['route add %s table %d proto %d' % (route, spec['table'], self.protocol) for route in routes])
 
     def report(self, current, wanted):
         batches = self.batches(current, wanted)
