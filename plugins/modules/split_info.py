@@ -137,6 +137,15 @@ chains:
   type: list
   elements: dict
   sample: [{"table": "mangle", "chain": "WGSPLIT", "family": "ipv4"}]
+kernel_chains:
+  description:
+    - The chains that are not built in, of the raw, mangle, nat and filter tables (C(iptables-save) and
+      C(ip6tables-save)), whoever made them, sorted; a planned chain found here without a boot file is
+      another program's. Empty where iptables is not installed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"table": "filter", "chain": "DOCKER", "family": "ipv4"}]
 routing:
   description:
     - Per family, the sorted routing table numbers that hold an ip rule or a route of I(protocol), or
@@ -324,6 +333,19 @@ def boot_tables(file_names):
     return tables
 
 
+def declared_chains(save_text, family):
+    """{table, chain, family} of each chain that `iptables-save` declares and that is not built in."""
+    chains, table = [], None
+    for line in save_text.splitlines():
+        if line.startswith('*'):
+            table = line[1:].strip()
+        elif line.startswith(':') and table:
+            name, policy = (line[1:].split() + ['', ''])[:2]
+            if policy == '-':  # built-in chains have a policy (ACCEPT, DROP), user chains '-'
+                chains.append(dict(table=table, chain=name, family=family))
+    return chains
+
+
 def boot_chains(file_names):
     """{table, chain, family} of each boot file TABLE.CHAIN.FAMILY.rules."""
     chains = []
@@ -362,7 +384,7 @@ class SplitInfo:
     def read(self):
         links = sorted(entry['ifname'] for entry in self.cmd.json(['ip', '-j', 'link', 'show']))
         server, resolver = self.server(links), self.resolver()
-        return dict(server=server, ipsets=self.ipsets(), chains=self.chains(),
+        return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
                     routing=self.routing(), wireguard=self.wireguard(links), resolver=resolver,
                     listeners=self.listeners(server, resolver))
 
@@ -386,6 +408,14 @@ class SplitInfo:
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))
+
+    def kernel_chains(self):
+        chains = []
+        for command, family in (('iptables-save', 'ipv4'), ('ip6tables-save', 'ipv6')):
+            if self.has(command):
+                for table in ('raw', 'mangle', 'nat', 'filter'):
+                    chains += declared_chains(self.cmd.run([command, '-t', table])[1], family)
+        return sorted(chains, key=lambda chain: (chain['table'], chain['chain'], chain['family']))
 
     def routing(self):
         protocol = self.params['protocol']

@@ -27,6 +27,7 @@ SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
 FAMILIES = ((4, 'inet', 'ipv4'), (6, 'inet6', 'ipv6'))
 INTERFACE_PREFIX = 'wg-up-'
+RESOLVER_PATH = '/etc/wgsplit/resolver/dnsmasq.conf'
 RESOLVER_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
@@ -356,7 +357,7 @@ class Planner(object):
         return '\n'.join(text + lines) + '\n'
 
     # Pre-flight ---------------------------------------------------------------------------------
-    def preflight(self, sets, lines):
+    def preflight(self, sets, lines, chains):
         """What would make the run fail later, found before anything changes."""
         server = self.discovery.get('server', {})
         if not server.get('exists'):
@@ -365,6 +366,24 @@ class Planner(object):
         self.check_foreign_interfaces()
         self.check_sets(sets)
         self.check_resolver_lines(lines)
+        self.check_foreign_chains(chains)
+        self.check_resolver_config()
+
+    def check_foreign_chains(self, chains):
+        """A chain the plan would fill that exists without the collection's boot file is another program's."""
+        ours = set((chain['table'], chain['chain']) for chain in self.discovery.get('chains', []))
+        found = set((chain['table'], chain['chain']) for chain in self.discovery.get('kernel_chains', []))
+        for spec in [spec for role in chains.values() for spec in role]:
+            if (spec['table'], spec['chain']) in found and (spec['table'], spec['chain']) not in ours:
+                self.errors.append('chain %s of table %s exists and was not made by the collection; rename it, or'
+                                   ' choose other chain names (wgsplit_*_chain, wgsplit_set_prefix)'
+                                   % (spec['chain'], spec['table']))
+
+    def check_resolver_config(self):
+        config = self.discovery.get('resolver', {}).get('config')
+        # Also the first line the collection wrote before it had this marker ('# Ansible managed', then its own).
+        if config is not None and 'wgsplit.gateway' not in '\n'.join(config.splitlines()[:2]):
+            self.errors.append('%s was not written by the collection; move it away' % RESOLVER_PATH)
 
     def check_resolver_lines(self, lines):
         for line in lines:
@@ -495,7 +514,7 @@ def plan(checked, discovery):
     routing = planner.routing() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
     lines = planner.resolver_lines()
     if present:
-        planner.preflight(sets, lines)
+        planner.preflight(sets, lines, chains)
     upstreams = planner.enabled_upstreams()
     removed = planner.removals(sets, chains, routing)
     # One mangle_mark and one policy_route call per role: what it wants, then what it removes.

@@ -163,3 +163,9 @@ def test_boot_set_files():
 ])
 def test_owned_config(text, expected):
     assert split_info.owned_config(text) is expected
+
+
+def test_declared_chains_are_the_user_chains_of_each_table():
+    text = '*mangle\n:PREROUTING ACCEPT [0:0]\n:WGSPLIT - [0:0]\nCOMMIT\n*nat\n:DOCKER - [0:0]\n:OUTPUT ACCEPT [1:2]\nCOMMIT\n'
+    assert split_info.declared_chains(text, 'ipv4') == [dict(table='mangle', chain='WGSPLIT', family='ipv4'),
+                                                        dict(table='nat', chain='DOCKER', family='ipv4')]

@@ -8,7 +8,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan, 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
 OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
 SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
-DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[],
+DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[], kernel_chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
                  resolver=dict(config=None), listeners=[])
 
@@ -388,3 +388,21 @@ def test_only_direct_sets_that_lost_a_domain_are_emptied():
     # Emptying bob's proxy set would send his other proxied names direct until he asks again: kept.
     assert result['resolver']['stale_sets'] == [dict(family='inet', names=['wgs-alice-d4']),
                                                 dict(family='inet6', names=['wgs-alice-d6'])]
+
+
+def test_a_chain_of_the_planned_name_made_by_someone_else_is_refused():
+    found = discovered(kernel_chains=[dict(table='mangle', chain='wgs-bob', family='ipv4'),
+                                      dict(table='filter', chain='DOCKER', family='ipv4')])
+    assert make_plan(discovery=found)['errors'] == [
+        'chain wgs-bob of table mangle exists and was not made by the collection; rename it, or choose other chain'
+        ' names (wgsplit_*_chain, wgsplit_set_prefix)']
+    ours = discovered(kernel_chains=found['kernel_chains'], chains=[dict(table='mangle', chain='wgs-bob', family='ipv4')])
+    assert make_plan(discovery=ours)['errors'] == []
+
+
+def test_a_resolver_configuration_not_written_by_the_collection_is_refused():
+    foreign = discovered(resolver=dict(config='port=53\ninterface=*\n'))
+    assert make_plan(discovery=foreign)['errors'] == [
+        '/etc/wgsplit/resolver/dnsmasq.conf was not written by the collection; move it away']
+    earlier = discovered(resolver=dict(config='# Ansible managed\n# The wgsplit.gateway resolver: ...\n'))
+    assert make_plan(discovery=earlier)['errors'] == []
