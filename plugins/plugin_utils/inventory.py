@@ -264,6 +264,25 @@ def unlisted_families(checker, where, client, networks, interface):
                              ' wg work on the gateway' % (version, served, interface, version))
 
 
+def check_upstream_resolvers(checker, upstreams, dns_servers, server):
+    """An upstream's resolvers are routed into its tunnel for the whole gateway (`to <address>` rules): one
+    upstream's only, never a default resolver, never an address of the clients' networks."""
+    networks = [ipaddress.ip_interface(value).network for value in (server or {}).get('addresses', [])]
+    owners = {}
+    for upstream in upstreams:
+        where = 'upstream %r' % upstream['name']
+        for address in upstream['dns']:
+            if address in owners:
+                checker.error(where, 'dns %s is also upstream %r\'s (its queries can go through one tunnel only)'
+                              % (address, owners[address]))
+            owners.setdefault(address, upstream['name'])
+            if address in dns_servers:
+                checker.error(where, 'dns %s is also in wgsplit_dns_servers (every default query would go through'
+                                     ' this tunnel)' % address)
+            if any(ipaddress.ip_address(address) in network for network in networks):
+                checker.error(where, 'dns %s is inside the server interface networks' % address)
+
+
 def check_unique_addresses(checker, clients):
     owners = {}
     for client in clients:
@@ -325,6 +344,7 @@ def check_inventory(variables, server=None):
                for index, raw in enumerate(lists['clients'])]
     clients = [item for item in clients if item is not None]
     checker.unique('client', clients, 'name')
+    check_upstream_resolvers(checker, upstreams, settings.get('dns_servers') or [], server)
     if server is not None and server.get('exists'):
         check_addresses(checker, clients, server)
     check_unique_addresses(checker, clients)

@@ -800,6 +800,13 @@ def valid_inventories(draw):
     names = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=32), min_size=1, max_size=3, unique=True))
     ids = draw(st.lists(st.integers(1, 255), min_size=len(names), max_size=len(names), unique=True))
     variables['upstreams'] = [draw(upstreams(name, upstream_id)) for name, upstream_id in zip(names, ids)]
+    # An upstream's resolvers are its own: no other upstream's, no default resolver, none of the clients' networks.
+    resolvers = [ipaddress.ip_network(value).network_address for upstream in variables['upstreams']
+                 for value in upstream.get('dns', [])]
+    defaults = set(ipaddress.ip_network(value).network_address for value in variables['dns_servers'])
+    server = [ipaddress.ip_interface(value).network for value in SERVER['addresses']]
+    assume(len(set(resolvers)) == len(resolvers) and not set(resolvers) & defaults)
+    assume(not any(address in network for address in resolvers for network in server))
 
     count = draw(st.integers(0, 4))
     longest = min(24, 28 - len(prefix))  # prefix + name + '-p4' fits a set name, prefix + name a chain name
