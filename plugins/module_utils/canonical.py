@@ -23,8 +23,13 @@ import ipaddress
 import re
 import unicodedata
 
-# Linux interface names: at most 15 bytes, no '/', ':' or whitespace; the collection keeps to a safe subset.
-INTERFACE_NAME = re.compile(r'[A-Za-z0-9_.=+-]{1,15}')
+# Linux interface names: at most 15 bytes, no '/', ':' or whitespace; the collection keeps to a safe subset
+# that no tool reads as an option (a leading '-') or a wildcard (iptables' trailing '+').
+INTERFACE_NAME = re.compile(r'[A-Za-z0-9_.=][A-Za-z0-9_.=+-]{0,14}')
+# Chain and set names: iptables refuses a chain name that starts with '-' (it would read an option).
+CHAIN_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,27}')
+BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+SET_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,30}')
 HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
 PORT = re.compile(r'[1-9][0-9]{0,4}')
 ENDPOINT = re.compile(r'\[(?P<v6>[^\[\]]+)\]:(?P<v6port>[^:]+)|(?P<host>[^:\[\]]+):(?P<port>[^:]+)')
@@ -203,7 +208,7 @@ def wireguard_key(value):
 def interface_name(value):
     text = plain_text(value)
     if not INTERFACE_NAME.fullmatch(text) or text in ('.', '..'):
-        raise Invalid('not an interface name (1 to 15 of A-Z a-z 0-9 _ . = + -)')
+        raise Invalid('not an interface name (1 to 15 of A-Z a-z 0-9 _ . = + -, not starting with + or -)')
     if text.endswith('+'):
         raise Invalid('ends in +, which iptables reads as a wildcard for every interface it starts')
     return text

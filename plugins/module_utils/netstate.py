@@ -136,6 +136,11 @@ WantedBy=multi-user.target
 '''.format(script=RESTORE_SCRIPT, firewall=' '.join(FIREWALL_UNITS))
 
 
+def owned_wireguard_config(text):
+    """Whether a wg-quick configuration was written by the collection: its first line is the marker."""
+    return text is not None and text.split('\n', 1)[0] == WIREGUARD_CONFIG_MARKER
+
+
 def kernel_prefix(value):
     """(network, text): the network with host bits cleared, and its text as `ip` and `ipset save` print it
     ('default' for a /0, a bare address for a host, address/len otherwise)."""
@@ -239,6 +244,10 @@ class StateModule:
     def describe(self, state):
         return state
 
+    def reached(self, state, wanted):
+        """Whether the state read after applying is the wanted one."""
+        return state == wanted
+
     def boot(self, wanted):
         """Persist `wanted` for boot; return True when a file changed."""
         return False
@@ -253,7 +262,7 @@ class StateModule:
         if changed and not self.module.check_mode:
             self.apply(current, wanted)
             reached = self.read()
-            if reached != wanted:
+            if not self.reached(reached, wanted):
                 self.module.fail_json(
                     msg='the kernel state after applying the change differs from the wanted state',
                     diff=dict(before=self.describe(reached), after=self.describe(wanted)))

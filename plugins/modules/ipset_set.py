@@ -149,12 +149,11 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule, kernel_prefix, list_delta)
 
 MAX_NAME_LENGTH = 31
-SET_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,%d}' % (MAX_NAME_LENGTH - 1))
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
 # Options that define a set; hashsize is left out on purpose (the kernel grows it).
 DEFINING_OPTIONS = ('maxelem', 'timeout')

@@ -13,7 +13,8 @@ short_description: Own iptables chains (marks, connmarks, NAT, filter) and their
 version_added: 0.1.0
 description:
   - Makes the whole rule list of one chain that this module owns (or of each chain of I(chains)) exactly
-    the list given, and makes sure each chain in I(jump_from) jumps to it once, as its first rule.
+    the list given, and makes sure each chain in I(jump_from) jumps to it exactly once (a missing jump is
+    inserted as the first rule; one already there stays where it is).
   - Rules are structured data (source, destination set with negation, conntrack state, mark match,
     MARK with value and mask, CONNMARK save and restore with mask, NAT targets) rendered in the exact
     form C(iptables-save) prints, so comparing is exact and a second run changes nothing.
@@ -36,7 +37,7 @@ options:
     choices: [raw, mangle, nat, filter]
     default: mangle
   jump_from:
-    description: Built-in (or other) chains that jump to I(chain), as their first rule.
+    description: Built-in (or other) chains that jump to I(chain) once (inserted first when missing).
     type: list
     elements: str
     default: [PREROUTING]
@@ -166,7 +167,7 @@ options:
         choices: [raw, mangle, nat, filter]
         default: mangle
       jump_from:
-        description: Chains that jump to it, as their first rule.
+        description: Chains that jump to it once (inserted first when missing).
         type: list
         elements: str
         default: [PREROUTING]
@@ -248,15 +249,12 @@ restore_input:
   sample: {"ipv4": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
 '''
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
-    Invalid, address, endpoint, format_endpoint, interface_name, network, safe_strings)
+    BUILTIN_CHAINS, CHAIN_NAME, SET_NAME, Invalid, address, endpoint, format_endpoint, interface_name, network, safe_strings)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule, ordered_unique)
 
-BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
 MAX_CHAIN_LENGTH = 28
 FULL_MASK = 0xffffffff
 # The order in which the kernel's conntrack match prints states.
@@ -267,9 +265,7 @@ COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
-# iptables refuses names that start with '-' (they would read as options).
-CHAIN_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,%d}' % (MAX_CHAIN_LENGTH - 1))
-SET_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,30}')
+
 
 
 class RuleError(ValueError):

@@ -175,13 +175,11 @@ EXAMPLES = r'''
     routes:
       - {type: unreachable, to: default, metric: 4000}
 
-- name: The same for IPv6; packets from wg0 without a mark are refused by table 1000
+- name: Packets of wg0 whose mark holds bit 0x800000 that no rule above took are refused by table 1000
   wgsplit.gateway.policy_route:
     table: 1000
-    family: inet6
     rules:
-      - {priority: 10002, iif: wg0, fwmark: 0, fwmask: 0xff0000}
-      - {priority: 10002, invert: true, fwmark: 0, fwmask: 0xff0000}
+      - {priority: 10002, iif: wg0, fwmark: 0x800000, fwmask: 0x800000}
     routes:
       - {type: unreachable, to: default, metric: 4000}
 
@@ -227,11 +225,8 @@ tables:
                          "routes": ["unreachable default metric 4000"]}}
 '''
 
-import ipaddress
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import interface_name, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     ROUTE_PROTOCOL, BootState, StateModule, kernel_prefix, list_delta, ordered_unique, owned_table)
 
@@ -293,7 +288,7 @@ def render_route(route, family):
     words.append(render_prefix(route.get('to') or 'default', family))
     if kind == 'unicast':
         if route.get('via'):
-            words += ['via', str(ipaddress.ip_address(to_text(route['via'])))]
+            words += ['via', address(route['via'])]
         if route.get('dev'):
             words += ['dev', interface_name(route['dev'])]
     metric = route.get('metric')

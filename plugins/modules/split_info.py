@@ -229,7 +229,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    Commands, PERSIST_DIR, ROUTE_PROTOCOL, WIREGUARD_CONFIG_MARKER, read_text)
+    Commands, PERSIST_DIR, ROUTE_PROTOCOL, owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(ipv4|ipv6)\.rules$')
@@ -361,11 +361,6 @@ def boot_sets(file_names):
     return sorted(name[:-len('.save')] for name in file_names if name.endswith('.save') and not name.startswith('.'))
 
 
-def owned_config(text):
-    """Whether a wg-quick configuration was written by the collection (its first line is the marker)."""
-    return bool(text) and text.splitlines()[0] == WIREGUARD_CONFIG_MARKER
-
-
 class SplitInfo:
     """Reads each part of the state; nothing here writes."""
 
@@ -432,7 +427,7 @@ class SplitInfo:
         for file_name in list_dir(directory):
             path = os.path.join(directory, file_name)
             if file_name.endswith('.conf') and os.path.isfile(path):
-                configs.append(dict(name=file_name[:-len('.conf')], path=path, owned=owned_config(read_text(path))))
+                configs.append(dict(name=file_name[:-len('.conf')], path=path, owned=owned_wireguard_config(read_text(path))))
         enabled = []
         if self.has('systemctl'):
             enabled = [config['name'] for config in configs

@@ -169,9 +169,10 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils import canonical
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    WIREGUARD_CONFIG_MARKER, StateModule, kernel_prefix, list_delta, owned_table, read_text, write_file)
+    WIREGUARD_CONFIG_MARKER, StateModule, owned_wireguard_config, kernel_prefix, list_delta, owned_table, read_text, write_file)
 
 HIDDEN = '(hidden)'
+TABLE_NUMBER = re.compile(r'[0-9]{1,10}')  # ASCII digits only (str.isdigit() takes other scripts' digits)
 DEFAULT_CONFIG_DIR = '/etc/wireguard'
 KEY_PARAMS = {'private_key': 'private_key', 'privatekey': 'private_key',
               'preshared_key': 'preshared_key', 'presharedkey': 'preshared_key'}
@@ -182,9 +183,9 @@ FAMILIES = (('-4', 4), ('-6', 6))
 def resolve_endpoint(endpoint, live_endpoint):
     """The endpoint (canonical) as `wg show dump` prints it: the live one when the host resolves to it."""
     host, port = canonical.endpoint(endpoint)
-    if ':' in host or host.replace('.', '').isdigit():
-        addresses = [host]
-    else:
+    try:
+        addresses = [canonical.address(host)]
+    except canonical.Invalid:
         try:
             addresses = [info[4][0] for info in socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)]
         except socket.gaierror:
@@ -195,11 +196,6 @@ def resolve_endpoint(endpoint, live_endpoint):
 
 def normalize_network(value):
     return canonical.network(value, strict=False)
-
-
-def owned(config):
-    """Whether a configuration text was written by the collection (its first line is the marker)."""
-    return config is not None and config.split('\n', 1)[0] == WIREGUARD_CONFIG_MARKER
 
 
 def table_routes(allowed_ips):
@@ -313,7 +309,7 @@ class Upstream(object):
 
     def read_routes(self):
         table = self.params['table']
-        if not table.isdigit():
+        if not TABLE_NUMBER.fullmatch(table):
             return None
         routes = []
         for flag, version in FAMILIES:
@@ -323,7 +319,7 @@ class Upstream(object):
         return sorted(routes)
 
     def want(self, current):
-        foreign = current['config'] is not None and not owned(current['config'])
+        foreign = current['config'] is not None and not owned_wireguard_config(current['config'])
         foreign = foreign or (current['config'] is None and current['interface'] is not None)
         if self.params['state'] == 'absent':
             if foreign:
@@ -345,7 +341,7 @@ class Upstream(object):
                     persistent_keepalive=self.params['persistent_keepalive'])
         interface = dict(wireguard=True, up=True, mtu=self.params['mtu'], private_key=self.params['private_key'],
                          peers=[peer], addresses=sorted(self.params['addresses']),
-                         routes=table_routes(self.params['allowed_ips']) if self.params['table'].isdigit() else None,
+                         routes=table_routes(self.params['allowed_ips']) if TABLE_NUMBER.fullmatch(self.params['table']) else None,
                          rp_filter=self.params['rp_filter'])
         boot = None if current['boot'] is None else self.params['enabled']
         return dict(config=render_config(self.params), boot=boot, interface=interface)
@@ -361,7 +357,7 @@ class Upstream(object):
             self.module.fail_json(msg='enabled=true needs config_dir %s, the only place wg-quick@%s.service reads'
                                       ' (interface %s)' % (DEFAULT_CONFIG_DIR, self.name, self.name))
         table = params['table']
-        if table not in ('off', 'auto') and not (table.isdigit() and owned_table(int(table))):
+        if table not in ('off', 'auto') and not (TABLE_NUMBER.fullmatch(table) and owned_table(int(table))):
             self.module.fail_json(msg='table %r of interface %s must be off, auto or a table number other than 253-255'
                                       % (table, self.name))
         for key in ('private_key', 'public_key', 'preshared_key'):
@@ -527,6 +523,11 @@ class WgUpstream(StateModule):
         for upstream in self.upstreams:
             if current[upstream.name] != wanted[upstream.name]:
                 upstream.apply(current[upstream.name], wanted[upstream.name])
+
+    def reached(self, state, wanted):
+        """What an interface wants is computed again from what it reached: a host name endpoint may resolve to
+        another of its addresses for wg than it did for the plan (round-robin DNS)."""
+        return all(state[upstream.name] == upstream.want(state[upstream.name]) for upstream in self.upstreams)
 
     def describe(self, state):
         described = dict((upstream.name, upstream.describe(state[upstream.name])) for upstream in self.upstreams)

@@ -29,6 +29,7 @@ UPSTREAM_NAME = re.compile(r'[a-z0-9_-]{1,32}')
 # Client names appear in set and chain names: prefix + name + '-p4' must fit ipset's 31 characters.
 CLIENT_NAME = re.compile(r'[a-z0-9_-]{1,24}')
 ACTIONS = ('proxy', 'direct')
+VARIABLE = re.compile(r'[A-Za-z0-9_]{1,80}')
 REQUIRED = object()
 
 
@@ -193,6 +194,12 @@ class Checker(object):
             seen.add(item[key])
 
 
+def variable_name(name):
+    """wgsplit_NAME for a message, escaped unless it is a plain identifier."""
+    text = 'wgsplit_%s' % name
+    return text if VARIABLE.fullmatch(text) else describe(text)
+
+
 def item_label(kind, raw, index, list_name):
     """'upstream 'us'' when the item has a usable name, else its position in the list."""
     if isinstance(raw, dict):
@@ -203,7 +210,7 @@ def item_label(kind, raw, index, list_name):
     return '%s[%d]' % (list_name, index)
 
 
-def check_rule(checker, where, raw, client_families):
+def check_rule(checker, where, raw):
     rule = checker.item(where, raw, RULE_FIELDS)
     if rule is None:
         return None
@@ -213,8 +220,6 @@ def check_rule(checker, where, raw, client_families):
             rule['value'] = domain(rule['value'])
         else:
             rule['value'] = network(rule['value'])
-            if family(rule['value']) not in client_families:
-                raise Invalid('the client has no IPv%d address' % family(rule['value']))
     except Invalid as error:
         checker.error(where, 'bad %s %s: %s' % (rule['type'], describe(raw['value']), error))
         return None
@@ -227,9 +232,7 @@ def check_client(checker, where, raw, upstream_names):
         return None
     if client['upstream'] not in upstream_names:
         checker.error(where, 'upstream %s is not in wgsplit_upstreams' % describe(client['upstream']))
-    families = set(family(value) for value in client['address'])
-    rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule, families)
-             for number, rule in enumerate(client['rules'])]
+    rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule) for number, rule in enumerate(client['rules'])]
     client['rules'] = [rule for rule in rules if rule is not None]
     return client if all(rule is not None for rule in rules) else None
 
@@ -283,6 +286,16 @@ def check_upstream_resolvers(checker, upstreams, dns_servers, server):
                 checker.error(where, 'dns %s is inside the server interface networks' % address)
 
 
+def check_rule_families(checker, clients):
+    """An IP rule of a family the client has an address of (after the peer table added the others)."""
+    for client in clients:
+        families = set(family(value) for value in client['address'])
+        for number, rule in enumerate(client['rules']):
+            if rule['type'] == 'ip' and family(rule['value']) not in families:
+                checker.error('client %r rule %d (ip %s)' % (client['name'], number + 1, rule['value']),
+                              'bad ip %r: the client has no IPv%d address' % (rule['value'], family(rule['value'])))
+
+
 def check_unique_addresses(checker, clients):
     owners = {}
     for client in clients:
@@ -322,7 +335,9 @@ def check_inventory(variables, server=None):
     `server`: what discovery found of the server interface ({exists, addresses, peers}); None: not known.
     Returns dict(errors, warnings, settings, upstreams, clients)."""
     checker = Checker()
-    settings = check_settings(variables, checker.errors)
+    settings, unknown = check_settings(variables, checker.errors)
+    checker.warnings.extend('%s is not a variable of the collection (a typo?): it is ignored' % variable_name(name)
+                            for name in unknown)
     result = dict(errors=checker.errors, warnings=checker.warnings, settings=settings, upstreams=[], clients=[])
     if settings.get('state') == 'absent':
         return result
@@ -348,5 +363,6 @@ def check_inventory(variables, server=None):
     if server is not None and server.get('exists'):
         check_addresses(checker, clients, server)
     check_unique_addresses(checker, clients)
+    check_rule_families(checker, clients)
     result.update(upstreams=upstreams, clients=clients)
     return result

@@ -13,17 +13,15 @@ __metaclass__ = type
 import re
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
-    Invalid, describe, host_address, integer, interface_name, plain_text, type_name)
+    BUILTIN_CHAINS, CHAIN_NAME, Invalid, describe, host_address, integer, interface_name, plain_text, type_name)
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESERVED_TABLES
 
 MAX_U32 = 0xffffffff
 # Rules the collection places at its priority P and P + 1 must come before Tailscale's (5210-5270, the
 # lowest documented range of other software) and so before wg-quick's (32764-32765) and main (32766).
 FIRST_FOREIGN_RULE_PRIORITY = 5210
-RESERVED_TABLES = (253, 254, 255)
-# iptables refuses a chain name that starts with '-' (it would read an option).
-CHAIN = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,27}')
-BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
 SET_PREFIX = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}')
+INVENTORY_LISTS = ('upstreams', 'clients')
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain')
 
 
@@ -59,7 +57,7 @@ def mark_mask(value):
 def table_base(value):
     """Tables base .. base + 255 (the refusal table and one per upstream id) must all be free to use."""
     base = integer(value, 1, MAX_U32 - 255)
-    if base <= RESERVED_TABLES[-1]:
+    if base <= max(RESERVED_TABLES):
         raise Invalid('must be at least 256 (tables base to base + 255 must miss local, main and default)')
     return base
 
@@ -78,7 +76,7 @@ def set_prefix(value):
 
 def chain(value):
     text = plain_text(value)
-    if not CHAIN.fullmatch(text) or text in BUILTIN_CHAINS:
+    if not CHAIN_NAME.fullmatch(text) or text in BUILTIN_CHAINS:
         raise Invalid('must be 1 to 28 of A-Z a-z 0-9 _ -, not starting with - and not a built-in chain')
     return text
 
@@ -121,7 +119,8 @@ SETTINGS = dict(
 
 
 def check_settings(variables, errors):
-    """{name: canonical value} for every setting; problems appended to `errors` as 'wgsplit_NAME: reason'.
+    """({name: canonical value} for every setting, names of the variables that are no setting); problems
+    appended to `errors` as 'wgsplit_NAME: reason'.
 
     `dns_servers` is required only when the state is present (absent needs no resolver)."""
     settings = {}
@@ -140,7 +139,8 @@ def check_settings(variables, errors):
         except Invalid as error:
             shown = isinstance(raw, (str, int)) and not isinstance(raw, bool)
             errors.append('wgsplit_%s: %s %s' % (name, describe(raw), error) if shown else 'wgsplit_%s: %s' % (name, error))
+    unknown = sorted(set(variables) - set(SETTINGS) - set(INVENTORY_LISTS))
     chains = [settings[name] for name in CHAIN_SETTINGS if name in settings]
     if len(set(chains)) != len(chains):
         errors.append('wgsplit_*_chain: the chain names must differ (%s)' % ', '.join(chains))
-    return settings
+    return settings, unknown

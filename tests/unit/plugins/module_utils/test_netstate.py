@@ -1,6 +1,8 @@
 import os
 import stat
 
+import pytest
+
 from ansible_collections.wgsplit.gateway.plugins.module_utils import netstate
 
 
@@ -38,3 +40,15 @@ def test_restore_script_restores_sets_before_chains_before_routes():
     text = netstate.RESTORE_SCRIPT_TEXT
     assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('route/*.batch')
     assert 'ExecStart=%s' % netstate.RESTORE_SCRIPT in netstate.RESTORE_UNIT_TEXT
+
+
+@pytest.mark.parametrize('text, expected', [
+    (netstate.WIREGUARD_CONFIG_MARKER + '\n[Interface]\n', True),
+    (netstate.WIREGUARD_CONFIG_MARKER + '\r\n[Interface]\r\n', False),  # not as the collection writes it
+    ('[Interface]\n' + netstate.WIREGUARD_CONFIG_MARKER + '\n', False),
+    (' ' + netstate.WIREGUARD_CONFIG_MARKER + '\n', False),
+    ('', False),
+    (None, False),
+])
+def test_a_wireguard_configuration_is_ours_only_by_its_first_line(text, expected):
+    assert netstate.owned_wireguard_config(text) is expected

@@ -77,3 +77,10 @@ def test_batch_adds_before_it_deletes_and_skips_deleting_what_replace_swaps():
 def test_canonical_orders_rules_by_priority_number():
     state = policy_route.canonical(['priority 10 from all lookup 9', 'priority 9 from all lookup 9'], [])
     assert state['rules'] == ['priority 9 from all lookup 9', 'priority 10 from all lookup 9']
+
+
+def test_route_next_hop_with_a_scope_id_is_refused():
+    with pytest.raises(ValueError, match='scope IDs'):
+        policy_route.render_route({'to': 'default', 'via': 'fe80::1%eth0'}, 'inet6')
+    with pytest.raises(ValueError, match='whitespace'):
+        policy_route.render_route({'to': 'default', 'via': 'fe80::1 dev lo table 254'}, 'inet6')

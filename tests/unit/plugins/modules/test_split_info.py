@@ -2,7 +2,6 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import WIREGUARD_CONFIG_MARKER
 from ansible_collections.wgsplit.gateway.plugins.modules import split_info
 
 DUMP = '\n'.join([
@@ -153,16 +152,6 @@ def test_boot_set_files():
         ['wgs-a-d6', 'wgs-b-p4']
 
 
-@pytest.mark.parametrize('text, expected', [
-    (WIREGUARD_CONFIG_MARKER + '\n[Interface]\n', True),
-    (WIREGUARD_CONFIG_MARKER + '\r\n[Interface]\r\n', True),
-    ('[Interface]\n' + WIREGUARD_CONFIG_MARKER + '\n', False),
-    (' ' + WIREGUARD_CONFIG_MARKER + '\n', False),
-    ('', False),
-    (None, False),
-])
-def test_owned_config(text, expected):
-    assert split_info.owned_config(text) is expected
 
 
 def test_declared_chains_are_the_user_chains_of_each_table():

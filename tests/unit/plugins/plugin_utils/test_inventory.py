@@ -163,3 +163,18 @@ def test_a_family_served_but_not_listed_is_refused_when_the_peers_cannot_be_read
     dual = copy.deepcopy(VARIABLES)
     dual['clients'][0]['address'] = ['10.8.0.2', 'fdcc::2']
     assert check_inventory(dual, dict(SERVER, peers=None))['errors'] == []
+
+
+def test_a_variable_that_is_no_setting_is_named():
+    result = check_inventory(dict(VARIABLES, block_encrypted_dnss=True), SERVER)
+    assert result['errors'] == []
+    assert result['warnings'] == ['wgsplit_block_encrypted_dnss is not a variable of the collection (a typo?): it is'
+                                  ' ignored']
+
+
+def test_an_ip_rule_for_the_family_the_peer_table_adds_is_taken():
+    variables = copy.deepcopy(VARIABLES)
+    variables['clients'][0]['rules'] = [dict(type='ip', value='2001:db8::/32')]
+    server = dict(SERVER, peers=[dict(public_key=KEY, allowed_ips=['10.8.0.2/32', 'fdcc::2/128'])])
+    result = check_inventory(variables, server)
+    assert result['errors'] == [] and result['clients'][0]['address'] == ['10.8.0.2', 'fdcc::2']

@@ -102,7 +102,7 @@ RESOLVER_KEYS = frozenset(('port', 'interface', 'except-interface', 'pid-file', 
 WG_KEYS = frozenset(('PrivateKey', 'Address', 'MTU', 'Table', 'PostUp', 'PublicKey', 'PresharedKey', 'Endpoint',
                      'AllowedIPs', 'PersistentKeepalive'))
 WG_LINE = re.compile(r'([A-Za-z]+) = (\S+(?: \S+)*)')
-INTERFACE = re.compile(r'[A-Za-z0-9_.=+-]{1,15}')
+INTERFACE = re.compile(r'[A-Za-z0-9_.=][A-Za-z0-9_.=+-]{0,14}')
 CHAIN = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,27}')
 SET = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,30}')
 DOMAIN_LABEL = re.compile(r'[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?')
@@ -783,8 +783,8 @@ def valid_inventories(draw):
     chains = draw(st.lists(CHAINS, min_size=len(CHAIN_SETTINGS), max_size=len(CHAIN_SETTINGS), unique=True))
     for name, chain in zip(CHAIN_SETTINGS, chains):
         optional(draw, variables, name, st.just(chain))
-    # A trailing '+' is iptables' interface wildcard: refused.
-    optional(draw, variables, 'server_interface', st.from_regex(r'[A-Za-z0-9_.=+-]{0,14}[A-Za-z0-9_.=-]',
+    # A trailing '+' is iptables' interface wildcard, a leading '-' an option: refused.
+    optional(draw, variables, 'server_interface', st.from_regex(r'[A-Za-z0-9_.=]([A-Za-z0-9_.=+-]{0,13}[A-Za-z0-9_.=-])?',
                                                                 fullmatch=True).filter(lambda name: name not in ('.', '..')))
     optional(draw, variables, 'mark_mask', mark_masks())
     optional(draw, variables, 'table_base', numbers(256, 0xffffffff - 255))
