@@ -267,7 +267,6 @@ RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
 
 
-
 class RuleError(ValueError):
     pass
 

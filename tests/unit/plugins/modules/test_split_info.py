@@ -152,8 +152,6 @@ def test_boot_set_files():
         ['wgs-a-d6', 'wgs-b-p4']
 
 
-
-
 def test_declared_chains_are_the_user_chains_of_each_table():
     text = '*mangle\n:PREROUTING ACCEPT [0:0]\n:WGSPLIT - [0:0]\nCOMMIT\n*nat\n:DOCKER - [0:0]\n:OUTPUT ACCEPT [1:2]\nCOMMIT\n'
     assert split_info.declared_chains(text, 'ipv4') == [dict(table='mangle', chain='WGSPLIT', family='ipv4'),
