@@ -154,6 +154,7 @@ options:
       - Many chains in one call, in the order they should be created (a chain before a chain that jumps to
         it); each takes the options I(chain), I(table), I(jump_from), I(rules) and I(state) of a single chain.
       - Chains of one table are changed in one transaction per family, so they may jump to each other.
+      - With I(chains), the top-level I(chain), I(table), I(jump_from), I(rules) and I(state) are not used.
     type: list
     elements: dict
     suboptions:
