@@ -170,13 +170,13 @@ class Planner(object):
         return planned
 
     def sets(self):
-        names = sorted((name, 'inet' if version == 4 else 'inet6', action)
-                       for client in self.clients for (action, version), name in client['sets'].items())
-        for name, _inet, _action in names:
+        names = sorted((name, 'inet' if version == 4 else 'inet6')
+                       for client in self.clients for (_action, version), name in client['sets'].items())
+        for name, _inet in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
                                    % (name, SET_NAME_MAX))
-        return [dict(name=name, family=inet, action=action) for name, inet, action in names]
+        return [dict(name=name, family=inet) for name, inet in names]
 
     def client_chain_rules(self, client):
         """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
@@ -536,9 +536,8 @@ def plan(checked, discovery):
         sets=by_family(sets),
         chains=chains,
         resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
-                      # Only direct sets: addresses of a removed direct exception must not keep going direct,
-                      # while emptying a proxy set would send its other names direct until clients ask again.
-                      stale_sets=by_family([item for item in sets if item['name'] in stale
-                                            and item['action'] == 'direct'])),
+                      # Declarative (CONTRACT 7): a removed domain's addresses leave the set; its other names
+                      # refill as clients ask again (the refill window, README Limits).
+                      stale_sets=by_family([item for item in sets if item['name'] in stale])),
         removed=removed,
     )

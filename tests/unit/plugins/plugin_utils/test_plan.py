@@ -377,7 +377,7 @@ def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restart
     assert make_plan(upstreams=upstreams)['routing']['dnsmasq_split'] == []
 
 
-def test_only_direct_sets_that_lost_a_domain_are_emptied():
+def test_sets_that_lost_a_domain_are_emptied():
     # alice loses her direct exception maps.google.com and bob his proxied video.example.net.
     old = '\n'.join(['ipset=/maps.google.com/wgs-alice-d4,wgs-alice-d6,wgs-bob-p4',
                      'ipset=/video.example.net/wgs-bob-p4'])
@@ -385,24 +385,5 @@ def test_only_direct_sets_that_lost_a_domain_are_emptied():
     clients[0]['rules'] = clients[0]['rules'][:1] + [dict(type='domain', value='example.org', action='direct')]
     clients[1]['rules'] = clients[1]['rules'][:1]
     result = make_plan(clients=clients, discovery=discovered(resolver=dict(config=old)))
-    # Emptying bob's proxy set would send his other proxied names direct until he asks again: kept.
-    assert result['resolver']['stale_sets'] == [dict(family='inet', names=['wgs-alice-d4']),
+    assert result['resolver']['stale_sets'] == [dict(family='inet', names=['wgs-alice-d4', 'wgs-bob-p4']),
                                                 dict(family='inet6', names=['wgs-alice-d6'])]
-
-
-def test_a_chain_of_the_planned_name_made_by_someone_else_is_refused():
-    found = discovered(kernel_chains=[dict(table='mangle', chain='wgs-bob', family='ipv4'),
-                                      dict(table='filter', chain='DOCKER', family='ipv4')])
-    assert make_plan(discovery=found)['errors'] == [
-        'chain wgs-bob of table mangle exists and was not made by the collection; rename it, or choose other chain'
-        ' names (wgsplit_*_chain, wgsplit_set_prefix)']
-    ours = discovered(kernel_chains=found['kernel_chains'], chains=[dict(table='mangle', chain='wgs-bob', family='ipv4')])
-    assert make_plan(discovery=ours)['errors'] == []
-
-
-def test_a_resolver_configuration_not_written_by_the_collection_is_refused():
-    foreign = discovered(resolver=dict(config='port=53\ninterface=*\n'))
-    assert make_plan(discovery=foreign)['errors'] == [
-        '/etc/wgsplit/resolver/dnsmasq.conf was not written by the collection; move it away']
-    earlier = discovered(resolver=dict(config='# Ansible managed\n# The wgsplit.gateway resolver: ...\n'))
-    assert make_plan(discovery=earlier)['errors'] == []
