@@ -34,7 +34,7 @@ RESTORE_SCRIPT = PERSIST_DIR + '/restore'
 RESTORE_UNIT = 'wgsplit-restore.service'
 RESTORE_UNIT_PATH = '/etc/systemd/system/' + RESTORE_UNIT
 BOOT_KINDS = ('ipset', 'iptables', 'route')
-# Ownership markers (CONTRACT 15): what the collection wrote carries one of these, and it touches nothing
+# Ownership markers (docs/contract.md 15): what the collection wrote carries one of these, and it touches nothing
 # without. Routes and ip rules carry this protocol number (free in iproute2's rt_protos).
 ROUTE_PROTOCOL = 233
 # The first line of every wg-quick configuration the collection writes.

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The inventory of CONTRACT.md, checked and normalized once.
+"""The inventory of docs/contract.md, checked and normalized once.
 
 `check_inventory` returns every problem at once, each naming the upstream, client or rule and the
 offending value (never a key), so a run fails before it changes anything and the user fixes the

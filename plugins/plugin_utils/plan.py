@@ -536,7 +536,7 @@ def plan(checked, discovery):
         sets=by_family(sets),
         chains=chains,
         resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
-                      # Declarative (CONTRACT 7): a removed domain's addresses leave the set; its other names
+                      # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
                       stale_sets=by_family([item for item in sets if item['name'] in stale])),
         removed=removed,

@@ -1,4 +1,4 @@
-"""CONTRACT.md on real packets: which address the far end sees, per client, through every change.
+"""docs/contract.md on real packets: which address the far end sees, per client, through every change.
 
 The tests run in file order on one lab (molecule converge has applied the lab inventory); each test
 that changes the inventory puts back what it needs first.

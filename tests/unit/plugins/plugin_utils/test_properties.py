@@ -1,4 +1,4 @@
-"""Property tests (Hypothesis) of CONTRACT.md rules 9, 11 and 14: nothing in an inventory is executed.
+"""Property tests (Hypothesis) of docs/contract.md rules 9, 11 and 14: nothing in an inventory is executed.
 
 1. Whatever any inventory field or setting holds (text with control characters, unicode, IPv6 scope IDs,
    newlines, very long strings, numbers of any size, booleans, null, lists, mappings, floats, near-valid
