@@ -1,7 +1,9 @@
 """Benchmark: the split_client role for 100 dual-stack clients, each with domain and IP rules, through
 four upstreams, applied to the real kernel in a throwaway network namespace (a veth wg0 stands in
 for the WireGuard server). Prints the ipsets and rules it made against the kernel's 256-set limit, and
-how long a first run, a second (unchanged) run and a one-rule change take; then removes everything.
+how long a first run, a second (unchanged) run and a one-rule change take, and how many tasks a run that
+changes nothing executes for that many clients and for 5 (the same: no task loops over clients); then
+removes everything.
 Run as root:
     python3 tests/benchmarks/hundred_clients.py [--clients N]
 """
@@ -57,7 +59,8 @@ def run(netns, playbook, inventory_file, variables, env):
     if process.returncode != 0:
         sys.exit(process.stdout[-4000:])
     changed = process.stdout.split('changed=')[-1].split()[0]
-    return elapsed, changed
+    tasks = int(process.stdout.split(' ok=')[-1].split()[0])  # tasks the run executed (ok counts changed too)
+    return elapsed, changed, tasks
 
 
 def main():
@@ -87,14 +90,18 @@ def main():
             second = run(netns, playbook, inventory_file, inventory(count), env)
             change = run(netns, playbook, inventory_file, inventory(count, extra_rule=True), env)
             removal = run(netns, playbook, inventory_file, dict(inventory(count), wgsplit_state='absent'), env)
+            run(netns, playbook, inventory_file, inventory(5), env)
+            few = run(netns, playbook, inventory_file, inventory(5), env)
+            run(netns, playbook, inventory_file, dict(inventory(5), wgsplit_state='absent'), env)
     finally:
         subprocess.run(['ip', 'netns', 'delete', netns], check=False)
     print('%d dual-stack clients, 4 upstreams: %d ipsets of the kernel\'s 256, %d mangle rules (a client chain each)'
           % (count, len(sets), rules))
     print('%-40s %8s %8s' % ('split_client role run', 'seconds', 'changed'))
-    for label, (elapsed, changed) in (('first run', first), ('second run (same inventory)', second),
-                                      ('one IP rule added', change), ('absent', removal)):
+    for label, (elapsed, changed, _tasks) in (('first run', first), ('second run (same inventory)', second),
+                                              ('one IP rule added', change), ('absent', removal)):
         print('%-40s %8.1f %8s' % (label, elapsed, changed))
+    print('tasks a run that changes nothing executes: %d with %d clients, %d with 5' % (second[2], count, few[2]))
 
 
 if __name__ == '__main__':
