@@ -237,11 +237,17 @@ def check_client(checker, where, raw, upstream_names):
     return client if all(rule is not None for rule in rules) else None
 
 
+def server_networks(server):
+    """The networks of the server interface's addresses (discovery: 'address/prefixlen'), IPv4 first."""
+    networks = set(ipaddress.ip_interface(value).network for value in (server or {}).get('addresses', []))
+    return sorted(networks, key=lambda network: (network.version, network))
+
+
 def check_addresses(checker, clients, server):
     """Client addresses inside the server interface's networks; each client completed with the other
     addresses its WireGuard peer has (wg-easy gives every peer an IPv4 and an IPv6 address): a family
     the inventory does not list is split too, never left unclassified."""
-    networks = [ipaddress.ip_interface(value).network for value in server.get('addresses', [])]
+    networks = server_networks(server)
     for client in clients:
         where = 'client %r' % client['name']
         for value in client['address']:
@@ -270,7 +276,7 @@ def unlisted_families(checker, where, client, networks, interface):
 def check_upstream_resolvers(checker, upstreams, dns_servers, server):
     """An upstream's resolvers are routed into its tunnel for the whole gateway (`to <address>` rules): one
     upstream's only, never a default resolver, never an address of the clients' networks."""
-    networks = [ipaddress.ip_interface(value).network for value in (server or {}).get('addresses', [])]
+    networks = server_networks(server)
     owners = {}
     for upstream in upstreams:
         where = 'upstream %r' % upstream['name']

@@ -21,7 +21,7 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
@@ -233,9 +233,7 @@ class Planner(object):
         return rules
 
     def server_networks(self):
-        networks = set(str(ipaddress.ip_interface(value).network)
-                       for value in self.discovery.get('server', {}).get('addresses', []))
-        return sorted(networks, key=lambda network: (family(network), network))
+        return [str(network) for network in server_networks(self.discovery.get('server'))]
 
     def snat_rules(self):
         return [dict(comment='wgsplit upstream %s' % upstream['name'], out_interface=upstream['interface'],
