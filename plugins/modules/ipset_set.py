@@ -26,7 +26,8 @@ extends_documentation_fragment:
   - wgsplit.gateway.attributes
 options:
   name:
-    description: Name of the set (at most 31 characters). Exactly one of I(name) and I(names) is required.
+    description:
+      - Name of the set (at most 31 characters). Exactly one of I(name), I(names) and I(sets) is required.
     type: str
   names:
     description:
@@ -34,6 +35,22 @@ options:
         one transaction (a role's many resolver-filled sets cost one module run, not one each).
     type: list
     elements: str
+  sets:
+    description:
+      - Sets of both address families that share the rest of their definition (type, options,
+        members, state), managed in one transaction. I(family) is then given per set.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the set.
+        type: str
+        required: true
+      family:
+        description: Address family of the set.
+        type: str
+        choices: [inet, inet6]
+        default: inet
   type:
     description:
       - The set type, as C(ipset create) takes it.
@@ -43,7 +60,7 @@ options:
     type: str
     default: hash:net
   family:
-    description: Address family of the set.
+    description: Address family of the set (of every set of I(names)).
     type: str
     choices: [inet, inet6]
     default: inet
@@ -102,6 +119,13 @@ EXAMPLES = r'''
     name: wgsplit-d1-4
     type: hash:ip
     maxelem: 262144
+
+- name: Resolver-filled sets of both families, in one transaction
+  wgsplit.gateway.ipset_set:
+    sets:
+      - {name: wgs-alice-p4, family: inet}
+      - {name: wgs-alice-p6, family: inet6}
+    type: hash:ip
 
 - name: Add one address, keep the rest
   wgsplit.gateway.ipset_set:
@@ -265,7 +289,8 @@ class IpsetSet(StateModule):
 
     def __init__(self, module):
         super(IpsetSet, self).__init__(module)
-        self.names = [module.params['name']] if module.params['name'] else sorted(set(module.params['names']))
+        self.families = set_families(module.params)
+        self.names = sorted(self.families)
         self.referenced = {}
 
     def read(self):
@@ -299,7 +324,7 @@ class IpsetSet(StateModule):
                 self.module.fail_json(msg='set %s is still referenced (by a firewall rule or a list:set);'
                                           ' remove the reference first' % name)
             return None
-        wanted = dict(type=params['type'], family=params['family'],
+        wanted = dict(type=params['type'], family=self.families[name],
                       maxelem=params['maxelem'] or DEFAULT_MAXELEM, timeout=params['timeout'])
         if current is not None and current['family'] != wanted['family'] and referenced:
             self.module.fail_json(msg='set %s is family %s and still referenced; it cannot become %s'
@@ -323,7 +348,7 @@ class IpsetSet(StateModule):
         members = []
         for member in self.params['members']:
             try:
-                members.append(normalize_member(member, self.params['type'], self.params['family']))
+                members.append(normalize_member(member, self.params['type'], self.families[name]))
             except ValueError as error:
                 self.module.fail_json(msg='set %s: member %r is invalid: %s' % (name, member, error))
         return members
@@ -379,11 +404,21 @@ class IpsetSet(StateModule):
                     member_count=len(wanted_members))
 
 
+def set_families(params):
+    """{name: family} of the sets the task names, however it names them."""
+    if params['sets']:
+        return dict((item['name'], item['family']) for item in params['sets'])
+    return dict((name, params['family']) for name in ([params['name']] if params['name'] else params['names']))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str'),
             names=dict(type='list', elements='str'),
+            sets=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                family=dict(type='str', default='inet', choices=['inet', 'inet6']))),
             type=dict(type='str', default='hash:net'),
             family=dict(type='str', default='inet', choices=['inet', 'inet6']),
             maxelem=dict(type='int'),
@@ -394,11 +429,11 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             persist=dict(type='bool', default=True),
         ),
-        mutually_exclusive=[('name', 'names')],
-        required_one_of=[('name', 'names')],
+        mutually_exclusive=[('name', 'names', 'sets'), ('sets', 'family')],
+        required_one_of=[('name', 'names', 'sets')],
         supports_check_mode=True,
     )
-    for name in [module.params['name']] if module.params['name'] else module.params['names']:
+    for name in set_families(module.params):
         if not SET_NAME.fullmatch(name or ''):
             module.fail_json(msg='name %r must be 1 to %d of A-Z a-z 0-9 _ . : -' % (name, MAX_NAME_LENGTH))
     if not SET_TYPE.fullmatch(module.params['type']):

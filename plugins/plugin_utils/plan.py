@@ -477,12 +477,6 @@ class Planner(object):
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
-def by_family(sets):
-    """[{family, names}] for ipset_set calls of one transaction per family."""
-    families = sorted(set(item['family'] for item in sets))
-    return [dict(family=inet, names=[item['name'] for item in sets if item['family'] == inet]) for inet in families]
-
-
 def stale_sets(old_config, new_lines):
     """Sets that an old resolver configuration fed from a domain the new lines no longer send to them:
     they must be emptied, or addresses of a removed rule would keep their path."""
@@ -531,11 +525,11 @@ def plan(checked, discovery):
         secrets=dict(wg_upstream=[planner.interface_spec(upstream) for upstream in upstreams] +
                      [dict(name=name, state='absent') for name in stale_interfaces]),
         routing=routing,
-        sets=by_family(sets),
+        sets=sets,  # [{name, family}]: ipset_set's `sets`, one transaction for both families
         chains=chains,
         resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
-                      stale_sets=by_family([item for item in sets if item['name'] in stale])),
+                      stale_sets=[item for item in sets if item['name'] in stale]),
         removed=removed,
     )

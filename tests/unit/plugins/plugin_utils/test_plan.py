@@ -63,7 +63,7 @@ def tables(result):
 
 
 def set_names(result):
-    return sorted(name for group in result['sets'] for name in group['names'])
+    return sorted(item['name'] for item in result['sets'])
 
 
 def test_upstream_mark_table_and_kill_switch():
@@ -131,8 +131,9 @@ def test_id_that_does_not_fit_the_mask_is_an_error():
 
 def test_sets_per_client_action_and_family():
     result = make_plan()
-    assert result['sets'] == [dict(family='inet', names=['wgs-alice-d4', 'wgs-alice-p4', 'wgs-bob-p4', 'wgs-carol-d4']),
-                              dict(family='inet6', names=['wgs-alice-d6', 'wgs-alice-p6'])]
+    families = dict(wgs_alice_d4='inet', wgs_alice_d6='inet6', wgs_alice_p4='inet', wgs_alice_p6='inet6',
+                    wgs_bob_p4='inet', wgs_carol_d4='inet')
+    assert result['sets'] == [dict(name=key.replace('_', '-'), family=inet) for key, inet in sorted(families.items())]
 
 
 def test_resolver_line_per_domain_lists_what_each_clients_nearest_rule_says():
@@ -385,5 +386,6 @@ def test_sets_that_lost_a_domain_are_emptied():
     clients[0]['rules'] = clients[0]['rules'][:1] + [dict(type='domain', value='example.org', action='direct')]
     clients[1]['rules'] = clients[1]['rules'][:1]
     result = make_plan(clients=clients, discovery=discovered(resolver=dict(config=old)))
-    assert result['resolver']['stale_sets'] == [dict(family='inet', names=['wgs-alice-d4', 'wgs-bob-p4']),
-                                                dict(family='inet6', names=['wgs-alice-d6'])]
+    assert result['resolver']['stale_sets'] == [dict(name='wgs-alice-d4', family='inet'),
+                                                dict(name='wgs-alice-d6', family='inet6'),
+                                                dict(name='wgs-bob-p4', family='inet')]

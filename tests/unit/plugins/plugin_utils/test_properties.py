@@ -171,7 +171,7 @@ def raw_rule_domains(variables):
 
 
 def set_names(result):
-    return set(name for group in result['sets'] for name in group['names'])
+    return set(item['name'] for item in result['sets'])
 
 
 # The checks of everything a plan renders ------------------------------------------------------------
@@ -244,11 +244,10 @@ def check_plan(result, variables, secrets=(), discovery=None):
 
 
 def check_sets(result):
-    for group in result['sets']:
-        assert group['family'] in ('inet', 'inet6')
-        for name in group['names']:
-            assert SET.fullmatch(name), name
-            assert name.startswith(result['settings']['set_prefix'])
+    for item in result['sets']:
+        assert item['family'] in ('inet', 'inet6')
+        assert SET.fullmatch(item['name']), item['name']
+        assert item['name'].startswith(result['settings']['set_prefix'])
 
 
 def check_resolver(result, rule_domains):
