@@ -31,8 +31,12 @@ C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
 
 PERSIST_DIR = '/etc/wgsplit'
 RESTORE_SCRIPT = PERSIST_DIR + '/restore'
+UNIT_DIR = '/etc/systemd/system'
 RESTORE_UNIT = 'wgsplit-restore.service'
-RESTORE_UNIT_PATH = '/etc/systemd/system/' + RESTORE_UNIT
+RESTORE_UNIT_PATH = UNIT_DIR + '/' + RESTORE_UNIT
+# The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
+RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
+RESOLVER_UNIT = 'wgsplit-resolver.service'
 BOOT_KINDS = ('ipset', 'iptables', 'route')
 # Ownership markers (docs/contract.md 15): what the collection wrote carries one of these, and it touches nothing
 # without. Routes and ip rules carry this protocol number (free in iproute2's rt_protos).

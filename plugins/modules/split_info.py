@@ -197,14 +197,37 @@ resolver:
       description: The text of I(resolver_config); C(null) when it does not exist.
       type: str
       sample: "interface=wg0\nbind-dynamic\n"
+    config_mode:
+      description: The permission bits of I(resolver_config) in octal; C(null) when it does not exist.
+      type: str
+      sample: "0600"
+    config_dir_mode:
+      description: The permission bits of the directory of I(resolver_config); C(null) when it does not exist.
+      type: str
+      sample: "0700"
+    unit:
+      description: The text of C(/etc/systemd/system/RESOLVER_UNIT); C(null) when it does not exist.
+      type: str
     unit_exists:
       description: Whether C(/etc/systemd/system/RESOLVER_UNIT) exists.
+      type: bool
+      sample: true
+    enabled:
+      description: Whether the unit is enabled (C(false) when C(systemctl) is not installed).
       type: bool
       sample: true
     active:
       description: Whether the unit is active (C(false) when C(systemctl) is not installed).
       type: bool
       sample: true
+missing_packages:
+  description:
+    - The Debian packages whose commands the collection runs and that are not installed (by the
+      command's absence from the search path), sorted. Empty on a host ready for the roles.
+  returned: always
+  type: list
+  elements: str
+  sample: [dnsmasq-base]
 listeners:
   description:
     - Every TCP socket listening on, and every unconnected UDP socket bound to, I(dns_port), loopback
@@ -229,7 +252,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    Commands, PERSIST_DIR, ROUTE_PROTOCOL, owned_wireguard_config, read_text)
+    Commands, PERSIST_DIR, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(ipv4|ipv6)\.rules$')
@@ -240,7 +263,10 @@ SOCKET_LINK = re.compile(r'^socket:\[([0-9]+)\]$')
 PROC_NET = (('tcp', '/proc/net/tcp', '0A'), ('tcp', '/proc/net/tcp6', '0A'),
             ('udp', '/proc/net/udp', '07'), ('udp', '/proc/net/udp6', '07'))
 MAX_SETS_PATH = '/sys/module/ip_set/parameters/max_sets'
-UNIT_DIR = '/etc/systemd/system'
+# The Debian packages of the commands the collection runs on the host.
+PACKAGES = (('wg', 'wireguard-tools'), ('wg-quick', 'wireguard-tools'), ('wireguard-go', 'wireguard-go'),
+            ('ip', 'iproute2'), ('ipset', 'ipset'), ('iptables-restore', 'iptables'),
+            ('ip6tables-restore', 'iptables'), ('dnsmasq', 'dnsmasq-base'))
 NO_IPV6 = 'Address family not supported'
 
 
@@ -381,7 +407,10 @@ class SplitInfo:
         server, resolver = self.server(links), self.resolver()
         return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
                     routing=self.routing(), wireguard=self.wireguard(links), resolver=resolver,
-                    listeners=self.listeners(server, resolver))
+                    listeners=self.listeners(server, resolver), missing_packages=self.missing_packages())
+
+    def missing_packages(self):
+        return sorted(set(package for command, package in PACKAGES if not self.has(command)))
 
     def server(self, links):
         name = self.params['server_interface']
@@ -435,9 +464,11 @@ class SplitInfo:
         return dict(configs=configs, links=links, units_enabled=sorted(enabled))
 
     def resolver(self):
-        unit = self.params['resolver_unit']
-        return dict(config=read_text(self.params['resolver_config']),
-                    unit_exists=os.path.exists(os.path.join(UNIT_DIR, unit)),
+        unit, config = self.params['resolver_unit'], self.params['resolver_config']
+        unit_text = read_text(os.path.join(UNIT_DIR, unit))
+        return dict(config=read_text(config), config_mode=file_mode(config), config_dir_mode=file_mode(os.path.dirname(config)),
+                    unit=unit_text, unit_exists=unit_text is not None,
+                    enabled=self.has('systemctl') and self.systemctl('is-enabled', unit),
                     active=self.has('systemctl') and self.systemctl('is-active', unit))
 
     def systemctl(self, verb, unit):
@@ -466,6 +497,14 @@ class SplitInfo:
 
     def persist_path(self, kind):
         return os.path.join(self.params['persist_dir'], kind)
+
+
+def file_mode(path):
+    """'0600' and the like, or None when the path does not exist."""
+    try:
+        return '%04o' % (os.stat(path).st_mode & 0o7777)
+    except OSError:
+        return None
 
 
 def list_dir(path):
@@ -517,8 +556,8 @@ def main():
             protocol=dict(type='int', default=ROUTE_PROTOCOL),
             config_dir=dict(type='path', default='/etc/wireguard'),
             persist_dir=dict(type='path', default=PERSIST_DIR),
-            resolver_config=dict(type='path', default=PERSIST_DIR + '/resolver/dnsmasq.conf'),
-            resolver_unit=dict(type='str', default='wgsplit-resolver.service'),
+            resolver_config=dict(type='path', default=RESOLVER_CONFIG),
+            resolver_unit=dict(type='str', default=RESOLVER_UNIT),
             dns_port=dict(type='int', default=53),
         ),
         supports_check_mode=True,

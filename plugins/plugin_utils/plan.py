@@ -21,14 +21,13 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
 FAMILIES = ((4, 'inet', 'ipv4'), (6, 'inet6', 'ipv6'))
 INTERFACE_PREFIX = 'wg-up-'
-RESOLVER_PATH = '/etc/wgsplit/resolver/dnsmasq.conf'
-RESOLVER_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
 RESOLVER_LINE_MAX = 1024
@@ -334,26 +333,6 @@ class Planner(object):
                 return upstream['dns']
         return ['#']
 
-    def resolver_config(self, lines):
-        settings = self.settings
-        text = [RESOLVER_MARKER,
-                '# It answers on the server interface only and puts the addresses of listed domains into the',
-                '# client sets: one ipset= line per domain (dnsmasq uses only the first line that matches a name).',
-                'port=53',
-                'interface=%s' % settings['server_interface'],
-                'except-interface=lo',
-                '# Binds the interface\'s addresses as they come and go (a restart of the server interface), and',
-                '# leaves every other address to other resolvers on the host.',
-                'bind-dynamic',
-                'no-resolv',
-                'no-hosts',
-                'pid-file=',
-                'cache-size=%d' % settings['resolver_cache_size'],
-                'max-ttl=%d' % settings['resolver_max_ttl'],
-                'max-cache-ttl=%d' % settings['resolver_max_ttl']]
-        text += ['server=%s' % server for server in settings['dns_servers']]
-        return '\n'.join(text + lines) + '\n'
-
     # Pre-flight ---------------------------------------------------------------------------------
     def preflight(self, sets, lines, chains):
         """What would make the run fail later, found before anything changes."""
@@ -379,9 +358,8 @@ class Planner(object):
 
     def check_resolver_config(self):
         config = self.discovery.get('resolver', {}).get('config')
-        # Also the first line the collection wrote before it had this marker ('# Ansible managed', then its own).
-        if config is not None and 'wgsplit.gateway' not in '\n'.join(config.splitlines()[:2]):
-            self.errors.append('%s was not written by the collection; move it away' % RESOLVER_PATH)
+        if config is not None and not resolver.written_by_us(config):
+            self.errors.append('%s was not written by the collection; move it away' % resolver.RESOLVER_CONFIG)
 
     def check_resolver_lines(self, lines):
         for line in lines:
@@ -477,21 +455,6 @@ class Planner(object):
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
-def stale_sets(old_config, new_lines):
-    """Sets that an old resolver configuration fed from a domain the new lines no longer send to them:
-    they must be emptied, or addresses of a removed rule would keep their path."""
-    def feeds(lines):
-        result = {}
-        for line in lines:
-            if line.startswith('ipset=/'):
-                domain, names = line.strip().split('/', 2)[1:]
-                for name in names.split(','):
-                    result.setdefault(name, set()).add(domain)
-        return result
-    old, new = feeds((old_config or '').splitlines()), feeds(new_lines)
-    return sorted(name for name, domains in old.items() if name in new and not domains <= new[name])
-
-
 def plan(checked, discovery):
     """Everything the roles apply, for a checked inventory (inventory.check_inventory) and what split_info found.
 
@@ -513,7 +476,8 @@ def plan(checked, discovery):
     stale_chains, stale_tables, stale_interfaces = removed.pop('chains'), removed.pop('routing'), removed.pop('interfaces')
     chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
     routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
-    stale = stale_sets(discovery.get('resolver', {}).get('config'), lines)
+    found = discovery.get('resolver', {})
+    stale = resolver.stale_sets(found.get('config'), lines)
     return dict(
         state=state,
         errors=planner.errors,
@@ -527,7 +491,8 @@ def plan(checked, discovery):
         routing=routing,
         sets=sets,  # [{name, family}]: ipset_set's `sets`, one transaction for both families
         chains=chains,
-        resolver=dict(lines=lines, config=planner.resolver_config(lines) if present else None,
+        resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines) if present else None),
+                      lines=lines,
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
                       stale_sets=[item for item in sets if item['name'] in stale]),

@@ -3,7 +3,7 @@ pre-flight checks against what discovery found, removals by marker, and the secr
 import copy
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan, stale_sets
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
 KEY = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='
 OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
@@ -357,15 +357,6 @@ def test_absent_removes_everything_found_parents_first():
     assert result['resolver']['config'] is None
 
 
-def test_stale_sets_are_those_that_lost_a_domain():
-    old = 'ipset=/google.com/wgs-alice-p4,wgs-bob-p4\nipset=/x.org/wgs-bob-p4\nserver=/x.org/#\n'
-    assert stale_sets(old, ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/y.org/wgs-bob-p4']) == ['wgs-bob-p4']
-    assert stale_sets(old, ['ipset=/google.com/wgs-alice-p4', 'ipset=/x.org/wgs-bob-p4']) == ['wgs-bob-p4']
-    grown = ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/x.org/wgs-bob-p4', 'ipset=/z.org/wgs-bob-p4']
-    assert stale_sets(old, grown) == []
-    assert stale_sets(None, ['ipset=/google.com/wgs-alice-p4']) == []
-
-
 def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restarts():
     # eu no longer has a resolver; the resolver in place still asks 10.10.2.1 for names only bob proxies.
     upstreams = [UPSTREAMS[0], upstream('eu', 2)]
@@ -389,3 +380,15 @@ def test_sets_that_lost_a_domain_are_emptied():
     assert result['resolver']['stale_sets'] == [dict(name='wgs-alice-d4', family='inet'),
                                                 dict(name='wgs-alice-d6', family='inet6'),
                                                 dict(name='wgs-bob-p4', family='inet')]
+
+
+def test_a_resolver_in_place_as_planned_needs_no_task():
+    first = make_plan()['resolver']
+    assert first['write_config'] and first['write_unit'] and first['start']
+    found = dict(config=first['config'], config_mode='0600', config_dir_mode='0700', unit=first['unit'],
+                 enabled=True, active=True)
+    again = make_plan(discovery=discovered(resolver=found))['resolver']
+    assert not again['write_config'] and not again['write_unit'] and not again['start']
+    assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
+    assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
+
