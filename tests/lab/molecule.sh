@@ -7,11 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 export PATH="$venv/bin:$PATH"
 
-if ! docker info >/dev/null 2>&1; then
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
-  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-fi
-"$root/tests/lab/image.sh"
+"$root/tests/lab/ready.sh"
 
 # The same tree tests/conftest.py makes: one per checkout.
 tree=${TMPDIR:-/tmp}/wgsplit-collections-$(printf '%s' "$root" | sha1sum | cut -c1-8)

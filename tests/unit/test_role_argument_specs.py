@@ -8,8 +8,8 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import SE
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_split_client_documents_every_setting_with_its_default():
-    with open(os.path.join(ROOT, 'roles', 'split_client', 'meta', 'argument_specs.yml')) as spec_file:
+def test_the_plan_role_documents_every_setting_with_its_default():
+    with open(os.path.join(ROOT, 'roles', 'plan', 'meta', 'argument_specs.yml')) as spec_file:
         options = yaml.safe_load(spec_file)['argument_specs']['main']['options']
     documented = set(name[len('wgsplit_'):] for name in options) - {'upstreams', 'clients'}
     assert documented == set(SETTINGS)
