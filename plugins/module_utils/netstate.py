@@ -293,6 +293,7 @@ class BootState:
         self.module = module
         self.directory = os.path.join(PERSIST_DIR, kind)
         self.cmd = commands
+        self.restore_unit_changed = None  # checked once per call, not once per file (systemctl is slow)
 
     def path(self, name):
         return os.path.join(self.directory, name)
@@ -305,7 +306,10 @@ class BootState:
 
     def write(self, name, content):
         changed = write_file(self.module, self.path(name), content, 0o600)
-        return self._ensure_restore_unit() or changed
+        if self.restore_unit_changed is None:
+            self.restore_unit_changed = self._ensure_restore_unit()
+            return self.restore_unit_changed or changed
+        return changed
 
     def remove(self, name):
         path = self.path(name)
