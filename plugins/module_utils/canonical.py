@@ -60,6 +60,10 @@ def safe_strings(value, path='value'):
 
     Modules call it on everything they write into a file or a command, whatever the caller passed."""
     if isinstance(value, str):
+        # Fast path: a printable string holds no character of category C, Zl or Zp (nor any other than space
+        # of Zs, which the loop below would let through anyway).
+        if value.isprintable():
+            return value
         for char in value:
             if unicodedata.category(char)[0] == 'C' or char in '\n\r\x0b\x0c\x85\u2028\u2029':
                 raise Invalid('%s holds a control character (%s)' % (path, unicode_name(char)))
