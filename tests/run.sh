@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, in the order that fails fastest: static checks, the modules demo, the
-# benchmark (prints figures, asserts nothing about time), unit and integration tests, then the
+# benchmarks (they print figures and assert nothing about time; converge.py starts Docker and builds the lab
+# image), unit and integration tests, then the
 # molecule lab (real packets through a gateway, upstreams and clients in systemd containers).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ bash demo/modules.sh
 echo "== benchmark"
 python tests/benchmarks/ipset_members.py
 python tests/benchmarks/hundred_clients.py
+python tests/benchmarks/converge.py --clients 10 --rules 10
 echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
 echo "== molecule lab"

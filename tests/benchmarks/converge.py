@@ -80,7 +80,7 @@ def start_gateway(name, public_key):
 
 def hosts(connection, name, address, key_file):
     if connection == 'docker':
-        host = dict(ansible_connection='community.docker.docker', ansible_host=name)
+        host = dict(ansible_connection='community.docker.docker', ansible_host=name, ansible_user='root')
     else:
         host = dict(ansible_connection='ssh', ansible_host=address, ansible_user='root',
                     ansible_ssh_private_key_file=key_file,
