@@ -8,6 +8,7 @@ Run as root (Docker is started and the lab image built if needed):
     python3 tests/benchmarks/converge.py [--clients 100] [--rules 50] [--ipv4-only] [--connections ssh,docker]
 """
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -30,9 +31,9 @@ Address = 10.8.0.1/16, fdcc::1/112
 ListenPort = 51820
 PostUp = wg set %i private-key /etc/wireguard/wg0.key
 """
-CONTROLLER_ONLY = ('ansible.builtin.validate_argument_spec', 'ansible.builtin.set_fact', 'ansible.builtin.assert', 'ansible.builtin.debug', 'ansible.builtin.include_role',
-                   'ansible.builtin.include_tasks', 'ansible.builtin.meta', 'set_fact', 'assert', 'debug', 'include_role',
-                   'include_tasks', 'meta')
+CONTROLLER_ONLY = tuple(prefix + name for prefix in ('', 'ansible.builtin.')
+                        for name in ('validate_argument_spec', 'set_fact', 'assert', 'debug', 'include_role',
+                                     'include_tasks', 'meta'))
 YARDSTICK = [dict(name='Yardstick', hosts='wgsplit_gateways', gather_facts=False,
                   tasks=[{'name': 'Trivial task %d' % number, 'ansible.builtin.ping': None}
                          for number in range(YARDSTICK_TASKS)])]
@@ -114,9 +115,8 @@ def run(work, playbook, variables, env, show_tasks=False):
 
 
 def seconds(duration):
-    start, end = (time.mktime(time.strptime(duration[key].split('.')[0], '%Y-%m-%dT%H:%M:%S')) + float('0.' + duration[key].split('.')[1].rstrip('Z'))
-                  for key in ('start', 'end'))
-    return end - start
+    start, end = (datetime.datetime.strptime(duration[key].rstrip('Z'), '%Y-%m-%dT%H:%M:%S.%f') for key in ('start', 'end'))
+    return (end - start).total_seconds()
 
 
 def measure(connection, work, site, yardstick, args, env):

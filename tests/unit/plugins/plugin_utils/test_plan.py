@@ -391,4 +391,3 @@ def test_a_resolver_in_place_as_planned_needs_no_task():
     assert not again['write_config'] and not again['write_unit'] and not again['start']
     assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
     assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
-
