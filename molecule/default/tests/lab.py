@@ -93,31 +93,6 @@ def gateway_state():
     return re.sub(r'^# (Generated|Completed) .*$', '', text, flags=re.MULTILINE)
 
 
-def collection_state():
-    """The collection's own objects on the gateway: its chains and jumps in the order the kernel holds them
-    (iptables-save lines naming them, under their table), its sets (not their members: the resolver refills
-    them), its rules and routes (protocol 233), its interfaces and the resolver's service state."""
-    gateway = host('gateway')
-    ours = re.compile(r'WGSPLIT|wgs-|^\*')
-    output = []
-    for command in ('iptables-save', 'ip6tables-save'):
-        lines = gateway.run(command).stdout.splitlines()
-        output.append('$ %s\n%s' % (command, '\n'.join(re.sub(r'\[\d+:\d+\]', '', line) for line in lines if ours.search(line))))
-    for command in ('ipset save', 'ip -d -4 rule', 'ip -d -6 rule', 'ip -4 route show table all proto 233',
-                    'ip -6 route show table all proto 233', 'wg show interfaces',
-                    'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver'):
-        lines = gateway.run(command).stdout.splitlines()
-        if command == 'ipset save':
-            lines = [line for line in lines if line.startswith('create wgs-')]
-        elif 'rule' in command:
-            # Rules of one priority come back in the boot files' table order, not in the order runs added them.
-            lines = sorted(line for line in lines if 'proto 233' in line)
-        elif 'route' in command:
-            lines = sorted(lines)
-        output.append('$ %s\n%s' % (command, '\n'.join(lines)))
-    return '\n'.join(output)
-
-
 def wait_booted(name, timeout_s=60):
     deadline = time.monotonic() + timeout_s
     while host(name).run('systemctl is-system-running').stdout.strip() not in ('running', 'degraded'):
