@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 
 packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck
-          docker.io debootstrap)
+          docker.io debootstrap openssh-client)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
