@@ -80,18 +80,19 @@ def written_by_us(config):
 
 
 def files(found, config):
-    """The resolver part of the plan: paths, texts and what differs from what split_info found (`found` is its
-    `resolver`), so that a run that changes nothing runs no task for the resolver's files and service.
-    `config` is None when the resolver is to be removed: its paths, and whether its unit is to be stopped."""
+    """The resolver part of the plan: where its files live, their texts and modes, and what differs from what
+    split_info found (`found` is its `resolver`), so that a run that changes nothing runs no task for the
+    resolver's files and service. `config` is None when the resolver is to be removed: then only whether its
+    unit is to be stopped."""
+    where = dict(config_path=RESOLVER_CONFIG, config_mode=CONFIG_MODE, config_dir_mode=CONFIG_DIR_MODE,
+                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT)
     if config is None:
-        return dict(config_path=RESOLVER_CONFIG, config=None, write_config=False,
-                    unit_path=UNIT_PATH, unit=None, write_unit=False, start=False,
+        return dict(where, config=None, write_config=False, unit=None, write_unit=False, start=False,
                     stop=found.get('unit') is not None or bool(found.get('active')))
     write_config = (found.get('config') != config or found.get('config_mode') != CONFIG_MODE or
                     found.get('config_dir_mode') != CONFIG_DIR_MODE)
     write_unit = found.get('unit') != UNIT_TEXT
-    return dict(config_path=RESOLVER_CONFIG, config=config, write_config=write_config,
-                unit_path=UNIT_PATH, unit=UNIT_TEXT, write_unit=write_unit,
+    return dict(where, config=config, write_config=write_config, unit=UNIT_TEXT, write_unit=write_unit,
                 start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
 
 

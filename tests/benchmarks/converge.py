@@ -103,14 +103,13 @@ def run(work, playbook, variables, env, show_tasks=False):
         sys.exit(process.stdout[-6000:])
     report = json.loads(process.stdout[process.stdout.index('{'):])
     changed = sum(stats['changed'] for stats in report['stats'].values())
-    # Tasks that ran a module on the host: not skipped, and not one of those the controller runs by itself.
-    results = [result for play in report['plays'] for task in play['tasks'] for result in task['hosts'].values()]
-    executed = sum(1 for result in results if not result.get('skipped') and result.get('action') not in CONTROLLER_ONLY)
+    ran = [(task['task'], result) for play in report['plays'] for task in play['tasks']
+           for result in task['hosts'].values() if not result.get('skipped')]
+    # Tasks that ran a module on the host: not one of those the controller runs by itself.
+    executed = sum(1 for _task, result in ran if result.get('action') not in CONTROLLER_ONLY)
     if show_tasks:
-        for task in [task for play in report['plays'] for task in play['tasks']]:
-            for result in task['hosts'].values():
-                if not result.get('skipped'):
-                    print('    %6.2f s  %-28s %s' % (seconds(task['task']['duration']), result.get('action'), task['task']['name']))
+        for task, result in ran:
+            print('    %6.2f s  %-28s %s' % (seconds(task['duration']), result.get('action'), task['name']))
     return elapsed, changed, executed
 
 
@@ -132,9 +131,9 @@ def measure(connection, work, site, yardstick, args, env):
     yard = figures['Y'][0]
     print('%-7s %-8s %7s %7s %8s %6s' % ('', 'run', 'seconds', 'x Y', 'changed', 'tasks'))
     for label, target in (('Y', None), ('first', 1.5), ('no-op', 0.5), ('edit', 0.6), ('removal', None)):
-        seconds, changed, executed = figures[label]
-        verdict = '' if target is None else ('  (target %.1f: %s)' % (target, 'met' if seconds <= target * yard else 'NOT met'))
-        print('%-7s %-8s %7.1f %7.2f %8d %6d%s' % (connection, label, seconds, seconds / yard, changed, executed, verdict))
+        elapsed, changed, executed = figures[label]
+        verdict = '' if target is None else ('  (target %.1f: %s)' % (target, 'met' if elapsed <= target * yard else 'NOT met'))
+        print('%-7s %-8s %7.1f %7.2f %8d %6d%s' % (connection, label, elapsed, elapsed / yard, changed, executed, verdict))
     sys.stdout.flush()
 
 

@@ -391,3 +391,4 @@ def test_a_resolver_in_place_as_planned_needs_no_task():
     assert not again['write_config'] and not again['write_unit'] and not again['start']
     assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
     assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
+    assert (again['unit_name'], again['config_mode'], again['config_dir_mode']) == ('wgsplit-resolver.service', '0600', '0700')
