@@ -62,7 +62,7 @@ for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
   ipset -exist restore -file "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }
 done
-xtables() { case "$1" in *.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
+xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
 restore_chain() {
   ipt=$(xtables "$1")
   "$ipt-restore" -w --noflush "$1" || return 1

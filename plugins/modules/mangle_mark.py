@@ -44,8 +44,8 @@ options:
   family:
     description: Which of iptables and ip6tables to manage.
     type: str
-    choices: [ipv4, ipv6, both]
-    default: ipv4
+    choices: [inet, inet6, both]
+    default: inet
   rules:
     description:
       - The rules of the chain, in order. A rule whose addresses are of one family is put only in that
@@ -60,7 +60,7 @@ options:
       family:
         description: Put the rule only into this family's table. Inferred from the addresses when omitted.
         type: str
-        choices: [ipv4, ipv6]
+        choices: [inet, inet6]
       source:
         description: Source address or network.
         type: str
@@ -242,12 +242,12 @@ rules:
   description: The chain's rules per family, as C(iptables-save) prints them.
   returned: always
   type: dict
-  sample: {"ipv4": ["-A WGSPLIT -i wg0 -j CONNMARK --restore-mark --nfmask 0xff0000 --ctmask 0xff0000"]}
+  sample: {"inet": ["-A WGSPLIT -i wg0 -j CONNMARK --restore-mark --nfmask 0xff0000 --ctmask 0xff0000"]}
 restore_input:
   description: The C(iptables-restore --noflush) input per family that the change applies (empty when none).
   returned: always
   type: dict
-  sample: {"ipv4": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
+  sample: {"inet": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -263,8 +263,10 @@ CTSTATE_ORDER = ('INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT'
 # Characters iptables-save prints without quotes (xtables_save_string).
 UNQUOTED_CHARS = frozenset('_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ')
 COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
-SAVE_COMMANDS = {'ipv4': 'iptables-save', 'ipv6': 'ip6tables-save'}
-RESTORE_COMMANDS = {'ipv4': 'iptables-restore', 'ipv6': 'ip6tables-restore'}
+SAVE_COMMANDS = {'inet': 'iptables-save', 'inet6': 'ip6tables-save'}
+RESTORE_COMMANDS = {'inet': 'iptables-restore', 'inet6': 'ip6tables-restore'}
+# How earlier builds named the families in boot file names (removed when the chain's file is written).
+LEGACY_FAMILIES = {'inet': 'ipv4', 'inet6': 'ipv6'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
 
 
@@ -273,7 +275,7 @@ class RuleError(ValueError):
 
 
 def address_family(value):
-    return 'ipv6' if ':' in network(value, strict=False) else 'ipv4'
+    return 'inet6' if ':' in network(value, strict=False) else 'inet'
 
 
 def rule_families(rule, families):
@@ -391,7 +393,7 @@ def render_target(rule, family):
         verb = '--save-mark' if action == 'connmark_save' else '--restore-mark'
         return ['-j', 'CONNMARK', verb, '--nfmask', render_hex(mask), '--ctmask', render_hex(mask)]
     if action == 'reject':
-        kind = 'icmp6-port-unreachable' if family == 'ipv6' else 'icmp-port-unreachable'
+        kind = 'icmp6-port-unreachable' if family == 'inet6' else 'icmp-port-unreachable'
         return ['-j', 'REJECT', '--reject-with', kind]
     if action == 'dnat':
         if not rule.get('to_destination'):
@@ -477,7 +479,7 @@ class MangleMark(StateModule):
     def __init__(self, module):
         super(MangleMark, self).__init__(module)
         family = self.params['family']
-        self.families = ['ipv4', 'ipv6'] if family == 'both' else [family]
+        self.families = ['inet', 'inet6'] if family == 'both' else [family]
         self.specs = self.managed('chains', ('chain', 'table', 'jump_from', 'rules', 'state'))
         # Tables in the order their first chain is given: the caller orders what must come first.
         self.tables = ordered_unique(spec['table'] for spec in self.specs)
@@ -543,6 +545,9 @@ class MangleMark(StateModule):
         changes = [boot_state.keep('%s.%s.%s.rules' % (spec['table'], spec['chain'], family),
                                    self.boot_lines(spec, wanted[self.key(spec)][family]))
                    for spec in self.specs for family in self.families]
+        # The same chain's file under an earlier build's name would be restored too, with what it held then.
+        changes += [boot_state.keep('%s.%s.%s.rules' % (spec['table'], spec['chain'], LEGACY_FAMILIES[family]), None)
+                    for spec in self.specs for family in self.families]
         return any(changes)
 
     @staticmethod
@@ -571,7 +576,7 @@ class MangleMark(StateModule):
 def main():
     rule_spec = dict(
         comment=dict(type='str'),
-        family=dict(type='str', choices=['ipv4', 'ipv6']),
+        family=dict(type='str', choices=['inet', 'inet6']),
         source=dict(type='str'),
         destination=dict(type='str'),
         in_interface=dict(type='str'),
@@ -613,7 +618,7 @@ def main():
             rules=dict(type='list', elements='dict', default=[], options=rule_spec),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             chains=dict(type='list', elements='dict', options=chain_spec),
-            family=dict(type='str', default='ipv4', choices=['ipv4', 'ipv6', 'both']),
+            family=dict(type='str', default='inet', choices=['inet', 'inet6', 'both']),
             persist=dict(type='bool', default=True),
         ),
         mutually_exclusive=[('chain', 'chains')],

@@ -136,7 +136,7 @@ chains:
   returned: always
   type: list
   elements: dict
-  sample: [{"table": "mangle", "chain": "WGSPLIT", "family": "ipv4"}]
+  sample: [{"table": "mangle", "chain": "WGSPLIT", "family": "inet"}]
 kernel_chains:
   description:
     - The chains that are not built in, of the raw, mangle, nat and filter tables (C(iptables-save) and
@@ -145,7 +145,7 @@ kernel_chains:
   returned: always
   type: list
   elements: dict
-  sample: [{"table": "filter", "chain": "DOCKER", "family": "ipv4"}]
+  sample: [{"table": "filter", "chain": "DOCKER", "family": "inet"}]
 routing:
   description:
     - Per family, the sorted routing table numbers that hold an ip rule or a route of I(protocol), or
@@ -255,7 +255,9 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     Commands, PERSIST_DIR, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
-CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(ipv4|ipv6)\.rules$')
+CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
+# Boot files written by earlier builds named the family ipv4/ipv6 (mangle_mark removes them on its next run).
+LEGACY_FAMILIES = {'ipv4': 'inet', 'ipv6': 'inet6'}
 ROUTE_FILE = re.compile(r'^table-([0-9]+)\.(inet|inet6)\.batch$')
 SOCKET_LINK = re.compile(r'^socket:\[([0-9]+)\]$')
 # /proc/net files and the state a socket that accepts DNS queries is in: TCP_LISTEN, and TCP_CLOSE for
@@ -373,13 +375,13 @@ def declared_chains(save_text, family):
 
 
 def boot_chains(file_names):
-    """{table, chain, family} of each boot file TABLE.CHAIN.FAMILY.rules."""
-    chains = []
+    """{table, chain, family} of each boot file TABLE.CHAIN.FAMILY.rules (once, whichever version named it)."""
+    found = set()
     for name in file_names:
         match = CHAIN_FILE.match(name)
         if match:
-            chains.append(dict(table=match.group(1), chain=match.group(2), family=match.group(3)))
-    return sorted(chains, key=lambda chain: (chain['table'], chain['chain'], chain['family']))
+            found.add((match.group(1), match.group(2), LEGACY_FAMILIES.get(match.group(3), match.group(3))))
+    return [dict(table=table, chain=chain, family=family) for table, chain, family in sorted(found)]
 
 
 def boot_sets(file_names):
@@ -435,7 +437,7 @@ class SplitInfo:
 
     def kernel_chains(self):
         chains = []
-        for command, family in (('iptables-save', 'ipv4'), ('ip6tables-save', 'ipv6')):
+        for command, family in (('iptables-save', 'inet'), ('ip6tables-save', 'inet6')):
             if self.has(command):
                 for table in ('raw', 'mangle', 'nat', 'filter'):
                     chains += declared_chains(self.cmd.run([command, '-t', table])[1], family)

@@ -26,7 +26,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import A
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
-FAMILIES = ((4, 'inet', 'ipv4'), (6, 'inet6', 'ipv6'))
+FAMILIES = ((4, 'inet'), (6, 'inet6'))
 INTERFACE_PREFIX = 'wg-up-'
 ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
@@ -108,7 +108,7 @@ class Planner(object):
         tables = dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
         # Resolvers the running resolver may still ask for proxied names until it restarts with the new lines.
         previous = self.previous_resolvers()
-        for version, inet, _xtables in FAMILIES:
+        for version, inet in FAMILIES:
             resolvers = []
             for upstream in self.enabled_upstreams():
                 own = [server for server in upstream['dns'] if family(server) == version]
@@ -191,10 +191,10 @@ class Planner(object):
                 if rule['type'] == 'ip' and rule['action'] == action:
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
                                       destination=rule['value']))
-            for version, _inet, xtables in FAMILIES:
+            for version, inet in FAMILIES:
                 name = client['sets'].get((action, version))
                 if name:
-                    rules.append(dict(target, comment='%s %s domains' % (label, action), family=xtables,
+                    rules.append(dict(target, comment='%s %s domains' % (label, action), family=inet,
                                       match_set=name, match_set_flags='dst'))
         return rules
 

@@ -39,7 +39,7 @@ def booted(tmp_path):
     for name, text in SETS.items():
         files['ipset/%s.save' % name] = text
     for name, text in CHAINS.items():
-        files['iptables/mangle.%s.ipv4.rules' % name] = text
+        files['iptables/mangle.%s.inet.rules' % name] = text
 
     def boot():
         for relative, text in files.items():
@@ -79,9 +79,9 @@ def test_a_fault_in_one_clients_files_refuses_that_client_only(booted, fault):
     elif fault == 'set file missing':
         files['ipset/wgs-alice-p4.save'] = None
     elif fault == 'chain file corrupt':
-        files['iptables/mangle.wgs-alice.ipv4.rules'] = CHAINS['wgs-alice'].replace('COMMIT', '-A garbage\nCOMMIT')
+        files['iptables/mangle.wgs-alice.inet.rules'] = CHAINS['wgs-alice'].replace('COMMIT', '-A garbage\nCOMMIT')
     else:
-        files['iptables/mangle.wgs-alice.ipv4.rules'] = None
+        files['iptables/mangle.wgs-alice.inet.rules'] = None
     process, saved = boot()
     assert process.returncode != 0  # the unit fails visibly
     assert chain_rules(saved, 'wgs-alice') == ['-A wgs-alice -j DROP'], saved
@@ -93,7 +93,7 @@ def test_a_fault_in_one_clients_files_refuses_that_client_only(booted, fault):
 
 def test_a_missing_shared_chain_refuses_everyone_it_would_have_classified(booted):
     files, boot = booted
-    files['iptables/mangle.WGSPLIT_CLIENTS.ipv4.rules'] = None
+    files['iptables/mangle.WGSPLIT_CLIENTS.inet.rules'] = None
     process, saved = boot()
     assert chain_rules(saved, 'WGSPLIT_CLIENTS') == ['-A WGSPLIT_CLIENTS -j DROP']
     assert chain_rules(saved, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']

@@ -404,7 +404,7 @@ def test_port_53_held_by_another_resolver_is_refused_before_any_change(tmp_path)
 def test_corrupt_boot_file_after_a_reboot_refuses_that_client_only(tmp_path):
     applied(tmp_path)
     gateway = host('gateway')
-    gateway.run_test("sed -i 's/^COMMIT$/-A garbage\\nCOMMIT/' /etc/wgsplit/iptables/mangle.wgs-alice.ipv4.rules")
+    gateway.run_test("sed -i 's/^COMMIT$/-A garbage\\nCOMMIT/' /etc/wgsplit/iptables/mangle.wgs-alice.inet.rules")
     subprocess.run(['docker', 'restart', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
     wait_booted('gateway')
     wait_for_tunnels(clients=('bob', 'carol'))

@@ -136,14 +136,22 @@ def test_boot_route_files():
 
 
 def test_boot_chain_files():
-    names = ['nat.WGSPLIT_DNS.ipv6.rules', 'mangle.WGSPLIT.ipv4.rules', 'mangle.WGSPLIT_CLIENTS.ipv4.rules',
-             'mangle.my-chain_2.ipv6.rules', 'mangle.a.b.ipv4.rules', 'mangle.WGSPLIT.ipv5.rules',
-             '.wgsplit-tmp', 'mangle.WGSPLIT.ipv4.rules~']
+    names = ['nat.WGSPLIT_DNS.inet6.rules', 'mangle.WGSPLIT.inet.rules', 'mangle.WGSPLIT_CLIENTS.inet.rules',
+             'mangle.my-chain_2.inet6.rules', 'mangle.a.b.inet.rules', 'mangle.WGSPLIT.inet5.rules',
+             '.wgsplit-tmp', 'mangle.WGSPLIT.inet.rules~']
     assert split_info.boot_chains(names) == [
-        {'table': 'mangle', 'chain': 'WGSPLIT', 'family': 'ipv4'},
-        {'table': 'mangle', 'chain': 'WGSPLIT_CLIENTS', 'family': 'ipv4'},
-        {'table': 'mangle', 'chain': 'my-chain_2', 'family': 'ipv6'},
-        {'table': 'nat', 'chain': 'WGSPLIT_DNS', 'family': 'ipv6'},
+        {'table': 'mangle', 'chain': 'WGSPLIT', 'family': 'inet'},
+        {'table': 'mangle', 'chain': 'WGSPLIT_CLIENTS', 'family': 'inet'},
+        {'table': 'mangle', 'chain': 'my-chain_2', 'family': 'inet6'},
+        {'table': 'nat', 'chain': 'WGSPLIT_DNS', 'family': 'inet6'},
+    ]
+
+
+def test_boot_chain_files_of_earlier_builds_name_the_family_as_the_others_do():
+    names = ['mangle.wgs-alice.ipv4.rules', 'mangle.wgs-alice.inet.rules', 'nat.WGSPLIT_DNS.ipv6.rules']
+    assert split_info.boot_chains(names) == [
+        {'table': 'mangle', 'chain': 'wgs-alice', 'family': 'inet'},
+        {'table': 'nat', 'chain': 'WGSPLIT_DNS', 'family': 'inet6'},
     ]
 
 
@@ -154,5 +162,5 @@ def test_boot_set_files():
 
 def test_declared_chains_are_the_user_chains_of_each_table():
     text = '*mangle\n:PREROUTING ACCEPT [0:0]\n:WGSPLIT - [0:0]\nCOMMIT\n*nat\n:DOCKER - [0:0]\n:OUTPUT ACCEPT [1:2]\nCOMMIT\n'
-    assert split_info.declared_chains(text, 'ipv4') == [dict(table='mangle', chain='WGSPLIT', family='ipv4'),
-                                                        dict(table='nat', chain='DOCKER', family='ipv4')]
+    assert split_info.declared_chains(text, 'inet') == [dict(table='mangle', chain='WGSPLIT', family='inet'),
+                                                        dict(table='nat', chain='DOCKER', family='inet')]

@@ -181,11 +181,11 @@ def test_each_client_has_its_own_chain_the_last_match_wins():
             for rule in alice['rules']] == [
         (0x800000, None, None),  # default: direct
         (0x1000000, '203.0.113.0/24', None),
-        (0x1000000, 'wgs-alice-p4', 'ipv4'),
-        (0x1000000, 'wgs-alice-p6', 'ipv6'),
+        (0x1000000, 'wgs-alice-p4', 'inet'),
+        (0x1000000, 'wgs-alice-p6', 'inet6'),
         (0x800000, '198.51.100.7/32', None),  # direct matches last: matched both ways goes direct
-        (0x800000, 'wgs-alice-d4', 'ipv4'),
-        (0x800000, 'wgs-alice-d6', 'ipv6'),
+        (0x800000, 'wgs-alice-d4', 'inet'),
+        (0x800000, 'wgs-alice-d6', 'inet6'),
     ]
     assert all(rule['action'] == 'mark' and rule['mask'] == 0xff800000 for rule in alice['rules'])
     carol = chain(result, 'wgs-carol')['rules']
@@ -320,9 +320,9 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
     found = discovered(
         ipsets=dict(names=['wgs-alice-p4', 'wgs-gone-p4', 'wgs-foreign', 'f2b-sshd'],
                     persisted=['wgs-alice-p4', 'wgs-gone-p4', 'mine-standalone']),
-        chains=[dict(table='mangle', chain='wgs-gone', family='ipv4'), dict(table='mangle', chain='wgs-alice', family='ipv4'),
-                dict(table='mangle', chain='MY_OWN', family='ipv4'), dict(table='filter', chain='WGSPLIT_FILTER',
-                                                                          family='ipv4')],
+        chains=[dict(table='mangle', chain='wgs-gone', family='inet'), dict(table='mangle', chain='wgs-alice', family='inet'),
+                dict(table='mangle', chain='MY_OWN', family='inet'), dict(table='filter', chain='WGSPLIT_FILTER',
+                                                                          family='inet')],
         routing=dict(inet=[51000, 51001, 51003, 100], inet6=[51003]),
         wireguard=dict(links=['wg-up-3', 'wg-up-9'], configs=[dict(name='wg-up-3', path='a', owned=True),
                                                               dict(name='wg-up-9', path='b', owned=False),
@@ -339,7 +339,7 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
 
 
 def test_absent_removes_everything_found_parents_first():
-    found = discovered(chains=[dict(table='mangle', chain=name, family='ipv4')
+    found = discovered(chains=[dict(table='mangle', chain=name, family='inet')
                                for name in ('wgs-alice', 'WGSPLIT_CLIENTS', 'WGSPLIT')],
                        routing=dict(inet=[51000, 51001], inet6=[51000]),
                        ipsets=dict(names=['wgs-alice-p4'], persisted=['wgs-alice-p4']),

@@ -354,7 +354,7 @@ def check_iptables(result):
                 continue
             name = chain['chain']
             assert CHAIN.fullmatch(name) and name not in BUILTIN_CHAINS, name
-            for family, lines in render_rules(name, chain['rules'], ['ipv4', 'ipv6']).items():
+            for family, lines in render_rules(name, chain['rules'], ['inet', 'inet6']).items():
                 for line in lines:
                     assert not raw_control(line), '%s %s rule %r' % (role, family, line)
                     assert line.startswith('-A %s ' % name), line
