@@ -62,6 +62,11 @@ def inventory_dir():
     return os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
 
 
+# What the last full run applied (None: unknown, after a failed or partial run). Molecule's converge
+# applied the lab inventory before the tests start.
+APPLIED = {'variables': INVENTORY}
+
+
 def site(variables=None, check=False, tmp_path=None, options=()):
     """Runs playbooks/site.yml against the lab; returns (rc, output, changed count of the gateway)."""
     command = ['ansible-playbook', '-i', inventory_dir(), SITE] + list(options)
@@ -75,6 +80,9 @@ def site(variables=None, check=False, tmp_path=None, options=()):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')  # molecule forces colour
     process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, env=env)
     match = re.search(r'wgsplit-gateway\s*:\s*ok=\d+\s+changed=(\d+)', process.stdout)
+    if not check:
+        full = process.returncode == 0 and not options
+        APPLIED['variables'] = (INVENTORY if variables is None else variables) if full else None
     return process.returncode, process.stdout, int(match.group(1)) if match else None
 
 
