@@ -128,7 +128,9 @@ UPSTREAM_FIELDS = dict(
 SECRET_FIELDS = ('public_key', 'private_key', 'preshared_key')
 CLIENT_FIELDS = dict(
     name=(REQUIRED, name_of(CLIENT_NAME, '1 to 24 of a-z 0-9 _ - (it names the client\'s ipsets and chain)')),
-    address=(REQUIRED, non_empty(each_item(client_address))),
+    # By its addresses, by its WireGuard peer's public key (what wg-easy shows), or both.
+    address=([], each_item(client_address)),
+    public_key=(None, wireguard_key),
     upstream=(REQUIRED, plain_text),
     upstream_enabled=(True, boolean),
     enabled=(True, boolean),
@@ -230,6 +232,8 @@ def check_client(checker, where, raw, upstream_names):
     client = checker.item(where, raw, CLIENT_FIELDS)
     if client is None:
         return None
+    if not client['address'] and client['public_key'] is None:
+        checker.error(where, 'address or public_key is missing (the client\'s addresses, or its WireGuard peer\'s key)')
     if client['upstream'] not in upstream_names:
         checker.error(where, 'upstream %s is not in wgsplit_upstreams' % describe(client['upstream']))
     rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule) for number, rule in enumerate(client['rules'])]
@@ -250,6 +254,8 @@ def check_addresses(checker, clients, server):
     networks = server_networks(server)
     for client in clients:
         where = 'client %r' % client['name']
+        if client['public_key'] is not None and not add_peer_addresses(checker, where, client, server, networks):
+            continue  # its addresses are not known: nothing more to say of them
         for value in client['address']:
             if not any(ipaddress.ip_address(value) in net for net in networks):
                 checker.error(where, 'address %s is outside the server interface networks (%s)'
@@ -260,6 +266,43 @@ def check_addresses(checker, clients, server):
             client['address'].append(value)
         if server.get('peers') is None:
             unlisted_families(checker, where, client, networks, server.get('name') or 'the server interface')
+
+
+def add_peer_addresses(checker, where, client, server, networks):
+    """A client given by public key: every host address its peer has in the server networks. A peer that is
+    missing (or disabled: wg-easy takes a disabled peer off the interface) is reported, and the client is
+    not split until a run finds it again; an address listed beside the key must be the peer's. False when
+    the client's addresses cannot be known."""
+    peers = server.get('peers')
+    interface = server.get('name') or 'the server interface'
+    if peers is None:
+        checker.error(where, 'public_key needs the WireGuard peers of %s, which cannot be read (`wg show %s dump`)'
+                      % (interface, interface))
+        return False
+    peer = next((peer for peer in peers if peer.get('public_key') == client['public_key']), None)
+    if peer is None:
+        checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): it is not'
+                                ' split until a run finds the peer' % (where, interface))
+        client['peer_missing'] = True
+        return False
+    hosts = []
+    for value in peer.get('allowed_ips', []):
+        net = ipaddress.ip_network(value, strict=False)
+        if net.prefixlen == net.max_prefixlen and any(net.subnet_of(server_net) for server_net in networks
+                                                      if server_net.version == net.version):
+            hosts.append(str(net.network_address))
+    for value in client['address']:
+        if value not in hosts:
+            checker.error(where, 'address %s is not one of its WireGuard peer\'s (%s)' % (value, ', '.join(hosts) or 'none'))
+    client['address'] = ordered_addresses(client['address'] + hosts)
+    if not client['address']:
+        checker.error(where, 'its WireGuard peer has no address in the server interface networks')
+    return bool(client['address'])
+
+
+def ordered_addresses(values):
+    """Addresses without repeats, IPv4 first, each family in address order."""
+    return sorted(set(values), key=lambda value: (family(value), ipaddress.ip_address(value)))
 
 
 def unlisted_families(checker, where, client, networks, interface):
@@ -295,11 +338,23 @@ def check_upstream_resolvers(checker, upstreams, dns_servers, server):
 def check_rule_families(checker, clients):
     """An IP rule of a family the client has an address of (after the peer table added the others)."""
     for client in clients:
+        if not client['address']:
+            continue  # the client's own error says why it has none
         families = set(family(value) for value in client['address'])
         for number, rule in enumerate(client['rules']):
             if rule['type'] == 'ip' and family(rule['value']) not in families:
                 checker.error('client %r rule %d (ip %s)' % (client['name'], number + 1, rule['value']),
                               'bad ip %r: the client has no IPv%d address' % (rule['value'], family(rule['value'])))
+
+
+def check_unique_keys(checker, clients):
+    """One client per WireGuard peer (the key is not repeated: the clients' names say which)."""
+    owners = {}
+    for client in clients:
+        if client['public_key'] is not None:
+            if client['public_key'] in owners:
+                checker.error('client %r' % client['name'], 'public_key is also client %r\'s' % owners[client['public_key']])
+            owners.setdefault(client['public_key'], client['name'])
 
 
 def check_unique_addresses(checker, clients):
@@ -366,8 +421,12 @@ def check_inventory(variables, server=None):
     clients = [item for item in clients if item is not None]
     checker.unique('client', clients, 'name')
     check_upstream_resolvers(checker, upstreams, settings.get('dns_servers') or [], server)
+    check_unique_keys(checker, clients)
     if server is not None and server.get('exists'):
         check_addresses(checker, clients, server)
+        clients = [client for client in clients if not client.pop('peer_missing', False)]
+    elif any(client['public_key'] and not client['address'] for client in clients):
+        checker.error('wgsplit_clients', 'a client given by public_key only needs the server interface\'s peers')
     check_unique_addresses(checker, clients)
     check_rule_families(checker, clients)
     result.update(upstreams=upstreams, clients=clients)

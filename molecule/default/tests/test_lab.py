@@ -38,10 +38,15 @@ def wait_for_tunnels(timeout_s=90, clients=('alice', 'bob', 'carol')):
             time.sleep(1)
 
 
+def peer_key(client):
+    """The public key of the client's WireGuard peer on the gateway's wg0."""
+    with open(os.path.join(SCENARIO, 'group_vars', 'all', 'lab_keys.yml')) as keys_file:
+        return yaml.safe_load(keys_file)['lab_key_%s' % client]['public']
+
+
 def wait_for_handshake(client, timeout_s=90):
     """Until the gateway's wg0 has a handshake with the client's peer (after a reboot it has none)."""
-    with open(os.path.join(SCENARIO, 'group_vars', 'all', 'lab_keys.yml')) as keys_file:
-        public_key = yaml.safe_load(keys_file)['lab_key_%s' % client]['public']
+    public_key = peer_key(client)
     deadline = time.monotonic() + timeout_s
     while True:
         handshakes = dict(line.split() for line in host('gateway').check_output('wg show wg0 latest-handshakes').splitlines())
@@ -367,6 +372,22 @@ def test_a_family_the_inventory_does_not_list_is_split_too(tmp_path):
     assert seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
     assert seen('alice', 'plain.test', ip=6) == ADDRESSES['direct'][6]
     applied(tmp_path)
+
+
+def test_a_client_given_by_public_key_is_split_in_both_families(tmp_path):
+    # As wg-easy shows a client: by its peer's key only; the gateway's peer table gives both addresses.
+    rc, output = site(inventory(wgsplit_clients={'alice': {'address': [], 'public_key': peer_key('alice')}}),
+                      tmp_path=str(tmp_path))[:2]
+    assert rc == 0, output[-3000:]
+    assert seen('alice', 'proxied.test') == US and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    assert seen('alice', 'maps.proxied.test') == DIRECT and seen('alice', 'plain.test', ip=6) == ADDRESSES['direct'][6]
+    # A client whose peer is not on the server (removed, or disabled in wg-easy) is reported and not split.
+    nobody = 'AN4iduTGHMTHpWt659cEYnWkPAgJfpvCz0+xgHQFsFs='  # no peer of wg0 has this key
+    gone = dict(INVENTORY['wgsplit_clients'][1], name='gone', address=[], public_key=nobody)
+    rc, output = site(inventory(wgsplit_clients={'gone': gone}), tmp_path=str(tmp_path))[:2]
+    assert rc == 0, output[-3000:]
+    assert "client 'gone': no peer of wg0 has its public key" in output
+    assert 'wgs-gone' not in host('gateway').check_output('iptables-save -t mangle')
 
 
 def test_foreign_upstream_interface_and_configuration_are_left_alone(tmp_path):

@@ -178,3 +178,56 @@ def test_an_ip_rule_for_the_family_the_peer_table_adds_is_taken():
     server = dict(SERVER, peers=[dict(public_key=KEY, allowed_ips=['10.8.0.2/32', 'fdcc::2/128'])])
     result = check_inventory(variables, server)
     assert result['errors'] == [] and result['clients'][0]['address'] == ['10.8.0.2', 'fdcc::2']
+
+
+PEER_KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
+PEERS = [dict(public_key=KEY, allowed_ips=['10.8.0.7/32', 'fdcc::7/128']),
+         dict(public_key=PEER_KEY, allowed_ips=['10.8.0.9/32', '192.0.2.0/24', 'fdcc::9/128'])]
+
+
+def by_key(**changes):
+    """The valid inventory with alice given by her peer's key instead of her address."""
+    client = dict((key, value) for key, value in CLIENTS[0].items() if key != 'address')
+    client.update(dict(public_key=PEER_KEY), **changes)
+    return dict(VARIABLES, clients=[client])
+
+
+def test_a_client_given_by_public_key_gets_every_address_its_peer_has_in_the_server_networks():
+    result = check_inventory(by_key(), dict(SERVER, peers=PEERS))
+    assert result['errors'] == [] and result['warnings'] == []
+    assert result['clients'][0]['address'] == ['10.8.0.9', 'fdcc::9']  # not 192.0.2.0/24: outside the server's
+
+
+def test_an_address_listed_beside_the_key_must_be_the_peers():
+    assert check_inventory(by_key(address='10.8.0.9'), dict(SERVER, peers=PEERS))['errors'] == []
+    errors = check_inventory(by_key(address='10.8.0.7'), dict(SERVER, peers=PEERS))['errors']
+    assert errors == ["client 'alice': address 10.8.0.7 is not one of its WireGuard peer's (10.8.0.9, fdcc::9)"]
+
+
+def test_a_client_whose_peer_is_missing_or_disabled_is_reported_and_not_split():
+    result = check_inventory(by_key(), dict(SERVER, peers=PEERS[:1]))
+    assert result['errors'] == [] and result['clients'] == []
+    assert result['warnings'] == ["client 'alice': no peer of the server interface has its public key (missing, or"
+                                  " disabled on the server): it is not split until a run finds the peer"]
+
+
+def test_a_public_key_needs_the_peer_table():
+    errors = check_inventory(by_key(), dict(SERVER, name='wg0', peers=None))['errors']
+    assert errors == ["client 'alice': public_key needs the WireGuard peers of wg0, which cannot be read"
+                      " (`wg show wg0 dump`)"]
+    assert check_inventory(by_key(), None)['errors'] == [
+        "wgsplit_clients: a client given by public_key only needs the server interface's peers"]
+
+
+def test_one_client_per_peer_and_a_client_needs_addresses_or_a_key():
+    twice = dict(VARIABLES, clients=[dict(CLIENTS[0], public_key=PEER_KEY, address='10.8.0.9'),
+                                     dict(CLIENTS[0], name='bob', public_key=PEER_KEY, address='fdcc::9')])
+    assert "client 'bob': public_key is also client 'alice''s" in check_inventory(twice, dict(SERVER, peers=PEERS))['errors']
+    neither = dict(VARIABLES, clients=[dict((key, value) for key, value in CLIENTS[0].items() if key != 'address')])
+    assert check_inventory(neither, SERVER)['errors'] == [
+        "client 'alice': address or public_key is missing (the client's addresses, or its WireGuard peer's key)"]
+
+
+def test_a_bad_public_key_is_refused_without_its_value():
+    errors = check_inventory(by_key(public_key='not a key\nPostUp = x'), dict(SERVER, peers=PEERS))['errors']
+    assert errors == ["client 'alice': public_key is not a WireGuard key (44 characters of base64)"]
