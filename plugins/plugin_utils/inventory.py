@@ -18,7 +18,8 @@ import re
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
     Invalid, describe, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
     network, plain_text, type_name, wireguard_key)
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice, fraction
 
 try:
     import idna
@@ -28,6 +29,9 @@ except ImportError:  # internationalised domain names then need it; ASCII names 
 UPSTREAM_NAME = re.compile(r'[a-z0-9_-]{1,32}')
 # Client names appear in set and chain names: prefix + name + '-p4' must fit ipset's 31 characters.
 CLIENT_NAME = re.compile(r'[a-z0-9_-]{1,24}')
+RULE_SET_NAME = re.compile(r'[a-z0-9_-]{1,32}')
+# Bad lines of a list file named in full; the others are counted (a list may have 100,000 lines).
+BAD_LINES_NAMED = 5
 ACTIONS = ('proxy', 'direct')
 VARIABLE = re.compile(r'[A-Za-z0-9_]{1,80}')
 REQUIRED = object()
@@ -136,6 +140,15 @@ CLIENT_FIELDS = dict(
     enabled=(True, boolean),
     default_action=('direct', choice(*ACTIONS)),
     rules=([], each(lambda item: item, allow_single=False)),
+    rule_sets=([], each_item(name_of(RULE_SET_NAME, 'a name in wgsplit_rule_sets'))),
+)
+RULE_SET_FIELDS = dict(
+    name=(REQUIRED, name_of(RULE_SET_NAME, '1 to 32 of a-z 0-9 _ -')),
+    rules=([], each(lambda item: item, allow_single=False)),
+    # A file on the controller, one domain, address or network per line; relative to the inventory's directory.
+    file=(None, plain_text),
+    action=('proxy', choice(*ACTIONS)),  # of the file's entries
+    max_change=(None, fraction),  # wgsplit_rule_set_max_change for this list
 )
 RULE_FIELDS = dict(
     type=(REQUIRED, choice('domain', 'ip')),
@@ -204,9 +217,10 @@ def variable_name(name):
 
 def item_label(kind, raw, index, list_name):
     """'upstream 'us'' when the item has a usable name, else its position in the list."""
+    patterns = {'upstream': UPSTREAM_NAME, 'client': CLIENT_NAME, 'rule set': RULE_SET_NAME}
     if isinstance(raw, dict):
         try:
-            return '%s %r' % (kind, name_of(UPSTREAM_NAME if kind == 'upstream' else CLIENT_NAME, '')(raw.get('name')))
+            return '%s %r' % (kind, name_of(patterns[kind], '')(raw.get('name')))
         except Invalid:
             pass
     return '%s[%d]' % (list_name, index)
@@ -239,6 +253,78 @@ def check_client(checker, where, raw, upstream_names):
     rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule) for number, rule in enumerate(client['rules'])]
     client['rules'] = [rule for rule in rules if rule is not None]
     return client if all(rule is not None for rule in rules) else None
+
+
+def check_rule_set(checker, where, raw, read, previous, settings):
+    """A named list: its inline rules and the entries of its file (guarded), or None when anything is bad."""
+    rule_set = checker.item(where, raw, RULE_SET_FIELDS)
+    if rule_set is None:
+        return None
+    rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule) for number, rule in enumerate(rule_set['rules'])]
+    good = all(rule is not None for rule in rules)
+    rule_set['rules'] = [rule for rule in rules if rule is not None]
+    rule_set['count'] = None
+    if rule_set['file'] is not None:
+        shown = '%s file %s' % (where, describe(rule_set['file']))
+        try:
+            text = read(rule_set['file'])
+        except Invalid as error:
+            checker.error(shown, str(error))
+            return None
+        file_rules = check_list_entries(checker, shown, text, rule_set['action'])
+        if file_rules is None:
+            return None
+        max_change = settings['rule_set_max_change'] if rule_set['max_change'] is None else rule_set['max_change']
+        refused = rule_lists.guard(len(file_rules), previous.get(rule_set['name']), max_change,
+                                   settings['rule_set_max_entries'])
+        if refused:
+            checker.error(shown, refused)
+            return None
+        rule_set['rules'] += file_rules
+        rule_set['count'] = len(file_rules)
+    return rule_set if good else None
+
+
+def check_list_entries(checker, where, text, action):
+    """The rules of a list file's lines (each a domain, address or network), or None with the bad lines named."""
+    rules, bad = [], []
+    for number, entry in rule_lists.entries(text):
+        kind = rule_lists.entry_type(entry)
+        try:
+            value = domain(entry) if kind == 'domain' else network(entry)
+        except Invalid as error:
+            bad.append('line %d: bad %s %s: %s' % (number, kind, describe(entry), error))
+            continue
+        rules.append(dict(type=kind, value=value, action=action, enabled=True))
+    for message in bad[:BAD_LINES_NAMED]:
+        checker.error(where, message)
+    if len(bad) > BAD_LINES_NAMED:
+        checker.error(where, 'and %d more bad lines' % (len(bad) - BAD_LINES_NAMED))
+    return None if bad else rules
+
+
+def check_rule_sets(checker, raws, read, previous, settings):
+    """{name: rule set} of wgsplit_rule_sets."""
+    if not isinstance(raws, list):
+        checker.error('wgsplit_rule_sets', 'must be a list, not %s' % type_name(raws))
+        return {}, set()
+    rule_sets, names = [], set()
+    for index, raw in enumerate(raws):
+        where = item_label('rule set', raw, index, 'wgsplit_rule_sets')
+        if where.startswith('rule set '):
+            names.add(raw['name'])
+        rule_sets.append(check_rule_set(checker, where, raw, read, previous, settings))
+    rule_sets = [rule_set for rule_set in rule_sets if rule_set is not None]
+    checker.unique('rule set', rule_sets, 'name')
+    return dict((rule_set['name'], rule_set) for rule_set in rule_sets), names
+
+
+def check_client_rule_sets(checker, clients, names):
+    """Each list a client references is defined (a list with errors of its own is not blamed on the client)."""
+    for client in clients:
+        for name in client['rule_sets']:
+            if name not in names:
+                checker.error('client %r' % client['name'], 'rule set %r is not in wgsplit_rule_sets' % name)
 
 
 def server_networks(server):
@@ -347,6 +433,10 @@ def check_rule_families(checker, clients):
                               'bad ip %r: the client has no IPv%d address' % (rule['value'], family(rule['value'])))
 
 
+def unreadable(_path):
+    raise Invalid('cannot be read here (no directory to read list files from)')
+
+
 def check_unique_keys(checker, clients):
     """One client per WireGuard peer (the key is not repeated: the clients' names say which)."""
     owners = {}
@@ -389,17 +479,19 @@ def peer_addresses(checker, where, client, peers, networks):
     return sorted(set(extra), key=lambda value: (family(value), value))
 
 
-def check_inventory(variables, server=None):
+def check_inventory(variables, server=None, read=None, previous=None):
     """Every problem of the inventory and the canonical form of each value.
 
     `variables`: the `wgsplit_*` variables without their prefix (missing ones get their defaults).
     `server`: what discovery found of the server interface ({exists, addresses, peers}); None: not known.
-    Returns dict(errors, warnings, settings, upstreams, clients)."""
+    `read(path)`: the text of a rule list file (raises Invalid); `previous`: {list name: entries} when last applied.
+    Returns dict(errors, warnings, settings, upstreams, clients, rule_sets)."""
     checker = Checker()
     settings, unknown = check_settings(variables, checker.errors)
     checker.warnings.extend('%s is not a variable of the collection (a typo?): it is ignored' % variable_name(name)
                             for name in unknown)
-    result = dict(errors=checker.errors, warnings=checker.warnings, settings=settings, upstreams=[], clients=[])
+    result = dict(errors=checker.errors, warnings=checker.warnings, settings=settings, upstreams=[], clients=[],
+                  rule_sets={})
     if settings.get('state') == 'absent':
         return result
     lists = {}
@@ -420,6 +512,11 @@ def check_inventory(variables, server=None):
                for index, raw in enumerate(lists['clients'])]
     clients = [item for item in clients if item is not None]
     checker.unique('client', clients, 'name')
+    if 'rule_set_max_change' in settings and 'rule_set_max_entries' in settings:  # else their own error says why
+        rule_sets, rule_set_names = check_rule_sets(checker, variables.get('rule_sets', []), read or unreadable,
+                                                    previous or {}, settings)
+        check_client_rule_sets(checker, clients, rule_set_names)
+        result['rule_sets'] = rule_sets
     check_upstream_resolvers(checker, upstreams, settings.get('dns_servers') or [], server)
     check_unique_keys(checker, clients)
     if server is not None and server.get('exists'):

@@ -18,6 +18,7 @@ Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
@@ -72,6 +73,8 @@ class Planner(object):
         self.marks = Marks(self.settings['mark_mask'])
         self.prefix = self.settings['set_prefix']
         self.upstreams = self.plan_upstreams(checked['upstreams'])
+        self.rule_sets = checked.get('rule_sets', {})
+        self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
         self.clients = self.plan_clients(checked['clients'])
 
     # Upstreams ----------------------------------------------------------------------------------
@@ -149,6 +152,7 @@ class Planner(object):
     def plan_clients(self, clients):
         upstreams = dict((upstream['name'], upstream) for upstream in self.upstreams)
         planned = []
+        owners = {}
         for client in clients:
             upstream = upstreams.get(client['upstream'])
             if not client['enabled'] or not client['upstream_enabled'] or upstream is None:
@@ -157,20 +161,48 @@ class Planner(object):
                 self.warnings.append('client %r is not split: its upstream %r is disabled'
                                      % (client['name'], upstream['name']))
                 continue
-            rules = [rule for rule in client['rules'] if rule['enabled']]
             families = sorted(set(family(address) for address in client['address']))
+            own = [rule for rule in client['rules'] if rule['enabled']]
+            listed = [rule for name in client['rule_sets'] for rule in self.rule_sets[name]['rules'] if rule['enabled']
+                      and (rule['type'] == 'domain' or family(rule['value']) in families)]
+            rules = own + listed
             domains = dict((action, set(rule['value'] for rule in rules
                                         if rule['type'] == 'domain' and rule['action'] == action))
                            for action in ACTIONS)
-            sets = dict(((action, version), '%s%s-%s%d' % (self.prefix, client['name'], action[0], version))
-                        for action in ACTIONS if domains[action] for version in families)
-            planned.append(dict(client, upstream=upstream, rules=rules, families=families, domains=domains, sets=sets,
+            key = self.owner_key(client, upstream, own)
+            if key not in owners:
+                owners[key] = len(self.owners)
+                self.owners.append(dict(base=self.owner_name(client, key), upstream=upstream, domains=domains,
+                                        families=set(), clients=[]))
+            owner = self.owners[owners[key]]
+            owner['families'].update(families)
+            owner['clients'].append(client['name'])
+            planned.append(dict(client, upstream=upstream, rules=rules, families=families, owner=owners[key],
                                 chain=self.prefix + client['name']))
+        for owner in self.owners:
+            owner['families'] = sorted(owner['families'])
+            owner['sets'] = dict(((action, version), '%s-%s%d' % (owner['base'], action[0], version))
+                                 for action in ACTIONS if owner['domains'][action] for version in owner['families'])
         return planned
+
+    @staticmethod
+    def owner_key(client, upstream, own):
+        """Clients that reference the same rule lists with the same upstream, and have no domain rule of their own,
+        share their sets (the set count grows with such combinations, not with clients); others own theirs."""
+        if not client['rule_sets'] or any(rule['type'] == 'domain' for rule in own):
+            return ('client', client['name'])
+        return ('lists', upstream['name']) + tuple(sorted(set(client['rule_sets'])))
+
+    def owner_name(self, client, key):
+        """A client's sets are named after it; shared sets after a digest of their lists and upstream (stable
+        whichever clients come and go)."""
+        if key[0] == 'client':
+            return self.prefix + client['name']
+        return self.prefix + 'l' + hashlib.sha1('\0'.join(key[1:]).encode('utf-8')).hexdigest()[:8]
 
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
-                       for client in self.clients for (_action, version), name in client['sets'].items())
+                       for owner in self.owners for (_action, version), name in owner['sets'].items())
         for name, _inet in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
@@ -192,8 +224,8 @@ class Planner(object):
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
                                       destination=rule['value']))
             for version, inet in FAMILIES:
-                name = client['sets'].get((action, version))
-                if name:
+                name = self.owners[client['owner']]['sets'].get((action, version))
+                if name and version in client['families']:
                     rules.append(dict(target, comment='%s %s domains' % (label, action), family=inet,
                                       match_set=name, match_set_flags='dst'))
         return rules
@@ -299,29 +331,29 @@ class Planner(object):
         return lines
 
     def domain_rules(self):
-        """{domain: {client index: action}}, direct where a client lists a domain both ways."""
+        """{domain: {owner index: action}}, direct where an owner lists a domain both ways."""
         rules = {}
-        for index, client in enumerate(self.clients):
+        for index, owner in enumerate(self.owners):
             for action in ACTIONS:
-                for domain in client['domains'][action]:
-                    by_client = rules.setdefault(domain, {})
-                    if by_client.get(index) != 'direct':
-                        by_client[index] = action
+                for domain in owner['domains'][action]:
+                    by_owner = rules.setdefault(domain, {})
+                    if by_owner.get(index) != 'direct':
+                        by_owner[index] = action
         return rules
 
     def domain_targets(self, domain, rules):
-        """(sets, upstreams): the sets each client's nearest rule puts the domain's addresses in, and the
-        upstreams of the clients that proxy it. Cost: the domain's labels, not the number of clients."""
+        """(sets, upstreams): the sets each owner's nearest rule puts the domain's addresses in, and the
+        upstreams of the owners that proxy it. Cost: the domain's labels, not the number of clients."""
         feeds, proxied_by, decided = set(), set(), set()
         for name in ancestors(domain):
             for index, action in rules.get(name, {}).items():
                 if index in decided:
                     continue
                 decided.add(index)
-                client = self.clients[index]
-                feeds.update(client['sets'][(action, version)] for version in client['families'])
+                owner = self.owners[index]
+                feeds.update(owner['sets'][(action, version)] for version in owner['families'])
                 if action == 'proxy':
-                    proxied_by.add(client['upstream']['name'])
+                    proxied_by.add(owner['upstream']['name'])
         return feeds, proxied_by
 
     def domain_servers(self, proxied_by):
@@ -455,6 +487,12 @@ class Planner(object):
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
+def list_counts(checked):
+    """{rule list name: entries} of the lists read from files, recorded for the next run's guard."""
+    return dict((name, rule_set['count']) for name, rule_set in checked.get('rule_sets', {}).items()
+                if rule_set['count'] is not None)
+
+
 def plan(checked, discovery):
     """Everything the roles apply, for a checked inventory (inventory.check_inventory) and what split_info found.
 
@@ -491,7 +529,8 @@ def plan(checked, discovery):
         routing=routing,
         sets=sets,  # [{name, family}]: ipset_set's `sets`, one transaction for both families
         chains=chains,
-        resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines) if present else None),
+        resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines, list_counts(checked))
+                                     if present else None),
                       lines=lines,
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESOLVER_CONFIG, RESOLVER_UNIT, UNIT_DIR
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 UNIT_PATH = UNIT_DIR + '/' + RESOLVER_UNIT
@@ -52,8 +53,9 @@ WantedBy=multi-user.target
 '''.format(config=RESOLVER_CONFIG)
 
 
-def config_text(settings, lines):
-    """The dnsmasq configuration: fixed options from the settings, then the plan's ipset= and server= lines."""
+def config_text(settings, lines, counts=None):
+    """The dnsmasq configuration: fixed options from the settings, the size of each rule list file applied
+    (comments: the next run's guard compares with them), then the plan's ipset= and server= lines."""
     text = [MARKER,
             '# It answers on the server interface only and puts the addresses of listed domains into the',
             '# client sets: one ipset= line per domain (dnsmasq uses only the first line that matches a name).',
@@ -70,6 +72,7 @@ def config_text(settings, lines):
             'max-ttl=%d' % settings['resolver_max_ttl'],
             'max-cache-ttl=%d' % settings['resolver_max_ttl']]
     text += ['server=%s' % server for server in settings['dns_servers']]
+    text += rule_lists.count_lines(counts or {})
     return '\n'.join(text + lines) + '\n'
 
 

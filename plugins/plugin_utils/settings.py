@@ -21,7 +21,7 @@ MAX_U32 = 0xffffffff
 # lowest documented range of other software) and so before wg-quick's (32764-32765) and main (32766).
 FIRST_FOREIGN_RULE_PRIORITY = 5210
 SET_PREFIX = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}')
-INVENTORY_LISTS = ('upstreams', 'clients')
+INVENTORY_LISTS = ('upstreams', 'clients', 'rule_sets')
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain')
 
 
@@ -81,6 +81,13 @@ def chain(value):
     return text
 
 
+def fraction(value):
+    """A share of a rule list's size, as a number from 0 (no change allowed) to 100 (a hundredfold)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise Invalid('must be a number from 0 to 100 (0.5: a list may shrink or grow by half)')
+    return float(value)
+
+
 def dns_servers(value):
     if not isinstance(value, list) or not value:
         raise Invalid('needs a list of at least one resolver address')
@@ -115,6 +122,8 @@ SETTINGS = dict(
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),
     manage_packages=(True, boolean),
+    rule_set_max_change=(0.5, fraction),
+    rule_set_max_entries=(200000, number(1, 10000000)),
 )
 
 

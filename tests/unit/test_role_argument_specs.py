@@ -3,7 +3,7 @@ import os
 
 import yaml
 
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import SETTINGS
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import INVENTORY_LISTS, SETTINGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_the_plan_role_documents_every_setting_with_its_default():
     with open(os.path.join(ROOT, 'roles', 'plan', 'meta', 'argument_specs.yml')) as spec_file:
         options = yaml.safe_load(spec_file)['argument_specs']['main']['options']
-    documented = set(name[len('wgsplit_'):] for name in options) - {'upstreams', 'clients'}
+    documented = set(name[len('wgsplit_'):] for name in options) - set(INVENTORY_LISTS)
     assert documented == set(SETTINGS)
     for name, (default, _check) in SETTINGS.items():
         assert options['wgsplit_' + name].get('default') == default, name

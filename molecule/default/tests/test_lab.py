@@ -390,6 +390,28 @@ def test_a_client_given_by_public_key_is_split_in_both_families(tmp_path):
     assert 'wgs-gone' not in host('gateway').check_output('iptables-save -t mangle')
 
 
+def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused(tmp_path):
+    listed = tmp_path / 'eu-list.txt'
+    listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n')
+    sharing = inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))], wgsplit_clients={
+        'bob': dict(default_action='direct', rules=[], rule_sets=['eu-list']),
+        'carol': dict(rules=[], rule_sets=['eu-list'])})
+    applied(tmp_path, sharing)
+    assert seen('bob', 'proxied.test') == EU and seen('carol', 'proxied.test') == EU
+    assert seen('bob', 'proxied.test', ip=6) is None  # eu has no IPv6: refused, not leaked
+    assert seen('carol', 'shared.test') == DIRECT and seen('bob', 'plain.test') == DIRECT
+    sets = host('gateway').check_output('ipset list -n').split()
+    assert not [name for name in sets if name.startswith(('wgs-bob-', 'wgs-carol-'))], sets
+    assert len([name for name in sets if re.fullmatch(r'wgs-l[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
+    # A download that came back empty: refused before anything changes, the paths stay.
+    before = gateway_state()
+    listed.write_text('')
+    rc, output = site(sharing, tmp_path=str(tmp_path))[:2]
+    assert rc != 0 and "rule set 'eu-list' file" in output and 'has no entries' in output, output[-3000:]
+    assert gateway_state() == before
+    assert seen('carol', 'proxied.test') == EU
+
+
 def test_foreign_upstream_interface_and_configuration_are_left_alone(tmp_path):
     applied(tmp_path)
     gateway = host('gateway')

@@ -32,6 +32,8 @@ from ansible_collections.wgsplit.gateway.plugins.modules.policy_route import ren
 from ansible_collections.wgsplit.gateway.plugins.modules.wg_upstream import render_config
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import (
     CLIENT_FIELDS, RULE_FIELDS, UPSTREAM_FIELDS, check_inventory)
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.rule_lists import entries
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import BUILTIN_CHAINS, CHAIN_SETTINGS, SETTINGS
 
 # Profiles ------------------------------------------------------------------------------------------
@@ -857,3 +859,32 @@ def test_valid_inventory_is_planned_and_every_rendered_line_parses_back(inventor
     check_plan(result, variables, discovery=discovery)
     if result['state'] == 'present':
         assert set(check_resolver(result, raw_rule_domains(variables))) == split_domains(variables)
+
+
+# Rule list files: any text, read on the controller --------------------------------------------------
+LIST_LINES = st.one_of(
+    st.sampled_from(['google.com', 'bücher.example', 'Maps.Google.COM.', '203.0.113.0/24', '2001:db8::/32', '10.0.0.1',
+                     '# a comment', '', '   ', 'x.example   # note', '*.wild.example', '0.0.0.0 ads.example']),
+    st.builds(lambda value, suffix: value + suffix, st.sampled_from(['a.example', '10.1.0.0/16']),
+              st.sampled_from(SUFFIXES + ['\rserver=/x/6.6.6.6', '/#/evil', ',wgs-bob-p4'])),
+    ANY_TEXT, CONTROL_TEXT)
+
+
+@examples(150)
+@given(lines=st.lists(LIST_LINES, max_size=12), newline=st.sampled_from(['\n', '\r\n']))
+def test_a_list_file_of_any_text_is_refused_by_line_or_planned_canonically(lines, newline):
+    text = newline.join(lines)
+    variables = copy.deepcopy(VARIABLES)
+    variables['rule_sets'] = [dict(name='list', file='list.txt')]
+    variables['clients'][1]['rule_sets'] = ['list']
+    checked = check_inventory(copy.deepcopy(variables), SERVER, lambda _path: text, {})
+    check_messages(checked)
+    if checked['errors']:
+        assert all(message.startswith("rule set 'list' file 'list.txt': ") for message in checked['errors'])
+        return
+    result = plan(checked, DISCOVERY)
+    assert result['errors'] == []
+    check_sets(result)
+    check_iptables(result)
+    listed = set(normalized_domain(entry) for _number, entry in entries(text)) - {None}
+    check_resolver(result, raw_rule_domains(variables) | listed)

@@ -1,0 +1,167 @@
+"""wgsplit_rule_sets: named lists (inline or from files) referenced by clients, guarded against broken
+downloads, and shared sets for the clients that reference the same lists with the same upstream."""
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+
+from test_plan import DISCOVERY, SERVER, UPSTREAMS, chain, discovered
+
+STREAMING = '# streaming services\nnetflix.com\n\nvideo.example.net   # trailing comment\n203.0.113.0/24\n2001:db8::/32\n'
+
+
+def variables(clients, rule_sets, **settings):
+    return dict(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=clients, rule_sets=rule_sets), **settings)
+
+
+def reader(files):
+    def read(path):
+        if path not in files:
+            raise Invalid('cannot be read (No such file or directory)')
+        return files[path]
+    return read
+
+
+def checked(clients, rule_sets, files=None, previous=None, **settings):
+    return check_inventory(variables(clients, rule_sets, **settings), SERVER, reader(files or {}), previous)
+
+
+def client(name, address, upstream='us', **extra):
+    return dict(dict(name=name, address=address, upstream=upstream), **extra)
+
+
+LISTS = [dict(name='streaming', file='lists/streaming.txt'),
+         dict(name='work', rules=[dict(type='domain', value='intranet.example', action='direct')])]
+FILES = {'lists/streaming.txt': STREAMING}
+
+
+def make(clients, rule_sets=None, files=None, previous=None, discovery=None):
+    result = checked(clients, LISTS if rule_sets is None else rule_sets, FILES if files is None else files, previous)
+    assert result['errors'] == []
+    return plan(result, discovery or DISCOVERY)
+
+
+def test_a_file_list_has_one_canonical_entry_per_line_and_takes_its_action():
+    result = checked([], [dict(name='streaming', file='lists/streaming.txt', action='direct')], FILES)
+    assert result['errors'] == []
+    assert result['rule_sets']['streaming']['rules'] == [
+        dict(type='domain', value='netflix.com', action='direct', enabled=True),
+        dict(type='domain', value='video.example.net', action='direct', enabled=True),
+        dict(type='ip', value='203.0.113.0/24', action='direct', enabled=True),
+        dict(type='ip', value='2001:db8::/32', action='direct', enabled=True)]
+    assert result['rule_sets']['streaming']['count'] == 4
+
+
+def test_bad_lines_are_named_with_their_number_and_the_rest_counted():
+    text = '\n'.join(['ok.example'] + ['bad domain %d.example' % number for number in range(8)] + ['10.0.0.1/8'])
+    errors = checked([], [dict(name='big', file='big.txt')], {'big.txt': text})['errors']
+    assert errors[0] == ("rule set 'big' file 'big.txt': line 2: bad domain 'bad domain 0.example': holds whitespace or a"
+                         " control character (U+0020)")
+    assert len(errors) == 6 and errors[-1] == "rule set 'big' file 'big.txt': and 4 more bad lines"
+
+
+def test_a_hostile_line_cannot_add_a_resolver_directive():
+    errors = checked([], [dict(name='evil', file='evil.txt')], {'evil.txt': 'ok.example\rserver=/x/6.6.6.6\n'})['errors']
+    assert errors == ["rule set 'evil' file 'evil.txt': line 1: bad domain 'ok.example\\rserver=/x/6.6.6.6': holds"
+                      " whitespace or a control character (U+000D)"]
+
+
+@pytest.mark.parametrize('text, previous, settings, message', [
+    ('', None, {}, 'has no entries (an empty or failed download?): refused'),
+    ('# only comments\n\n', None, {}, 'has no entries'),
+    ('a.example\nb.example\nc.example\n', None, dict(rule_set_max_entries=2),
+     'has 3 entries, more than wgsplit_rule_set_max_entries (2)'),
+    ('a.example\n', 4, {}, 'has 1 entries, 4 when last applied: a change of more than 50% is refused'),
+    ('a.example\nb.example\nc.example\nd.example\ne.example\nf.example\nf2.example\n', 4, {}, 'has 7 entries, 4 when'),
+    ('a.example\nb.example\n', 4, dict(rule_set_max_change=0.25), 'a change of more than 25% is refused'),
+])
+def test_a_list_file_that_looks_broken_is_refused(text, previous, settings, message):
+    previous = {} if previous is None else {'ads': previous}
+    errors = checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, previous, **settings)['errors']
+    assert len(errors) == 1 and errors[0].startswith("rule set 'ads' file 'ads.txt': ") and message in errors[0]
+
+
+def test_a_change_within_the_allowed_fraction_or_the_lists_own_is_taken():
+    text = 'a.example\nb.example\nc.example\n'
+    assert checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, {'ads': 4})['errors'] == []
+    own = [dict(name='ads', file='ads.txt', max_change=3)]
+    assert checked([], own, {'ads.txt': 'a.example\n'}, {'ads': 4})['errors'] == []
+
+
+def test_unreadable_files_unknown_lists_and_duplicates_are_named():
+    rule_sets = [dict(name='gone', file='gone.txt'), dict(name='work', rules=[]), dict(name='work', rules=[])]
+    errors = checked([client('alice', '10.8.0.2', rule_sets=['nowhere', 'work'])], rule_sets)['errors']
+    assert errors == ["rule set 'gone' file 'gone.txt': cannot be read (No such file or directory)",
+                      "rule set 'work': duplicate name",
+                      "client 'alice': rule set 'nowhere' is not in wgsplit_rule_sets"]
+    assert check_inventory(variables([], [dict(name='x', file='x.txt')]), SERVER)['errors'] == [
+        "rule set 'x' file 'x.txt': cannot be read here (no directory to read list files from)"]
+
+
+def test_a_client_whose_list_has_errors_is_not_blamed_for_naming_it():
+    errors = checked([client('alice', '10.8.0.2', rule_sets=['gone'])], [dict(name='gone', file='gone.txt')])['errors']
+    assert errors == ["rule set 'gone' file 'gone.txt': cannot be read (No such file or directory)"]
+
+
+def test_clients_with_the_same_lists_and_upstream_share_their_sets():
+    clients = [client('alice', ['10.8.0.2', 'fdcc::2'], rule_sets=['streaming', 'work']),
+               client('bob', '10.8.0.3', rule_sets=['work', 'streaming']),
+               client('carol', '10.8.0.4', upstream='eu', rule_sets=['streaming', 'work']),
+               client('dave', '10.8.0.5', rule_sets=['streaming', 'work'], rules=[dict(type='domain', value='x.org')])]
+    result = make(clients)
+    names = [item['name'] for item in result['sets']]
+    shared_us = [name for name in names if name.startswith('wgs-l') and name.endswith(('-p4', '-p6', '-d4', '-d6'))]
+    # us: proxy and direct, IPv4 and IPv6 (alice is dual-stack); eu: IPv4 only; dave (a domain of his own): his own.
+    assert len(names) == len(set(names)) == 4 + 2 + 2
+    assert len(shared_us) == 6 and 'wgs-dave-p4' in names and 'wgs-dave-d4' in names
+    alice, bob = chain(result, 'wgs-alice')['rules'], chain(result, 'wgs-bob')['rules']
+    alice_sets = set(rule['match_set'] for rule in alice if 'match_set' in rule)
+    bob_sets = set(rule['match_set'] for rule in bob if 'match_set' in rule)
+    assert bob_sets < alice_sets and all(name.endswith('4') for name in bob_sets)  # bob has no IPv6 address
+    netflix = next(line for line in result['resolver']['lines'] if line.startswith('ipset=/netflix.com/'))
+    assert len(netflix.split('/')[2].split(',')) == 2 + 1 + 1  # us (both families), eu, dave
+
+
+def test_list_ip_rules_go_to_the_clients_of_their_family_only():
+    result = make([client('bob', '10.8.0.3', rule_sets=['streaming'])])
+    destinations = [rule.get('destination') for rule in chain(result, 'wgs-bob')['rules'] if rule.get('destination')]
+    assert destinations == ['203.0.113.0/24']
+
+
+def test_the_resolver_records_each_file_lists_size_for_the_next_guard():
+    result = make([client('bob', '10.8.0.3', rule_sets=['streaming'])])
+    config = result['resolver']['config']
+    assert '# wgsplit rule set streaming: 4 entries' in config.splitlines()
+    assert rule_lists.previous_counts(config) == {'streaming': 4}
+    shrunk = checked([client('bob', '10.8.0.3', rule_sets=['streaming'])], LISTS, {'lists/streaming.txt': 'a.example\n'},
+                     rule_lists.previous_counts(config))
+    assert shrunk['errors'] == ["rule set 'streaming' file 'lists/streaming.txt': has 1 entries, 4 when last applied: a"
+                                " change of more than 50% is refused as a broken download (max_change of the list, or"
+                                " wgsplit_rule_set_max_change, accepts it)"]
+
+
+def test_shared_set_names_are_stable_whichever_clients_come_and_go():
+    one = make([client('alice', '10.8.0.2', rule_sets=['streaming'])])
+    two = make([client('bob', '10.8.0.3', rule_sets=['streaming']), client('alice', '10.8.0.2', rule_sets=['streaming'])])
+    assert one['sets'] == two['sets']
+
+
+def test_read_file_takes_relative_paths_from_the_base_directory(tmp_path):
+    (tmp_path / 'lists').mkdir()
+    (tmp_path / 'lists' / 'a.txt').write_bytes('straße.de\n'.encode('utf-8'))
+    assert rule_lists.read_file(str(tmp_path), 'lists/a.txt') == 'straße.de\n'
+    (tmp_path / 'bin.txt').write_bytes(b'\xff\xfe')
+    with pytest.raises(Invalid, match='is not UTF-8 text'):
+        rule_lists.read_file(str(tmp_path), 'bin.txt')
+    with pytest.raises(Invalid, match='cannot be read'):
+        rule_lists.read_file(str(tmp_path), 'missing.txt')
+
+
+def test_removing_every_reference_removes_the_shared_sets():
+    before = make([client('alice', '10.8.0.2', rule_sets=['streaming'])])
+    names = [item['name'] for item in before['sets']]
+    persisted = discovered(ipsets=dict(names=names, persisted=names))
+    after = make([client('alice', '10.8.0.2')], discovery=persisted)
+    assert sorted(after['removed']['sets']) == sorted(names)
