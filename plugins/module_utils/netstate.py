@@ -34,6 +34,10 @@ RESTORE_SCRIPT = PERSIST_DIR + '/restore'
 UNIT_DIR = '/etc/systemd/system'
 RESTORE_UNIT = 'wgsplit-restore.service'
 RESTORE_UNIT_PATH = UNIT_DIR + '/' + RESTORE_UNIT
+# Saves what the resolver put into the sets (restore script "save"): every few minutes and at shutdown.
+LEARNED_DIR = PERSIST_DIR + '/learned'
+LEARNED_UNIT = 'wgsplit-learned.service'
+LEARNED_TIMER = 'wgsplit-learned.timer'
 # The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
@@ -55,12 +59,32 @@ RESERVED_TABLES = (0, 253, 254, 255)
 RESTORE_SCRIPT_TEXT = r'''#!/bin/sh
 # Written by wgsplit.gateway: restores its ipsets, firewall chains and policy routing at boot, before
 # the network comes up.  Do not edit: the modules rewrite the files under /etc/wgsplit on every run.
+# With "save": writes the members the resolver put into the collection's sets (with the time each has
+# left) to learned/, so that at boot a client whose answer is still cached finds its path again.
 set -u
 dir=/etc/wgsplit
 status=0
+if [ "${1:-}" = save ]; then
+  mkdir -p -m 0700 "$dir/learned"
+  for f in "$dir"/learned/*.save; do  # the learned members of a set the collection no longer has go
+    [ -e "$f" ] && [ ! -e "$dir/ipset/${f##*/}" ] && rm -f "$f"
+  done
+  for f in "$dir"/ipset/*.save; do
+    [ -e "$f" ] || continue
+    name=${f##*/}
+    ipset save "${name%.save}" 2>/dev/null | grep '^add ' > "$dir/learned/.$name" || true
+    mv "$dir/learned/.$name" "$dir/learned/$name" || status=1
+  done
+  exit $status
+fi
 for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
   ipset -exist restore -file "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }
+done
+# What the resolver had learned, each member with the time it had left (a set that is gone is skipped).
+for f in "$dir"/learned/*.save; do
+  [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] || continue
+  ipset -exist restore -file "$f" 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
 done
 xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
 restore_chain() {
@@ -134,10 +158,34 @@ Conflicts=shutdown.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart={script}
+# At shutdown, while the sets are still there: what the resolver learned since the last save.
+ExecStop={script} save
 
 [Install]
 WantedBy=multi-user.target
 '''.format(script=RESTORE_SCRIPT, firewall=' '.join(FIREWALL_UNITS))
+LEARNED_UNIT_TEXT = '''# Written by wgsplit.gateway.
+[Unit]
+Description=Save the addresses the wgsplit.gateway resolver put into its sets
+
+[Service]
+Type=oneshot
+ExecStart={script} save
+'''.format(script=RESTORE_SCRIPT)
+LEARNED_TIMER_TEXT = '''# Written by wgsplit.gateway.
+[Unit]
+Description=Save the addresses the wgsplit.gateway resolver put into its sets, every five minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=5min
+AccuracySec=30s
+
+[Install]
+WantedBy=timers.target
+'''
+# The unit files BootState installs with the first boot file and removes with the last.
+BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT), (LEARNED_TIMER, LEARNED_TIMER_TEXT))
 
 
 def owned_wireguard_config(text):
@@ -323,33 +371,51 @@ class BootState:
 
     def _ensure_restore_unit(self):
         changed = write_file(self.module, RESTORE_SCRIPT, RESTORE_SCRIPT_TEXT, 0o700)
-        changed = write_file(self.module, RESTORE_UNIT_PATH, RESTORE_UNIT_TEXT, 0o644) or changed
+        for unit, text in BOOT_UNITS:
+            changed = write_file(self.module, os.path.join(UNIT_DIR, unit), text, 0o644) or changed
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is None:
             return changed
-        rc = self.module.run_command([systemctl, 'is-enabled', '--quiet', RESTORE_UNIT],
-                                     environ_update=C_LOCALE)[0]
-        if rc != 0:
+        if changed and not self.module.check_mode:
+            self.cmd.run(['systemctl', 'daemon-reload'], check=False)
+        # One call per unit: with several, systemctl's exit code says only whether one of them is enabled.
+        disabled = [unit for unit in (RESTORE_UNIT, LEARNED_TIMER)
+                    if self.module.run_command([systemctl, 'is-enabled', '--quiet', unit], environ_update=C_LOCALE)[0]]
+        if disabled:
             changed = True
             if not self.module.check_mode:
-                self.cmd.run(['systemctl', 'enable', RESTORE_UNIT])
+                self.cmd.run(['systemctl', 'enable'] + disabled)
+                if LEARNED_TIMER in disabled:
+                    # Saving starts now; without a running systemd (a chroot, an image build), with the next boot.
+                    self.cmd.run(['systemctl', 'start', LEARNED_TIMER], check=False)
         return changed
 
     def _remove_restore_unit(self):
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is not None and os.path.exists(RESTORE_UNIT_PATH):
+            self.cmd.run(['systemctl', 'disable', '--now', LEARNED_TIMER], check=False)
             self.cmd.run(['systemctl', 'disable', RESTORE_UNIT], check=False)
-        for path in (RESTORE_UNIT_PATH, RESTORE_SCRIPT):
+        for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
                 os.unlink(path)
         if systemctl is not None:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
+        forget_learned()
         # Empty directories go too; /etc/wgsplit stays while something else of the collection is in it.
-        for directory in [os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [PERSIST_DIR]:
+        for directory in [os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [LEARNED_DIR, PERSIST_DIR]:
             try:
                 os.rmdir(directory)
             except OSError:
                 pass
+
+
+def forget_learned(set_name=None):
+    """Remove what the resolver learned into one set (it is being removed), or into every set."""
+    if not os.path.isdir(LEARNED_DIR):
+        return
+    for name in os.listdir(LEARNED_DIR):
+        if set_name is None or name == set_name + '.save':
+            os.unlink(os.path.join(LEARNED_DIR, name))
 
 
 def _any_boot_files():

@@ -20,6 +20,10 @@ description:
     under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while used.
   - With I(persist=true) the set (and the members this module manages) is written to
     C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
+  - Members that others add (a resolver) are saved by C(wgsplit-learned.timer) every five minutes and at
+    shutdown into C(/etc/wgsplit/learned/NAME.save), each with the time it has left, and restored at boot
+    after the set. When the module removes the set, or members of it, that file goes too, so what was
+    removed never comes back with a reboot.
   - Sets the module was not told about are never touched. With I(names), all the sets are read with
     one C(ipset save) and changed with one C(ipset restore).
 extends_documentation_fragment:
@@ -175,7 +179,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, kernel_prefix, list_delta)
+    BootState, StateModule, forget_learned, kernel_prefix, list_delta)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
@@ -367,6 +371,11 @@ class IpsetSet(StateModule):
                 lines += restore_script(name, current[name], wanted[name], self.params['hashsize'],
                                         self.referenced.get(name, 0) > 0)
         self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
+        for name in self.names:
+            # What the resolver had learned into a set that is removed or loses members must not come back at boot.
+            if wanted[name] is None or (current[name] is not None
+                                        and not set(current[name]['members']) <= set(wanted[name]['members'])):
+                forget_learned(name)
 
     def boot(self, wanted):
         if not self.params['persist']:

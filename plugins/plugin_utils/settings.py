@@ -122,6 +122,7 @@ SETTINGS = dict(
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),
     manage_packages=(True, boolean),
+    learned_timeout=(86400, number(0, 2147483)),
     rule_set_max_change=(0.5, fraction),
     rule_set_max_entries=(200000, number(1, 10000000)),
 )
@@ -149,6 +150,10 @@ def check_settings(variables, errors):
             shown = isinstance(raw, (str, int)) and not isinstance(raw, bool)
             errors.append('wgsplit_%s: %s %s' % (name, describe(raw), error) if shown else 'wgsplit_%s: %s' % (name, error))
     unknown = sorted(set(variables) - set(SETTINGS) - set(INVENTORY_LISTS))
+    learned, ttl = settings.get('learned_timeout'), settings.get('resolver_max_ttl')
+    if learned and ttl and learned < 2 * ttl:
+        errors.append('wgsplit_learned_timeout: %d must be 0 or at least twice wgsplit_resolver_max_ttl (%d): an address'
+                      ' would leave its set while a client still holds the answer' % (learned, ttl))
     chains = [settings[name] for name in CHAIN_SETTINGS if name in settings]
     if len(set(chains)) != len(chains):
         errors.append('wgsplit_*_chain: the chain names must differ (%s)' % ', '.join(chains))

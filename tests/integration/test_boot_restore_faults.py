@@ -1,6 +1,7 @@
 """The boot restore script, fault by fault, in a throwaway network namespace (a stand-in for a rebooted
 kernel) with its files in a temporary directory: one bad or missing file affects only what it describes,
 and what could not be restored is refused (DROP), never left to the default path."""
+import re
 import subprocess
 import uuid
 
@@ -30,8 +31,8 @@ CHAINS = {
 
 @pytest.fixture
 def booted(tmp_path):
-    """(files, boot): the boot files to write or break, and a function that restores them into a new namespace
-    and returns `iptables-save -t mangle` and the set names there."""
+    """(files, boot, run): the boot files to write or break, a function that restores them into a new namespace
+    and returns the script's process and `iptables-save -t mangle` there, and one that runs a command there."""
     namespace = 'wgsplit-boot-%s' % uuid.uuid4().hex[:8]
     script = tmp_path / 'restore'
     script.write_text(RESTORE_SCRIPT_TEXT.replace('dir=/etc/wgsplit', 'dir=%s' % tmp_path))
@@ -54,7 +55,11 @@ def booted(tmp_path):
                                stdout=subprocess.PIPE, text=True).stdout
         return process, saved
 
-    yield files, boot
+    def run(*argv):
+        return subprocess.run(['ip', 'netns', 'exec', namespace] + list(argv), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=False)
+
+    yield files, boot, run
     subprocess.run(['ip', 'netns', 'delete', namespace], check=False)  # its sets and chains go with it
 
 
@@ -63,7 +68,7 @@ def chain_rules(saved, chain):
 
 
 def test_everything_restores(booted):
-    files, boot = booted
+    files, boot, _run = booted
     process, saved = boot()
     assert process.returncode == 0, process.stdout
     assert chain_rules(saved, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']
@@ -73,7 +78,7 @@ def test_everything_restores(booted):
 
 @pytest.mark.parametrize('fault', ['set file corrupt', 'set file missing', 'chain file corrupt', 'chain file missing'])
 def test_a_fault_in_one_clients_files_refuses_that_client_only(booted, fault):
-    files, boot = booted
+    files, boot, _run = booted
     if fault == 'set file corrupt':
         files['ipset/wgs-alice-p4.save'] = 'create wgs-alice-p4 hash:nonsense\n'
     elif fault == 'set file missing':
@@ -92,7 +97,7 @@ def test_a_fault_in_one_clients_files_refuses_that_client_only(booted, fault):
 
 
 def test_a_missing_shared_chain_refuses_everyone_it_would_have_classified(booted):
-    files, boot = booted
+    files, boot, _run = booted
     files['iptables/mangle.WGSPLIT_CLIENTS.inet.rules'] = None
     process, saved = boot()
     assert chain_rules(saved, 'WGSPLIT_CLIENTS') == ['-A WGSPLIT_CLIENTS -j DROP']
@@ -104,3 +109,33 @@ def test_the_restore_unit_runs_after_the_firewall_restore_units():
     after = [line for line in RESTORE_UNIT_TEXT.splitlines() if line.startswith('After=')][0]
     for unit in ('netfilter-persistent.service', 'nftables.service', 'firewalld.service', 'iptables.service'):
         assert unit in after
+
+
+def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
+    files, boot, run = booted
+    files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
+    files['learned/wgs-alice-p4.save'] = 'add wgs-alice-p4 203.0.113.5 timeout 100\n'
+    files['learned/wgs-gone-p4.save'] = 'add wgs-gone-p4 203.0.113.6 timeout 100\n'  # its set is no more
+    process, saved = boot()
+    assert process.returncode == 0, process.stdout
+    listed = run('ipset', 'list', 'wgs-alice-p4').stdout
+    timeout = int(re.search(r'^203\.0\.113\.5 timeout ([0-9]+)$', listed, re.MULTILINE).group(1))
+    assert 0 < timeout <= 100  # its age kept: it expires as it would have
+    assert 'wgs-gone-p4' not in run('ipset', 'list', '-n').stdout
+    assert 'wgs-alice-p4' in chain_rules(saved, 'wgs-alice')[0]
+
+
+def test_save_writes_what_the_collections_sets_hold_and_nothing_else(booted, tmp_path):
+    files, boot, run = booted
+    files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
+    files['learned/wgs-removed-p4.save'] = 'add wgs-removed-p4 203.0.113.9 timeout 50\n'
+    boot()
+    for argv in (['ipset', 'add', 'wgs-alice-p4', '203.0.113.7'], ['ipset', 'create', 'foreign', 'hash:ip'],
+                 ['ipset', 'add', 'foreign', '192.0.2.1']):
+        assert run(*argv).returncode == 0
+    process = run('sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    learned = sorted(path.name for path in (tmp_path / 'learned').iterdir())
+    assert learned == ['wgs-alice-p4.save', 'wgs-bob-p4.save']  # no foreign set, the removed set's file gone
+    assert re.fullmatch(r'add wgs-alice-p4 203\.0\.113\.7 timeout [0-9]+\n', (tmp_path / 'learned' / 'wgs-alice-p4.save').read_text())
+    assert (tmp_path / 'learned' / 'wgs-bob-p4.save').read_text() == ''

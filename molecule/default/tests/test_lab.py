@@ -492,6 +492,27 @@ def test_reboot_splits_again_without_ansible(tmp_path):
 
 
 @pytest.mark.usefixtures('lab_applied')
+def test_a_cached_answer_keeps_its_path_after_a_reboot():
+    gateway = host('gateway')
+    address = ADDRESSES_BY_NAME['proxied.test']
+    assert seen('alice', 'proxied.test') == US  # the resolver puts the address into alice's set
+    assert address in gateway.check_output('ipset list wgs-alice-p4')
+    # What the timer saved so far goes: only the save at shutdown can bring the address back.
+    gateway.run_test('rm -f /etc/wgsplit/learned/*.save')
+    subprocess.run(['docker', 'exec', 'wgsplit-gateway', 'systemctl', 'poweroff'], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(['docker', 'wait', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL, timeout=120)
+    subprocess.run(['docker', 'start', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
+    wait_booted('gateway')
+    wait_for_tunnels()  # asks for plain.test only
+    listed = gateway.check_output('ipset list wgs-alice-p4')
+    assert re.search(r'^%s timeout [0-9]+$' % re.escape(address), listed, re.MULTILINE), listed
+    # alice does not ask again: she connects to the address her own cache still holds.
+    cached = host('alice').run('curl -4 -s --max-time 5 --resolve proxied.test:80:%s http://proxied.test/' % address)
+    assert cached.stdout.strip() == US
+
+
+@pytest.mark.usefixtures('lab_applied')
 def test_server_interface_restart_recovers_by_itself():
     host('gateway').run_test('systemctl restart wg-quick@wg0')
     wait_for_tunnels()

@@ -794,7 +794,9 @@ def valid_inventories(draw):
     optional(draw, variables, 'kill_switch_metric', numbers(1, 0xffffffff))
     optional(draw, variables, 'upstream_rp_filter', numbers(0, 2))
     optional(draw, variables, 'resolver_cache_size', numbers(0, 1000000))
-    optional(draw, variables, 'resolver_max_ttl', numbers(1, 86400))
+    optional(draw, variables, 'resolver_max_ttl', numbers(1, 43200))
+    # 0 (never expires) or at least twice the largest TTL cap (what the check asks of them together).
+    optional(draw, variables, 'learned_timeout', st.one_of(st.just(0), numbers(86400, 2147483)))
     for name in ('dns_redirect', 'block_encrypted_dns', 'manage_packages'):
         optional(draw, variables, name, st.booleans())
 
