@@ -158,19 +158,24 @@ Conflicts=shutdown.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart={script}
-# At shutdown, while the sets are still there: what the resolver learned since the last save.
-ExecStop={script} save
 
 [Install]
 WantedBy=multi-user.target
 '''.format(script=RESTORE_SCRIPT, firewall=' '.join(FIREWALL_UNITS))
+# Started by its timer, and at shutdown while the sets are still there (whether or not the restore unit
+# ever ran: a gateway that has not rebooted since the collection came).
 LEARNED_UNIT_TEXT = '''# Written by wgsplit.gateway.
 [Unit]
 Description=Save the addresses the wgsplit.gateway resolver put into its sets
+DefaultDependencies=no
+Before=shutdown.target
 
 [Service]
 Type=oneshot
 ExecStart={script} save
+
+[Install]
+WantedBy=halt.target poweroff.target reboot.target kexec.target
 '''.format(script=RESTORE_SCRIPT)
 LEARNED_TIMER_TEXT = '''# Written by wgsplit.gateway.
 [Unit]
@@ -379,7 +384,7 @@ class BootState:
         if changed and not self.module.check_mode:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
         # One call per unit: with several, systemctl's exit code says only whether one of them is enabled.
-        disabled = [unit for unit in (RESTORE_UNIT, LEARNED_TIMER)
+        disabled = [unit for unit in (RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER)
                     if self.module.run_command([systemctl, 'is-enabled', '--quiet', unit], environ_update=C_LOCALE)[0]]
         if disabled:
             changed = True
@@ -394,7 +399,7 @@ class BootState:
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is not None and os.path.exists(RESTORE_UNIT_PATH):
             self.cmd.run(['systemctl', 'disable', '--now', LEARNED_TIMER], check=False)
-            self.cmd.run(['systemctl', 'disable', RESTORE_UNIT], check=False)
+            self.cmd.run(['systemctl', 'disable', RESTORE_UNIT, LEARNED_UNIT], check=False)
         for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
                 os.unlink(path)
