@@ -13,6 +13,8 @@ echo "== ansible-test sanity"
 tests/sanity/run.sh
 echo "== ansible-lint (production profile)"
 ansible-lint --nocolor
+echo "== release checks (changelog, tarball, galaxy-importer, antsibull-docs, ansible-runner)"
+tests/release/check.sh
 echo "== modules demo (the four modules split one client in namespaces)"
 bash demo/modules.sh
 echo "== benchmark"
@@ -21,5 +23,7 @@ python tests/benchmarks/hundred_clients.py
 python tests/benchmarks/converge.py --clients 10 --rules 10
 echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
+echo "== unit and module integration tests on the oldest supported ansible-core"
+tests/oldest/run.sh
 echo "== molecule lab"
 tests/lab/molecule.sh test

@@ -23,4 +23,18 @@ if ! cmp -s "$root/tests/requirements.txt" "$venv/.requirements.txt"; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
   cp "$root/tests/requirements.txt" "$venv/.requirements.txt"
 fi
+# Release checks (tests/release/check.sh): their own venv, their tools pin others.
+release_venv=${WGSPLIT_RELEASE_VENV:-/opt/wgsplit-release-venv}
+[ -x "$release_venv/bin/python" ] || python3 -m venv "$release_venv"
+if ! cmp -s "$root/tests/release/requirements.txt" "$release_venv/.requirements.txt"; then
+  "$release_venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/release/requirements.txt"
+  cp "$root/tests/release/requirements.txt" "$release_venv/.requirements.txt"
+fi
+# The oldest ansible-core the collection supports (tests/oldest/run.sh).
+oldest_venv=${WGSPLIT_OLDEST_VENV:-/opt/wgsplit-core216-venv}
+[ -x "$oldest_venv/bin/python" ] || python3 -m venv "$oldest_venv"
+if ! cmp -s "$root/tests/oldest/requirements.txt" "$oldest_venv/.requirements.txt"; then
+  "$oldest_venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/oldest/requirements.txt"
+  cp "$root/tests/oldest/requirements.txt" "$oldest_venv/.requirements.txt"
+fi
 echo "$venv"
