@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.status import status
 
 
 def split_plan(variables, discovery, base_dir=None):
@@ -29,7 +30,14 @@ def split_plan(variables, discovery, base_dir=None):
     return plan(checked, discovery)
 
 
+def split_status(planned, discovery):
+    """What the gateway does now (upstreams' tunnels, clients' sets, the resolver), from the plan and split_info."""
+    if not isinstance(planned, dict) or not isinstance(discovery, dict):
+        raise AnsibleFilterError('split_status takes the plan and the split_info result, as mappings')
+    return status(planned, discovery)
+
+
 class FilterModule(object):
 
     def filters(self):
-        return dict(split_plan=split_plan)
+        return dict(split_plan=split_plan, split_status=split_status)

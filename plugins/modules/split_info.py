@@ -124,6 +124,10 @@ ipsets:
       type: list
       elements: str
       sample: ["wgs-alice-p4"]
+    entries:
+      description: The number of entries of each set with a boot file (what the resolver or the modules put in).
+      type: dict
+      sample: {"wgs-alice-p4": 12}
     max_sets:
       description:
         - The ip_set module's C(max_sets) parameter.
@@ -181,6 +185,15 @@ wireguard:
       type: list
       elements: str
       sample: ["eth0", "lo", "wg-up-1", "wg0"]
+    tunnels:
+      description:
+        - The live state of the interface of each configuration the collection wrote (C(owned)), by name - whether
+          it exists and is up, its peer's latest handshake (epoch seconds, C(null) when never) and its age in
+          seconds on the host's clock, and the bytes received and sent through it.
+      type: list
+      elements: dict
+      sample: [{"name": "wg-up-1", "exists": true, "up": true, "latest_handshake": 1795000000, "handshake_age": 42,
+                "rx_bytes": 1048576, "tx_bytes": 524288}]
     units_enabled:
       description:
         - The configuration names whose C(wg-quick@NAME.service) is enabled, sorted.
@@ -249,6 +262,7 @@ import ipaddress
 import os
 import re
 import sys
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
@@ -285,6 +299,30 @@ def parse_wg_dump(text):
         peers.append(dict(public_key=fields[0], allowed_ips=canonical_networks(allowed)))
     # wireguard-go lists peers in no stable order.
     return sorted(peers, key=lambda peer: peer['public_key'])
+
+
+def peer_counters(text, now):
+    """Of `wg show NAME dump` with one peer (an upstream): its latest handshake (epoch seconds, None when
+    never), the age of it at `now`, and the bytes received and sent."""
+    lines = text.splitlines()[1:2]
+    fields = lines[0].split('\t') if lines else []
+    if len(fields) < 7 or not all(field.isdigit() for field in fields[4:7]):
+        return {}
+    handshake = int(fields[4]) or None
+    return dict(latest_handshake=handshake, handshake_age=None if handshake is None else max(now - handshake, 0),
+                rx_bytes=int(fields[5]), tx_bytes=int(fields[6]))
+
+
+def parse_set_headers(text):
+    """{set name: number of entries} of `ipset list -t`."""
+    entries, name = {}, None
+    for line in text.splitlines():
+        if line.startswith('Name:'):
+            name = line.split(':', 1)[1].strip()
+            entries[name] = 0
+        elif line.startswith('Number of entries:') and name is not None:
+            entries[name] = int(line.split(':', 1)[1])
+    return entries
 
 
 def canonical_networks(values):
@@ -405,11 +443,31 @@ class SplitInfo:
         return self.cmd.json(['ip', flag] + argv, missing=NO_IPV6 if flag == '-6' else None)
 
     def read(self):
-        links = sorted(entry['ifname'] for entry in self.cmd.json(['ip', '-j', 'link', 'show']))
+        entries = self.cmd.json(['ip', '-j', 'link', 'show'])
+        links = sorted(entry['ifname'] for entry in entries)
         server, resolver = self.server(links), self.resolver()
+        wireguard = self.wireguard(links)
+        wireguard['tunnels'] = self.tunnels(wireguard['configs'], entries)
         return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
-                    routing=self.routing(), wireguard=self.wireguard(links), resolver=resolver,
+                    routing=self.routing(), wireguard=wireguard, resolver=resolver,
                     listeners=self.listeners(server, resolver), missing_packages=self.missing_packages())
+
+    def tunnels(self, configs, links):
+        """The live state of each interface of a wg-quick configuration the collection wrote (status, metrics)."""
+        flags = dict((entry['ifname'], entry.get('flags', [])) for entry in links)
+        now = int(time.time())
+        result = []
+        for config in configs:
+            if not config['owned']:
+                continue
+            tunnel = dict(name=config['name'], exists=config['name'] in flags, up='UP' in flags.get(config['name'], []),
+                          latest_handshake=None, handshake_age=None, rx_bytes=0, tx_bytes=0)
+            if tunnel['exists'] and self.has('wg'):
+                rc, out = self.cmd.run(['wg', 'show', config['name'], 'dump'], check=False)[:2]
+                if rc == 0:
+                    tunnel.update(peer_counters(out, now))
+            result.append(tunnel)
+        return result
 
     def missing_packages(self):
         return sorted(set(package for command, package in PACKAGES if not self.has(command)))
@@ -426,11 +484,12 @@ class SplitInfo:
         return dict(name=name, exists=True, addresses=addresses, peers=peers)
 
     def ipsets(self):
-        names = []
+        entries = {}
         if self.has('ipset'):
-            names = sorted(line.strip() for line in self.cmd.run(['ipset', 'list', '-n'])[1].splitlines() if line.strip())
-        return dict(names=names, persisted=boot_sets(list_dir(self.persist_path('ipset'))),
-                    max_sets=parse_max_sets(read_text(MAX_SETS_PATH)))
+            entries = parse_set_headers(self.cmd.run(['ipset', 'list', '-t'])[1])
+        persisted = boot_sets(list_dir(self.persist_path('ipset')))
+        return dict(names=sorted(entries), persisted=persisted, max_sets=parse_max_sets(read_text(MAX_SETS_PATH)),
+                    entries=dict((name, entries[name]) for name in persisted if name in entries))
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))

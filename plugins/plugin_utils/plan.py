@@ -200,6 +200,14 @@ class Planner(object):
             return self.prefix + client['name']
         return self.prefix + 'l' + hashlib.sha1('\0'.join(key[1:]).encode('utf-8')).hexdigest()[:8]
 
+    def client_summary(self, client):
+        """What status reports of a split client: its upstream, addresses, sets and how many rules of each kind."""
+        owner = self.owners[client['owner']]
+        return dict(name=client['name'], upstream=client['upstream']['name'], address=client['address'],
+                    rule_sets=client['rule_sets'], sets=sorted(name for (_action, version), name in owner['sets'].items()
+                                                               if version in client['families']),
+                    rules=dict((kind, sum(1 for rule in client['rules'] if rule['type'] == kind)) for kind in ('domain', 'ip')))
+
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
                        for owner in self.owners for (_action, version), name in owner['sets'].items())
@@ -528,6 +536,7 @@ def plan(checked, discovery):
                      [dict(name=name, state='absent') for name in stale_interfaces]),
         routing=routing,
         sets=sets,  # [{name, family}]: ipset_set's `sets`, one transaction for both families
+        clients=[planner.client_summary(client) for client in planner.clients],  # for status and metrics
         chains=chains,
         resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines, list_counts(checked))
                                      if present else None),

@@ -89,8 +89,10 @@ def site(variables=None, check=False, tmp_path=None, options=()):
 def gateway_state():
     """Everything of the gateway's that a run could change, without counters and timers."""
     gateway = host('gateway')
-    commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
-                'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
+    # What the resolver learned (set members, their saved copies) comes and goes with the clients' queries.
+    commands = ['iptables-save', 'ip6tables-save', "ipset save | grep -v '^add wgs-'", 'ip -4 rule', 'ip -6 rule',
+                'ip route show table all', 'ip -6 route show table all', 'wg show interfaces',
+                "find /etc/wgsplit /etc/wireguard -type f -not -path '/etc/wgsplit/learned/*'",
                 'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver']
     output = []
     for command in commands:

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a gateway does now, from its plan and what split_info read: each enabled upstream's tunnel (up, latest
+handshake, bytes) and whether it counts as healthy, each split client's upstream, rules and the addresses its
+sets hold, the resolver's state; and the same as a table for people."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+# WireGuard renews a session every two minutes while packets flow (persistent keepalive makes them flow):
+# a handshake older than this means the upstream does not answer.
+HANDSHAKE_MAX_AGE = 180
+
+
+def upstream_status(upstream, tunnel):
+    keepalive = upstream.get('persistent_keepalive', 0)
+    age = tunnel.get('handshake_age')
+    up = bool(tunnel.get('exists')) and bool(tunnel.get('up'))
+    # Without keepalive an idle tunnel does not shake hands: then being up is all that can be told.
+    healthy = up and (not keepalive or (age is not None and age <= HANDSHAKE_MAX_AGE))
+    return dict(name=upstream['name'], interface=upstream['interface'], up=up, handshake_age=age,
+                rx_bytes=tunnel.get('rx_bytes', 0), tx_bytes=tunnel.get('tx_bytes', 0), healthy=healthy)
+
+
+def status(plan, found):
+    tunnels = dict((tunnel['name'], tunnel) for tunnel in found.get('wireguard', {}).get('tunnels', []))
+    entries = found.get('ipsets', {}).get('entries', {})
+    upstreams = [upstream_status(upstream, tunnels.get(upstream['interface'], {})) for upstream in plan.get('upstreams', [])]
+    clients = [dict(client, learned=sum(entries.get(name, 0) for name in client['sets'])) for client in plan.get('clients', [])]
+    resolver = dict(active=bool(found.get('resolver', {}).get('active')), enabled=bool(found.get('resolver', {}).get('enabled')))
+    down = [upstream['name'] for upstream in upstreams if not upstream['healthy']]
+    return dict(upstreams=upstreams, clients=clients, resolver=resolver, down=down,
+                lines=table(upstreams, clients, resolver))
+
+
+def table(upstreams, clients, resolver):
+    rows = [('upstream', 'interface', 'state', 'handshake', 'received', 'sent')]
+    for upstream in upstreams:
+        state = 'healthy' if upstream['healthy'] else ('up, no handshake' if upstream['up'] else 'DOWN')
+        age = 'never' if upstream['handshake_age'] is None else '%d s ago' % upstream['handshake_age']
+        rows.append((upstream['name'], upstream['interface'], state, age, size(upstream['rx_bytes']),
+                     size(upstream['tx_bytes'])))
+    lines = aligned(rows) + ['']
+    rows = [('client', 'upstream', 'domain rules', 'ip rules', 'lists', 'addresses learned')]
+    for client in clients:
+        rows.append((client['name'], client['upstream'], str(client['rules']['domain']), str(client['rules']['ip']),
+                     ','.join(client['rule_sets']) or '-', str(client['learned'])))
+    lines += aligned(rows) + ['', 'resolver: %s' % ('active' if resolver['active'] else 'NOT RUNNING')]
+    return lines
+
+
+def aligned(rows):
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def size(count):
+    """Bytes as people read them (1.5 MiB)."""
+    units = ('B', 'KiB', 'MiB', 'GiB', 'TiB')
+    value, index = float(count), 0
+    while value >= 1024 and index < len(units) - 1:
+        value, index = value / 1024, index + 1
+    return '%d B' % count if index == 0 else '%.1f %s' % (value, units[index])
