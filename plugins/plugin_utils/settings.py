@@ -123,7 +123,6 @@ SETTINGS = dict(
     resolver_max_ttl=(300, number(1, 86400)),
     manage_packages=(True, boolean),
     learned_timeout=(86400, number(0, 2147483)),
-    status_fail_on_down=(False, boolean),
     rule_set_max_change=(0.5, fraction),
     rule_set_max_entries=(200000, number(1, 10000000)),
 )

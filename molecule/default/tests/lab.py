@@ -11,6 +11,7 @@ import yaml
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = os.path.dirname(os.path.dirname(SCENARIO))
 SITE = os.path.join(PROJECT, 'playbooks', 'site.yml')
+STATUS = os.path.join(PROJECT, 'playbooks', 'status.yml')
 
 with open(os.path.join(SCENARIO, 'tests', 'expected_paths.yml')) as expected_file:
     EXPECTED = yaml.safe_load(expected_file)
@@ -67,9 +68,10 @@ def inventory_dir():
 APPLIED = {'variables': INVENTORY}
 
 
-def site(variables=None, check=False, tmp_path=None, options=()):
-    """Runs playbooks/site.yml against the lab; returns (rc, output, changed count of the gateway)."""
-    command = ['ansible-playbook', '-i', inventory_dir(), SITE] + list(options)
+def site(variables=None, check=False, tmp_path=None, options=(), playbook=SITE):
+    """Runs playbooks/site.yml (or another playbook) against the lab; returns (rc, output, changed count of the
+    gateway)."""
+    command = ['ansible-playbook', '-i', inventory_dir(), playbook] + list(options)
     if variables is not None:
         path = os.path.join(tmp_path, 'vars-%d.yml' % time.monotonic_ns())
         with open(path, 'w') as out:
@@ -80,7 +82,7 @@ def site(variables=None, check=False, tmp_path=None, options=()):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')  # molecule forces colour
     process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, env=env)
     match = re.search(r'wgsplit-gateway\s*:\s*ok=\d+\s+changed=(\d+)', process.stdout)
-    if not check:
+    if not check and playbook == SITE:
         full = process.returncode == 0 and not options
         APPLIED['variables'] = (INVENTORY if variables is None else variables) if full else None
     return process.returncode, process.stdout, int(match.group(1)) if match else None

@@ -15,8 +15,8 @@ import time
 import pytest
 import yaml
 
-from lab import (APPLIED, ADDRESSES, EXPECTED, INVENTORY, SCENARIO, expected, gateway_state, host, inventory, label, seen, site,
-                 wait_booted)
+from lab import (APPLIED, ADDRESSES, EXPECTED, INVENTORY, SCENARIO, STATUS, expected, gateway_state, host, inventory, label, seen,
+                 site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
 ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
@@ -489,6 +489,22 @@ def test_reboot_splits_again_without_ansible(tmp_path):
     # routes, interfaces, files, units): the run finds nothing to change.
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
+
+
+@pytest.mark.usefixtures('lab_applied')
+def test_status_reports_each_upstream_and_fails_for_monitoring_when_one_is_down(tmp_path):
+    assert seen('alice', 'proxied.test') == US and seen('bob', 'plain.test') == EU  # both tunnels in use
+    rc, output = site(tmp_path=str(tmp_path), playbook=STATUS)[:2]
+    assert rc == 0, output[-3000:]
+    assert re.search(r'\bus +wg-up-1 +healthy +[0-9]+ s ago', output), output[-3000:]
+    assert re.search(r'\beu +wg-up-2 +healthy\b', output) and re.search(r'\bspare +wg-up-3 +up, no handshake\b', output)
+    assert re.search(r'\balice +us +3 +1 +- +[1-9][0-9]*\b', output)  # three domain rules, one ip rule, addresses learned
+    assert 'resolver: active' in output
+    host('gateway').run_test('ip link set wg-up-1 down')
+    rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_down=true'])[:2]
+    assert rc != 0 and re.search(r'upstreams not healthy: us, spare', output), output[-3000:]
+    assert re.search(r'\bus +wg-up-1 +DOWN\b', output)
+    applied(tmp_path)  # a run repairs it
 
 
 @pytest.mark.usefixtures('lab_applied')

@@ -1,0 +1,40 @@
+"""split_status: an upstream is healthy when its interface is up and, with keepalive, its handshake is recent;
+clients report what their sets hold; the table names what is down."""
+from ansible_collections.wgsplit.gateway.plugins.filter.split import split_status
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.status import size
+
+from test_plan import discovered, make_plan
+
+
+def tunnel(name, **state):
+    return dict(dict(name=name, exists=True, up=True, latest_handshake=1000, handshake_age=30, rx_bytes=3 * 1048576,
+                     tx_bytes=512), **state)
+
+
+def test_upstreams_are_healthy_up_with_a_recent_handshake_and_clients_report_their_sets():
+    planned = make_plan()
+    found = discovered(wireguard=dict(tunnels=[tunnel('wg-up-1'), tunnel('wg-up-2', handshake_age=181)]),
+                       ipsets=dict(entries={'wgs-alice-p4': 5, 'wgs-alice-p6': 2, 'wgs-bob-p4': 1}))
+    result = split_status(planned, found)
+    assert [(item['name'], item['healthy']) for item in result['upstreams']] == [('us', True), ('eu', False)]
+    assert result['down'] == ['eu']
+    learned = dict((client['name'], client['learned']) for client in result['clients'])
+    assert learned == {'alice': 7, 'bob': 1, 'carol': 0}
+    assert result['lines'][1].split() == ['us', 'wg-up-1', 'healthy', '30', 's', 'ago', '3.0', 'MiB', '512', 'B']
+    assert result['lines'][-1] == 'resolver: NOT RUNNING'
+
+
+def test_a_missing_or_down_interface_is_down_and_without_keepalive_up_is_enough():
+    planned = make_plan()
+    found = discovered(wireguard=dict(tunnels=[tunnel('wg-up-2', up=False)]))
+    result = split_status(planned, found)
+    assert result['down'] == ['us', 'eu']
+    assert 'DOWN' in result['lines'][1] and 'never' in result['lines'][1]
+    idle = dict(planned, upstreams=[dict(upstream, persistent_keepalive=0) for upstream in planned['upstreams']])
+    found = discovered(wireguard=dict(tunnels=[tunnel('wg-up-1', handshake_age=None), tunnel('wg-up-2', handshake_age=9999)]))
+    assert split_status(idle, found)['down'] == []
+
+
+def test_sizes_read_as_people_read_them():
+    assert [size(value) for value in (0, 1023, 1024, 1536, 5 * 1024 ** 3, 3 * 1024 ** 5)] == \
+        ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '5.0 GiB', '3072.0 TiB']
