@@ -1,5 +1,6 @@
 """What the lab tests and the lab demo share: the containers, the paths expected, and runs of site.yml."""
 import copy
+import difflib
 import os
 import re
 import subprocess
@@ -103,6 +104,13 @@ def gateway_state():
     text = '\n'.join(output)
     text = re.sub(r'\[\d+:\d+\]', '', text)
     return re.sub(r'^# (Generated|Completed) .*$', '', text, flags=re.MULTILINE)
+
+
+def assert_unchanged(before):
+    """That the gateway's state is `before` (gateway_state); else the lines that differ, as a unified diff."""
+    changes = '\n'.join(difflib.unified_diff(before.splitlines(), gateway_state().splitlines(), 'before', 'after',
+                                              lineterm=''))
+    assert not changes, changes
 
 
 def wait_booted(name, timeout_s=60):

@@ -15,8 +15,8 @@ import time
 import pytest
 import yaml
 
-from lab import (APPLIED, ADDRESSES, EXPECTED, INVENTORY, SCENARIO, STATUS, expected, gateway_state, host, inventory, label, seen,
-                 site, wait_booted)
+from lab import (APPLIED, ADDRESSES, EXPECTED, INVENTORY, SCENARIO, STATUS, assert_unchanged, expected, gateway_state, host,
+                 inventory, label, seen, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
 ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
@@ -240,7 +240,7 @@ def test_check_diff_reports_and_changes_nothing(tmp_path):
     rc, output, changed = site(changed_inventory, check=True, tmp_path=str(tmp_path))
     assert rc == 0 and changed > 0, output[-3000:]
     assert '172.30.0.28' in output  # the diff shows the rule that would come
-    assert gateway_state() == before
+    assert_unchanged(before)
     assert seen('alice', 'plain.test') == DIRECT
 
 
@@ -264,7 +264,7 @@ def test_bad_inventory_is_rejected_before_any_change(tmp_path, change, message):
     rc, output = site(changed_inventory, tmp_path=str(tmp_path))[:2]
     assert rc != 0
     assert message in output
-    assert gateway_state() == before
+    assert_unchanged(before)
 
 
 HOSTILE = [
@@ -304,7 +304,7 @@ def test_hostile_values_are_refused_with_nothing_changed_and_nothing_run(tmp_pat
     assert rc != 0
     # Ansible prints the list of errors as JSON: the backslash of an escaped newline comes doubled.
     assert message in output.replace('\\\\', '\\'), output[-3000:]
-    assert gateway_state() == before
+    assert_unchanged(before)
     assert not host('gateway').file('/tmp/pwned').exists
 
 
@@ -412,7 +412,7 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     listed.write_text('')
     rc, output = site(sharing, tmp_path=str(tmp_path))[:2]
     assert rc != 0 and "rule set 'eu-list' file" in output and 'has no entries' in output, output[-3000:]
-    assert gateway_state() == before
+    assert_unchanged(before)
     assert seen('carol', 'proxied.test') == EU
 
 
@@ -454,7 +454,7 @@ def test_port_53_held_by_another_resolver_is_refused_before_any_change(tmp_path)
         rc, output = site(tmp_path=str(tmp_path))[:2]
         assert rc != 0
         assert re.search(r'port 53 \((tcp|udp)\) on 0\.0\.0\.0 is held by python3 \(pid \d+\)', output), output[-3000:]
-        assert gateway_state() == before
+        assert_unchanged(before)
     finally:
         gateway.run('systemctl stop lab-squatter; systemctl start lab-system-dns')
     applied(tmp_path)
@@ -583,4 +583,4 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     # A first --check --diff on such a host (nothing of the collection yet) reports and changes nothing.
     rc, output, changed = site(check=True, tmp_path=str(tmp_path))
     assert rc == 0 and changed > 0, output[-3000:]
-    assert gateway_state() == state
+    assert_unchanged(state)
