@@ -108,8 +108,8 @@ def gateway_state():
 
 def assert_unchanged(before):
     """That the gateway's state is `before` (gateway_state); else the lines that differ, as a unified diff."""
-    changes = '\n'.join(difflib.unified_diff(before.splitlines(), gateway_state().splitlines(), 'before', 'after',
-                                              lineterm=''))
+    after = gateway_state()
+    changes = '\n'.join(difflib.unified_diff(before.splitlines(), after.splitlines(), 'before', 'after', lineterm=''))
     assert not changes, changes
 
 
