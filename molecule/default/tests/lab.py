@@ -89,19 +89,22 @@ def site(variables=None, check=False, tmp_path=None, options=(), playbook=SITE):
     return process.returncode, process.stdout, int(match.group(1)) if match else None
 
 
+# What the resolver learned comes and goes with the clients' queries: the members of the collection's sets
+# (their timeouts count down) and the saved copies of them.
+LEARNED = re.compile(r'^(add wgs-\S+ .*|/etc/wgsplit/learned/.*)$', re.MULTILINE)
+
+
 def gateway_state():
-    """Everything of the gateway's that a run could change, without counters and timers."""
+    """Everything of the gateway's that a run could change, without counters, timers and what was learned."""
     gateway = host('gateway')
-    # What the resolver learned (set members, their saved copies) comes and goes with the clients' queries.
-    commands = ['iptables-save', 'ip6tables-save', "ipset save | grep -v '^add wgs-'", 'ip -4 rule', 'ip -6 rule',
-                'ip route show table all', 'ip -6 route show table all', 'wg show interfaces',
-                "find /etc/wgsplit /etc/wireguard -type f -not -path '/etc/wgsplit/learned/*'",
+    commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
+                'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
                 'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver']
     output = []
     for command in commands:
         result = gateway.run(command)
         output.append('$ %s\n%s%s' % (command, result.stdout, result.stderr))
-    text = '\n'.join(output)
+    text = LEARNED.sub('', '\n'.join(output))
     text = re.sub(r'\[\d+:\d+\]', '', text)
     return re.sub(r'^# (Generated|Completed) .*$', '', text, flags=re.MULTILINE)
 
