@@ -19,6 +19,8 @@ back at boot.  What they share lives here:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -66,6 +68,11 @@ dir=/etc/wgsplit
 status=0
 if [ "${1:-}" = save ]; then
   mkdir -p -m 0700 "$dir/learned"
+  # The modules take this lock while they empty a set and drop its saved copy: a save never puts back
+  # what a run has just removed.
+  exec 9>"$dir/learned/.lock"
+  flock 9
+  rm -f "$dir"/learned/.*.save
   for f in "$dir"/learned/*.save; do  # the learned members of a set the collection no longer has go
     [ -e "$f" ] && [ ! -e "$dir/ipset/${f##*/}" ] && rm -f "$f"
   done
@@ -75,6 +82,7 @@ if [ "${1:-}" = save ]; then
     ipset save "${name%.save}" 2>/dev/null | grep '^add ' > "$dir/learned/.$name" || true
     mv "$dir/learned/.$name" "$dir/learned/$name" || status=1
   done
+  sync
   exit $status
 fi
 for f in "$dir"/ipset/*.save; do
@@ -412,6 +420,17 @@ class BootState:
                 os.rmdir(directory)
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def learned_lock():
+    """Held while a set is emptied and its saved copy dropped (the restore script's save takes it too)."""
+    if not os.path.isdir(LEARNED_DIR):
+        yield
+        return
+    with open(os.path.join(LEARNED_DIR, '.lock'), 'a') as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def forget_learned(set_name=None):

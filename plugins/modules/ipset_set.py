@@ -179,7 +179,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, forget_learned, kernel_prefix, list_delta)
+    BootState, StateModule, forget_learned, kernel_prefix, learned_lock, list_delta)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
@@ -370,12 +370,13 @@ class IpsetSet(StateModule):
             if current[name] != wanted[name]:
                 lines += restore_script(name, current[name], wanted[name], self.params['hashsize'],
                                         self.referenced.get(name, 0) > 0)
-        self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
-        for name in self.names:
-            # What the resolver had learned into a set that is removed or loses members must not come back at boot.
-            if wanted[name] is None or (current[name] is not None
-                                        and not set(current[name]['members']) <= set(wanted[name]['members'])):
-                forget_learned(name)
+        with learned_lock():
+            self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
+            for name in self.names:
+                # What the resolver had learned into a set that is removed or loses members must not come back at boot.
+                if wanted[name] is None or (current[name] is not None
+                                            and not set(current[name]['members']) <= set(wanted[name]['members'])):
+                    forget_learned(name)
 
     def boot(self, wanted):
         if not self.params['persist']:

@@ -287,6 +287,9 @@ def check_rule_set(checker, where, raw, read, previous, settings):
 
 def check_list_entries(checker, where, text, action):
     """The rules of a list file's lines (each a domain, address or network), or None with the bad lines named."""
+    if rule_lists.cut_short(text):
+        checker.error(where, rule_lists.cut_short(text))
+        return None
     rules, bad = [], []
     for number, entry in rule_lists.entries(text):
         kind = rule_lists.entry_type(entry)
@@ -294,6 +297,9 @@ def check_list_entries(checker, where, text, action):
             value = domain(entry) if kind == 'domain' else network(entry)
         except Invalid as error:
             bad.append('line %d: bad %s %s: %s' % (number, kind, describe(entry), error))
+            continue
+        if rule_lists.broad_entry(kind, value):
+            bad.append('line %d: %s %s: %s' % (number, kind, value, rule_lists.broad_entry(kind, value)))
             continue
         rules.append(dict(type=kind, value=value, action=action, enabled=True))
     for message in bad[:BAD_LINES_NAMED]:
@@ -366,6 +372,10 @@ def add_peer_addresses(checker, where, client, server, networks):
                       % (interface, interface))
         return False
     peer = next((peer for peer in peers if peer.get('public_key') == client['public_key']), None)
+    if peer is None and client['address']:
+        checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): it is split'
+                                ' at the addresses it lists' % (where, interface))
+        return True
     if peer is None:
         checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): it is not'
                                 ' split until a run finds the peer' % (where, interface))

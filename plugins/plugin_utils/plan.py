@@ -23,6 +23,7 @@ import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
 SET_NAME_MAX = 31
@@ -32,12 +33,6 @@ INTERFACE_PREFIX = 'wg-up-'
 ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
 RESOLVER_LINE_MAX = 1024
-
-
-def ancestors(domain):
-    """The domain and every parent domain, most specific first."""
-    labels = domain.split('.')
-    return ['.'.join(labels[index:]) for index in range(len(labels))]
 
 
 def upstream_interface(upstream_id):
@@ -198,7 +193,8 @@ class Planner(object):
         whichever clients come and go)."""
         if key[0] == 'client':
             return self.prefix + client['name']
-        return self.prefix + 'l' + hashlib.sha1('\0'.join(key[1:]).encode('utf-8')).hexdigest()[:8]
+        # An upper-case L, which no client name has: a shared set never takes a client's set name.
+        return self.prefix + 'L' + hashlib.sha1('\0'.join(key[1:]).encode('utf-8')).hexdigest()[:8]
 
     def client_summary(self, client):
         """What status reports of a split client: its upstream, addresses, sets and how many rules of each kind."""
@@ -211,6 +207,9 @@ class Planner(object):
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
                        for owner in self.owners for (_action, version), name in owner['sets'].items())
+        if len(set(names)) != len(names):
+            self.errors.append('two planned sets have the same name: %s' % ', '.join(sorted(set(
+                name for name, _inet in names if [item[0] for item in names].count(name) > 1))))
         for name, _inet in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'

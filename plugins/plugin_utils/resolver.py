@@ -99,16 +99,30 @@ def files(found, config):
                 start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
 
 
+def ancestors(domain):
+    """The domain and every parent domain, most specific first."""
+    labels = domain.split('.')
+    return ['.'.join(labels[index:]) for index in range(len(labels))]
+
+
 def stale_sets(old_config, new_lines):
-    """Sets that an old resolver configuration fed from a domain the new lines no longer send to them:
-    they must be emptied, or addresses of a removed rule would keep their path."""
+    """Sets that the resolver in place fed from names the new lines no longer send them: they must be emptied,
+    or addresses would keep a path their rules no longer give them. dnsmasq feeds a name's addresses to the
+    sets of its most specific ipset= line, so for every domain of either configuration the sets its nearest
+    line fed before are compared with those it feeds now: a domain removed, a set dropped from a line, and a
+    more specific line added under a domain (its names left the parent's sets) all count."""
     def feeds(lines):
         result = {}
         for line in lines:
             if line.startswith('ipset=/'):
                 domain, names = line.strip().split('/', 2)[1:]
-                for name in names.split(','):
-                    result.setdefault(name, set()).add(domain)
+                result[domain] = set(names.split(','))
         return result
+
+    def nearest(fed, domain):
+        return next((fed[name] for name in ancestors(domain) if name in fed), set())
     old, new = feeds((old_config or '').splitlines()), feeds(new_lines)
-    return sorted(name for name, domains in old.items() if name in new and not domains <= new[name])
+    stale = set()
+    for domain in set(old) | set(new):
+        stale |= nearest(old, domain) - nearest(new, domain)
+    return sorted(stale)

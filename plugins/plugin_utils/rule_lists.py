@@ -11,6 +11,7 @@ __metaclass__ = type
 import ipaddress
 import os
 import re
+import stat
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 
@@ -20,8 +21,11 @@ COUNT_LINE = re.compile(r'^# wgsplit rule set ([a-z0-9_-]{1,32}): ([0-9]{1,9}) e
 
 def read_file(base_dir, path):
     """The text of a list file; a relative path is taken from `base_dir` (the inventory's directory)."""
+    full = os.path.join(base_dir, path)
     try:
-        with open(os.path.join(base_dir, path), 'rb') as handle:
+        if not stat.S_ISREG(os.stat(full).st_mode):
+            raise Invalid('is not a regular file')
+        with open(full, 'rb') as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except (IOError, OSError) as error:
         raise Invalid('cannot be read (%s)' % (error.strerror or type(error).__name__))
@@ -39,6 +43,26 @@ def entries(text):
         entry = line.split('#', 1)[0].strip(' \t\r')
         if entry:
             yield number, entry
+
+
+def broad_entry(kind, value):
+    """Why a list entry covers too much to come from a list, or None: a top-level domain alone, or a network
+    shorter than /8 (IPv6: /16). One such line of a broken or tampered download would send nearly everything
+    one way; an inventory rule can still say it."""
+    if kind == 'domain' and '.' not in value:
+        return 'a top-level domain alone is not taken from a list'
+    if kind == 'ip':
+        network = ipaddress.ip_network(value)
+        if network.prefixlen < (8 if network.version == 4 else 16):
+            return 'a network this large is not taken from a list'
+    return None
+
+
+def cut_short(text):
+    """Why a list's text looks cut short, or None: a file that does not end with a line break."""
+    if text and not text.endswith('\n'):
+        return 'does not end with a line break (a download cut short?): refused'
+    return None
 
 
 def entry_type(entry):

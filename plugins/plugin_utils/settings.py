@@ -84,7 +84,7 @@ def chain(value):
 def fraction(value):
     """A share of a rule list's size, as a number from 0 (no change allowed) to 100 (a hundredfold)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-        raise Invalid('must be a number from 0 to 100 (0.5: a list may shrink or grow by half)')
+        raise Invalid('must be a number from 0 to 100 (0.2: a list may shrink or grow by a fifth)')
     return float(value)
 
 
@@ -123,7 +123,8 @@ SETTINGS = dict(
     resolver_max_ttl=(300, number(1, 86400)),
     manage_packages=(True, boolean),
     learned_timeout=(86400, number(0, 2147483)),
-    rule_set_max_change=(0.5, fraction),
+    set_maxelem=(65536, number(1024, 16777216)),
+    rule_set_max_change=(0.2, fraction),
     rule_set_max_entries=(200000, number(1, 10000000)),
 )
 

@@ -8,9 +8,12 @@ sets hold, the resolver's state; and the same as a table for people."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-# WireGuard renews a session every two minutes while packets flow (persistent keepalive makes them flow):
-# a handshake older than this means the upstream does not answer.
+# WireGuard renews a session every two minutes while packets flow (persistent keepalive makes them flow); when
+# the far end renews it, up to 180 s plus a keepalive interval pass. Older than that (and a margin for the
+# clocks): the upstream does not answer.
 HANDSHAKE_MAX_AGE = 180
+HANDSHAKE_MARGIN = 20
+FULL_SHARE = 0.9
 
 
 def upstream_status(upstream, tunnel):
@@ -18,7 +21,7 @@ def upstream_status(upstream, tunnel):
     age = tunnel.get('handshake_age')
     up = bool(tunnel.get('exists')) and bool(tunnel.get('up'))
     # Without keepalive an idle tunnel does not shake hands: then being up is all that can be told.
-    healthy = up and (not keepalive or (age is not None and age <= HANDSHAKE_MAX_AGE))
+    healthy = up and (not keepalive or (age is not None and age <= HANDSHAKE_MAX_AGE + keepalive + HANDSHAKE_MARGIN))
     return dict(name=upstream['name'], interface=upstream['interface'], up=up, handshake_age=age,
                 rx_bytes=tunnel.get('rx_bytes', 0), tx_bytes=tunnel.get('tx_bytes', 0), healthy=healthy)
 
@@ -30,8 +33,14 @@ def status(plan, found):
     clients = [dict(client, learned=sum(entries.get(name, 0) for name in client['sets'])) for client in plan.get('clients', [])]
     resolver = dict(active=bool(found.get('resolver', {}).get('active')), enabled=bool(found.get('resolver', {}).get('enabled')))
     down = [upstream['name'] for upstream in upstreams if not upstream['healthy']]
-    return dict(upstreams=upstreams, clients=clients, resolver=resolver, down=down,
-                lines=table(upstreams, clients, resolver))
+    # A full set takes no more addresses: new destinations of its names would take the default path.
+    maxelem = plan.get('settings', {}).get('set_maxelem', 65536)
+    full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=maxelem) for item in plan.get('sets', [])
+            if entries.get(item['name'], 0) >= FULL_SHARE * maxelem]
+    lines = table(upstreams, clients, resolver)
+    lines += ['sets nearly full (raise wgsplit_set_maxelem): %s' % ', '.join(
+        '%s %d of %d' % (item['name'], item['entries'], item['maxelem']) for item in full)] if full else []
+    return dict(upstreams=upstreams, clients=clients, resolver=resolver, down=down, full=full, lines=lines)
 
 
 def table(upstreams, clients, resolver):

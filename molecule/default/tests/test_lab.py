@@ -406,7 +406,7 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     assert seen('carol', 'shared.test') == DIRECT and seen('bob', 'plain.test') == DIRECT
     sets = host('gateway').check_output('ipset list -n').split()
     assert not [name for name in sets if name.startswith(('wgs-bob-', 'wgs-carol-'))], sets
-    assert len([name for name in sets if re.fullmatch(r'wgs-l[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
+    assert len([name for name in sets if re.fullmatch(r'wgs-L[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
     # A download that came back empty: refused before anything changes, the paths stay.
     before = gateway_state()
     listed.write_text('')

@@ -211,6 +211,13 @@ def test_a_client_whose_peer_is_missing_or_disabled_is_reported_and_not_split():
                                   " disabled on the server): it is not split until a run finds the peer"]
 
 
+def test_a_client_whose_peer_is_missing_keeps_the_addresses_it_lists():
+    result = check_inventory(by_key(address='10.8.0.9'), dict(SERVER, peers=PEERS[:1]))
+    assert result['errors'] == [] and result['clients'][0]['address'] == ['10.8.0.9']
+    assert result['warnings'] == ["client 'alice': no peer of the server interface has its public key (missing, or"
+                                  " disabled on the server): it is split at the addresses it lists"]
+
+
 def test_a_public_key_needs_the_peer_table():
     errors = check_inventory(by_key(), dict(SERVER, name='wg0', peers=None))['errors']
     assert errors == ["client 'alice': public_key needs the WireGuard peers of wg0, which cannot be read"

@@ -875,7 +875,7 @@ LIST_LINES = st.one_of(
 @examples(150)
 @given(lines=st.lists(LIST_LINES, max_size=12), newline=st.sampled_from(['\n', '\r\n']))
 def test_a_list_file_of_any_text_is_refused_by_line_or_planned_canonically(lines, newline):
-    text = newline.join(lines)
+    text = ''.join(line + newline for line in lines)
     variables = copy.deepcopy(VARIABLES)
     variables['rule_sets'] = [dict(name='list', file='list.txt')]
     variables['clients'][1]['rule_sets'] = ['list']

@@ -18,6 +18,15 @@ def test_stale_sets_are_those_that_lost_a_domain():
     assert resolver.stale_sets(None, ['ipset=/google.com/wgs-alice-p4']) == []
 
 
+def test_a_more_specific_rule_added_empties_the_set_its_names_were_fed_to():
+    old = 'ipset=/example.com/wgs-alice-d4\n'
+    # sub.example.com's addresses were in the direct set (its parent's line); now they go to the proxy set only.
+    assert resolver.stale_sets(old, ['ipset=/example.com/wgs-alice-d4', 'ipset=/sub.example.com/wgs-alice-p4']) == \
+        ['wgs-alice-d4']
+    # A more specific line that still feeds the parent's sets takes nothing away.
+    assert resolver.stale_sets(old, ['ipset=/example.com/wgs-alice-d4', 'ipset=/sub.example.com/wgs-alice-d4,wgs-bob-p4']) == []
+
+
 def test_config_carries_the_marker_and_the_lines():
     lines = CONFIG.splitlines()
     assert resolver.written_by_us(CONFIG)

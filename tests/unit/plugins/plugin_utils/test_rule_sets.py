@@ -1,5 +1,7 @@
 """wgsplit_rule_sets: named lists (inline or from files) referenced by clients, guarded against broken
 downloads, and shared sets for the clients that reference the same lists with the same upstream."""
+import os
+
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
@@ -55,7 +57,7 @@ def test_a_file_list_has_one_canonical_entry_per_line_and_takes_its_action():
 
 
 def test_bad_lines_are_named_with_their_number_and_the_rest_counted():
-    text = '\n'.join(['ok.example'] + ['bad domain %d.example' % number for number in range(8)] + ['10.0.0.1/8'])
+    text = '\n'.join(['ok.example'] + ['bad domain %d.example' % number for number in range(8)] + ['10.0.0.1/8']) + '\n'
     errors = checked([], [dict(name='big', file='big.txt')], {'big.txt': text})['errors']
     assert errors[0] == ("rule set 'big' file 'big.txt': line 2: bad domain 'bad domain 0.example': holds whitespace or a"
                          " control character (U+0020)")
@@ -73,9 +75,13 @@ def test_a_hostile_line_cannot_add_a_resolver_directive():
     ('# only comments\n\n', None, {}, 'has no entries'),
     ('a.example\nb.example\nc.example\n', None, dict(rule_set_max_entries=2),
      'has 3 entries, more than wgsplit_rule_set_max_entries (2)'),
-    ('a.example\n', 4, {}, 'has 1 entries, 4 when last applied: a change of more than 50% is refused'),
-    ('a.example\nb.example\nc.example\nd.example\ne.example\nf.example\nf2.example\n', 4, {}, 'has 7 entries, 4 when'),
+    ('a.example\nb.example\nc.example\n', 4, {}, 'has 3 entries, 4 when last applied: a change of more than 20% is refused'),
+    ('a.example\nb.example\nc.example\nd.example\ne.example\nf.example\n', 4, {}, 'has 6 entries, 4 when'),
     ('a.example\nb.example\n', 4, dict(rule_set_max_change=0.25), 'a change of more than 25% is refused'),
+    ('a.example\nb.exam', None, {}, 'does not end with a line break (a download cut short?): refused'),
+    ('a.example\ncom\n', None, {}, 'line 2: domain com: a top-level domain alone is not taken from a list'),
+    ('0.0.0.0/0\n', None, {}, 'line 1: ip 0.0.0.0/0: a network this large is not taken from a list'),
+    ('2000::/3\n', None, {}, 'line 1: ip 2000::/3: a network this large is not taken from a list'),
 ])
 def test_a_list_file_that_looks_broken_is_refused(text, previous, settings, message):
     previous = {} if previous is None else {'ads': previous}
@@ -84,8 +90,9 @@ def test_a_list_file_that_looks_broken_is_refused(text, previous, settings, mess
 
 
 def test_a_change_within_the_allowed_fraction_or_the_lists_own_is_taken():
-    text = 'a.example\nb.example\nc.example\n'
-    assert checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, {'ads': 4})['errors'] == []
+    text = 'a.example\nb.example\nc.example\nd.example\ne.example\n'
+    assert checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, {'ads': 5})['errors'] == []
+    assert checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, {'ads': 6})['errors'] == []  # a sixth less
     own = [dict(name='ads', file='ads.txt', max_change=3)]
     assert checked([], own, {'ads.txt': 'a.example\n'}, {'ads': 4})['errors'] == []
 
@@ -112,7 +119,7 @@ def test_clients_with_the_same_lists_and_upstream_share_their_sets():
                client('dave', '10.8.0.5', rule_sets=['streaming', 'work'], rules=[dict(type='domain', value='x.org')])]
     result = make(clients)
     names = [item['name'] for item in result['sets']]
-    shared_us = [name for name in names if name.startswith('wgs-l') and name.endswith(('-p4', '-p6', '-d4', '-d6'))]
+    shared_us = [name for name in names if name.startswith('wgs-L') and name.endswith(('-p4', '-p6', '-d4', '-d6'))]
     # us: proxy and direct, IPv4 and IPv6 (alice is dual-stack); eu: IPv4 only; dave (a domain of his own): his own.
     assert len(names) == len(set(names)) == 4 + 2 + 2
     assert len(shared_us) == 6 and 'wgs-dave-p4' in names and 'wgs-dave-d4' in names
@@ -138,7 +145,7 @@ def test_the_resolver_records_each_file_lists_size_for_the_next_guard():
     shrunk = checked([client('bob', '10.8.0.3', rule_sets=['streaming'])], LISTS, {'lists/streaming.txt': 'a.example\n'},
                      rule_lists.previous_counts(config))
     assert shrunk['errors'] == ["rule set 'streaming' file 'lists/streaming.txt': has 1 entries, 4 when last applied: a"
-                                " change of more than 50% is refused as a broken download (max_change of the list, or"
+                                " change of more than 20% is refused as a broken download (max_change of the list, or"
                                 " wgsplit_rule_set_max_change, accepts it)"]
 
 
@@ -157,6 +164,9 @@ def test_read_file_takes_relative_paths_from_the_base_directory(tmp_path):
         rule_lists.read_file(str(tmp_path), 'bin.txt')
     with pytest.raises(Invalid, match='cannot be read'):
         rule_lists.read_file(str(tmp_path), 'missing.txt')
+    os.mkfifo(str(tmp_path / 'fifo'))  # a read would wait for a writer forever
+    with pytest.raises(Invalid, match='is not a regular file'):
+        rule_lists.read_file(str(tmp_path), 'fifo')
 
 
 def test_removing_every_reference_removes_the_shared_sets():
@@ -165,3 +175,13 @@ def test_removing_every_reference_removes_the_shared_sets():
     persisted = discovered(ipsets=dict(names=names, persisted=names))
     after = make([client('alice', '10.8.0.2')], discovery=persisted)
     assert sorted(after['removed']['sets']) == sorted(names)
+
+
+def test_a_shared_set_never_takes_a_client_sets_name():
+    shared = make([client('alice', '10.8.0.2', rule_sets=['streaming'])])
+    base = shared['sets'][0]['name'].rsplit('-', 1)[0]  # wgs-L<digest>
+    lookalike = base[len('wgs-'):].lower()
+    result = make([client('alice', '10.8.0.2', rule_sets=['streaming']),
+                   client(lookalike, '10.8.0.3', rules=[dict(type='domain', value='bank.example', action='direct')])])
+    names = [item['name'] for item in result['sets']]
+    assert len(names) == len(set(names)) and 'wgs-%s-d4' % lookalike in names

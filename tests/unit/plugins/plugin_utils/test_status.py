@@ -13,10 +13,14 @@ def tunnel(name, **state):
 
 def test_upstreams_are_healthy_up_with_a_recent_handshake_and_clients_report_their_sets():
     planned = make_plan()
-    found = discovered(wireguard=dict(tunnels=[tunnel('wg-up-1'), tunnel('wg-up-2', handshake_age=181)]),
+    found = discovered(wireguard=dict(tunnels=[tunnel('wg-up-1'), tunnel('wg-up-2', handshake_age=180 + 25 + 21)]),
                        ipsets=dict(entries={'wgs-alice-p4': 5, 'wgs-alice-p6': 2, 'wgs-bob-p4': 1}))
     result = split_status(planned, found)
     assert [(item['name'], item['healthy']) for item in result['upstreams']] == [('us', True), ('eu', False)]
+    # The far end renewed the session: up to 180 s plus a keepalive interval is still healthy.
+    found['wireguard']['tunnels'][1]['handshake_age'] = 180 + 25 + 20
+    assert split_status(planned, found)['down'] == []
+    found['wireguard']['tunnels'][1]['handshake_age'] = 180 + 25 + 21
     assert result['down'] == ['eu']
     learned = dict((client['name'], client['learned']) for client in result['clients'])
     assert learned == {'alice': 7, 'bob': 1, 'carol': 0}
@@ -38,3 +42,11 @@ def test_a_missing_or_down_interface_is_down_and_without_keepalive_up_is_enough(
 def test_sizes_read_as_people_read_them():
     assert [size(value) for value in (0, 1023, 1024, 1536, 5 * 1024 ** 3, 3 * 1024 ** 5)] == \
         ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '5.0 GiB', '3072.0 TiB']
+
+
+def test_sets_nearly_full_are_named():
+    planned = make_plan(set_maxelem=1024)
+    found = discovered(ipsets=dict(entries={'wgs-alice-p4': 922, 'wgs-bob-p4': 921}))
+    result = split_status(planned, found)
+    assert result['full'] == [dict(name='wgs-alice-p4', entries=922, maxelem=1024)]
+    assert result['lines'][-1] == 'sets nearly full (raise wgsplit_set_maxelem): wgs-alice-p4 922 of 1024'
