@@ -18,23 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! cmp -s "$root/tests/requirements.txt" "$venv/.requirements.txt"; then
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
-  cp "$root/tests/requirements.txt" "$venv/.requirements.txt"
-fi
-# Release checks (tests/release/check.sh): their own venv, their tools pin others.
-release_venv=${WGSPLIT_RELEASE_VENV:-/opt/wgsplit-release-venv}
-[ -x "$release_venv/bin/python" ] || python3 -m venv "$release_venv"
-if ! cmp -s "$root/tests/release/requirements.txt" "$release_venv/.requirements.txt"; then
-  "$release_venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/release/requirements.txt"
-  cp "$root/tests/release/requirements.txt" "$release_venv/.requirements.txt"
-fi
-# The oldest ansible-core the collection supports (tests/oldest/run.sh).
-oldest_venv=${WGSPLIT_OLDEST_VENV:-/opt/wgsplit-core216-venv}
-[ -x "$oldest_venv/bin/python" ] || python3 -m venv "$oldest_venv"
-if ! cmp -s "$root/tests/oldest/requirements.txt" "$oldest_venv/.requirements.txt"; then
-  "$oldest_venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/oldest/requirements.txt"
-  cp "$root/tests/oldest/requirements.txt" "$oldest_venv/.requirements.txt"
-fi
+# A venv at $1 with the pinned requirements file $2, installed again only when that file changed.
+venv_with() {
+  [ -x "$1/bin/python" ] || python3 -m venv "$1"
+  if ! cmp -s "$2" "$1/.requirements.txt"; then
+    "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    cp "$2" "$1/.requirements.txt"
+  fi
+}
+venv_with "$venv" "$root/tests/requirements.txt"
+# Release checks (tests/release/check.sh) and the oldest supported ansible-core (tests/oldest/run.sh): venvs of
+# their own, their tools pin other versions.
+venv_with "${WGSPLIT_RELEASE_VENV:-/opt/wgsplit-release-venv}" "$root/tests/release/requirements.txt"
+venv_with "${WGSPLIT_OLDEST_VENV:-/opt/wgsplit-core216-venv}" "$root/tests/oldest/requirements.txt"
 echo "$venv"
