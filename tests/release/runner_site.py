@@ -23,6 +23,8 @@ PROJECT_PLAYBOOK = '- name: The collection\'s playbook, as an AWX project would 
 
 def main():
     collections = os.path.abspath(sys.argv[1])
+    # Docker running and the lab image built (on a fresh machine this is the first test that needs them).
+    subprocess.run(['bash', os.path.join(ROOT, 'tests', 'lab', 'ready.sh')], check=True, stdout=subprocess.DEVNULL)
     name = 'wgsplit-runner-%s' % uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as work:
         os.makedirs(os.path.join(work, 'project'))
