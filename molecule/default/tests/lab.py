@@ -91,7 +91,7 @@ def site(variables=None, check=False, tmp_path=None, options=(), playbook=SITE):
 
 # What the resolver learned comes and goes with the clients' queries: the members of the collection's sets
 # (their timeouts count down) and the saved copies of them.
-LEARNED = re.compile(r'^(add wgs-\S+ .*|/etc/wgsplit/learned/.*)$', re.MULTILINE)
+LEARNED = re.compile(r'^(?:add wgs-\S+ .*|/etc/wgsplit/learned/.*)\n', re.MULTILINE)
 
 
 def gateway_state():
