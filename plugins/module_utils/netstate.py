@@ -44,6 +44,9 @@ LEARNED_TIMER = 'wgsplit-learned.timer'
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
 BOOT_KINDS = ('ipset', 'iptables', 'route')
+# How earlier builds named the families in chain boot file names (TABLE.CHAIN.ipv4.rules): split_info reads
+# them, mangle_mark removes them when it writes the chain's file.
+LEGACY_BOOT_FAMILIES = {'inet': 'ipv4', 'inet6': 'ipv6'}
 # Ownership markers (docs/contract.md 15): what the collection wrote carries one of these, and it touches nothing
 # without. Routes and ip rules carry this protocol number (free in iproute2's rt_protos).
 ROUTE_PROTOCOL = 233

@@ -254,7 +254,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
     BUILTIN_CHAINS, CHAIN_NAME, SET_NAME, Invalid, address, endpoint, format_endpoint, interface_name, network, safe_strings)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, ordered_unique)
+    LEGACY_BOOT_FAMILIES, BootState, StateModule, ordered_unique)
 
 MAX_CHAIN_LENGTH = 28
 FULL_MASK = 0xffffffff
@@ -265,8 +265,6 @@ UNQUOTED_CHARS = frozenset('_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN
 COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'inet': 'iptables-save', 'inet6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'inet': 'iptables-restore', 'inet6': 'ip6tables-restore'}
-# How earlier builds named the families in boot file names (removed when the chain's file is written).
-LEGACY_FAMILIES = {'inet': 'ipv4', 'inet6': 'ipv6'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
 
 
@@ -546,7 +544,7 @@ class MangleMark(StateModule):
                                    self.boot_lines(spec, wanted[self.key(spec)][family]))
                    for spec in self.specs for family in self.families]
         # The same chain's file under an earlier build's name would be restored too, with what it held then.
-        changes += [boot_state.keep('%s.%s.%s.rules' % (spec['table'], spec['chain'], LEGACY_FAMILIES[family]), None)
+        changes += [boot_state.keep('%s.%s.%s.rules' % (spec['table'], spec['chain'], LEGACY_BOOT_FAMILIES[family]), None)
                     for spec in self.specs for family in self.families]
         return any(changes)
 

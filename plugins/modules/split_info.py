@@ -266,12 +266,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    Commands, PERSIST_DIR, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
+    LEGACY_BOOT_FAMILIES, Commands, PERSIST_DIR, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config,
+    read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
 # Boot files written by earlier builds named the family ipv4/ipv6 (mangle_mark removes them on its next run).
-LEGACY_FAMILIES = {'ipv4': 'inet', 'ipv6': 'inet6'}
+LEGACY_FAMILIES = dict((legacy, family) for family, legacy in LEGACY_BOOT_FAMILIES.items())
 ROUTE_FILE = re.compile(r'^table-([0-9]+)\.(inet|inet6)\.batch$')
 SOCKET_LINK = re.compile(r'^socket:\[([0-9]+)\]$')
 # /proc/net files and the state a socket that accepts DNS queries is in: TCP_LISTEN, and TCP_CLOSE for

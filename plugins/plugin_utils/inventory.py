@@ -287,8 +287,9 @@ def check_rule_set(checker, where, raw, read, previous, settings):
 
 def check_list_entries(checker, where, text, action):
     """The rules of a list file's lines (each a domain, address or network), or None with the bad lines named."""
-    if rule_lists.cut_short(text):
-        checker.error(where, rule_lists.cut_short(text))
+    cut_short = rule_lists.cut_short(text)
+    if cut_short:
+        checker.error(where, cut_short)
         return None
     rules, bad = [], []
     for number, entry in rule_lists.entries(text):
@@ -298,8 +299,9 @@ def check_list_entries(checker, where, text, action):
         except Invalid as error:
             bad.append('line %d: bad %s %s: %s' % (number, kind, describe(entry), error))
             continue
-        if rule_lists.broad_entry(kind, value):
-            bad.append('line %d: %s %s: %s' % (number, kind, value, rule_lists.broad_entry(kind, value)))
+        too_broad = rule_lists.broad_entry(kind, value)
+        if too_broad:
+            bad.append('line %d: %s %s: %s' % (number, kind, value, too_broad))
             continue
         rules.append(dict(type=kind, value=value, action=action, enabled=True))
     for message in bad[:BAD_LINES_NAMED]:
@@ -372,15 +374,13 @@ def add_peer_addresses(checker, where, client, server, networks):
                       % (interface, interface))
         return False
     peer = next((peer for peer in peers if peer.get('public_key') == client['public_key']), None)
-    if peer is None and client['address']:
-        checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): it is split'
-                                ' at the addresses it lists' % (where, interface))
-        return True
     if peer is None:
-        checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): it is not'
-                                ' split until a run finds the peer' % (where, interface))
-        client['peer_missing'] = True
-        return False
+        listed = bool(client['address'])
+        checker.warnings.append('%s: no peer of %s has its public key (missing, or disabled on the server): %s'
+                                % (where, interface, 'it is split at the addresses it lists' if listed
+                                   else 'it is not split until a run finds the peer'))
+        client['peer_missing'] = not listed
+        return listed
     hosts = []
     for value in peer.get('allowed_ips', []):
         net = ipaddress.ip_network(value, strict=False)
@@ -447,22 +447,13 @@ def unreadable(_path):
     raise Invalid('cannot be read here (no directory to read list files from)')
 
 
-def check_unique_keys(checker, clients):
-    """One client per WireGuard peer (the key is not repeated: the clients' names say which)."""
+def check_claimed_once(checker, clients, values, label):
+    """Each value (an address, a peer's key) belongs to one client; `label(value)` names it in the message."""
     owners = {}
     for client in clients:
-        if client['public_key'] is not None:
-            if client['public_key'] in owners:
-                checker.error('client %r' % client['name'], 'public_key is also client %r\'s' % owners[client['public_key']])
-            owners.setdefault(client['public_key'], client['name'])
-
-
-def check_unique_addresses(checker, clients):
-    owners = {}
-    for client in clients:
-        for value in client['address']:
+        for value in values(client):
             if value in owners:
-                checker.error('client %r' % client['name'], 'address %s is also client %r\'s' % (value, owners[value]))
+                checker.error('client %r' % client['name'], '%s is also client %r\'s' % (label(value), owners[value]))
             owners.setdefault(value, client['name'])
 
 
@@ -528,13 +519,15 @@ def check_inventory(variables, server=None, read=None, previous=None):
         check_client_rule_sets(checker, clients, rule_set_names)
         result['rule_sets'] = rule_sets
     check_upstream_resolvers(checker, upstreams, settings.get('dns_servers') or [], server)
-    check_unique_keys(checker, clients)
+    # One client per WireGuard peer (the key is not repeated: the clients' names say which).
+    check_claimed_once(checker, clients, lambda client: [client['public_key']] if client['public_key'] else [],
+                       lambda _key: 'public_key')
     if server is not None and server.get('exists'):
         check_addresses(checker, clients, server)
         clients = [client for client in clients if not client.pop('peer_missing', False)]
     elif any(client['public_key'] and not client['address'] for client in clients):
         checker.error('wgsplit_clients', 'a client given by public_key only needs the server interface\'s peers')
-    check_unique_addresses(checker, clients)
+    check_claimed_once(checker, clients, lambda client: client['address'], lambda address: 'address %s' % address)
     check_rule_families(checker, clients)
     result.update(upstreams=upstreams, clients=clients)
     return result

@@ -18,6 +18,7 @@ Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
 import hashlib
 import ipaddress
 
@@ -168,10 +169,8 @@ class Planner(object):
             if key not in owners:
                 owners[key] = len(self.owners)
                 self.owners.append(dict(base=self.owner_name(client, key), upstream=upstream, domains=domains,
-                                        families=set(), clients=[]))
-            owner = self.owners[owners[key]]
-            owner['families'].update(families)
-            owner['clients'].append(client['name'])
+                                        families=set()))
+            self.owners[owners[key]]['families'].update(families)
             planned.append(dict(client, upstream=upstream, rules=rules, families=families, owner=owners[key],
                                 chain=self.prefix + client['name']))
         for owner in self.owners:
@@ -207,9 +206,9 @@ class Planner(object):
     def sets(self):
         names = sorted((name, 'inet' if version == 4 else 'inet6')
                        for owner in self.owners for (_action, version), name in owner['sets'].items())
-        if len(set(names)) != len(names):
-            self.errors.append('two planned sets have the same name: %s' % ', '.join(sorted(set(
-                name for name, _inet in names if [item[0] for item in names].count(name) > 1))))
+        repeated = sorted(name for name, count in collections.Counter(name for name, _inet in names).items() if count > 1)
+        if repeated:
+            self.errors.append('two planned sets have the same name: %s' % ', '.join(repeated))
         for name, _inet in names:
             if len(name) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
