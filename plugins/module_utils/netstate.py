@@ -43,6 +43,11 @@ LEARNED_TIMER = 'wgsplit-learned.timer'
 # The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
+METRICS_DIR = PERSIST_DIR + '/metrics'
+METRICS_EXPORTER = METRICS_DIR + '/exporter'
+METRICS_CONFIG = METRICS_DIR + '/config.json'
+METRICS_UNIT = 'wgsplit-metrics.service'
+METRICS_TIMER = 'wgsplit-metrics.timer'
 BOOT_KINDS = ('ipset', 'iptables', 'route')
 # How earlier builds named the families in chain boot file names (TABLE.CHAIN.ipv4.rules): split_info reads
 # them, mangle_mark removes them when it writes the chain's file.

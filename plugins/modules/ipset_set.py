@@ -41,8 +41,9 @@ options:
     elements: str
   sets:
     description:
-      - Sets of both address families that share the rest of their definition (type, options,
-        members, state), managed in one transaction. I(family) is then given per set.
+      - Sets managed in one transaction, each with its own I(family) and, where given, its own I(type),
+        I(maxelem), I(timeout), I(counters) and I(members); what a set leaves out comes from the top-level
+        option of that name (so sets of both families can share one definition).
     type: list
     elements: dict
     suboptions:
@@ -55,12 +56,29 @@ options:
         type: str
         choices: [inet, inet6]
         default: inet
+      type:
+        description: Its type (else I(type)).
+        type: str
+      maxelem:
+        description: Its maximum number of members (else I(maxelem)).
+        type: int
+      timeout:
+        description: Its default member timeout (else I(timeout)).
+        type: int
+      counters:
+        description: Whether its members count packets and bytes (else I(counters)).
+        type: bool
+      members:
+        description: Its members (else I(members)).
+        type: list
+        elements: str
   type:
     description:
       - The set type, as C(ipset create) takes it.
       - Members of C(hash:ip) are single addresses; members of C(hash:net) are addresses or networks
         and are normalised the way the kernel stores them (host bits cleared, C(/32) and C(/128)
-        dropped). Members of other types are compared as given.
+        dropped); members of C(hash:net,iface) are such a network, a comma and an interface name.
+        Members of other types are compared as given.
     type: str
     default: hash:net
   family:
@@ -81,6 +99,13 @@ options:
       - Default timeout of members in seconds; C(0) enables per-member timeouts without a default.
       - Omit for a set whose members never expire.
     type: int
+  counters:
+    description:
+      - Each member counts the packets and bytes of the packets it matches (C(ipset list) shows them; a
+        rule with C(-m set) updates them). Counts survive a change of members and, saved with what the
+        resolver learned, a reboot.
+    type: bool
+    default: false
   members:
     description:
       - The members. Omit to leave the members alone (for sets that a resolver fills).
@@ -131,6 +156,13 @@ EXAMPLES = r'''
       - {name: wgs-alice-p6, family: inet6}
     type: hash:ip
 
+- name: Bytes each client sends through an upstream (iptables -m set --match-set NAME src,dst)
+  wgsplit.gateway.ipset_set:
+    name: wgs-A-sent-up4
+    type: hash:net,iface
+    counters: true
+    members: ["10.8.0.2,wg-up-1"]
+
 - name: Add one address, keep the rest
   wgsplit.gateway.ipset_set:
     name: wgsplit-alice-ip4
@@ -177,15 +209,19 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, Invalid, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule, forget_learned, kernel_prefix, learned_lock, list_delta)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
 # Options that define a set; hashsize is left out on purpose (the kernel grows it).
-DEFINING_OPTIONS = ('maxelem', 'timeout')
+DEFINING_OPTIONS = ('maxelem', 'timeout', 'counters')
 DEFAULT_MAXELEM = 65536
+# Options of `ipset save` create lines that are one word (the others are followed by their value).
+FLAG_OPTIONS = ('counters', 'comment', 'skbinfo', 'forceadd')
+# What each set of `sets` may give for itself (else the top-level option of the same name).
+PER_SET_OPTIONS = ('type', 'maxelem', 'timeout', 'counters', 'members')
 
 
 def parse_save(text):
@@ -202,16 +238,30 @@ def parse_save_all(text):
         if not words:
             continue
         if words[0] == 'create':
-            options = dict(zip(words[3::2], words[4::2]))
+            options = create_options(words[3:])
             sets[words[1]] = dict(type=words[2], family=options.get('family', 'inet'),
                                   maxelem=int(options.get('maxelem', DEFAULT_MAXELEM)),
-                                  timeout=int(options['timeout']) if 'timeout' in options else None, members=[])
+                                  timeout=int(options['timeout']) if 'timeout' in options else None,
+                                  counters='counters' in options, members=[])
         elif words[0] == 'add' and words[1] in sets:
             # A member's own "timeout N" (and similar per-member options) is not part of its identity.
             sets[words[1]]['members'].append(words[2])
     for header in sets.values():
         header['members'].sort()
     return sets
+
+
+def create_options(words):
+    """{option: value} of the words after a create line's type; a flag (counters) has the value True."""
+    options, index = {}, 0
+    while index < len(words):
+        if words[index] in FLAG_OPTIONS:
+            options[words[index]] = True
+            index += 1
+        else:
+            options[words[index]] = words[index + 1] if index + 1 < len(words) else ''
+            index += 2
+    return options
 
 
 def parse_references(text):
@@ -229,6 +279,13 @@ def parse_references(text):
 def normalize_member(member, set_type, family):
     """The member as `ipset save` prints it; raises ValueError with a reason."""
     member = member.strip()
+    if set_type == 'hash:net,iface':
+        network, _comma, interface = member.partition(',')
+        try:
+            interface = interface_name(interface)
+        except Invalid as error:
+            raise ValueError('%s: %s' % (interface or 'the interface after the comma', error))
+        return '%s,%s' % (normalize_member(network, 'hash:net', family), interface)
     if set_type not in ('hash:ip', 'hash:net'):
         if not member or any(char.isspace() for char in member):
             raise ValueError('a member is one word')
@@ -256,6 +313,8 @@ def create_line(name, definition, hashsize):
     words += ['maxelem', str(definition['maxelem'])]
     if definition['timeout'] is not None:
         words += ['timeout', str(definition['timeout'])]
+    if definition['counters']:
+        words.append('counters')
     return ' '.join(words)
 
 
@@ -293,8 +352,8 @@ class IpsetSet(StateModule):
 
     def __init__(self, module):
         super(IpsetSet, self).__init__(module)
-        self.families = set_families(module.params)
-        self.names = sorted(self.families)
+        self.definitions = set_definitions(module.params)
+        self.names = sorted(self.definitions)
         self.referenced = {}
 
     def read(self):
@@ -320,7 +379,7 @@ class IpsetSet(StateModule):
                     for name in self.names)
 
     def want_set(self, name, current, referenced):
-        params = self.params
+        params, definition = self.params, self.definitions[name]
         if params['state'] == 'absent':
             # In check mode the task that drops the reference (earlier in the play) has not run either:
             # report the removal rather than fail on a reference that a real run would not meet.
@@ -328,13 +387,14 @@ class IpsetSet(StateModule):
                 self.module.fail_json(msg='set %s is still referenced (by a firewall rule or a list:set);'
                                           ' remove the reference first' % name)
             return None
-        wanted = dict(type=params['type'], family=self.families[name],
-                      maxelem=params['maxelem'] or DEFAULT_MAXELEM, timeout=params['timeout'])
+        wanted = dict(type=definition['type'], family=definition['family'],
+                      maxelem=definition['maxelem'] or DEFAULT_MAXELEM, timeout=definition['timeout'],
+                      counters=definition['counters'])
         if current is not None and current['family'] != wanted['family'] and referenced:
             self.module.fail_json(msg='set %s is family %s and still referenced; it cannot become %s'
                                       % (name, current['family'], wanted['family']))
         kept = current['members'] if current is not None else []
-        if params['members'] is None:
+        if definition['members'] is None:
             members = kept if current is not None and current['type'] == wanted['type'] else []
         else:
             members = set(self.normalized_members(name))
@@ -349,10 +409,11 @@ class IpsetSet(StateModule):
         return wanted
 
     def normalized_members(self, name):
+        definition = self.definitions[name]
         members = []
-        for member in self.params['members']:
+        for member in definition['members']:
             try:
-                members.append(normalize_member(member, self.params['type'], self.families[name]))
+                members.append(normalize_member(member, definition['type'], definition['family']))
             except ValueError as error:
                 self.module.fail_json(msg='set %s: member %r is invalid: %s' % (name, member, error))
         return members
@@ -390,7 +451,7 @@ class IpsetSet(StateModule):
         if wanted is None:
             return None
         lines = [create_line(name, wanted, self.params['hashsize'])]
-        if self.params['members'] is not None:
+        if self.definitions[name]['members'] is not None:
             lines += ['add %s %s' % (name, member) for member in wanted['members']]
         return lines
 
@@ -414,11 +475,18 @@ class IpsetSet(StateModule):
                     member_count=len(wanted_members))
 
 
-def set_families(params):
-    """{name: family} of the sets the task names, however it names them."""
+def set_definitions(params):
+    """{name: {family, type, maxelem, timeout, counters, members}} of the sets the task names, however it names
+    them: what a set of `sets` leaves out comes from the top-level option."""
     if params['sets']:
-        return dict((item['name'], item['family']) for item in params['sets'])
-    return dict((name, params['family']) for name in ([params['name']] if params['name'] else params['names']))
+        items = params['sets']
+    else:
+        items = [dict(name=name, family=params['family']) for name in ([params['name']] if params['name'] else params['names'])]
+    definitions = {}
+    for item in items:
+        definition = dict((key, params[key] if item.get(key) is None else item[key]) for key in PER_SET_OPTIONS)
+        definitions[item['name']] = dict(definition, family=item['family'])
+    return definitions
 
 
 def main():
@@ -428,12 +496,18 @@ def main():
             names=dict(type='list', elements='str'),
             sets=dict(type='list', elements='dict', options=dict(
                 name=dict(type='str', required=True),
-                family=dict(type='str', default='inet', choices=['inet', 'inet6']))),
+                family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+                type=dict(type='str'),
+                maxelem=dict(type='int'),
+                timeout=dict(type='int'),
+                counters=dict(type='bool'),
+                members=dict(type='list', elements='str'))),
             type=dict(type='str', default='hash:net'),
             family=dict(type='str', default='inet', choices=['inet', 'inet6']),
             maxelem=dict(type='int'),
             hashsize=dict(type='int'),
             timeout=dict(type='int'),
+            counters=dict(type='bool', default=False),
             members=dict(type='list', elements='str'),
             exclusive=dict(type='bool', default=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
@@ -443,15 +517,19 @@ def main():
         required_one_of=[('name', 'names', 'sets')],
         supports_check_mode=True,
     )
-    for name in set_families(module.params):
+    names = [item['name'] for item in module.params['sets'] or []]
+    repeated = sorted(set(name for name in names if names.count(name) > 1))
+    if repeated:
+        module.fail_json(msg='sets names %s more than once' % ', '.join(repeated))
+    for name, definition in set_definitions(module.params).items():
         if not SET_NAME.fullmatch(name or ''):
             module.fail_json(msg='name %r must be 1 to %d of A-Z a-z 0-9 _ . : -' % (name, MAX_NAME_LENGTH))
-    if not SET_TYPE.fullmatch(module.params['type']):
-        module.fail_json(msg='type %r is not an ipset type (for example hash:ip, hash:net)' % module.params['type'])
-    try:
-        safe_strings(module.params['members'] or [], 'members')
-    except ValueError as error:
-        module.fail_json(msg=str(error))
+        if not SET_TYPE.fullmatch(definition['type']):
+            module.fail_json(msg='type %r is not an ipset type (for example hash:ip, hash:net)' % definition['type'])
+        try:
+            safe_strings(definition['members'] or [], 'members')
+        except ValueError as error:
+            module.fail_json(msg=str(error))
     IpsetSet(module).run()
 
 

@@ -128,6 +128,13 @@ ipsets:
       description: The number of entries of each set with a boot file (what the resolver or the modules put in).
       type: dict
       sample: {"wgs-alice-p4": 12}
+    counters:
+      description:
+        - Of each set with a boot file whose members count (C(counters)), the bytes each member counted; the
+          collection's accounting sets (what each split client sent and received through its upstream and
+          direct).
+      type: dict
+      sample: {"wgs-A-sent-up4": {"10.8.0.2,wg-up-1": 5120}}
     max_sets:
       description:
         - The ip_set module's C(max_sets) parameter.
@@ -201,6 +208,25 @@ wireguard:
       type: list
       elements: str
       sample: ["wg-up-1"]
+metrics:
+  description: The metrics exporter (C(wgsplit-metrics.timer)), as the collection wrote it.
+  returned: always
+  type: dict
+  contains:
+    files:
+      description: Its program, configuration and units, by path, each with its C(text) and C(mode) (C(null) when missing).
+      type: dict
+      sample: {"/etc/wgsplit/metrics/config.json": {"text": "{...}", "mode": "0644"}}
+    textfile:
+      description: Where the configuration in place writes the metrics (C(null) without one).
+      type: str
+      sample: /var/lib/prometheus/node-exporter/wgsplit.prom
+    timer_enabled:
+      description: Whether C(wgsplit-metrics.timer) is enabled.
+      type: bool
+    timer_active:
+      description: Whether C(wgsplit-metrics.timer) is active.
+      type: bool
 resolver:
   description: The resolver.
   returned: always
@@ -259,15 +285,18 @@ listeners:
 '''
 
 import ipaddress
+import json
 import os
 import re
 import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
+    parse_counters, parse_set_headers, peer_counters, tunnel_state)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    LEGACY_BOOT_FAMILIES, Commands, PERSIST_DIR, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config,
-    read_text)
+    LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
+    RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -300,30 +329,6 @@ def parse_wg_dump(text):
         peers.append(dict(public_key=fields[0], allowed_ips=canonical_networks(allowed)))
     # wireguard-go lists peers in no stable order.
     return sorted(peers, key=lambda peer: peer['public_key'])
-
-
-def peer_counters(text, now):
-    """Of `wg show NAME dump` with one peer (an upstream): its latest handshake (epoch seconds, None when
-    never), the age of it at `now`, and the bytes received and sent."""
-    lines = text.splitlines()[1:2]
-    fields = lines[0].split('\t') if lines else []
-    if len(fields) < 7 or not all(field.isdigit() for field in fields[4:7]):
-        return {}
-    handshake = int(fields[4]) or None
-    return dict(latest_handshake=handshake, handshake_age=None if handshake is None else max(now - handshake, 0),
-                rx_bytes=int(fields[5]), tx_bytes=int(fields[6]))
-
-
-def parse_set_headers(text):
-    """{set name: number of entries} of `ipset list -t`."""
-    entries, name = {}, None
-    for line in text.splitlines():
-        if line.startswith('Name:'):
-            name = line.split(':', 1)[1].strip()
-            entries[name] = 0
-        elif line.startswith('Number of entries:') and name is not None:
-            entries[name] = int(line.split(':', 1)[1])
-    return entries
 
 
 def canonical_networks(values):
@@ -450,7 +455,7 @@ class SplitInfo:
         wireguard = self.wireguard(links)
         wireguard['tunnels'] = self.tunnels(wireguard['configs'], entries)
         return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
-                    routing=self.routing(), wireguard=wireguard, resolver=resolver,
+                    routing=self.routing(), wireguard=wireguard, resolver=resolver, metrics=self.metrics(),
                     listeners=self.listeners(server, resolver), missing_packages=self.missing_packages())
 
     def tunnels(self, configs, links):
@@ -461,13 +466,11 @@ class SplitInfo:
         for config in configs:
             if not config['owned']:
                 continue
-            tunnel = dict(name=config['name'], exists=config['name'] in flags, up='UP' in flags.get(config['name'], []),
-                          latest_handshake=None, handshake_age=None, rx_bytes=0, tx_bytes=0)
-            if tunnel['exists'] and self.has('wg'):
+            counters = {}
+            if config['name'] in flags and self.has('wg'):
                 rc, out = self.cmd.run(['wg', 'show', config['name'], 'dump'], check=False)[:2]
-                if rc == 0:
-                    tunnel.update(peer_counters(out, now))
-            result.append(tunnel)
+                counters = peer_counters(out, now) if rc == 0 else {}
+            result.append(tunnel_state(config['name'], flags.get(config['name']), counters))
         return result
 
     def missing_packages(self):
@@ -485,12 +488,15 @@ class SplitInfo:
         return dict(name=name, exists=True, addresses=addresses, peers=peers)
 
     def ipsets(self):
-        entries = {}
+        headers = {}
         if self.has('ipset'):
-            entries = parse_set_headers(self.cmd.run(['ipset', 'list', '-t'])[1])
+            headers = parse_set_headers(self.cmd.run(['ipset', 'list', '-t'])[1])
         persisted = boot_sets(list_dir(self.persist_path('ipset')))
-        return dict(names=sorted(entries), persisted=persisted, max_sets=parse_max_sets(read_text(MAX_SETS_PATH)),
-                    entries=dict((name, entries[name]) for name in persisted if name in entries))
+        owned = [name for name in persisted if name in headers]
+        return dict(names=sorted(headers), persisted=persisted, max_sets=parse_max_sets(read_text(MAX_SETS_PATH)),
+                    entries=dict((name, headers[name]['entries']) for name in owned),
+                    counters=dict((name, parse_counters(self.cmd.run(['ipset', 'save', name])[1]))
+                                  for name in owned if headers[name]['counters']))
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))
@@ -532,6 +538,20 @@ class SplitInfo:
                     unit=unit_text, unit_exists=unit_text is not None,
                     enabled=self.has('systemctl') and self.systemctl('is-enabled', unit),
                     active=self.has('systemctl') and self.systemctl('is-active', unit))
+
+    def metrics(self):
+        """The metrics exporter's files as the collection wrote them (text and mode), where its configuration sends
+        the metrics, and its timer's state."""
+        paths = (METRICS_EXPORTER, METRICS_CONFIG, os.path.join(UNIT_DIR, METRICS_UNIT), os.path.join(UNIT_DIR, METRICS_TIMER))
+        files = dict((path, dict(text=read_text(path), mode=file_mode(path))) for path in paths)
+        try:
+            textfile = json.loads(files[METRICS_CONFIG]['text'] or '{}').get('textfile')
+        except (ValueError, AttributeError):
+            textfile = None
+        systemctl = self.has('systemctl')
+        return dict(files=files, textfile=textfile if isinstance(textfile, str) else None,
+                    timer_enabled=systemctl and self.systemctl('is-enabled', METRICS_TIMER),
+                    timer_active=systemctl and self.systemctl('is-active', METRICS_TIMER))
 
     def systemctl(self, verb, unit):
         return self.cmd.run(['systemctl', verb, '--quiet', unit], check=False)[0] == 0

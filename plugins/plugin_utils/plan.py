@@ -23,7 +23,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import exporter, resolver
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
@@ -34,6 +34,13 @@ INTERFACE_PREFIX = 'wg-up-'
 ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
 RESOLVER_LINE_MAX = 1024
+# The accounting sets, per address family: (direction, path, name part, set type, lookup flags). A split client's
+# packet is counted once, by the first set of its direction that holds it: through its upstream when the
+# packet leaves by (or came in by) the upstream's interface, else direct.
+COUNTERS = (('sent', 'upstream', 'sent-up', 'hash:net,iface', 'src,dst'),
+            ('sent', 'direct', 'sent-direct', 'hash:net', 'src'),
+            ('received', 'upstream', 'recv-up', 'hash:net,iface', 'dst,src'),
+            ('received', 'direct', 'recv-direct', 'hash:net', 'dst'))
 
 
 def upstream_interface(upstream_id):
@@ -72,6 +79,7 @@ class Planner(object):
         self.rule_sets = checked.get('rule_sets', {})
         self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
         self.clients = self.plan_clients(checked['clients'])
+        self.counter_sets = self.plan_counter_sets()
 
     # Upstreams ----------------------------------------------------------------------------------
     def plan_upstreams(self, upstreams):
@@ -196,24 +204,74 @@ class Planner(object):
         return self.prefix + 'L' + hashlib.sha1('\0'.join(key[1:]).encode('utf-8')).hexdigest()[:8]
 
     def client_summary(self, client):
-        """What status reports of a split client: its upstream, addresses, sets and how many rules of each kind."""
+        """What status and metrics report of a split client: its upstream, addresses, sets, how many rules of each
+        kind, and which member of which accounting set counts what of its traffic."""
         owner = self.owners[client['owner']]
         return dict(name=client['name'], upstream=client['upstream']['name'], address=client['address'],
                     rule_sets=client['rule_sets'], sets=sorted(name for (_action, version), name in owner['sets'].items()
                                                                if version in client['families']),
-                    rules=dict((kind, sum(1 for rule in client['rules'] if rule['type'] == kind)) for kind in ('domain', 'ip')))
+                    rules=dict((kind, sum(1 for rule in client['rules'] if rule['type'] == kind)) for kind in ('domain', 'ip')),
+                    counters=self.client_counters(client) if self.counter_sets else [])
+
+    # Accounting ---------------------------------------------------------------------------------
+    def counter_set_name(self, part, version):
+        # An upper-case A, which no client name has.
+        return '%sA-%s%d' % (self.prefix, part, version)
+
+    @staticmethod
+    def counter_member(client, address, path):
+        return '%s,%s' % (address, client['upstream']['interface']) if path == 'upstream' else address
+
+    def plan_counter_sets(self):
+        """Per family that split clients have addresses of, the four accounting sets, their members counting bytes
+        (a lookup per packet whatever the number of clients)."""
+        if not self.settings['accounting']:
+            return []
+        sets = []
+        for version, inet in FAMILIES:
+            addresses = [(client, address) for client in self.clients for address in client['address']
+                         if family(address) == version]
+            for _direction, path, part, set_type, _flags in COUNTERS if addresses else ():
+                sets.append(dict(name=self.counter_set_name(part, version), family=inet, type=set_type, counters=True,
+                                 maxelem=self.settings['set_maxelem'],
+                                 members=sorted(self.counter_member(client, address, path) for client, address in addresses)))
+        return sets
+
+    def client_counters(self, client):
+        return [dict(set=self.counter_set_name(part, family(address)), member=self.counter_member(client, address, path),
+                     direction=direction, path=path)
+                for address in client['address'] for direction, path, part, _type, _flags in COUNTERS]
+
+    def count_rules(self):
+        """From FORWARD: each packet of the server interface (sent) and to it (received) looked up in the sets of
+        its direction, through an upstream first; the first that holds it counts it."""
+        interface = self.settings['server_interface']
+        names = set(item['name'] for item in self.counter_sets)
+        rules = []
+        for version, inet in FAMILIES:
+            for direction, path, part, _type, flags in COUNTERS:
+                name = self.counter_set_name(part, version)
+                if name in names:
+                    side = 'in_interface' if direction == 'sent' else 'out_interface'
+                    rules.append({side: interface, 'comment': 'wgsplit count %s %s' % (direction, path), 'family': inet,
+                                  'match_set': name, 'match_set_flags': flags, 'action': 'return'})
+        return rules
 
     def sets(self):
-        names = sorted((name, 'inet' if version == 4 else 'inet6')
-                       for owner in self.owners for (_action, version), name in owner['sets'].items())
-        repeated = sorted(name for name, count in collections.Counter(name for name, _inet in names).items() if count > 1)
+        """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), then the accounting sets."""
+        settings = self.settings
+        planned = sorted((dict(name=name, family='inet' if version == 4 else 'inet6', type='hash:ip',
+                               timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
+                          for owner in self.owners for (_action, version), name in owner['sets'].items()),
+                         key=lambda item: item['name']) + self.counter_sets
+        repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)
         if repeated:
             self.errors.append('two planned sets have the same name: %s' % ', '.join(repeated))
-        for name, _inet in names:
-            if len(name) > SET_NAME_MAX:
+        for item in planned:
+            if len(item['name']) > SET_NAME_MAX:
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
-                                   % (name, SET_NAME_MAX))
-        return [dict(name=name, family=inet) for name, inet in names]
+                                   % (item['name'], SET_NAME_MAX))
+        return planned
 
     def client_chain_rules(self, client):
         """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
@@ -306,12 +364,15 @@ class Planner(object):
                                  rules=self.clients_chain_rules()))
         split_client.append(dict(table='mangle', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.mark_chain_rules()))
-        # Last: until the mangle chains exist, "not classified" would refuse every packet of the server interface.
-        split_client.append(dict(table='raw', chain=settings['mark_chain'], jump_from=['PREROUTING'],
-                                 rules=self.unclassified_rules()))
         if settings['block_encrypted_dns']:
             split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
                                      rules=self.filter_rules()))
+        if self.counter_sets:
+            split_client.append(dict(table='mangle', chain=settings['count_chain'], jump_from=['FORWARD'],
+                                     rules=self.count_rules()))
+        # Last: until the mangle chains exist, "not classified" would refuse every packet of the server interface.
+        split_client.append(dict(table='raw', chain=settings['mark_chain'], jump_from=['PREROUTING'],
+                                 rules=self.unclassified_rules()))
         dns = []
         if settings['dns_redirect']:
             dns.append(dict(table='nat', chain=settings['dns_chain'], jump_from=['PREROUTING'], rules=self.dns_rules()))
@@ -459,6 +520,7 @@ class Planner(object):
                   ('split_client', 'mangle', settings['mark_chain'], ['PREROUTING']),
                   ('split_client', 'mangle', settings['clients_chain'], []),
                   ('split_client', 'filter', settings['filter_chain'], ['FORWARD']),
+                  ('split_client', 'mangle', settings['count_chain'], ['FORWARD']),
                   ('wg_upstream', 'nat', settings['snat_chain'], ['POSTROUTING']),
                   ('dnsmasq_split', 'nat', settings['dns_chain'], ['PREROUTING'])]
         layout += sorted(('split_client', table, chain, []) for table, chain in found
@@ -522,6 +584,7 @@ def plan(checked, discovery):
     routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
     found = discovery.get('resolver', {})
     stale = resolver.stale_sets(found.get('config'), lines)
+    clients = [planner.client_summary(client) for client in planner.clients]
     return dict(
         state=state,
         errors=planner.errors,
@@ -533,14 +596,15 @@ def plan(checked, discovery):
         secrets=dict(wg_upstream=[planner.interface_spec(upstream) for upstream in upstreams] +
                      [dict(name=name, state='absent') for name in stale_interfaces]),
         routing=routing,
-        sets=sets,  # [{name, family}]: ipset_set's `sets`, one transaction for both families
-        clients=[planner.client_summary(client) for client in planner.clients],  # for status and metrics
+        sets=sets,  # ipset_set's `sets`: every set with its definition, one transaction
+        clients=clients,  # for status and metrics
+        metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
         chains=chains,
         resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines, list_counts(checked))
                                      if present else None),
                       lines=lines,
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
-                      stale_sets=[item for item in sets if item['name'] in stale]),
+                      stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale]),
         removed=removed,
     )

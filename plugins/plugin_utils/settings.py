@@ -22,7 +22,8 @@ MAX_U32 = 0xffffffff
 FIRST_FOREIGN_RULE_PRIORITY = 5210
 SET_PREFIX = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}')
 INVENTORY_LISTS = ('upstreams', 'clients', 'rule_sets')
-CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain')
+CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain')
+DIRECTORY = re.compile(r'(/[A-Za-z0-9_.-]+)+')
 
 
 def boolean(value):
@@ -81,6 +82,14 @@ def chain(value):
     return text
 
 
+def directory(value):
+    """An absolute directory path of plain names (it reaches a systemd unit and a file name)."""
+    text = plain_text(value).rstrip('/')
+    if not DIRECTORY.fullmatch(text) or any(part in ('.', '..') for part in text.split('/')):
+        raise Invalid('must be an absolute directory path of A-Z a-z 0-9 _ . - names, without . or .. parts')
+    return text
+
+
 def fraction(value):
     """A share of a rule list's size, as a number from 0 (no change allowed) to 100 (a hundredfold)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
@@ -118,6 +127,7 @@ SETTINGS = dict(
     snat_chain=('WGSPLIT_SNAT', chain),
     dns_chain=('WGSPLIT_DNS', chain),
     filter_chain=('WGSPLIT_FILTER', chain),
+    count_chain=('WGSPLIT_COUNT', chain),
     upstream_rp_filter=(2, number(0, 2)),
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),
@@ -126,6 +136,10 @@ SETTINGS = dict(
     set_maxelem=(65536, number(1024, 16777216)),
     rule_set_max_change=(0.2, fraction),
     rule_set_max_entries=(200000, number(1, 10000000)),
+    accounting=(True, boolean),
+    metrics=(False, boolean),
+    metrics_interval=(60, number(10, 86400)),
+    metrics_textfile_dir=('/var/lib/prometheus/node-exporter', directory),
 )
 
 

@@ -2,41 +2,37 @@
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a gateway does now, from its plan and what split_info read: each enabled upstream's tunnel (up, latest
-handshake, bytes) and whether it counts as healthy, each split client's upstream, rules and the addresses its
-sets hold, the resolver's state; and the same as a table for people."""
+handshake, bytes) and whether it counts as healthy, each split client's upstream, rules, the addresses its
+sets hold and the bytes it sent and received through its upstream and direct, the resolver's state; and the
+same as a table for people. What the figures mean is module_utils/metrics.py's (the metrics exporter shares it)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-# WireGuard renews a session every two minutes while packets flow (persistent keepalive makes them flow); when
-# the far end renews it, up to 180 s plus a keepalive interval pass. Older than that (and a margin for the
-# clocks): the upstream does not answer.
-HANDSHAKE_MAX_AGE = 180
-HANDSHAKE_MARGIN = 20
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import client_traffic, handshake_limit, healthy
+
 FULL_SHARE = 0.9
 
 
 def upstream_status(upstream, tunnel):
-    keepalive = upstream.get('persistent_keepalive', 0)
-    age = tunnel.get('handshake_age')
     up = bool(tunnel.get('exists')) and bool(tunnel.get('up'))
-    # Without keepalive an idle tunnel does not shake hands: then being up is all that can be told.
-    healthy = up and (not keepalive or (age is not None and age <= HANDSHAKE_MAX_AGE + keepalive + HANDSHAKE_MARGIN))
-    return dict(name=upstream['name'], interface=upstream['interface'], up=up, handshake_age=age,
-                rx_bytes=tunnel.get('rx_bytes', 0), tx_bytes=tunnel.get('tx_bytes', 0), healthy=healthy)
+    return dict(name=upstream['name'], interface=upstream['interface'], up=up, handshake_age=tunnel.get('handshake_age'),
+                rx_bytes=tunnel.get('rx_bytes', 0), tx_bytes=tunnel.get('tx_bytes', 0),
+                healthy=healthy(tunnel, handshake_limit(upstream.get('persistent_keepalive', 0))))
 
 
 def status(plan, found):
     tunnels = dict((tunnel['name'], tunnel) for tunnel in found.get('wireguard', {}).get('tunnels', []))
     entries = found.get('ipsets', {}).get('entries', {})
     upstreams = [upstream_status(upstream, tunnels.get(upstream['interface'], {})) for upstream in plan.get('upstreams', [])]
-    clients = [dict(client, learned=sum(entries.get(name, 0) for name in client['sets'])) for client in plan.get('clients', [])]
+    counters = found.get('ipsets', {}).get('counters', {})
+    clients = [dict(client, learned=sum(entries.get(name, 0) for name in client['sets']),
+                    traffic=client_traffic(client, counters)) for client in plan.get('clients', [])]
     resolver = dict(active=bool(found.get('resolver', {}).get('active')), enabled=bool(found.get('resolver', {}).get('enabled')))
     down = [upstream['name'] for upstream in upstreams if not upstream['healthy']]
     # A full set takes no more addresses: new destinations of its names would take the default path.
-    maxelem = plan.get('settings', {}).get('set_maxelem', 65536)
-    full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=maxelem) for item in plan.get('sets', [])
-            if entries.get(item['name'], 0) >= FULL_SHARE * maxelem]
+    full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=item['maxelem']) for item in plan.get('sets', [])
+            if entries.get(item['name'], 0) >= FULL_SHARE * item['maxelem']]
     lines = table(upstreams, clients, resolver)
     lines += ['sets nearly full (raise wgsplit_set_maxelem): %s' % ', '.join(
         '%s %d of %d' % (item['name'], item['entries'], item['maxelem']) for item in full)] if full else []
@@ -51,10 +47,14 @@ def table(upstreams, clients, resolver):
         rows.append((upstream['name'], upstream['interface'], state, age, size(upstream['rx_bytes']),
                      size(upstream['tx_bytes'])))
     lines = aligned(rows) + ['']
-    rows = [('client', 'upstream', 'domain rules', 'ip rules', 'lists', 'addresses learned')]
+    rows = [('client', 'upstream', 'domain rules', 'ip rules', 'lists', 'addresses learned', 'via upstream sent/received',
+             'direct sent/received')]
     for client in clients:
+        traffic = client['traffic']
         rows.append((client['name'], client['upstream'], str(client['rules']['domain']), str(client['rules']['ip']),
-                     ','.join(client['rule_sets']) or '-', str(client['learned'])))
+                     ','.join(client['rule_sets']) or '-', str(client['learned'])) +
+                    tuple('%s / %s' % (size(traffic['sent'][path]), size(traffic['received'][path]))
+                          for path in ('upstream', 'direct')))
     lines += aligned(rows) + ['', 'resolver: %s' % ('active' if resolver['active'] else 'NOT RUNNING')]
     return lines
 

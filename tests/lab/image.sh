@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the lab's container image locally (no registry here): a Debian 12 root with systemd as PID 1
 # and every tool the gateway, upstreams, clients and the far end need (sshd: the converge benchmark
-# connects to a gateway over SSH as AWX does). Skips the build when the image
+# connects to a gateway over SSH as AWX does; node_exporter serves the gateway's metrics). Skips the build when the image
 # exists with the same package list.
 set -euo pipefail
 image=${WGSPLIT_LAB_IMAGE:-wgsplit-lab:bookworm}
-packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod,openssh-server
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod,openssh-server,prometheus-node-exporter
 # Docker mounts /proc/sys read-only, and its API has no equivalent of the CLI's
 # `--security-opt systempaths=unconfined`; with CAP_SYS_ADMIN the container remounts it at each boot,
 # as a real machine has it (sysctls, rp_filter of new interfaces).

@@ -507,6 +507,37 @@ def test_status_reports_each_upstream_and_fails_for_monitoring_when_one_is_down(
     applied(tmp_path)  # a run repairs it
 
 
+def client_bytes(client):
+    """{(direction, path): bytes} of a client, as node_exporter serves the gateway's metrics over HTTP, refreshed now."""
+    text = host('gateway').check_output('systemctl start wgsplit-metrics.service && curl -sf http://127.0.0.1:9100/metrics')
+    found = re.findall(r'^wgsplit_client_(sent|received)_bytes_total\{client="%s",path="(upstream|direct)",upstream="[a-z]+"\}'
+                       r' ([0-9.e+]+)$' % client, text, re.MULTILINE)
+    assert len(found) == 4, text[-3000:]
+    return dict(((direction, path), float(value)) for direction, path, value in found)
+
+
+@pytest.mark.usefixtures('lab_applied')
+def test_bytes_through_the_upstream_grow_for_a_proxied_request_and_direct_ones_for_a_direct_one(tmp_path):
+    alice, bob = client_bytes('alice'), client_bytes('bob')
+    assert seen('alice', 'proxied.test') == US
+    proxied = client_bytes('alice')
+    assert proxied[('sent', 'upstream')] > alice[('sent', 'upstream')]
+    assert proxied[('received', 'upstream')] > alice[('received', 'upstream')]
+    assert (proxied[('sent', 'direct')], proxied[('received', 'direct')]) == (alice[('sent', 'direct')], alice[('received', 'direct')])
+    assert seen('alice', 'plain.test') == DIRECT
+    direct = client_bytes('alice')
+    assert direct[('sent', 'direct')] > proxied[('sent', 'direct')]
+    assert direct[('received', 'direct')] > proxied[('received', 'direct')]
+    assert (direct[('sent', 'upstream')], direct[('received', 'upstream')]) == (proxied[('sent', 'upstream')], proxied[('received', 'upstream')])
+    assert client_bytes('bob') == bob  # another client's counters are untouched
+    # The status playbook reads the same counters (split_info): alice sent something both ways.
+    rc, output = site(tmp_path=str(tmp_path), playbook=STATUS)[:2]
+    assert rc == 0 and not re.search(r'\balice\b.* 0 B / 0 B', output), output[-3000:]
+    health = host('gateway').check_output('curl -sf http://127.0.0.1:9100/metrics')
+    assert 'wgsplit_upstream_healthy{interface="wg-up-1",upstream="us"} 1' in health
+    assert 'wgsplit_resolver_up 1' in health
+
+
 @pytest.mark.usefixtures('lab_applied')
 def test_a_cached_answer_keeps_its_path_after_a_reboot():
     gateway = host('gateway')

@@ -10,7 +10,14 @@ add s 10.0.0.1
 
 def test_parse_save_ignores_hashsize_and_member_timeouts():
     assert ipset_set.parse_save(SAVE) == dict(type='hash:net', family='inet', maxelem=1000, timeout=0,
-                                              members=['10.0.0.0/24', '10.0.0.1'])
+                                              counters=False, members=['10.0.0.0/24', '10.0.0.1'])
+
+
+def test_parse_save_reads_flags_and_ignores_member_counts():
+    text = ('create a hash:net,iface family inet hashsize 1024 maxelem 100 counters bucketsize 12 initval 0x1c6e9958\n'
+            'add a 10.8.0.3,wg-up-12 packets 7 bytes 420\n')
+    assert ipset_set.parse_save(text) == dict(type='hash:net,iface', family='inet', maxelem=100, timeout=None,
+                                              counters=True, members=['10.8.0.3,wg-up-12'])
 
 
 def test_parse_save_of_nothing():
@@ -27,7 +34,7 @@ def test_parse_save_all_splits_sets():
             'create b hash:ip family inet6 hashsize 1024 maxelem 65536\n')
     sets = ipset_set.parse_save_all(text)
     assert sets['a']['members'] == ['10.0.0.1', '10.0.0.2']
-    assert sets['b'] == dict(type='hash:ip', family='inet6', maxelem=65536, timeout=None, members=[])
+    assert sets['b'] == dict(type='hash:ip', family='inet6', maxelem=65536, timeout=None, counters=False, members=[])
 
 
 @pytest.mark.parametrize('member, set_type, family, expected', [
@@ -36,6 +43,8 @@ def test_parse_save_all_splits_sets():
     ('fd00:0::1/128', 'hash:net', 'inet6', 'fd00::1'),
     ('fd00::1', 'hash:ip', 'inet6', 'fd00::1'),
     ('10.0.0.1,udp:53', 'hash:ip,port', 'inet', '10.0.0.1,udp:53'),
+    ('10.8.0.2/32,wg-up-1', 'hash:net,iface', 'inet', '10.8.0.2,wg-up-1'),
+    ('fd00:0::2,wg-up-1', 'hash:net,iface', 'inet6', 'fd00::2,wg-up-1'),
 ])
 def test_normalize_member(member, set_type, family, expected):
     assert ipset_set.normalize_member(member, set_type, family) == expected
@@ -48,14 +57,18 @@ def test_normalize_member(member, set_type, family, expected):
     ('10.0.0.300', 'hash:net', 'inet', 'not an IPv4 or IPv6 network'),
     ('fe80::1%eth0', 'hash:net', 'inet6', 'scope IDs'),
     ('10.0.0.1\nadd x 1.2.3.4', 'hash:ip', 'inet', 'control character|does not appear'),
+    ('10.8.0.2', 'hash:net,iface', 'inet', 'the interface after the comma'),
+    ('10.8.0.2,wg+', 'hash:net,iface', 'inet', 'wildcard'),
+    ('10.8.0.2,wg0 add', 'hash:net,iface', 'inet', '^wg0 add: '),
+    ('fd00::2,wg0', 'hash:net,iface', 'inet', 'not an IPv4'),
 ])
 def test_normalize_member_rejects(member, set_type, family, reason):
     with pytest.raises(ValueError, match=reason):
         ipset_set.normalize_member(member, set_type, family)
 
 
-def definition(members, maxelem=65536, set_type='hash:net', family='inet'):
-    return dict(type=set_type, family=family, maxelem=maxelem, timeout=None, members=members)
+def definition(members, maxelem=65536, set_type='hash:net', family='inet', counters=False):
+    return dict(type=set_type, family=family, maxelem=maxelem, timeout=None, counters=counters, members=members)
 
 
 def test_restore_script_changes_members_in_place():
@@ -80,3 +93,29 @@ def test_restore_script_recreates_an_unreferenced_set_of_another_family():
 
 def test_swap_name_fits_the_kernel_limit():
     assert len(ipset_set.swap_name('x' * 31)) == 31
+
+
+def test_restore_script_swaps_in_a_set_that_gains_counters():
+    lines = ipset_set.restore_script('s', definition(['a']), definition(['a'], counters=True), None, True)
+    assert lines[0] == 'create s.swap hash:net family inet maxelem 65536 counters'
+
+
+PARAMS = dict(name=None, names=None, family='inet', type='hash:net', maxelem=None, timeout=None, counters=False,
+              members=None)
+
+
+def test_set_definitions_take_what_a_set_leaves_out_from_the_top_level():
+    params = dict(PARAMS, type='hash:ip', timeout=600, sets=[
+        dict(name='c4', family='inet', type=None, maxelem=None, timeout=None, counters=None, members=None),
+        dict(name='a6', family='inet6', type='hash:net,iface', maxelem=None, timeout=None, counters=True,
+             members=['fd00::2,wg-up-1'])])
+    definitions = ipset_set.set_definitions(params)
+    assert definitions['c4'] == dict(family='inet', type='hash:ip', maxelem=None, timeout=600, counters=False, members=None)
+    assert definitions['a6'] == dict(family='inet6', type='hash:net,iface', maxelem=None, timeout=600, counters=True,
+                                     members=['fd00::2,wg-up-1'])
+
+
+def test_set_definitions_of_names_share_the_top_level():
+    definitions = ipset_set.set_definitions(dict(PARAMS, sets=None, names=['x', 'y'], members=['10.0.0.1']))
+    assert definitions['x'] == definitions['y'] == dict(family='inet', type='hash:net', maxelem=None, timeout=None,
+                                                        counters=False, members=['10.0.0.1'])

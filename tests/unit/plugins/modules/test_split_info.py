@@ -164,19 +164,3 @@ def test_declared_chains_are_the_user_chains_of_each_table():
     text = '*mangle\n:PREROUTING ACCEPT [0:0]\n:WGSPLIT - [0:0]\nCOMMIT\n*nat\n:DOCKER - [0:0]\n:OUTPUT ACCEPT [1:2]\nCOMMIT\n'
     assert split_info.declared_chains(text, 'inet') == [dict(table='mangle', chain='WGSPLIT', family='inet'),
                                                         dict(table='nat', chain='DOCKER', family='inet')]
-
-
-def test_peer_counters_of_an_upstream():
-    dump = 'PRIVATE\tPUBLIC\t0\toff\nPEER\t(none)\t192.0.2.1:51820\t0.0.0.0/0\t1000\t2048\t4096\t25\n'
-    assert split_info.peer_counters(dump, 1042) == dict(latest_handshake=1000, handshake_age=42, rx_bytes=2048,
-                                                        tx_bytes=4096)
-    never = dump.replace('\t1000\t', '\t0\t')
-    assert split_info.peer_counters(never, 1042)['handshake_age'] is None
-    assert split_info.peer_counters('PRIVATE\tPUBLIC\t0\toff\n', 1042) == {}  # no peer: nothing to report
-
-
-def test_set_headers_give_the_number_of_entries():
-    text = ('Name: wgs-alice-p4\nType: hash:ip\nHeader: family inet hashsize 1024 maxelem 65536 timeout 86400\n'
-            'Size in memory: 280\nReferences: 1\nNumber of entries: 12\n\nName: other\nType: hash:net\n'
-            'Number of entries: 0\n')
-    assert split_info.parse_set_headers(text) == {'wgs-alice-p4': 12, 'other': 0}

@@ -10,7 +10,7 @@ OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
 SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[], kernel_chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
-                 resolver=dict(config=None), listeners=[])
+                 resolver=dict(config=None), metrics={}, listeners=[])
 
 
 def upstream(name, upstream_id, **extra):
@@ -133,7 +133,8 @@ def test_sets_per_client_action_and_family():
     result = make_plan()
     families = dict(wgs_alice_d4='inet', wgs_alice_d6='inet6', wgs_alice_p4='inet', wgs_alice_p6='inet6',
                     wgs_bob_p4='inet', wgs_carol_d4='inet')
-    assert result['sets'] == [dict(name=key.replace('_', '-'), family=inet) for key, inet in sorted(families.items())]
+    assert result['sets'][:len(families)] == [dict(name=key.replace('_', '-'), family=inet, type='hash:ip', timeout=86400,
+                                                   maxelem=65536) for key, inet in sorted(families.items())]
 
 
 def test_resolver_line_per_domain_lists_what_each_clients_nearest_rule_says():
@@ -195,7 +196,7 @@ def test_each_client_has_its_own_chain_the_last_match_wins():
 
 def test_every_connection_gets_a_mark_direct_or_upstream():
     result = make_plan()
-    mark_chain = [item for item in result['chains']['split_client'] if item['table'] == 'mangle'][-1]
+    mark_chain = [item for item in result['chains']['split_client'] if item['table'] == 'mangle' and item['chain'] == 'WGSPLIT'][0]
     assert mark_chain['jump_from'] == ['PREROUTING']
     rules = mark_chain['rules']
     # Only a classified connection's mark replaces "not classified" (a flushed client chain leaves it refused).
@@ -260,7 +261,7 @@ def test_hundred_dual_stack_clients_with_domain_and_ip_rules_fit_the_kernel():
                            dict(type='ip', value='203.0.113.0/24', action='direct')])
                for number in range(100)]
     result = make_plan(upstreams=upstreams, clients=clients)
-    assert len(set_names(result)) == 200
+    assert len(set_names(result)) == 200 + 8  # and the accounting sets: four per family
     # One domain for all 100: its line would name 200 sets, longer than dnsmasq reads.
     assert result['errors'] == ['domain shared.example feeds 200 client sets: its resolver line (3421 characters) is'
                                 ' longer than dnsmasq reads (1024); fewer clients with a rule on it, or a shorter'
@@ -277,7 +278,8 @@ def test_hundred_dual_stack_clients_with_domain_and_ip_rules_fit_the_kernel():
 def test_set_budget_counts_foreign_sets():
     foreign = ['f2b-%d' % number for number in range(252)]
     result = make_plan(discovery=discovered(ipsets=dict(names=foreign)))
-    assert result['errors'] == ['the clients need 6 ipsets but only 4 are free (kernel limit 256, 252 used by other'
+    # Six client sets and eight accounting sets.
+    assert result['errors'] == ['the clients need 14 ipsets but only 4 are free (kernel limit 256, 252 used by other'
                                 ' software): fewer clients with domain rules, or raise ip_set max_sets']
 
 
@@ -377,9 +379,10 @@ def test_sets_that_lost_a_domain_are_emptied():
     clients[0]['rules'] = clients[0]['rules'][:1] + [dict(type='domain', value='example.org', action='direct')]
     clients[1]['rules'] = clients[1]['rules'][:1]
     result = make_plan(clients=clients, discovery=discovered(resolver=dict(config=old)))
-    assert result['resolver']['stale_sets'] == [dict(name='wgs-alice-d4', family='inet'),
-                                                dict(name='wgs-alice-d6', family='inet6'),
-                                                dict(name='wgs-bob-p4', family='inet')]
+    emptied = dict(type='hash:ip', timeout=86400, maxelem=65536, members=[])
+    assert result['resolver']['stale_sets'] == [dict(emptied, name='wgs-alice-d4', family='inet'),
+                                                dict(emptied, name='wgs-alice-d6', family='inet6'),
+                                                dict(emptied, name='wgs-bob-p4', family='inet')]
 
 
 def test_a_resolver_in_place_as_planned_needs_no_task():
@@ -392,3 +395,37 @@ def test_a_resolver_in_place_as_planned_needs_no_task():
     assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
     assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
     assert (again['unit_name'], again['config_mode'], again['config_dir_mode']) == ('wgsplit-resolver.service', '0600', '0700')
+
+
+def test_accounting_sets_hold_each_split_clients_addresses_and_count_bytes():
+    result = make_plan()
+    counting = [item for item in result['sets'] if item.get('counters')]
+    assert [item['name'] for item in counting] == ['wgs-A-sent-up4', 'wgs-A-sent-direct4', 'wgs-A-recv-up4',
+                                                   'wgs-A-recv-direct4', 'wgs-A-sent-up6', 'wgs-A-sent-direct6',
+                                                   'wgs-A-recv-up6', 'wgs-A-recv-direct6']
+    by_name = dict((item['name'], item) for item in counting)
+    assert by_name['wgs-A-sent-up4']['type'] == 'hash:net,iface'
+    assert by_name['wgs-A-sent-up4']['members'] == ['10.8.0.2,wg-up-1', '10.8.0.3,wg-up-2', '10.8.0.4,wg-up-2']
+    assert by_name['wgs-A-recv-direct6']['members'] == ['fdcc::2']
+    alice = next(client for client in result['clients'] if client['name'] == 'alice')
+    assert dict(set='wgs-A-recv-up6', member='fdcc::2,wg-up-1', direction='received', path='upstream') in alice['counters']
+    assert len(alice['counters']) == 2 * 4  # two addresses, four counters each
+
+
+def test_each_packet_is_counted_once_through_the_upstream_first():
+    rules = chain(make_plan(), 'WGSPLIT_COUNT')['rules']
+    assert [(rule.get('in_interface'), rule.get('out_interface'), rule['match_set'], rule['match_set_flags'],
+             rule['action']) for rule in rules if rule['family'] == 'inet'] == [
+        ('wg0', None, 'wgs-A-sent-up4', 'src,dst', 'return'), ('wg0', None, 'wgs-A-sent-direct4', 'src', 'return'),
+        (None, 'wg0', 'wgs-A-recv-up4', 'dst,src', 'return'), (None, 'wg0', 'wgs-A-recv-direct4', 'dst', 'return')]
+    assert chain(make_plan(), 'WGSPLIT_COUNT')['jump_from'] == ['FORWARD']
+
+
+def test_accounting_off_plans_no_counting_and_removes_what_it_made():
+    names = [item['name'] for item in make_plan()['sets'] if item.get('counters')]
+    found = discovered(ipsets=dict(names=names, persisted=names), chains=[dict(table='mangle', chain='WGSPLIT_COUNT', family='inet')])
+    result = make_plan(accounting=False, discovery=found)
+    assert not [item for item in result['sets'] if item.get('counters')]
+    assert all(client['counters'] == [] for client in result['clients'])
+    assert sorted(result['removed']['sets']) == sorted(names)
+    assert dict(table='mangle', chain='WGSPLIT_COUNT', jump_from=['FORWARD'], state='absent') in result['chains']['split_client']

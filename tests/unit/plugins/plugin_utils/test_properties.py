@@ -15,6 +15,7 @@ runs 25 times as many (pytest --hypothesis-seed=N, or the printed @reproduce_fai
 import base64
 import copy
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -27,6 +28,7 @@ from hypothesis.control import currently_in_test_context
 
 from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import WIREGUARD_CONFIG_MARKER
+from ansible_collections.wgsplit.gateway.plugins.modules.ipset_set import normalize_member
 from ansible_collections.wgsplit.gateway.plugins.modules.mangle_mark import render_rules
 from ansible_collections.wgsplit.gateway.plugins.modules.policy_route import render_route, render_rule
 from ansible_collections.wgsplit.gateway.plugins.modules.wg_upstream import render_config
@@ -239,6 +241,7 @@ def check_plan(result, variables, secrets=(), discovery=None):
     public = repr(dict(result, secrets=None))
     assert not [secret for secret in SECRETS + tuple(secrets) if secret in public]
     check_sets(result)
+    check_metrics(result)
     check_resolver(result, raw_rule_domains(variables))
     check_wg_quick(result)
     check_iptables(result)
@@ -250,6 +253,22 @@ def check_sets(result):
         assert item['family'] in ('inet', 'inet6')
         assert SET.fullmatch(item['name']), item['name']
         assert item['name'].startswith(result['settings']['set_prefix'])
+
+
+def check_metrics(result):
+    """The accounting sets hold canonical members (ipset_set would store them as given); the exporter's files are
+    its program, valid JSON naming the canonical directory, and units whose every line is one line."""
+    for item in result['sets']:
+        for member in item.get('members', []):
+            assert normalize_member(member, item['type'], item['family']) == member, (item['name'], member)
+    files = dict((item['path'], item['content']) for item in result['metrics']['files'])
+    if not files:
+        return
+    config = json.loads(files['/etc/wgsplit/metrics/config.json'])
+    assert config['textfile'] == result['settings']['metrics_textfile_dir'] + '/wgsplit.prom'
+    for path in ('/etc/systemd/system/wgsplit-metrics.service', '/etc/systemd/system/wgsplit-metrics.timer'):
+        assert not raw_control(files[path].replace('\n', '')), path
+    assert 'ReadWritePaths=%s\n' % result['settings']['metrics_textfile_dir'] in files['/etc/systemd/system/wgsplit-metrics.service']
 
 
 def check_resolver(result, rule_domains):
@@ -376,7 +395,7 @@ def check_iptables_words(words, sets, line):
     index = 0
     while index < len(words):
         option = words[index]
-        assert WORD.fullmatch(option) and (option.startswith('-') or option in ('!', 'src', 'dst')), (option, line)
+        assert WORD.fullmatch(option) and (option.startswith('-') or option in ('!', 'src', 'dst', 'src,dst', 'dst,src')), (option, line)
         if option not in IPTABLES_ARGUMENTS:
             index += 1
             continue
@@ -797,8 +816,11 @@ def valid_inventories(draw):
     optional(draw, variables, 'resolver_max_ttl', numbers(1, 43200))
     # 0 (never expires) or at least twice the largest TTL cap (what the check asks of them together).
     optional(draw, variables, 'learned_timeout', st.one_of(st.just(0), numbers(86400, 2147483)))
-    for name in ('dns_redirect', 'block_encrypted_dns', 'manage_packages'):
+    for name in ('dns_redirect', 'block_encrypted_dns', 'manage_packages', 'accounting', 'metrics'):
         optional(draw, variables, name, st.booleans())
+    optional(draw, variables, 'metrics_interval', numbers(10, 86400))
+    optional(draw, variables, 'metrics_textfile_dir', st.lists(st.from_regex(r'[A-Za-z0-9_.-]{1,12}', fullmatch=True).filter(
+        lambda part: part not in ('.', '..')), min_size=1, max_size=4).map(lambda parts: '/' + '/'.join(parts)))
 
     names = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=32), min_size=1, max_size=3, unique=True))
     ids = draw(st.lists(st.integers(1, 255), min_size=len(names), max_size=len(names), unique=True))

@@ -50,3 +50,14 @@ def test_sets_nearly_full_are_named():
     result = split_status(planned, found)
     assert result['full'] == [dict(name='wgs-alice-p4', entries=922, maxelem=1024)]
     assert result['lines'][-1] == 'sets nearly full (raise wgsplit_set_maxelem): wgs-alice-p4 922 of 1024'
+
+
+def test_clients_report_their_bytes_through_the_upstream_and_direct():
+    planned = make_plan()
+    found = discovered(ipsets=dict(counters={'wgs-A-sent-up4': {'10.8.0.2,wg-up-1': 2048}, 'wgs-A-recv-up6': {'fdcc::2,wg-up-1': 1048576},
+                                             'wgs-A-sent-direct4': {'10.8.0.2': 10, '10.8.0.3': 99}}))
+    result = split_status(planned, found)
+    alice = next(client for client in result['clients'] if client['name'] == 'alice')
+    assert alice['traffic'] == dict(sent=dict(upstream=2048, direct=10), received=dict(upstream=1048576, direct=0))
+    row = next(line for line in result['lines'] if line.startswith('alice '))
+    assert '2.0 KiB / 1.0 MiB' in row and row.endswith('10 B / 0 B')
