@@ -18,13 +18,14 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.status import stat
 
 def split_plan(variables, discovery, base_dir=None):
     """Everything the roles apply, from the `wgsplit_*` variables (without their prefix) and what
-    wgsplit.gateway.split_info found on the host; `errors` lists every problem, and then nothing else is planned.
+    wgsplit.gateway.split_info found on the host (with the clients kept on it, and the edit of playbooks/client.yml);
+    `errors` lists every problem, and then nothing else is planned.
     Rule list files are read from `base_dir` (the inventory's directory) when their path is relative."""
     if not isinstance(variables, dict) or not isinstance(discovery, dict):
         raise AnsibleFilterError('split_plan takes the collection variables and the split_info result, as mappings')
     read = None if base_dir is None else functools.partial(rule_lists.read_file, str(base_dir))
     previous = rule_lists.previous_counts((discovery.get('resolver') or {}).get('config'))
-    checked = check_inventory(variables, discovery.get('server'), read, previous)
+    checked = check_inventory(variables, discovery.get('server'), read, previous, discovery.get('kept_clients'))
     if checked['errors']:
         return dict(state=checked['settings'].get('state'), errors=checked['errors'], warnings=checked['warnings'])
     return plan(checked, discovery)

@@ -43,6 +43,7 @@ LEARNED_TIMER = 'wgsplit-learned.timer'
 # The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
+CLIENTS_DIR = PERSIST_DIR + '/clients'
 METRICS_DIR = PERSIST_DIR + '/metrics'
 METRICS_EXPORTER = METRICS_DIR + '/exporter'
 METRICS_CONFIG = METRICS_DIR + '/config.json'

@@ -208,6 +208,13 @@ wireguard:
       type: list
       elements: str
       sample: ["wg-up-1"]
+kept_clients:
+  description:
+    - The clients kept on the gateway (C(playbooks/client.yml)), by name, each with the text of its file
+      C(PERSIST_DIR/clients/NAME.json).
+  returned: always
+  type: dict
+  sample: {"dave": "{\"address\": [\"10.8.0.5\"], \"name\": \"dave\", \"upstream\": \"us\"}"}
 metrics:
   description: The metrics exporter (C(wgsplit-metrics.timer)), as the collection wrote it.
   returned: always
@@ -456,6 +463,7 @@ class SplitInfo:
         wireguard['tunnels'] = self.tunnels(wireguard['configs'], entries)
         return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
                     routing=self.routing(), wireguard=wireguard, resolver=resolver, metrics=self.metrics(),
+                    kept_clients=self.kept_clients(),
                     listeners=self.listeners(server, resolver), missing_packages=self.missing_packages())
 
     def tunnels(self, configs, links):
@@ -538,6 +546,12 @@ class SplitInfo:
                     unit=unit_text, unit_exists=unit_text is not None,
                     enabled=self.has('systemctl') and self.systemctl('is-enabled', unit),
                     active=self.has('systemctl') and self.systemctl('is-active', unit))
+
+    def kept_clients(self):
+        """{name: text} of the clients kept on the gateway (playbooks/client.yml): PERSIST_DIR/clients/NAME.json."""
+        directory = self.persist_path('clients')
+        return dict((file_name[:-len('.json')], read_text(os.path.join(directory, file_name)))
+                    for file_name in list_dir(directory) if file_name.endswith('.json') and not file_name.startswith('.'))
 
     def metrics(self):
         """The metrics exporter's files as the collection wrote them (text and mode), where its configuration sends

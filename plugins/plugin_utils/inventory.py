@@ -18,7 +18,7 @@ import re
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
     Invalid, describe, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
     network, plain_text, type_name, wireguard_key)
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import kept_clients, rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice, fraction
 
 try:
@@ -480,19 +480,21 @@ def peer_addresses(checker, where, client, peers, networks):
     return sorted(set(extra), key=lambda value: (family(value), value))
 
 
-def check_inventory(variables, server=None, read=None, previous=None):
+def check_inventory(variables, server=None, read=None, previous=None, kept=None):
     """Every problem of the inventory and the canonical form of each value.
 
     `variables`: the `wgsplit_*` variables without their prefix (missing ones get their defaults).
     `server`: what discovery found of the server interface ({exists, addresses, peers}); None: not known.
     `read(path)`: the text of a rule list file (raises Invalid); `previous`: {list name: entries} when last applied.
-    Returns dict(errors, warnings, settings, upstreams, clients, rule_sets)."""
+    `kept`: {name: file text} of the clients kept on the gateway (kept_clients), which an edit (`edit_*`) changes.
+    Returns dict(errors, warnings, settings, upstreams, clients, rule_sets, kept); `kept` is {name: file content, or
+    None for a file to remove}."""
     checker = Checker()
     settings, unknown = check_settings(variables, checker.errors)
     checker.warnings.extend('%s is not a variable of the collection (a typo?): it is ignored' % variable_name(name)
                             for name in unknown)
     result = dict(errors=checker.errors, warnings=checker.warnings, settings=settings, upstreams=[], clients=[],
-                  rule_sets={})
+                  rule_sets={}, kept={})
     if settings.get('state') == 'absent':
         return result
     lists = {}
@@ -512,6 +514,13 @@ def check_inventory(variables, server=None, read=None, previous=None):
     clients = [check_client(checker, item_label('client', raw, index, 'wgsplit_clients'), raw, names)
                for index, raw in enumerate(lists['clients'])]
     clients = [item for item in clients if item is not None]
+    inventory_names = set(raw['name'] for raw in lists['clients'] if isinstance(raw, dict) and isinstance(raw.get('name'), str))
+    kept_raw, result['kept'] = kept_clients.kept_entries(checker, variables, kept or {}, inventory_names, CLIENT_NAME)
+    for label, raw in kept_raw:
+        client = check_client(checker, label, raw, names)
+        if client is not None:
+            result['kept'][client['name']] = kept_clients.content(client)  # before the peer's addresses join it
+            clients.append(client)
     checker.unique('client', clients, 'name')
     if 'rule_set_max_change' in settings and 'rule_set_max_entries' in settings:  # else their own error says why
         rule_sets, rule_set_names = check_rule_sets(checker, variables.get('rule_sets', []), read or unreadable,

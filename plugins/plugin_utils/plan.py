@@ -23,7 +23,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import exporter, resolver
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import exporter, kept_clients, resolver
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
@@ -599,6 +599,7 @@ def plan(checked, discovery):
         sets=sets,  # ipset_set's `sets`: every set with its definition, one transaction
         clients=clients,  # for status and metrics
         metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
+        kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
         resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines, list_counts(checked))
                                      if present else None),

@@ -22,6 +22,9 @@ MAX_U32 = 0xffffffff
 FIRST_FOREIGN_RULE_PRIORITY = 5210
 SET_PREFIX = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}')
 INVENTORY_LISTS = ('upstreams', 'clients', 'rule_sets')
+# The answers of playbooks/client.yml's survey (plugin_utils/kept_clients.py): not settings, not unknown either.
+EDIT_VARIABLES = ('edit_name', 'edit_state', 'edit_address', 'edit_public_key', 'edit_upstream', 'edit_default_action',
+                  'edit_rules', 'edit_rule_sets')
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain')
 DIRECTORY = re.compile(r'(/[A-Za-z0-9_.-]+)+')
 
@@ -164,7 +167,7 @@ def check_settings(variables, errors):
         except Invalid as error:
             shown = isinstance(raw, (str, int)) and not isinstance(raw, bool)
             errors.append('wgsplit_%s: %s %s' % (name, describe(raw), error) if shown else 'wgsplit_%s: %s' % (name, error))
-    unknown = sorted(set(variables) - set(SETTINGS) - set(INVENTORY_LISTS))
+    unknown = sorted(set(variables) - set(SETTINGS) - set(INVENTORY_LISTS) - set(EDIT_VARIABLES))
     learned, ttl = settings.get('learned_timeout'), settings.get('resolver_max_ttl')
     if learned and ttl and learned < 2 * ttl:
         errors.append('wgsplit_learned_timeout: %d must be 0 or at least twice wgsplit_resolver_max_ttl (%d): an address'

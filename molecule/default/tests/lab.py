@@ -13,6 +13,7 @@ SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = os.path.dirname(os.path.dirname(SCENARIO))
 SITE = os.path.join(PROJECT, 'playbooks', 'site.yml')
 STATUS = os.path.join(PROJECT, 'playbooks', 'status.yml')
+CLIENT = os.path.join(PROJECT, 'playbooks', 'client.yml')
 
 with open(os.path.join(SCENARIO, 'tests', 'expected_paths.yml')) as expected_file:
     EXPECTED = yaml.safe_load(expected_file)

@@ -10,7 +10,7 @@ OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
 SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[], kernel_chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
-                 resolver=dict(config=None), metrics={}, listeners=[])
+                 resolver=dict(config=None), metrics={}, kept_clients={}, listeners=[])
 
 
 def upstream(name, upstream_id, **extra):
@@ -38,7 +38,7 @@ def make_plan(upstreams=None, clients=None, discovery=None, **settings):
     variables = dict(dict(dns_servers=['1.1.1.1'], upstreams=upstreams or UPSTREAMS, clients=clients or CLIENTS),
                      **settings)
     discovery = discovery or DISCOVERY
-    checked = check_inventory(variables, discovery['server'])
+    checked = check_inventory(variables, discovery['server'], kept=discovery.get('kept_clients'))
     assert checked['errors'] == []
     return plan(checked, discovery)
 

@@ -1,0 +1,101 @@
+"""Clients kept on the gateway (playbooks/client.yml): one client added, changed, disabled or removed by a survey's
+answers, checked as the inventory is, recorded canonically, and kept by every later run."""
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.kept_clients import survey_rules, words
+
+from test_plan import discovered, make_plan
+
+DAVE = dict(edit_name='erin', edit_address='10.8.0.6, fdcc::6', edit_upstream='us',
+            edit_rules='video.example\ndirect 192.0.2.0/24  # the office\n\n', edit_rule_sets='')
+PATH = '/etc/wgsplit/clients/erin.json'
+
+
+def kept(result):
+    return dict((item['path'], item['content']) for item in result['kept_clients']['write'])
+
+
+def test_a_survey_adds_a_client_that_later_runs_keep():
+    added = make_plan(**DAVE)
+    assert added['errors'] == []
+    erin = next(client for client in added['clients'] if client['name'] == 'erin')
+    assert erin['address'] == ['10.8.0.6', 'fdcc::6'] and erin['rules'] == dict(domain=1, ip=1)
+    entry = json.loads(kept(added)[PATH])
+    assert entry['rules'] == [dict(type='domain', value='video.example', action='proxy', enabled=True),
+                              dict(type='ip', value='192.0.2.0/24', action='direct', enabled=True)]
+    # The next run, without the edit, finds the file: the client stays, nothing is written again.
+    again = make_plan(discovery=discovered(kept_clients={'erin': kept(added)[PATH]}))
+    assert 'erin' in [client['name'] for client in again['clients']]
+    assert again['kept_clients']['write'] == [] and again['kept_clients']['remove'] == []
+
+
+def test_disable_keeps_the_entry_but_does_not_split_it_and_absent_removes_it():
+    text = kept(make_plan(**DAVE))[PATH]
+    found = discovered(kept_clients={'erin': text})
+    disabled = make_plan(discovery=found, **dict(DAVE, edit_state='disabled'))
+    assert json.loads(kept(disabled)[PATH])['enabled'] is False
+    assert 'erin' not in [client['name'] for client in disabled['clients']]
+    removed = make_plan(discovery=found, edit_name='erin', edit_state='absent')
+    assert removed['kept_clients']['remove'] == [PATH] and 'erin' not in [client['name'] for client in removed['clients']]
+    assert make_plan(discovery=found, state='absent')['kept_clients']['remove'] == [PATH]
+
+
+@pytest.mark.parametrize('answers, message', [
+    (dict(DAVE, edit_name='alice'), "client 'alice': is in the inventory (wgsplit_clients): edit it there"),
+    (dict(DAVE, edit_name='Dave\nx'), "wgsplit_edit_name 'Dave\\nx' must be a client name"),
+    (dict(DAVE, edit_state='gone'), "wgsplit_edit_state 'gone' must be one of present, disabled, absent"),
+    (dict(DAVE, edit_address='10.8.0.300'), "client 'erin'"),
+    (dict(DAVE, edit_address='10.8.0.2'), "address 10.8.0.2 is also client 'alice''s"),
+    (dict(DAVE, edit_upstream='nowhere'), "upstream 'nowhere' is not in wgsplit_upstreams"),
+    (dict(DAVE, edit_rules='proxy video.example extra'), 'wgsplit_edit_rules: line 1'),
+    (dict(DAVE, edit_rules='maybe video.example'), 'wgsplit_edit_rules: line 1'),
+    (dict(DAVE, edit_rules='video..example'), "client 'erin' (kept on the gateway) rule 1"),
+])
+def test_a_bad_answer_is_refused_before_anything_changes(answers, message):
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
+    checked = check_inventory(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS, **answers),
+                              DISCOVERY['server'])
+    assert any(message in error for error in checked['errors']), checked['errors']
+
+
+def test_a_broken_kept_file_is_named_and_the_survey_can_remove_it():
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
+    variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
+    broken = check_inventory(variables, DISCOVERY['server'], kept={'erin': '{not json'})
+    assert broken['errors'][0].startswith("client 'erin' (kept on the gateway): its file is not a client entry")
+    fixed = check_inventory(dict(variables, edit_name='erin', edit_state='absent'), DISCOVERY['server'], kept={'erin': '{'})
+    assert fixed['errors'] == [] and fixed['kept'] == {'erin': None}
+
+
+def test_survey_lists_and_rules():
+    assert words('10.8.0.5,fdcc::5  10.8.0.6') == ['10.8.0.5', 'fdcc::5', '10.8.0.6']
+    assert survey_rules('direct 2001:db8::/32\nexample.com') == [
+        dict(type='ip', value='2001:db8::/32', action='direct'), dict(type='domain', value='example.com', action='proxy')]
+    with pytest.raises(Invalid, match='must be text or a list, not a number'):
+        words(5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries({}, optional=dict(
+    edit_address=st.text(max_size=40), edit_rules=st.text(max_size=80), edit_rule_sets=st.text(max_size=20),
+    edit_public_key=st.text(max_size=50), edit_default_action=st.text(max_size=8))))
+def test_any_answers_are_refused_or_kept_canonically(answers):
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
+    variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS, edit_name='erin', edit_upstream='us',
+                     **answers)
+    checked = check_inventory(variables, DISCOVERY['server'])
+    if checked['errors']:
+        return
+    text = checked['kept']['erin']
+    assert text.endswith('\n') and all(char == '\n' or char.isprintable() for char in text)
+    # What was kept reads back to itself: the next run keeps it unchanged.
+    again = check_inventory(dict(variables, **dict((key, None) for key in answers), edit_name=None, edit_upstream=None),
+                            DISCOVERY['server'], kept={'erin': text})
+    assert again['errors'] == [] and again['kept'] == {'erin': text}
