@@ -20,6 +20,8 @@ TEXTFILE_NAME = 'wgsplit.prom'
 SERVICE_TEXT = '''# Written by wgsplit.gateway (role split_client): edits are overwritten.
 [Unit]
 Description=Write wgsplit.gateway metrics for the node_exporter textfile collector
+# Started by its timer and by hand (a scrape that wants figures now): never refused as started too often.
+StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot

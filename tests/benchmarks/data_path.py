@@ -1,0 +1,202 @@
+"""Benchmark: what the collection's classification and byte counting cost a forwarded flow, on real packets.
+
+Three network namespaces (client, gateway, far end) joined by veth pairs; the gateway's link to the client is named
+like the server interface (wg0) and masquerades out of its other link, as wg-easy does. Three gateway setups are
+measured in the same run, in turns:
+  nat          the NAT rule only (the reference);
+  split        the plan's chains and sets for N clients x R rules (domain and IP rules), loaded exactly as the
+               modules render them (mangle_mark.render_rules, ipset_set.create_line), byte counting on;
+  no-counting  the same with wgsplit_accounting: false.
+The measured client is the last of the dispatch chain (the longest walk) and goes direct (the namespaces have no
+upstream tunnel). Offloads are off on every veth, so each packet crosses the rules as on a real link.
+Figures: one TCP flow's throughput (iperf3, 4 s) and new TCP connections per second (short connects from Python),
+each the median of the turns, and each as a share of `nat`.
+Run as root:
+    python3 tests/benchmarks/data_path.py [--clients 250] [--rules 10] [--turns 3]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+from conftest import COLLECTIONS_TREE  # noqa: E402  (this checkout as ansible_collections/wgsplit/gateway)
+sys.path.insert(0, COLLECTIONS_TREE)
+from ansible_collections.wgsplit.gateway.plugins.modules.ipset_set import create_line  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.modules.mangle_mark import render_rules  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
+
+KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
+SERVER = dict(exists=True, addresses=['10.8.0.1/16'], peers=None)
+FAR, FAR_PORT = '172.31.0.2', 5201
+CONNECT_SERVER = r'''
+import socket, sys
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(('0.0.0.0', int(sys.argv[1]))); server.listen(1024)
+while True:
+    server.accept()[0].close()
+'''
+CONNECT_CLIENT = r'''
+import socket, sys, time
+end, count = time.monotonic() + float(sys.argv[2]), 0
+while time.monotonic() < end:
+    connection = socket.create_connection((sys.argv[1], int(sys.argv[3])), 2)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')  # RST: no TIME_WAIT
+    connection.close()
+    count += 1
+print(count / float(sys.argv[2]))
+'''
+
+
+def run(argv, **kwargs):
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def netns(name, *argv, **kwargs):
+    return run(['ip', 'netns', 'exec', name] + list(argv), **kwargs)
+
+
+def address(index):
+    """Client addresses in 10.8.0.0/16 from .2 on (the plan needs them inside the server interface's network)."""
+    number = index + 2
+    return '10.8.%d.%d' % (number // 256, number % 256)
+
+
+def planned(clients, rules, accounting):
+    upstreams = [dict(name='up%d' % number, id=number, endpoint='192.0.2.%d:51820' % number, public_key=KEY,
+                      private_key=KEY, address='10.10.%d.2/32' % number) for number in (1, 2)]
+    entries = [dict(name='c%d' % index, address=address(index), upstream='up%d' % (index % 2 + 1),
+                    rules=[dict(type='domain', value='site%d-%d.example' % (index, number)) for number in range(rules // 2)] +
+                    [dict(type='ip', value='198.18.%d.%d' % (index % 256, number)) for number in range(rules - rules // 2)])
+               for index in range(clients)]
+    variables = dict(dns_servers=['192.0.2.53'], upstreams=upstreams, clients=entries, accounting=accounting)
+    checked = check_inventory(variables, SERVER)
+    assert not checked['errors'], checked['errors'][:3]
+    result = plan(checked, dict(server=SERVER))
+    assert not result['errors'], result['errors'][:3]
+    return result
+
+
+def restore_inputs(result):
+    """(ipset restore text, iptables-restore text) of the plan's sets and split_client chains (IPv4)."""
+    sets = []
+    for item in result['sets']:
+        if item['family'] != 'inet':
+            continue
+        definition = dict(type=item['type'], family='inet', maxelem=item['maxelem'], timeout=item.get('timeout'),
+                          counters=item.get('counters', False))
+        sets.append(create_line(item['name'], definition, None))
+        sets += ['add %s %s' % (item['name'], member) for member in item.get('members', [])]
+    tables = {}
+    for chain in result['chains']['split_client']:
+        lines = tables.setdefault(chain['table'], [])
+        lines.insert(0, ':%s - [0:0]' % chain['chain'])
+        lines += render_rules(chain['chain'], chain['rules'], ['inet']).get('inet', [])
+        lines += ['-A %s -j %s' % (parent, chain['chain']) for parent in chain['jump_from']]
+    text = ''.join('*%s\n%s\nCOMMIT\n' % (table, '\n'.join(lines)) for table, lines in tables.items())
+    return '\n'.join(sets) + '\n', text
+
+
+class Lab(object):
+    def __init__(self):
+        tag = uuid.uuid4().hex[:6]
+        self.client, self.gateway, self.far = 'dp-c-' + tag, 'dp-g-' + tag, 'dp-f-' + tag
+        self.processes = []
+
+    def __enter__(self):
+        for name in (self.client, self.gateway, self.far):
+            run(['ip', 'netns', 'add', name])
+        run(['ip', 'link', 'add', 'dpc0', 'netns', self.client, 'type', 'veth', 'peer', 'name', 'wg0', 'netns', self.gateway])
+        run(['ip', 'link', 'add', 'eth0', 'netns', self.gateway, 'type', 'veth', 'peer', 'name', 'dpf0', 'netns', self.far])
+        for name, link, cidr in ((self.client, 'dpc0', None), (self.gateway, 'wg0', '10.8.0.1/16'),
+                                 (self.gateway, 'eth0', '172.31.0.1/24'), (self.far, 'dpf0', FAR + '/24')):
+            if cidr:
+                netns(name, 'ip', 'addr', 'add', cidr, 'dev', link)
+            netns(name, 'ip', 'link', 'set', link, 'up')
+            netns(name, 'ip', 'link', 'set', 'lo', 'up')
+            if shutil.which('ethtool'):
+                netns(name, 'ethtool', '-K', link, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off')
+        netns(self.gateway, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+        netns(self.far, 'ip', 'route', 'add', 'default', 'via', '172.31.0.1')
+        self.processes.append(subprocess.Popen(['ip', 'netns', 'exec', self.far, 'iperf3', '-s', '-p', str(FAR_PORT)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.processes.append(subprocess.Popen(['ip', 'netns', 'exec', self.far, sys.executable, '-c', CONNECT_SERVER,
+                                                str(FAR_PORT + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        for process in self.processes:
+            process.kill()
+        for name in (self.client, self.gateway, self.far):
+            subprocess.run(['ip', 'netns', 'delete', name], check=False)
+
+    def use_client(self, client_address):
+        netns(self.client, 'ip', 'addr', 'flush', 'dev', 'dpc0')
+        netns(self.client, 'ip', 'addr', 'add', client_address + '/16', 'dev', 'dpc0')
+        netns(self.client, 'ip', 'route', 'replace', 'default', 'via', '10.8.0.1')
+
+    def configure(self, inputs):
+        """The NAT rule, and the collection's sets and chains when `inputs` (restore_inputs) is given."""
+        netns(self.gateway, 'iptables', '-F')
+        for table in ('raw', 'mangle', 'nat', 'filter'):
+            netns(self.gateway, 'iptables', '-t', table, '-F')
+            netns(self.gateway, 'iptables', '-t', table, '-X')
+        netns(self.gateway, 'ipset', 'destroy')
+        netns(self.gateway, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE')
+        if inputs:
+            netns(self.gateway, 'ipset', 'restore', input=inputs[0])
+            netns(self.gateway, 'iptables-restore', '--noflush', input=inputs[1])
+
+    def throughput(self, seconds):
+        out = netns(self.client, 'iperf3', '-c', FAR, '-p', str(FAR_PORT), '-t', str(seconds), '-J').stdout
+        return json.loads(out)['end']['sum_received']['bits_per_second']
+
+    def connection_rate(self, seconds):
+        out = netns(self.client, sys.executable, '-c', CONNECT_CLIENT, FAR, str(seconds), str(FAR_PORT + 1)).stdout
+        return float(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--clients', type=int, default=250)
+    parser.add_argument('--rules', type=int, default=10)
+    parser.add_argument('--turns', type=int, default=3)
+    parser.add_argument('--seconds', type=float, default=4)
+    args = parser.parse_args()
+    if not shutil.which('iperf3'):
+        print('data path benchmark skipped: iperf3 is not installed (tests/setup.sh installs it)')
+        return
+    setups = [('nat', None)]
+    for name, accounting in (('split', True), ('no-counting', False)):
+        setups.append((name, restore_inputs(planned(args.clients, args.rules, accounting))))
+    rules = sum(1 for line in setups[1][1][1].splitlines() if line.startswith('-A '))
+    figures = dict((name, dict(throughput=[], connections=[])) for name, _inputs in setups)
+    with Lab() as lab:
+        lab.use_client(address(args.clients - 1))
+        for _turn in range(args.turns):
+            for name, inputs in setups:
+                lab.configure(inputs)
+                figures[name]['throughput'].append(lab.throughput(args.seconds))
+                figures[name]['connections'].append(lab.connection_rate(args.seconds))
+    print('data path: one TCP flow and new connections through a gateway with %d clients x %d rules (%d IPv4 rules'
+          ' in the collection\'s chains), the last client of the dispatch chain, direct; median of %d turns'
+          % (args.clients, args.rules, rules, args.turns))
+    reference = dict((kind, statistics.median(values)) for kind, values in figures['nat'].items())
+    for name, _inputs in setups:
+        throughput = statistics.median(figures[name]['throughput'])
+        connections = statistics.median(figures[name]['connections'])
+        print('  %-12s %8.2f Gbit/s (%5.1f%% of nat)   %8.0f connections/s (%5.1f%% of nat)'
+              % (name, throughput / 1e9, 100 * throughput / reference['throughput'], connections,
+                 100 * connections / reference['connections']))
+
+
+if __name__ == '__main__':
+    main()
