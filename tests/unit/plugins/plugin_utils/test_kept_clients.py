@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.kept_clients import survey_rules, words
 
-from test_plan import discovered, make_plan
+from test_plan import CLIENTS, DISCOVERY, UPSTREAMS, discovered, make_plan
 
 DAVE = dict(edit_name='erin', edit_address='10.8.0.6, fdcc::6', edit_upstream='us',
             edit_rules='video.example\ndirect 192.0.2.0/24  # the office\n\n', edit_rule_sets='')
@@ -56,16 +57,12 @@ def test_disable_keeps_the_entry_but_does_not_split_it_and_absent_removes_it():
     (dict(DAVE, edit_rules='video..example'), "client 'erin' (kept on the gateway) rule 1"),
 ])
 def test_a_bad_answer_is_refused_before_anything_changes(answers, message):
-    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
     checked = check_inventory(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS, **answers),
                               DISCOVERY['server'])
     assert any(message in error for error in checked['errors']), checked['errors']
 
 
 def test_a_broken_kept_file_is_named_and_the_survey_can_remove_it():
-    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
     variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
     broken = check_inventory(variables, DISCOVERY['server'], kept={'erin': '{not json'})
     assert broken['errors'][0].startswith("client 'erin' (kept on the gateway): its file is not a client entry")
@@ -86,8 +83,6 @@ def test_survey_lists_and_rules():
     edit_address=st.text(max_size=40), edit_rules=st.text(max_size=80), edit_rule_sets=st.text(max_size=20),
     edit_public_key=st.text(max_size=50), edit_default_action=st.text(max_size=8))))
 def test_any_answers_are_refused_or_kept_canonically(answers):
-    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-    from test_plan import CLIENTS, DISCOVERY, UPSTREAMS
     variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS, edit_name='erin', edit_upstream='us',
                      **answers)
     checked = check_inventory(variables, DISCOVERY['server'])
