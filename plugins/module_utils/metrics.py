@@ -146,10 +146,13 @@ def render(config, state, now):
                     per_upstream(lambda upstream, tunnel, key=key: tunnel.get(key, 0)))
     traffic = [(client, client_traffic(client, state['counters'])) for client in config.get('clients', [])]
     for direction in DIRECTIONS:
+        # A figure whose set could not be read is left out: a 0 would read as a counter reset.
         metrics.add('wgsplit_client_%s_bytes_total' % direction, 'counter',
                     'Bytes the client %s, through its upstream or direct.' % direction,
                     [(dict(client=client['name'], upstream=client['upstream'], path=path), figures[direction][path])
-                     for client, figures in traffic for path in PATHS])
+                     for client, figures in traffic for path in PATHS
+                     if all(counter['set'] in state['counters'] for counter in client['counters']
+                            if counter['direction'] == direction and counter['path'] == path)])
     sets = [item for item in config.get('sets', []) if item['name'] in state['sets']]
     metrics.add('wgsplit_set_entries', 'gauge', 'Members of the collection\'s ipsets.',
                 [(dict(set=item['name']), state['sets'][item['name']]['entries']) for item in sets])
@@ -181,7 +184,11 @@ def read_state(config, now, run_command):
         tunnels[name] = tunnel_state(name, flags.get(name), counters)
     sets = parse_set_headers(run_command(['ipset', 'list', '-t'])[1])
     counter_sets = sorted(set(counter['set'] for client in config.get('clients', []) for counter in client['counters']))
-    counters = dict((name, parse_counters(run_command(['ipset', 'save', name])[1])) for name in counter_sets if name in sets)
+    counters = {}
+    for name in counter_sets:
+        rc, out = run_command(['ipset', 'save', name]) if name in sets else (1, '')
+        if rc == 0:
+            counters[name] = parse_counters(out)
     resolver = run_command(['systemctl', 'is-active', '--quiet', config['resolver_unit']])[0] == 0
     return dict(tunnels=tunnels, sets=sets, counters=counters, resolver=resolver)
 
@@ -189,10 +196,16 @@ def read_state(config, now, run_command):
 def write_textfile(path, text):
     """Replaced at once: node_exporter never reads half a file (a name without .prom until then)."""
     temporary = '%s.%d.tmp' % (path, os.getpid())
-    with open(temporary, 'w') as handle:
-        handle.write(text)
-    os.chmod(temporary, 0o644)
-    os.rename(temporary, path)
+    try:
+        with open(temporary, 'w') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.rename(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def main(argv=None):

@@ -12,9 +12,11 @@ import json
 import os
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import metrics
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import handshake_limit
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     METRICS_CONFIG, METRICS_DIR, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, RESOLVER_UNIT, UNIT_DIR)
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import directory as settings_directory
 
 TEXTFILE_NAME = 'wgsplit.prom'
 SERVICE_TEXT = '''# Written by wgsplit.gateway (role split_client): edits are overwritten.
@@ -30,7 +32,7 @@ ExecStart=/usr/bin/python3 {exporter} {config}
 CapabilityBoundingSet=CAP_NET_ADMIN
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths={directory}
+ReadWritePaths=-{directory}
 ProtectHome=yes
 PrivateTmp=yes
 '''
@@ -68,12 +70,12 @@ def files(found, settings, upstreams, clients, sets):
     """The exporter part of the plan (`found` is split_info's `metrics`)."""
     found_files = found.get('files', {})
     where = dict(directory=METRICS_DIR, timer=METRICS_TIMER)
+    present = sorted(path for path, state in found_files.items() if state.get('text') is not None)
+    old_textfile = written_textfile(found) if present else None
     if not settings['metrics'] or settings['state'] != 'present':
-        present = sorted(path for path, state in found_files.items() if state.get('text') is not None)
-        # The metrics file the configuration in place named, if it has the collection's name.
-        textfile = found.get('textfile') if present and os.path.basename(found.get('textfile') or '') == TEXTFILE_NAME else None
         return dict(where, files=[], start=False, stop=bool(found.get('timer_enabled') or found.get('timer_active')),
-                    remove=present + ([textfile] if textfile else []) + ([METRICS_DIR] if present else []))
+                    remove=present + ([old_textfile] if old_textfile else []) + ([METRICS_DIR] if present else []))
+    textfile = '%s/%s' % (settings['metrics_textfile_dir'], TEXTFILE_NAME)
     wanted = [(METRICS_EXPORTER, program(), '0755'),
               (METRICS_CONFIG, config(settings, upstreams, clients, sets), '0600'),
               (os.path.join(UNIT_DIR, METRICS_UNIT), SERVICE_TEXT.format(
@@ -83,5 +85,18 @@ def files(found, settings, upstreams, clients, sets):
                     write=found_files.get(path, {}).get('text') != content or found_files.get(path, {}).get('mode') != mode)
                for path, content, mode in wanted]
     # Restarted after any change: the timer runs the exporter at once, so the metrics follow the run.
-    return dict(where, files=planned, textfile_dir=settings['metrics_textfile_dir'], stop=False, remove=[],
+    return dict(where, files=planned, textfile_dir=settings['metrics_textfile_dir'], stop=False,
+                # The file of a directory no longer configured would keep serving frozen figures.
+                remove=[old_textfile] if old_textfile and old_textfile != textfile else [],
                 start=any(item['write'] for item in planned) or not (found.get('timer_enabled') and found.get('timer_active')))
+
+
+def written_textfile(found):
+    """The metrics file the configuration in place named, when it is one the collection would have written (a
+    canonical directory, the collection's file name); None otherwise."""
+    textfile = found.get('textfile') or ''
+    directory, _slash, name = textfile.rpartition('/')
+    try:
+        return textfile if name == TEXTFILE_NAME and settings_directory(directory) == directory else None
+    except Invalid:
+        return None

@@ -7,7 +7,8 @@ the client's entry in the inventory's format, canonical; every run reads them ba
 it checks the inventory, so a hand-edited file is held to the same rules.
 
 The edit arrives as the survey's answers (`wgsplit_edit_*`, plain text): addresses and lists separated by commas or
-spaces, rules one per line (`example.com`, `direct 192.0.2.0/24`)."""
+spaces, rules one per line (`example.com`, `direct 192.0.2.0/24`); a blank answer keeps what a kept client had, `-`
+empties it."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -69,8 +70,10 @@ def is_network(text):
     return True
 
 
-def edited_entry(edit, name_pattern):
-    """(name, state, raw client entry or None for absent) of an edit; raises Invalid naming the field."""
+def edited_entry(edit, name_pattern, kept):
+    """(name, raw client entry or None for absent) of an edit, on top of what is kept for that name (`kept`: its
+    entry or None): an answer left blank keeps what the client had, `-` empties a field. Raises Invalid naming the
+    field."""
     name = edit.get('name')
     if not isinstance(name, str) or not name_pattern.fullmatch(name):
         raise Invalid('wgsplit_edit_name %s must be a client name (1 to 24 of a-z 0-9 _ -)' % describe(name))
@@ -78,18 +81,21 @@ def edited_entry(edit, name_pattern):
     if state not in EDIT_STATES:
         raise Invalid('wgsplit_edit_state %s must be one of %s' % (describe(state), ', '.join(EDIT_STATES)))
     if state == 'absent':
-        return name, state, None
-    entry = dict(name=name, enabled=state == 'present')
-    for field, parse in (('address', words), ('rule_sets', words), ('rules', survey_rules)):
-        if edit.get(field) not in (None, ''):
-            try:
-                entry[field] = parse(edit[field])
-            except Invalid as error:
-                raise Invalid('wgsplit_edit_%s: %s' % (field, error))
-    for field in ('public_key', 'upstream', 'default_action'):
-        if edit.get(field) not in (None, ''):
-            entry[field] = edit[field]
-    return name, state, entry
+        return name, None
+    entry = dict(kept or {}, name=name, enabled=state == 'present')
+    for field, parse in (('address', words), ('rule_sets', words), ('rules', survey_rules),
+                         ('public_key', None), ('upstream', None), ('default_action', None)):
+        answer = edit.get(field)
+        if answer in (None, ''):
+            continue
+        if answer == '-':
+            entry.pop(field, None)
+            continue
+        try:
+            entry[field] = parse(answer) if parse else answer
+        except Invalid as error:
+            raise Invalid('wgsplit_edit_%s: %s' % (field, error))
+    return name, entry
 
 
 def kept_entries(checker, variables, found, inventory_names, name_pattern):
@@ -97,33 +103,38 @@ def kept_entries(checker, variables, found, inventory_names, name_pattern):
     the edit removes. `found`: {name: file text} (split_info's `kept_clients`)."""
     entries, removed = {}, {}
     edit = edit_variables(variables)
+    if edit.get('state') == 'absent' and isinstance(edit.get('name'), str) and edit['name'] in found:
+        # A kept file goes whatever it holds or is named (a broken file, a name the inventory took since).
+        removed[edit['name']] = None
+        found = dict((name, text) for name, text in found.items() if name != edit['name'])
+        edit = {}
     for name, text in sorted(found.items()):
-        if name == edit.get('name'):
-            continue  # the edit replaces or removes it, whatever its file holds
         try:
             raw = json.loads(text)
         except (TypeError, ValueError) as error:  # unreadable (None), or no JSON
             raw = error
         if not isinstance(raw, dict):
-            checker.error('client %r (kept on the gateway)' % name, 'its file is not a client entry (%s): remove it with'
-                          ' playbooks/client.yml -e wgsplit_edit_state=absent' % describe(str(raw))[:80])
+            if name != edit.get('name'):  # an edit of it replaces what its file holds
+                checker.error('client %r (kept on the gateway)' % name, 'its file is not a client entry (%s): remove it'
+                              ' with playbooks/client.yml -e wgsplit_edit_state=absent' % describe(str(raw))[:80])
             continue
         entries[name] = raw
     if edit:
         try:
-            name, _state, entry = edited_entry(edit, name_pattern)
+            name, entry = edited_entry(edit, name_pattern, entries.get(edit.get('name')))
         except Invalid as error:
             checker.errors.append(str(error))
             return [], {}
         if name in inventory_names:
             checker.error('client %r' % name, 'is in the inventory (wgsplit_clients): edit it there')
         elif entry is None:
-            removed[name] = None
+            entries.pop(name, None)
         else:
             entries[name] = entry
     for name in sorted(entries):
         if name in inventory_names:
-            checker.error('client %r (kept on the gateway)' % name, 'is in the inventory too: remove one of them')
+            checker.error('client %r (kept on the gateway)' % name, 'is in the inventory too: remove one of them (the kept'
+                          ' one with playbooks/client.yml -e wgsplit_edit_state=absent)')
     return [('client %r (kept on the gateway)' % name, dict(entries[name], name=name)) for name in sorted(entries)], removed
 
 
@@ -140,7 +151,7 @@ def files(kept, found, state):
     def path(name):
         return '%s/%s.json' % (CLIENTS_DIR, name)
     if state != 'present':
-        return dict(directory=CLIENTS_DIR, write=[], remove=[path(name) for name in sorted(found)])
+        return dict(directory=CLIENTS_DIR, write=[], remove=[path(name) for name in sorted(found)] + [CLIENTS_DIR])
     return dict(directory=CLIENTS_DIR,
                 write=[dict(path=path(name), content=text) for name, text in sorted(kept.items())
                        if text is not None and found.get(name) != text],

@@ -90,6 +90,8 @@ def directory(value):
     text = plain_text(value).rstrip('/')
     if not DIRECTORY.fullmatch(text) or any(part in ('.', '..') for part in text.split('/')):
         raise Invalid('must be an absolute directory path of A-Z a-z 0-9 _ . - names, without . or .. parts')
+    if text.count('/') < 2:
+        raise Invalid('is a top-level directory of the system (/tmp, /var, ...): name a directory of its own inside one')
     return text
 
 

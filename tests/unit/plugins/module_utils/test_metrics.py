@@ -12,7 +12,8 @@ DUMP = 'PRIVATE\tPUBLIC\t0\toff\nPEER\t(none)\t192.0.2.1:51820\t0.0.0.0/0\t1000\
 HEADERS = ('Name: wgs-alice-p4\nType: hash:ip\nHeader: family inet hashsize 1024 maxelem 65536 timeout 86400\n'
            'Size in memory: 280\nReferences: 1\nNumber of entries: 12\n\nName: wgs-A-sent-up4\nType: hash:net,iface\n'
            'Header: family inet hashsize 1024 maxelem 65536 counters bucketsize 12 initval 0x1c6e9958\n'
-           'Number of entries: 2\n\nName: other\nType: hash:net\nNumber of entries: 0\n')
+           'Number of entries: 2\n\nName: other\nType: hash:net\nNumber of entries: 0\n'
+           'Name: wgs-A-sent-up6\nType: hash:net,iface\nHeader: family inet6 counters\nNumber of entries: 1\n')
 SENT_UP = ('create wgs-A-sent-up4 hash:net,iface family inet hashsize 1024 maxelem 65536 counters\n'
            'add wgs-A-sent-up4 10.8.0.3,wg-up-2 packets 1 bytes 60\nadd wgs-A-sent-up4 10.8.0.2,wg-up-1 packets 9 bytes 5120\n')
 ALICE = dict(name='alice', upstream='us', counters=[
@@ -35,7 +36,8 @@ def test_peer_counters_of_an_upstream():
 def test_set_headers_give_entries_and_whether_members_count():
     assert metrics.parse_set_headers(HEADERS) == {'wgs-alice-p4': dict(entries=12, counters=False),
                                                   'wgs-A-sent-up4': dict(entries=2, counters=True),
-                                                  'other': dict(entries=0, counters=False)}
+                                                  'other': dict(entries=0, counters=False),
+                                                  'wgs-A-sent-up6': dict(entries=1, counters=True)}
 
 
 def test_counters_are_the_bytes_of_each_member():
@@ -70,6 +72,7 @@ HOST = fake_host({
     'wg show wg-up-1 dump': (0, DUMP),
     'ipset list -t': (0, HEADERS),
     'ipset save wgs-A-sent-up4': (0, SENT_UP),
+    'ipset save wgs-A-sent-up6': (0, 'add wgs-A-sent-up6 fdcc::2,wg-up-1 packets 1 bytes 80\n'),
     'systemctl is-active --quiet wgsplit-resolver.service': (0, ''),
 })
 
@@ -79,7 +82,8 @@ def test_read_state_asks_the_host_once_per_kind():
     assert state['tunnels']['wg-up-1']['handshake_age'] == 42 and state['tunnels']['wg-up-1']['up']
     assert not state['tunnels']['wg-up-2']['exists']
     # Only sets that exist are read; a counting set the kernel lacks counts nothing.
-    assert state['counters'] == {'wgs-A-sent-up4': {'10.8.0.3,wg-up-2': 60, '10.8.0.2,wg-up-1': 5120}}
+    assert state['counters'] == {'wgs-A-sent-up4': {'10.8.0.3,wg-up-2': 60, '10.8.0.2,wg-up-1': 5120},
+                                 'wgs-A-sent-up6': {'fdcc::2,wg-up-1': 80}}
     assert state['resolver'] is True
 
 
@@ -93,8 +97,11 @@ def test_render_gives_each_metric_once_with_its_samples():
     assert 'wgsplit_upstream_handshake_age_seconds{interface="wg-up-1",upstream="us"} 42' in lines
     assert not [line for line in lines if line.startswith('wgsplit_upstream_handshake_age_seconds{interface="wg-up-2"')]
     assert 'wgsplit_upstream_received_bytes_total{interface="wg-up-1",upstream="us"} 2048' in lines
-    assert 'wgsplit_client_sent_bytes_total{client="alice",path="upstream",upstream="us"} 5120' in lines
-    assert 'wgsplit_client_received_bytes_total{client="alice",path="direct",upstream="us"} 0' in lines
+    assert 'wgsplit_client_sent_bytes_total{client="alice",path="upstream",upstream="us"} 5200' in lines
+    assert 'wgsplit_client_received_bytes_total{client="alice",path="direct",upstream="us"} 0' in lines  # counts nothing
+    # A figure whose set could not be read is left out (a 0 would read as a counter reset).
+    assert 'wgsplit_client_sent_bytes_total{client="alice",path="direct"' not in text
+    assert 'wgsplit_client_received_bytes_total{client="alice",path="upstream"' not in text
     assert 'wgsplit_set_entries{set="wgs-alice-p4"} 12' in lines and 'wgs-gone-p4' not in text
     assert 'wgsplit_resolver_up 1' in lines and 'wgsplit_metrics_timestamp_seconds 1042' in lines
     names = [line.split()[2] for line in lines if line.startswith('# TYPE ')]

@@ -35,7 +35,7 @@ def test_the_exporter_is_the_metrics_module_and_its_configuration_names_what_to_
     assert config['clients'][0]['counters'] == planned['clients'][0]['counters']
     assert 'OnUnitActiveSec=15s' in files['/etc/systemd/system/wgsplit-metrics.timer']
     service = files['/etc/systemd/system/wgsplit-metrics.service']
-    assert 'ReadWritePaths=/var/lib/prometheus/node-exporter\n' in service
+    assert 'ReadWritePaths=-/var/lib/prometheus/node-exporter\n' in service
     assert 'StartLimitIntervalSec=0\n' in service  # a scrape may start it by hand, any number of times
     assert callable(exporter_main)
 
@@ -65,3 +65,12 @@ def test_metrics_go_with_absent():
     absent = make_plan(metrics=True, state='absent', discovery=discovered(metrics=found))['metrics']
     assert absent['files'] == [] and absent['stop'] and '/etc/wgsplit/metrics/exporter' in absent['remove']
     assert exporter.TEXTFILE_NAME == 'wgsplit.prom'
+
+
+def test_a_new_textfile_directory_removes_the_file_of_the_old_one_and_only_a_file_the_collection_names():
+    found = found_as_planned(make_plan(metrics=True)['metrics'])
+    moved = make_plan(metrics=True, metrics_textfile_dir='/srv/metrics', discovery=discovered(metrics=found))['metrics']
+    assert moved['remove'] == ['/var/lib/prometheus/node-exporter/wgsplit.prom']
+    for textfile in ('wgsplit.prom', '/var/lib/../../etc/wgsplit.prom', '/srv/other.prom', None):
+        odd = make_plan(metrics=True, metrics_textfile_dir='/srv/metrics', discovery=discovered(metrics=dict(found, textfile=textfile)))
+        assert odd['metrics']['remove'] == [], textfile

@@ -42,7 +42,7 @@ def test_disable_keeps_the_entry_but_does_not_split_it_and_absent_removes_it():
     assert 'erin' not in [client['name'] for client in disabled['clients']]
     removed = make_plan(discovery=found, edit_name='erin', edit_state='absent')
     assert removed['kept_clients']['remove'] == [PATH] and 'erin' not in [client['name'] for client in removed['clients']]
-    assert make_plan(discovery=found, state='absent')['kept_clients']['remove'] == [PATH]
+    assert make_plan(discovery=found, state='absent')['kept_clients']['remove'] == [PATH, '/etc/wgsplit/clients']
 
 
 @pytest.mark.parametrize('answers, message', [
@@ -94,3 +94,23 @@ def test_any_answers_are_refused_or_kept_canonically(answers):
     again = check_inventory(dict(variables, **dict((key, None) for key in answers), edit_name=None, edit_upstream=None),
                             DISCOVERY['server'], kept={'erin': text})
     assert again['errors'] == [] and again['kept'] == {'erin': text}
+
+
+def test_an_edit_changes_only_the_answers_it_gives():
+    text = kept(make_plan(**DAVE))[PATH]
+    found = discovered(kept_clients={'erin': text})
+    disabled = json.loads(kept(make_plan(discovery=found, edit_name='erin', edit_state='disabled'))[PATH])
+    assert disabled['enabled'] is False and disabled['rules'] == json.loads(text)['rules']
+    moved = json.loads(kept(make_plan(discovery=found, edit_name='erin', edit_upstream='eu'))[PATH])
+    assert moved['upstream'] == 'eu' and moved['address'] == ['10.8.0.6', 'fdcc::6'] and len(moved['rules']) == 2
+    emptied = json.loads(kept(make_plan(discovery=found, edit_name='erin', edit_rules='-'))[PATH])
+    assert emptied['rules'] == [] and emptied['upstream'] == 'us'
+
+
+def test_a_kept_client_whose_name_the_inventory_took_can_still_be_removed():
+    variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
+    text = kept(make_plan(**DAVE))[PATH].replace('erin', 'alice')
+    stuck = check_inventory(variables, DISCOVERY['server'], kept={'alice': text})
+    assert "client 'alice' (kept on the gateway): is in the inventory too" in stuck['errors'][0]
+    freed = check_inventory(dict(variables, edit_name='alice', edit_state='absent'), DISCOVERY['server'], kept={'alice': text})
+    assert freed['errors'] == [] and freed['kept'] == {'alice': None}

@@ -268,7 +268,7 @@ def check_metrics(result):
     assert config['textfile'] == result['settings']['metrics_textfile_dir'] + '/wgsplit.prom'
     for path in ('/etc/systemd/system/wgsplit-metrics.service', '/etc/systemd/system/wgsplit-metrics.timer'):
         assert not raw_control(files[path].replace('\n', '')), path
-    assert 'ReadWritePaths=%s\n' % result['settings']['metrics_textfile_dir'] in files['/etc/systemd/system/wgsplit-metrics.service']
+    assert 'ReadWritePaths=-%s\n' % result['settings']['metrics_textfile_dir'] in files['/etc/systemd/system/wgsplit-metrics.service']
 
 
 def check_resolver(result, rule_domains):
@@ -820,7 +820,7 @@ def valid_inventories(draw):
         optional(draw, variables, name, st.booleans())
     optional(draw, variables, 'metrics_interval', numbers(10, 86400))
     optional(draw, variables, 'metrics_textfile_dir', st.lists(st.from_regex(r'[A-Za-z0-9_.-]{1,12}', fullmatch=True).filter(
-        lambda part: part not in ('.', '..')), min_size=1, max_size=4).map(lambda parts: '/' + '/'.join(parts)))
+        lambda part: part not in ('.', '..')), min_size=2, max_size=4).map(lambda parts: '/' + '/'.join(parts)))
 
     names = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=32), min_size=1, max_size=3, unique=True))
     ids = draw(st.lists(st.integers(1, 255), min_size=len(names), max_size=len(names), unique=True))
