@@ -44,16 +44,18 @@ def peer_counters(text, now):
 
 
 def parse_set_headers(text):
-    """{set name: {'entries': N, 'counters': whether its members count}} of `ipset list -t`."""
+    """{set name: {'entries': N, 'references': N, 'counters': whether its members count}} of `ipset list -t`."""
     sets, name = {}, None
     for line in text.splitlines():
         if line.startswith('Name:'):
             name = line.split(':', 1)[1].strip()
-            sets[name] = dict(entries=0, counters=False)
+            sets[name] = dict(entries=0, references=0, counters=False)
         elif name is None:
             continue
         elif line.startswith('Number of entries:'):
             sets[name]['entries'] = int(line.split(':', 1)[1])
+        elif line.startswith('References:'):
+            sets[name]['references'] = int(line.split(':', 1)[1])
         elif line.startswith('Header:'):
             sets[name]['counters'] = 'counters' in line.split()
     return sets
@@ -79,6 +81,20 @@ def handshake_limit(keepalive):
     return HANDSHAKE_MAX_AGE + keepalive + HANDSHAKE_MARGIN if keepalive else None
 
 
+def read_tunnels(names, links, now, run_command):
+    """{name: tunnel_state} of the interfaces `names`, from `ip -j link` entries and one `wg show NAME dump` each
+    (`run_command(argv) -> (rc, stdout)`)."""
+    flags = dict((link['ifname'], link.get('flags', [])) for link in links)
+    tunnels = {}
+    for name in names:
+        counters = {}
+        if name in flags:
+            rc, out = run_command(['wg', 'show', name, 'dump'])
+            counters = peer_counters(out, now) if rc == 0 else {}
+        tunnels[name] = tunnel_state(name, flags.get(name), counters)
+    return tunnels
+
+
 def tunnel_state(name, flags, counters):
     """An upstream tunnel: `flags` of its link (`ip -j link`; None when it does not exist), `counters` of its
     `wg show dump` (peer_counters; {} when not read)."""
@@ -88,10 +104,13 @@ def tunnel_state(name, flags, counters):
     return state
 
 
+def is_up(tunnel):
+    return bool(tunnel.get('exists')) and bool(tunnel.get('up'))
+
+
 def healthy(tunnel, limit):
     age = tunnel.get('handshake_age')
-    up = bool(tunnel.get('exists')) and bool(tunnel.get('up'))
-    return up and (limit is None or (age is not None and age <= limit))
+    return is_up(tunnel) and (limit is None or (age is not None and age <= limit))
 
 
 def client_traffic(client, counters):
@@ -136,7 +155,7 @@ def render(config, state, now):
         return [(dict(upstream=upstream['name'], interface=upstream['interface']), value(upstream, tunnel))
                 for upstream, tunnel in tunnels if value(upstream, tunnel) is not None]
     metrics.add('wgsplit_upstream_up', 'gauge', 'Whether the upstream\'s WireGuard interface exists and is up.',
-                per_upstream(lambda upstream, tunnel: int(bool(tunnel.get('exists')) and bool(tunnel.get('up')))))
+                per_upstream(lambda upstream, tunnel: int(is_up(tunnel))))
     metrics.add('wgsplit_upstream_healthy', 'gauge', 'Whether the upstream is up with a recent handshake.',
                 per_upstream(lambda upstream, tunnel: int(healthy(tunnel, upstream.get('handshake_limit')))))
     metrics.add('wgsplit_upstream_handshake_age_seconds', 'gauge', 'Seconds since the latest handshake.',
@@ -164,8 +183,11 @@ def render(config, state, now):
 
 
 def run(argv):
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                               env=dict(os.environ, **C_LOCALE))
+    try:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                                   env=dict(os.environ, **C_LOCALE))
+    except OSError:  # a command that is not installed: nothing read
+        return 127, ''
     out = process.communicate()[0]
     return process.returncode, out
 
@@ -173,15 +195,7 @@ def run(argv):
 def read_state(config, now, run_command):
     """What `render` needs, read from the host with `run_command(argv) -> (rc, stdout)`."""
     links = json.loads(run_command(['ip', '-j', 'link', 'show'])[1] or '[]')
-    flags = dict((link['ifname'], link.get('flags', [])) for link in links)
-    tunnels = {}
-    for upstream in config.get('upstreams', []):
-        name = upstream['interface']
-        counters = {}
-        if name in flags:
-            rc, out = run_command(['wg', 'show', name, 'dump'])
-            counters = peer_counters(out, now) if rc == 0 else {}
-        tunnels[name] = tunnel_state(name, flags.get(name), counters)
+    tunnels = read_tunnels([upstream['interface'] for upstream in config.get('upstreams', [])], links, now, run_command)
     sets = parse_set_headers(run_command(['ipset', 'list', '-t'])[1])
     counter_sets = sorted(set(counter['set'] for client in config.get('clients', []) for counter in client['counters']))
     counters = {}

@@ -210,6 +210,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import address as canonical_address
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, Invalid, interface_name, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     BootState, StateModule, forget_learned, kernel_prefix, learned_lock, list_delta)
 
@@ -264,18 +265,6 @@ def create_options(words):
     return options
 
 
-def parse_references(text):
-    """{name: 'References: N' count} of `ipset list -t [NAME]`."""
-    references = {}
-    name = None
-    for line in text.splitlines():
-        if line.startswith('Name:'):
-            name = line.split(':', 1)[1].strip()
-        elif line.startswith('References:') and name is not None:
-            references[name] = int(line.split(':', 1)[1])
-    return references
-
-
 def normalize_member(member, set_type, family):
     """The member as `ipset save` prints it; raises ValueError with a reason."""
     member = member.strip()
@@ -326,7 +315,7 @@ def restore_script(name, current, wanted, hashsize, referenced):
     if current is None:
         lines.append(create_line(name, wanted, hashsize))
         lines += ['add %s %s' % (name, member) for member in wanted['members']]
-    elif any(current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS):
+    elif redefined(current, wanted):
         if current['family'] != wanted['family'] and not referenced:
             # The kernel cannot swap sets of different families; nothing uses this one.
             lines += ['destroy %s' % name, create_line(name, wanted, hashsize)]
@@ -341,6 +330,11 @@ def restore_script(name, current, wanted, hashsize, referenced):
         lines += ['del %s %s' % (name, member) for member in extra]
         lines += ['add %s %s' % (name, member) for member in missing]
     return lines
+
+
+def redefined(current, wanted):
+    """Whether a set's type, family or defining options change (then it is rebuilt, not edited in place)."""
+    return any(current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS)
 
 
 def swap_name(name):
@@ -371,7 +365,7 @@ class IpsetSet(StateModule):
         if not existing:
             return {}
         argv = ['ipset', 'list', '-t'] + (existing if len(existing) == 1 else [])
-        return parse_references(self.cmd.run(argv)[1])
+        return dict((name, header['references']) for name, header in parse_set_headers(self.cmd.run(argv)[1]).items())
 
     def want(self, current):
         self.referenced = self.references(current)
@@ -419,7 +413,7 @@ class IpsetSet(StateModule):
         return members
 
     def check_swap_name_free(self, name, current, wanted):
-        if all(current[key] == wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS):
+        if not redefined(current, wanted):
             return
         spare = swap_name(name)
         if self.cmd.run(['ipset', 'list', '-n', spare], check=False)[0] == 0:
@@ -469,8 +463,7 @@ class IpsetSet(StateModule):
         current_members = current['members'] if current else []
         wanted_members = wanted['members'] if wanted else []
         added, removed = list_delta(current_members, wanted_members)
-        recreated = bool(current and wanted and any(
-            current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS))
+        recreated = bool(current and wanted and redefined(current, wanted))
         return dict(state='present' if wanted else 'absent', added=added, removed=removed, recreated=recreated,
                     member_count=len(wanted_members))
 

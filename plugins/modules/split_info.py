@@ -299,8 +299,7 @@ import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
-    parse_counters, parse_set_headers, peer_counters, tunnel_state)
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_counters, parse_set_headers, read_tunnels
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
@@ -468,18 +467,13 @@ class SplitInfo:
 
     def tunnels(self, configs, links):
         """The live state of each interface of a wg-quick configuration the collection wrote (status, metrics)."""
-        flags = dict((entry['ifname'], entry.get('flags', [])) for entry in links)
-        now = int(time.time())
-        result = []
-        for config in configs:
-            if not config['owned']:
-                continue
-            counters = {}
-            if config['name'] in flags and self.has('wg'):
-                rc, out = self.cmd.run(['wg', 'show', config['name'], 'dump'], check=False)[:2]
-                counters = peer_counters(out, now) if rc == 0 else {}
-            result.append(tunnel_state(config['name'], flags.get(config['name']), counters))
-        return result
+        names = [config['name'] for config in configs if config['owned']]
+        has_wg = self.has('wg')
+
+        def run(argv):  # without wg, nothing is read of a tunnel but its link
+            return tuple(self.cmd.run(argv, check=False)[:2]) if has_wg else (127, '')
+        tunnels = read_tunnels(names, links, int(time.time()), run)
+        return [tunnels[name] for name in names]
 
     def missing_packages(self):
         return sorted(set(package for command, package in PACKAGES if not self.has(command)))

@@ -50,6 +50,10 @@ WantedBy=timers.target
 '''
 
 
+def textfile_path(settings):
+    return '%s/%s' % (settings['metrics_textfile_dir'], TEXTFILE_NAME)
+
+
 def program():
     """The exporter is module_utils/metrics.py itself (its parsers are split_info's), run by the host's python3."""
     with open(os.path.splitext(metrics.__file__)[0] + '.py') as handle:
@@ -59,7 +63,7 @@ def program():
 def config(settings, upstreams, clients, sets):
     """What the exporter reports on: the plan's upstreams, split clients (with their counters) and sets."""
     return json.dumps(dict(
-        textfile='%s/%s' % (settings['metrics_textfile_dir'], TEXTFILE_NAME), resolver_unit=RESOLVER_UNIT,
+        textfile=textfile_path(settings), resolver_unit=RESOLVER_UNIT,
         upstreams=[dict(name=upstream['name'], interface=upstream['interface'],
                         handshake_limit=handshake_limit(upstream['persistent_keepalive'])) for upstream in upstreams],
         clients=[dict(name=client['name'], upstream=client['upstream'], counters=client['counters']) for client in clients],
@@ -75,7 +79,6 @@ def files(found, settings, upstreams, clients, sets):
     if not settings['metrics'] or settings['state'] != 'present':
         return dict(where, files=[], start=False, stop=bool(found.get('timer_enabled') or found.get('timer_active')),
                     remove=present + ([old_textfile] if old_textfile else []) + ([METRICS_DIR] if present else []))
-    textfile = '%s/%s' % (settings['metrics_textfile_dir'], TEXTFILE_NAME)
     wanted = [(METRICS_EXPORTER, program(), '0755'),
               (METRICS_CONFIG, config(settings, upstreams, clients, sets), '0600'),
               (os.path.join(UNIT_DIR, METRICS_UNIT), SERVICE_TEXT.format(
@@ -87,7 +90,7 @@ def files(found, settings, upstreams, clients, sets):
     # Restarted after any change: the timer runs the exporter at once, so the metrics follow the run.
     return dict(where, files=planned, textfile_dir=settings['metrics_textfile_dir'], stop=False,
                 # The file of a directory no longer configured would keep serving frozen figures.
-                remove=[old_textfile] if old_textfile and old_textfile != textfile else [],
+                remove=[old_textfile] if old_textfile and old_textfile != textfile_path(settings) else [],
                 start=any(item['write'] for item in planned) or not (found.get('timer_enabled') and found.get('timer_active')))
 
 

@@ -9,14 +9,14 @@ same as a table for people. What the figures mean is module_utils/metrics.py's (
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import client_traffic, handshake_limit, healthy
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
+    client_traffic, handshake_limit, healthy, is_up)
 
 FULL_SHARE = 0.9
 
 
 def upstream_status(upstream, tunnel):
-    up = bool(tunnel.get('exists')) and bool(tunnel.get('up'))
-    return dict(name=upstream['name'], interface=upstream['interface'], up=up, handshake_age=tunnel.get('handshake_age'),
+    return dict(name=upstream['name'], interface=upstream['interface'], up=is_up(tunnel), handshake_age=tunnel.get('handshake_age'),
                 rx_bytes=tunnel.get('rx_bytes', 0), tx_bytes=tunnel.get('tx_bytes', 0),
                 healthy=healthy(tunnel, handshake_limit(upstream.get('persistent_keepalive', 0))))
 

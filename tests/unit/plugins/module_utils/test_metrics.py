@@ -34,10 +34,10 @@ def test_peer_counters_of_an_upstream():
 
 
 def test_set_headers_give_entries_and_whether_members_count():
-    assert metrics.parse_set_headers(HEADERS) == {'wgs-alice-p4': dict(entries=12, counters=False),
-                                                  'wgs-A-sent-up4': dict(entries=2, counters=True),
-                                                  'other': dict(entries=0, counters=False),
-                                                  'wgs-A-sent-up6': dict(entries=1, counters=True)}
+    assert metrics.parse_set_headers(HEADERS) == {'wgs-alice-p4': dict(entries=12, references=1, counters=False),
+                                                  'wgs-A-sent-up4': dict(entries=2, references=0, counters=True),
+                                                  'other': dict(entries=0, references=0, counters=False),
+                                                  'wgs-A-sent-up6': dict(entries=1, references=0, counters=True)}
 
 
 def test_counters_are_the_bytes_of_each_member():
@@ -128,3 +128,7 @@ def test_main_replaces_the_textfile_at_once(tmp_path, monkeypatch):
     assert oct(os.stat(str(tmp_path / 'wgsplit.prom')).st_mode & 0o777) == '0o644'
     assert sorted(os.listdir(str(tmp_path))) == ['config.json', 'wgsplit.prom']  # no temporary file left
     assert metrics.main([]) == 2
+
+
+def test_a_command_that_is_not_installed_reads_as_failed():
+    assert metrics.run(['wgsplit-no-such-command']) == (127, '')

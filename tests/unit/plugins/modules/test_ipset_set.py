@@ -1,5 +1,6 @@
 import pytest
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
 from ansible_collections.wgsplit.gateway.plugins.modules import ipset_set
 
 SAVE = """create s hash:net family inet hashsize 1024 maxelem 1000 timeout 0 bucketsize 12 initval 0x1
@@ -24,9 +25,9 @@ def test_parse_save_of_nothing():
     assert ipset_set.parse_save('') is None
 
 
-def test_parse_references():
+def test_references_come_from_the_set_headers():
     listing = 'Name: s\nReferences: 2\nNumber of entries: 0\n\nName: t\nType: hash:ip\nReferences: 0\n'
-    assert ipset_set.parse_references(listing) == {'s': 2, 't': 0}
+    assert dict((name, header['references']) for name, header in parse_set_headers(listing).items()) == {'s': 2, 't': 0}
 
 
 def test_parse_save_all_splits_sets():
