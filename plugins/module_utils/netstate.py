@@ -306,6 +306,9 @@ class StateModule:
             return self.params[many]
         return [dict((key, self.params[key]) for key in keys)]
 
+    def check(self):
+        """Refuse, with fail_json, what the argument specification cannot say (names, duplicates)."""
+
     def read(self):
         raise NotImplementedError
 
@@ -329,7 +332,19 @@ class StateModule:
     def report(self, current, wanted):
         return {}
 
+    def pending(self):
+        """What a run would change, without changing it (the module in check mode): the reasons, or [] when the
+        kernel and the boot files already hold what the call wants and the run would warn of nothing."""
+        self.check()
+        current = self.read()
+        wanted = self.want(current)
+        reasons = ['the kernel differs'] if current != wanted else []
+        if self.boot(wanted):
+            reasons.append('a boot file differs')
+        return reasons + ['it warns: %s' % warning for warning in self.warnings]
+
     def run(self):
+        self.check()
         current = self.read()
         wanted = self.want(current)
         changed = current != wanted

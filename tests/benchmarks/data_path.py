@@ -28,8 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from conftest import COLLECTIONS_TREE  # noqa: E402  (this checkout as ansible_collections/wgsplit/gateway)
 sys.path.insert(0, COLLECTIONS_TREE)
-from ansible_collections.wgsplit.gateway.plugins.modules.ipset_set import create_line  # noqa: E402
-from ansible_collections.wgsplit.gateway.plugins.modules.mangle_mark import render_rules  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
 

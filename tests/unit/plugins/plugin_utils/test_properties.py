@@ -28,10 +28,10 @@ from hypothesis.control import currently_in_test_context
 
 from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import WIREGUARD_CONFIG_MARKER
-from ansible_collections.wgsplit.gateway.plugins.modules.ipset_set import normalize_member
-from ansible_collections.wgsplit.gateway.plugins.modules.mangle_mark import render_rules
-from ansible_collections.wgsplit.gateway.plugins.modules.policy_route import render_route, render_rule
-from ansible_collections.wgsplit.gateway.plugins.modules.wg_upstream import render_config
+from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import normalize_member
+from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules
+from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import render_route, render_rule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.upstreams import render_config
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import (
     CLIENT_FIELDS, RULE_FIELDS, UPSTREAM_FIELDS, check_inventory)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
-from ansible_collections.wgsplit.gateway.plugins.modules import ipset_set
+from ansible_collections.wgsplit.gateway.plugins.module_utils import sets
 
 SAVE = """create s hash:net family inet hashsize 1024 maxelem 1000 timeout 0 bucketsize 12 initval 0x1
 add s 10.0.0.0/24 timeout 100
@@ -10,19 +10,19 @@ add s 10.0.0.1
 
 
 def test_parse_save_ignores_hashsize_and_member_timeouts():
-    assert ipset_set.parse_save(SAVE) == dict(type='hash:net', family='inet', maxelem=1000, timeout=0,
+    assert sets.parse_save(SAVE) == dict(type='hash:net', family='inet', maxelem=1000, timeout=0,
                                               counters=False, members=['10.0.0.0/24', '10.0.0.1'])
 
 
 def test_parse_save_reads_flags_and_ignores_member_counts():
     text = ('create a hash:net,iface family inet hashsize 1024 maxelem 100 counters bucketsize 12 initval 0x1c6e9958\n'
             'add a 10.8.0.3,wg-up-12 packets 7 bytes 420\n')
-    assert ipset_set.parse_save(text) == dict(type='hash:net,iface', family='inet', maxelem=100, timeout=None,
+    assert sets.parse_save(text) == dict(type='hash:net,iface', family='inet', maxelem=100, timeout=None,
                                               counters=True, members=['10.8.0.3,wg-up-12'])
 
 
 def test_parse_save_of_nothing():
-    assert ipset_set.parse_save('') is None
+    assert sets.parse_save('') is None
 
 
 def test_references_come_from_the_set_headers():
@@ -33,9 +33,9 @@ def test_references_come_from_the_set_headers():
 def test_parse_save_all_splits_sets():
     text = ('create a hash:ip family inet hashsize 1024 maxelem 65536\nadd a 10.0.0.2\nadd a 10.0.0.1\n'
             'create b hash:ip family inet6 hashsize 1024 maxelem 65536\n')
-    sets = ipset_set.parse_save_all(text)
-    assert sets['a']['members'] == ['10.0.0.1', '10.0.0.2']
-    assert sets['b'] == dict(type='hash:ip', family='inet6', maxelem=65536, timeout=None, counters=False, members=[])
+    parsed = sets.parse_save_all(text)
+    assert parsed['a']['members'] == ['10.0.0.1', '10.0.0.2']
+    assert parsed['b'] == dict(type='hash:ip', family='inet6', maxelem=65536, timeout=None, counters=False, members=[])
 
 
 @pytest.mark.parametrize('member, set_type, family, expected', [
@@ -48,7 +48,7 @@ def test_parse_save_all_splits_sets():
     ('fd00:0::2,wg-up-1', 'hash:net,iface', 'inet6', 'fd00::2,wg-up-1'),
 ])
 def test_normalize_member(member, set_type, family, expected):
-    assert ipset_set.normalize_member(member, set_type, family) == expected
+    assert sets.normalize_member(member, set_type, family) == expected
 
 
 @pytest.mark.parametrize('member, set_type, family, reason', [
@@ -65,7 +65,7 @@ def test_normalize_member(member, set_type, family, expected):
 ])
 def test_normalize_member_rejects(member, set_type, family, reason):
     with pytest.raises(ValueError, match=reason):
-        ipset_set.normalize_member(member, set_type, family)
+        sets.normalize_member(member, set_type, family)
 
 
 def definition(members, maxelem=65536, set_type='hash:net', family='inet', counters=False):
@@ -73,31 +73,31 @@ def definition(members, maxelem=65536, set_type='hash:net', family='inet', count
 
 
 def test_restore_script_changes_members_in_place():
-    lines = ipset_set.restore_script('s', definition(['a', 'b']), definition(['b', 'c']), None, True)
+    lines = sets.restore_script('s', definition(['a', 'b']), definition(['b', 'c']), None, True)
     assert lines == ['del s a', 'add s c']
 
 
 def test_restore_script_creates():
-    assert ipset_set.restore_script('s', None, definition(['a']), 64, False) == [
+    assert sets.restore_script('s', None, definition(['a']), 64, False) == [
         'create s hash:net family inet hashsize 64 maxelem 65536', 'add s a']
 
 
 def test_restore_script_swaps_a_rebuilt_set_in_on_option_change():
-    lines = ipset_set.restore_script('s', definition(['a']), definition(['a'], maxelem=10), None, True)
+    lines = sets.restore_script('s', definition(['a']), definition(['a'], maxelem=10), None, True)
     assert lines == ['create s.swap hash:net family inet maxelem 10', 'add s.swap a', 'swap s.swap s', 'destroy s.swap']
 
 
 def test_restore_script_recreates_an_unreferenced_set_of_another_family():
-    lines = ipset_set.restore_script('s', definition([]), definition([], family='inet6'), None, False)
+    lines = sets.restore_script('s', definition([]), definition([], family='inet6'), None, False)
     assert lines == ['destroy s', 'create s hash:net family inet6 maxelem 65536']
 
 
 def test_swap_name_fits_the_kernel_limit():
-    assert len(ipset_set.swap_name('x' * 31)) == 31
+    assert len(sets.swap_name('x' * 31)) == 31
 
 
 def test_restore_script_swaps_in_a_set_that_gains_counters():
-    lines = ipset_set.restore_script('s', definition(['a']), definition(['a'], counters=True), None, True)
+    lines = sets.restore_script('s', definition(['a']), definition(['a'], counters=True), None, True)
     assert lines[0] == 'create s.swap hash:net family inet maxelem 65536 counters'
 
 
@@ -110,13 +110,13 @@ def test_set_definitions_take_what_a_set_leaves_out_from_the_top_level():
         dict(name='c4', family='inet', type=None, maxelem=None, timeout=None, counters=None, members=None),
         dict(name='a6', family='inet6', type='hash:net,iface', maxelem=None, timeout=None, counters=True,
              members=['fd00::2,wg-up-1'])])
-    definitions = ipset_set.set_definitions(params)
+    definitions = sets.set_definitions(params)
     assert definitions['c4'] == dict(family='inet', type='hash:ip', maxelem=None, timeout=600, counters=False, members=None)
     assert definitions['a6'] == dict(family='inet6', type='hash:net,iface', maxelem=None, timeout=600, counters=True,
                                      members=['fd00::2,wg-up-1'])
 
 
 def test_set_definitions_of_names_share_the_top_level():
-    definitions = ipset_set.set_definitions(dict(PARAMS, sets=None, names=['x', 'y'], members=['10.0.0.1']))
+    definitions = sets.set_definitions(dict(PARAMS, sets=None, names=['x', 'y'], members=['10.0.0.1']))
     assert definitions['x'] == definitions['y'] == dict(family='inet', type='hash:net', maxelem=None, timeout=None,
                                                         counters=False, members=['10.0.0.1'])
