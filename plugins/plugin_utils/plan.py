@@ -23,7 +23,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import exporter, kept_clients, resolver
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
@@ -585,6 +585,8 @@ def plan(checked, discovery):
     found = discovery.get('resolver', {})
     stale = resolver.stale_sets(found.get('config'), lines)
     clients = [planner.client_summary(client) for client in planner.clients]
+    interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
+                  [dict(name=name, state='absent') for name in stale_interfaces])
     return dict(
         state=state,
         errors=planner.errors,
@@ -592,9 +594,10 @@ def plan(checked, discovery):
         settings=checked['settings'],
         upstreams=[dict((key, value) for key, value in upstream.items() if key not in ('private_key', 'preshared_key'))
                    for upstream in upstreams],
-        # The only part with keys: what the wg_upstream module takes (interfaces, then removals).
-        secrets=dict(wg_upstream=[planner.interface_spec(upstream) for upstream in upstreams] +
-                     [dict(name=name, state='absent') for name in stale_interfaces]),
+        # The only part with keys: what the wg_upstream module takes (interfaces, then removals), and the keys alone
+        # for split_pending.
+        secrets=dict(wg_upstream=interfaces, interface_keys=calls.interface_keys(interfaces)),
+        calls=calls.module_calls(state, interfaces, sets, chains, routing),
         routing=routing,
         sets=sets,  # ipset_set's `sets`: every set with its definition, one transaction
         clients=clients,  # for status and metrics

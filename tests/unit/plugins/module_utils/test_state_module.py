@@ -87,3 +87,37 @@ def test_a_kernel_that_does_not_reach_the_wanted_state_fails_the_module():
     result = run(Counter(FakeModule(), 1, 2, reaches=3))
     assert result['failed'] is True
     assert result['diff'] == dict(before=3, after=2)
+
+
+class BootCounter(Counter):
+    """A Counter whose boot file differs, and which warns when it reads."""
+
+    def __init__(self, module, current, wanted, boot_differs=False, warning=None):
+        super(BootCounter, self).__init__(module, current, wanted)
+        self.boot_differs, self.warning = boot_differs, warning
+
+    def read(self):
+        if self.warning:
+            self.warnings.append(self.warning)
+        return self.kernel
+
+    def boot(self, wanted):
+        self.booted.append(wanted)
+        return self.boot_differs
+
+
+def test_pending_is_empty_only_when_kernel_and_boot_files_hold_what_is_wanted():
+    assert Counter(FakeModule(check_mode=True), 2, 2).pending() == []
+    assert BootCounter(FakeModule(check_mode=True), 2, 2, boot_differs=True).pending() == ['a boot file differs']
+
+
+def test_pending_never_applies_and_says_why():
+    counter = BootCounter(FakeModule(check_mode=True), 1, 2, boot_differs=True)
+    assert counter.pending() == ['the kernel differs', 'a boot file differs']
+    assert counter.applied == [] and counter.kernel == 1
+    assert counter.module.result is None  # it neither exits nor fails
+
+
+def test_a_call_that_would_warn_is_pending_so_that_its_warning_is_shown():
+    assert BootCounter(FakeModule(check_mode=True), 2, 2, warning='peer missing').pending() == [
+        'it warns: peer missing']

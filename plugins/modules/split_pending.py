@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: split_pending
+short_description: Say in one read-only call which of the plan's module calls would change the gateway
+version_added: 0.2.0
+description:
+  - Runs, for each call given, what the module named would do in check mode (the same code, from the
+    collection's C(module_utils)), and reports which calls would change something. The roles skip the
+    others, so a run that changes nothing executes this one module instead of eight.
+  - A call is pending when the kernel differs from what it wants, when one of its boot files differs, when it
+    would warn, and when its arguments or its reading fail (the module then runs and reports the failure).
+  - Calls are given in the order the run makes them. A call after a pending one of the same role (the part of
+    its name before the first dot) always runs, whatever it found, since the change of an earlier call can
+    change what a later one finds (an interface recreated loses its routes). The roles own separate objects,
+    and each may run without the others.
+  - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
+attributes:
+  check_mode:
+    description: The module only reads; check mode runs it unchanged.
+    support: full
+  diff_mode:
+    description: Nothing ever changes, so there is no difference to report.
+    support: full
+options:
+  calls:
+    description: The module calls, in the order the run makes them.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The call's name, unique, C(ROLE) or C(ROLE.PART); the key of I(run) and I(pending).
+        type: str
+        required: true
+      module:
+        description: The module the call runs.
+        type: str
+        required: true
+        choices: [wg_upstream, policy_route, mangle_mark, ipset_set]
+      args:
+        description:
+          - The module's arguments, checked by the module's own argument specification.
+          - The keys of M(wgsplit.gateway.wg_upstream) come from I(interface_keys), not from here.
+        type: dict
+        required: true
+  interface_keys:
+    description:
+      - The keys of the WireGuard interfaces, by interface name (C(private_key), C(preshared_key)); merged into the
+        interfaces of M(wgsplit.gateway.wg_upstream) calls.
+      - Apart from I(calls) so that only the keys are hidden from logs.
+    type: dict
+    default: {}
+notes:
+  - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls as its C(calls) and the keys as C(secrets.interface_keys).
+seealso:
+  - module: wgsplit.gateway.split_info
+'''
+
+EXAMPLES = r'''
+- name: Which module calls would change the gateway
+  wgsplit.gateway.split_pending:
+    calls: "{{ wgsplit_plan.calls }}"
+    interface_keys: "{{ wgsplit_plan.secrets.interface_keys }}"
+  register: wgsplit_pending
+
+- name: Chains, only when they or an earlier call would change something
+  wgsplit.gateway.mangle_mark:
+    chains: "{{ wgsplit_plan.chains.split_client }}"
+    family: both
+  when: wgsplit_pending.run['split_client.chains'] | default(true)
+'''
+
+RETURN = r'''
+run:
+  description: For each call, whether it must run (it is pending, or a call of its role before it is).
+  returned: always
+  type: dict
+  sample: {"wg_upstream": false, "split_client.sets": true, "split_client.chains": true}
+pending:
+  description: The calls that would change something, each with the reasons.
+  returned: always
+  type: dict
+  sample: {"split_client.sets": ["the kernel differs"]}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, routing, sets, upstreams
+
+STATE_MODULES = dict(wg_upstream=upstreams.WgUpstream, policy_route=routing.PolicyRoute,
+                     mangle_mark=chains.MangleMark, ipset_set=sets.IpsetSet)
+ARGUMENTS = dict(wg_upstream=upstreams.ARGUMENTS, policy_route=routing.ARGUMENTS,
+                 mangle_mark=chains.ARGUMENTS, ipset_set=sets.ARGUMENTS)
+
+
+class Refused(Exception):
+    """A call's module would fail (fail_json)."""
+
+
+class CheckModeCall(object):
+    """What a module's StateModule sees of its AnsibleModule: the call's checked arguments, check mode, and
+    this module's commands; a failure is raised, not exited, so that the other calls are read too."""
+
+    def __init__(self, module, params):
+        self.params = params
+        self.check_mode = True
+        self._diff = False
+        self.module = module
+
+    def run_command(self, *args, **kwargs):
+        return self.module.run_command(*args, **kwargs)
+
+    def get_bin_path(self, name, required=False):
+        path = self.module.get_bin_path(name)
+        if path is None and required:
+            raise Refused('%s is not installed' % name)
+        return path
+
+    def fail_json(self, msg, **_result):
+        raise Refused(msg)
+
+
+def with_keys(args, keys):
+    """wg_upstream arguments with each interface's keys from `keys`."""
+    return dict(args, upstreams=[dict(spec, **keys.get(spec['name'], {})) for spec in args.get('upstreams') or []])
+
+
+def reasons(module, call, keys):
+    """Why the call would change the gateway ([] when it would not)."""
+    args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
+    checked = ArgumentSpecValidator(**ARGUMENTS[call['module']]).validate(args)
+    if checked.error_messages:
+        return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
+    try:
+        return STATE_MODULES[call['module']](CheckModeCall(module, checked.validated_parameters)).pending()
+    except Refused as error:
+        return ['it fails: %s' % error]
+    except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
+        return ['its reading fails: %r' % error]
+
+
+def must_run(names, pending):
+    """{name: whether the call runs}: it is pending, or a call of the same role before it is (its change can change
+    what a later call finds: an interface recreated loses its routes). A role is what a name has before its first
+    dot; roles own separate objects, and each may run without the others."""
+    run, earlier = {}, set()
+    for name in names:
+        role = name.split('.')[0]
+        if pending[name]:
+            earlier.add(role)
+        run[name] = role in earlier
+    return run
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            calls=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str', required=True),
+                module=dict(type='str', required=True, choices=sorted(STATE_MODULES)),
+                args=dict(type='dict', required=True))),
+            interface_keys=dict(type='dict', default={}, no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    names = [call['name'] for call in module.params['calls']]
+    repeated = sorted(set(name for name in names if names.count(name) > 1))
+    if repeated:
+        module.fail_json(msg='calls names %s more than once' % ', '.join(repeated))
+    pending = dict((call['name'], reasons(module, call, module.params['interface_keys'])) for call in module.params['calls'])
+    module.exit_json(changed=False, run=must_run(names, pending), pending=dict((name, found) for name, found in pending.items() if found))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module calls a run makes that may find nothing to do, in the order it makes them, with the arguments the
+roles pass: split_pending reads them all in one call, and the roles skip those it finds in sync.
+
+Each role's task passes exactly these arguments (tests/unit/plugins/plugin_utils/test_calls.py reads the roles'
+tasks against them): a task whose arguments drifted from its call could be skipped while it would change something.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+ROLES = ('wg_upstream', 'split_client', 'dnsmasq_split')  # playbooks/site.yml's order; removal runs it backwards
+KEYS = ('private_key', 'preshared_key')
+
+
+def public(interfaces):
+    """wg_upstream's interfaces without their keys (split_pending takes them apart, hidden from logs)."""
+    return [dict((key, value) for key, value in spec.items() if key not in KEYS) for spec in interfaces]
+
+
+def interface_keys(interfaces):
+    """{interface: its keys}, for split_pending's `interface_keys`."""
+    return dict((spec['name'], dict((key, spec[key]) for key in KEYS)) for spec in interfaces if 'private_key' in spec)
+
+
+def module_calls(state, interfaces, sets, chains, routing):
+    """[{name, module, args}] in the order the run makes them; a call whose list is empty is left out, as its task
+    is skipped. `interfaces` are wg_upstream's (keys included); `chains` and `routing` are per role."""
+    by_role = dict(
+        wg_upstream=[('wg_upstream', 'wg_upstream', 'upstreams', public(interfaces), {}),
+                     ('wg_upstream.routing', 'policy_route', 'tables', routing['wg_upstream'], {}),
+                     ('wg_upstream.chains', 'mangle_mark', 'chains', chains['wg_upstream'], dict(family='both'))],
+        split_client=[('split_client.sets', 'ipset_set', 'sets', sets, {}),
+                      ('split_client.chains', 'mangle_mark', 'chains', chains['split_client'], dict(family='both')),
+                      ('split_client.routing', 'policy_route', 'tables', routing['split_client'], {})],
+        dnsmasq_split=[('dnsmasq_split.routing', 'policy_route', 'tables', routing['dnsmasq_split'], {}),
+                       ('dnsmasq_split.chains', 'mangle_mark', 'chains', chains['dnsmasq_split'], dict(family='both'))])
+    roles = ROLES if state != 'absent' else ROLES[::-1]
+    return [dict(name=name, module=module, args=dict(other, **{option: items}))
+            for role in roles for name, module, option, items, other in by_role[role] if items]

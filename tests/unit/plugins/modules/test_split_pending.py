@@ -1,0 +1,57 @@
+"""split_pending: a call after a pending one of its role runs; a call whose arguments or checks its module refuses, or whose
+reading fails, is pending (the module then runs and reports it); keys are merged by interface."""
+from ansible_collections.wgsplit.gateway.plugins.modules import split_pending
+
+
+def test_a_call_runs_when_it_or_a_call_of_its_role_before_it_is_pending():
+    names = ['wg_upstream', 'wg_upstream.routing', 'split_client.sets', 'split_client.chains', 'split_client.routing',
+             'dnsmasq_split.chains']
+    pending = dict((name, []) for name in names)
+    pending['split_client.chains'] = ['the kernel differs']
+    assert split_pending.must_run(names, pending) == {
+        'wg_upstream': False, 'wg_upstream.routing': False, 'split_client.sets': False, 'split_client.chains': True,
+        'split_client.routing': True, 'dnsmasq_split.chains': False}
+    # A role run alone is not held back by another one's pending call.
+    pending = dict(pending, **{'split_client.chains': [], 'wg_upstream': ['the kernel differs']})
+    assert split_pending.must_run(names, pending) == dict(
+        (name, name.startswith('wg_upstream')) for name in names)
+    assert not any(split_pending.must_run(names, dict((name, []) for name in names)).values())
+
+
+def test_keys_are_merged_by_interface_and_removals_keep_none():
+    args = dict(upstreams=[dict(name='wg-up-1', endpoint='a:1'), dict(name='wg-up-3', state='absent')])
+    keys = {'wg-up-1': dict(private_key='K', preshared_key=None)}
+    assert split_pending.with_keys(args, keys) == dict(upstreams=[
+        dict(name='wg-up-1', endpoint='a:1', private_key='K', preshared_key=None), dict(name='wg-up-3', state='absent')])
+
+
+class FakeModule:
+    def run_command(self, *_args, **_kwargs):
+        raise AssertionError('nothing is run for a call refused before it reads')
+
+    def get_bin_path(self, _name):
+        return None
+
+
+def test_arguments_the_module_refuses_make_the_call_pending():
+    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='X', table='nosuch')])), {})
+    assert len(found) == 1 and found[0].startswith('its arguments are refused') and 'nosuch' in found[0]
+
+
+def test_a_check_the_module_fails_makes_the_call_pending():
+    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='PREROUTING')])), {})
+    assert found == ["it fails: chain 'PREROUTING' must be a non-built-in chain name of 1 to 28 of A-Z a-z 0-9 _ -"]
+
+
+def test_a_missing_command_makes_the_call_pending():
+    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    assert found == ['it fails: ipset is not installed']
+
+
+def test_an_unexpected_error_makes_the_call_pending(monkeypatch):
+    class Broken:
+        def __init__(self, module):
+            raise KeyError('surprise')
+    monkeypatch.setitem(split_pending.STATE_MODULES, 'ipset_set', Broken)
+    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    assert found == ["its reading fails: KeyError('surprise')"]

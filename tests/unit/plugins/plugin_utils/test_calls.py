@@ -1,0 +1,97 @@
+"""calls: the module calls split_pending reads are the ones the roles make, with the same arguments, in the run's
+order; a role task that drifted from its call could be skipped while it would change something."""
+import glob
+import json
+import os
+import re
+
+import pytest
+import yaml
+
+from ansible_collections.wgsplit.gateway.plugins.modules.split_pending import with_keys
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from test_plan import KEY, OTHER_KEY, discovered, make_plan
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+PLAN_PATH = re.compile(r'\{\{ wgsplit_plan\.([a-z_.]+) \}\}')
+GATE = re.compile(r"^wgsplit_pending\.run\['([a-z_.]+)'\] \| default\(true\)$")
+# What is left behind by earlier runs (removals go in the same calls), and a resolver that still asks an upstream's
+# resolver the plan no longer has (dnsmasq_split's refusal table).
+FOUND = discovered(
+    chains=[dict(table='mangle', chain='wgs-gone', family='inet')],
+    routing=dict(inet=[51003], inet6=[]),
+    wireguard=dict(links=['wg-up-3'], configs=[dict(name='wg-up-3', path='a', owned=True)]),
+    resolver=dict(config='server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.9.1\n'))
+
+
+def gated_tasks():
+    """{call name: (module, arguments)} of every role task skipped when split_pending finds its call in sync."""
+    found = {}
+    for path in glob.glob(os.path.join(ROOT, 'roles', '*', 'tasks', '*.yml')):
+        with open(path) as handle:
+            for task in yaml.safe_load(handle) or []:
+                gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
+                names = [gate.group(1) for gate in gates if gate]
+                if not names:
+                    continue
+                module = next(key for key in task if key.startswith('wgsplit.gateway.'))
+                found.setdefault(names[0], []).append((module[len('wgsplit.gateway.'):], task[module]))
+    return found
+
+
+def resolve(result, value):
+    """A task argument as the role passes it: a `{{ wgsplit_plan.a.b }}` path is looked up in the plan."""
+    match = PLAN_PATH.fullmatch(value) if isinstance(value, str) else None
+    if not match:
+        return value
+    for key in match.group(1).split('.'):
+        result = result[key]
+    return result
+
+
+def absent_plan():
+    checked = check_inventory(dict(state='absent'), None)
+    return plan(checked, discovered(chains=[dict(table='mangle', chain=name, family='inet')
+                                            for name in ('wgs-alice', 'WGSPLIT_CLIENTS', 'WGSPLIT')] +
+                                   [dict(table='nat', chain='WGSPLIT_DNS', family='inet')],
+                                    routing=dict(inet=[51000, 51001], inet6=[51000]),
+                                    wireguard=dict(configs=[dict(name='wg-up-1', path='c', owned=True)])))
+
+
+@pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan()], ids=['present', 'absent'])
+def test_every_gated_task_passes_its_calls_arguments(result):
+    tasks = gated_tasks()
+    assert result['calls'], 'a plan with nothing to apply tests nothing'
+    for call in result['calls']:
+        if result['state'] == 'absent' and call['name'] == 'dnsmasq_split.routing':
+            continue  # absent.yml has no such task: its tables are split_client's to remove
+        assert call['name'] in tasks, 'no role task is gated by %s' % call['name']
+        args = with_keys(call['args'], result['secrets']['interface_keys']) if call['module'] == 'wg_upstream' \
+            else call['args']
+        for module, task_args in tasks[call['name']]:
+            assert module == call['module']
+            assert dict((key, resolve(result, value)) for key, value in task_args.items()) == args, call['name']
+
+
+def test_every_gate_names_a_call():
+    names = set(call['name'] for call in make_plan(discovery=FOUND)['calls'])
+    assert set(gated_tasks()) <= names
+
+
+def test_calls_follow_the_run_and_removal_runs_the_roles_backwards():
+    assert [call['name'] for call in make_plan(discovery=FOUND)['calls']] == [
+        'wg_upstream', 'wg_upstream.routing', 'wg_upstream.chains', 'split_client.sets', 'split_client.chains',
+        'split_client.routing', 'dnsmasq_split.routing', 'dnsmasq_split.chains']
+    assert [call['name'] for call in absent_plan()['calls']] == [
+        'dnsmasq_split.chains', 'split_client.chains', 'split_client.routing', 'wg_upstream', 'wg_upstream.routing']
+
+
+def test_keys_are_only_in_the_secrets_part():
+    result = make_plan(discovery=FOUND)
+    public = json.dumps(dict((key, value) for key, value in result.items() if key != 'secrets'))
+    assert '"private_key"' not in public and '"preshared_key"' not in public and OTHER_KEY not in public
+    assert result['secrets']['interface_keys'] == {
+        'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY), 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
+    # The removed interface is in the call, without keys.
+    assert result['calls'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
