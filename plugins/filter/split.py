@@ -31,11 +31,12 @@ def split_plan(variables, discovery, base_dir=None):
     return plan(checked, discovery)
 
 
-def split_status(planned, discovery):
-    """What the gateway does now (upstreams' tunnels, clients' sets, the resolver), from the plan and split_info."""
-    if not isinstance(planned, dict) or not isinstance(discovery, dict):
-        raise AnsibleFilterError('split_status takes the plan and the split_info result, as mappings')
-    return status(planned, discovery)
+def split_status(planned, discovery, pending=None):
+    """What the gateway does now (upstreams' tunnels, clients' sets, the resolver) and what a run would change, from
+    the plan, split_info and split_pending."""
+    if not isinstance(planned, dict) or not isinstance(discovery, dict) or not isinstance(pending, (dict, type(None))):
+        raise AnsibleFilterError('split_status takes the plan, the split_info result and the split_pending result, as mappings')
+    return status(planned, discovery, pending)
 
 
 class FilterModule(object):

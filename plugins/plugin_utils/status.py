@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a gateway does now, from its plan and what split_info read: each enabled upstream's tunnel (up, latest
 handshake, bytes) and whether it counts as healthy, each split client's upstream, rules, the addresses its
-sets hold and the bytes it sent and received through its upstream and direct, the resolver's state; and the
-same as a table for people. What the figures mean is module_utils/metrics.py's (the metrics exporter shares it)."""
+sets hold and the bytes it sent and received through its upstream and direct, the resolver's state, and what a run
+of the inventory would change (drift: what split_pending and the plan found differing); and the same as a table
+for people. What the figures mean is module_utils/metrics.py's (the metrics exporter shares it)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -21,7 +22,27 @@ def upstream_status(upstream, tunnel):
                 healthy=healthy(tunnel, handshake_limit(upstream.get('persistent_keepalive', 0))))
 
 
-def status(plan, found):
+def drift(plan, pending):
+    """What a run of the inventory would change now, by part: the module calls split_pending found pending, and what
+    the plan would write, start, empty or remove (files, services, sets). [] when the gateway is in step."""
+    parts = sorted((pending or {}).get('pending', {}).items())
+    resolver = plan.get('resolver', {})
+    parts += [('resolver', [reason]) for key, reason in (('write_config', 'its configuration differs'),
+                                                          ('write_unit', 'its unit differs'), ('start', 'it is not running'),
+                                                          ('stale_sets', 'sets hold addresses of removed domains'))
+              if resolver.get(key)]
+    metrics = plan.get('metrics', {})
+    if any(item['write'] for item in metrics.get('files', [])) or metrics.get('start') or metrics.get('stop') or metrics.get('remove'):
+        parts.append(('metrics', ['its files or timer differ']))
+    kept = plan.get('kept_clients', {})
+    if kept.get('write') or kept.get('remove'):
+        parts.append(('kept clients', ['their files differ']))
+    if plan.get('removed', {}).get('sets'):
+        parts.append(('split_client.removed_sets', ['sets of removed clients or rules remain']))
+    return [dict(part=part, reasons=reasons) for part, reasons in parts]
+
+
+def status(plan, found, pending=None):
     tunnels = dict((tunnel['name'], tunnel) for tunnel in found.get('wireguard', {}).get('tunnels', []))
     entries = found.get('ipsets', {}).get('entries', {})
     upstreams = [upstream_status(upstream, tunnels.get(upstream['interface'], {})) for upstream in plan.get('upstreams', [])]
@@ -33,10 +54,14 @@ def status(plan, found):
     # A full set takes no more addresses: new destinations of its names would take the default path.
     full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=item['maxelem']) for item in plan.get('sets', [])
             if entries.get(item['name'], 0) >= FULL_SHARE * item['maxelem']]
+    differs = drift(plan, pending)
     lines = table(upstreams, clients, resolver)
     lines += ['sets nearly full (raise wgsplit_set_maxelem): %s' % ', '.join(
         '%s %d of %d' % (item['name'], item['entries'], item['maxelem']) for item in full)] if full else []
-    return dict(upstreams=upstreams, clients=clients, resolver=resolver, down=down, full=full, lines=lines)
+    if pending is not None:
+        lines.append('in step with the inventory: %s' % ('yes' if not differs else 'NO, a run would change: ' + '; '.join(
+            '%s (%s)' % (item['part'], ', '.join(item['reasons'])) for item in differs)))
+    return dict(upstreams=upstreams, clients=clients, resolver=resolver, down=down, full=full, drift=differs, lines=lines)
 
 
 def table(upstreams, clients, resolver):

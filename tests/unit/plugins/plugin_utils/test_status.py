@@ -61,3 +61,27 @@ def test_clients_report_their_bytes_through_the_upstream_and_direct():
     assert alice['traffic'] == dict(sent=dict(upstream=2048, direct=10), received=dict(upstream=1048576, direct=0))
     row = next(line for line in result['lines'] if line.startswith('alice '))
     assert '2.0 KiB / 1.0 MiB' in row and row.endswith('10 B / 0 B')
+
+
+def test_drift_names_what_a_run_would_change():
+    planned = make_plan()  # DISCOVERY: nothing written yet, so the resolver's files differ and it is not running
+    pending = dict(pending={'split_client.chains': ['the kernel differs']}, run={})
+    result = split_status(planned, discovered(), pending)
+    parts = [item['part'] for item in result['drift']]
+    assert parts[0] == 'split_client.chains' and 'resolver' in parts
+    assert result['lines'][-1].startswith('in step with the inventory: NO, a run would change: '
+                                          'split_client.chains (the kernel differs); resolver (its configuration differs)')
+
+
+def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
+    planned = make_plan()
+    planned['resolver'] = dict(planned['resolver'], write_config=False, write_unit=False, start=False, stale_sets=[])
+    planned['metrics'] = dict(planned['metrics'], files=[dict(item, write=False) for item in planned['metrics']['files']],
+                              start=False, stop=False, remove=[])
+    result = split_status(planned, discovered(), dict(pending={}, run={}))
+    assert result['drift'] == [] and result['lines'][-1] == 'in step with the inventory: yes'
+    # Without split_pending's result (a play that did not run it) the table says nothing about it.
+    assert not split_status(planned, discovered())['lines'][-1].startswith('in step')
+    planned['removed'] = dict(planned['removed'], sets=['wgs-gone-p4'])
+    assert split_status(planned, discovered(), dict(pending={}))['drift'] == [
+        dict(part='split_client.removed_sets', reasons=['sets of removed clients or rules remain'])]
