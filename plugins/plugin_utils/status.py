@@ -27,10 +27,9 @@ def drift(plan, pending):
     the plan would write, start, empty or remove (files, services, sets). [] when the gateway is in step."""
     parts = sorted((pending or {}).get('pending', {}).items())
     resolver = plan.get('resolver', {})
-    parts += [('resolver', [reason]) for key, reason in (('write_config', 'its configuration differs'),
-                                                          ('write_unit', 'its unit differs'), ('start', 'it is not running'),
-                                                          ('stale_sets', 'sets hold addresses of removed domains'))
-              if resolver.get(key)]
+    reasons = (('write_config', 'its configuration differs'), ('write_unit', 'its unit differs'),
+               ('start', 'it is not running'), ('stale_sets', 'sets hold addresses of removed domains'))
+    parts += [('resolver', [reason]) for key, reason in reasons if resolver.get(key)]
     metrics = plan.get('metrics', {})
     if any(item['write'] for item in metrics.get('files', [])) or metrics.get('start') or metrics.get('stop') or metrics.get('remove'):
         parts.append(('metrics', ['its files or timer differ']))

@@ -52,10 +52,9 @@ def resolve(result, value):
 
 def absent_plan():
     checked = check_inventory(dict(state='absent'), None)
-    return plan(checked, discovered(chains=[dict(table='mangle', chain=name, family='inet')
-                                            for name in ('wgs-alice', 'WGSPLIT_CLIENTS', 'WGSPLIT')] +
-                                   [dict(table='nat', chain='WGSPLIT_DNS', family='inet')],
-                                    routing=dict(inet=[51000, 51001], inet6=[51000]),
+    found_chains = [dict(table='mangle', chain=name, family='inet') for name in ('wgs-alice', 'WGSPLIT_CLIENTS', 'WGSPLIT')]
+    found_chains.append(dict(table='nat', chain='WGSPLIT_DNS', family='inet'))
+    return plan(checked, discovered(chains=found_chains, routing=dict(inet=[51000, 51001], inet6=[51000]),
                                     wireguard=dict(configs=[dict(name='wg-up-1', path='c', owned=True)])))
 
 
