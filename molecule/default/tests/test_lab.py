@@ -502,17 +502,19 @@ def test_status_reports_each_upstream_and_fails_for_monitoring_when_one_is_down(
     assert re.search(r'\beu +wg-up-2 +healthy\b', output) and re.search(r'\bspare +wg-up-3 +up, no handshake\b', output)
     assert re.search(r'\balice +us +3 +1 +- +[1-9][0-9]*\b', output)  # three domain rules, one ip rule, addresses learned
     assert 'resolver: active' in output
-    host('gateway').run_test('ip link set wg-up-1 down')
-    rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_down=true'])[:2]
-    assert rc != 0 and re.search(r'upstreams not healthy: us, spare', output), output[-3000:]
-    assert re.search(r'\bus +wg-up-1 +DOWN\b', output)
-    # Drift by hand (the interface down, a client's chain flushed): status names what a run would change.
-    host('gateway').run_test('iptables -t mangle -F wgs-alice')
-    rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_drift=true'])[:2]
-    assert rc != 0 and 'not in step with the inventory: wg_upstream, split_client.chains' in output, output[-3000:]
-    assert re.search(r'in step with the inventory: NO, a run would change: wg_upstream \(the kernel differs\); '
-                     r'split_client.chains \(the kernel differs\)', output), output[-3000:]
-    applied(tmp_path)  # a run repairs it
+    try:
+        host('gateway').run_test('ip link set wg-up-1 down')
+        rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_down=true'])[:2]
+        assert rc != 0 and re.search(r'upstreams not healthy: us, spare', output), output[-3000:]
+        assert re.search(r'\bus +wg-up-1 +DOWN\b', output)
+        # Drift by hand (the interface down, a client's chain flushed): status names what a run would change.
+        host('gateway').run_test('iptables -t mangle -F wgs-alice')
+        rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_drift=true'])[:2]
+        assert rc != 0 and 'not in step with the inventory: wg_upstream, split_client.chains' in output, output[-3000:]
+        assert re.search(r'in step with the inventory: NO, a run would change: wg_upstream \(the kernel differs\); '
+                         r'split_client.chains \(the kernel differs\)', output), output[-3000:]
+    finally:
+        applied(tmp_path)  # a run repairs it (and the next tests find the gateway as the inventory says)
 
 
 def client_bytes(client):

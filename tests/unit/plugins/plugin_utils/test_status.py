@@ -65,12 +65,12 @@ def test_clients_report_their_bytes_through_the_upstream_and_direct():
 
 def test_drift_names_what_a_run_would_change():
     planned = make_plan()  # DISCOVERY: nothing written yet, so the resolver's files differ and it is not running
-    pending = dict(pending={'split_client.chains': ['the kernel differs']}, run={})
+    pending = dict(pending={'split_client.chains': ['the kernel differs'], 'wg_upstream': ['a boot file differs']}, run={})
     result = split_status(planned, discovered(), pending)
     parts = [item['part'] for item in result['drift']]
-    assert parts[0] == 'split_client.chains' and 'resolver' in parts
-    assert result['lines'][-1].startswith('in step with the inventory: NO, a run would change: '
-                                          'split_client.chains (the kernel differs); resolver (its configuration differs)')
+    assert parts[:2] == ['wg_upstream', 'split_client.chains'] and 'resolver' in parts  # in the run's order
+    assert result['lines'][-1].startswith('in step with the inventory: NO, a run would change: wg_upstream (a boot file '
+                                          'differs); split_client.chains (the kernel differs); resolver (its configuration differs)')
 
 
 def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
