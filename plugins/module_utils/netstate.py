@@ -249,6 +249,11 @@ def list_delta(current, wanted):
             [item for item in current if item not in wanted_set])
 
 
+def empty_list(option):
+    """Why a list option given empty is refused: a call that manages nothing is a mistake (an empty plan part)."""
+    return '%s is empty: give at least one, or leave the task out' % option
+
+
 class Commands:
     """Runs commands as argument lists with a C locale so output parses the same everywhere."""
 
@@ -303,6 +308,8 @@ class StateModule:
     def managed(self, many, keys):
         """The objects a call manages: the list option `many`, or the one the top-level `keys` describe."""
         if self.params[many] is not None:
+            if not self.params[many]:
+                self.module.fail_json(msg=empty_list(many))
             return self.params[many]
         return [dict((key, self.params[key]) for key in keys)]
 

@@ -13,7 +13,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import a
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, Invalid, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, forget_learned, kernel_prefix, learned_lock, list_delta)
+    BootState, StateModule, empty_list, forget_learned, kernel_prefix, learned_lock, list_delta)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
@@ -152,6 +152,8 @@ class IpsetSet(StateModule):
         self.referenced = {}
 
     def check(self):
+        if self.params['sets'] == []:
+            self.module.fail_json(msg=empty_list('sets'))
         names = [item['name'] for item in self.params['sets'] or []]
         repeated = sorted(set(name for name in names if names.count(name) > 1))
         if repeated:
@@ -287,7 +289,7 @@ class IpsetSet(StateModule):
 def set_definitions(params):
     """{name: {family, type, maxelem, timeout, counters, members}} of the sets the task names, however it names
     them: what a set of `sets` leaves out comes from the top-level option."""
-    if params['sets']:
+    if params['sets'] is not None:
         items = params['sets']
     else:
         items = [dict(name=name, family=params['family']) for name in ([params['name']] if params['name'] else params['names'])]

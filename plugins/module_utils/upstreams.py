@@ -14,7 +14,7 @@ import tempfile
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import canonical
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    WIREGUARD_CONFIG_MARKER, StateModule, owned_wireguard_config, kernel_prefix, list_delta, owned_table, read_text, write_file)
+    WIREGUARD_CONFIG_MARKER, StateModule, empty_list, owned_wireguard_config, kernel_prefix, list_delta, owned_table, read_text, write_file)
 
 HIDDEN = '(hidden)'
 TABLE_NUMBER = re.compile(r'[0-9]{1,10}')  # ASCII digits only (str.isdigit() takes other scripts' digits)
@@ -361,6 +361,8 @@ class WgUpstream(StateModule):
     def check(self):
         """Interface names valid and unique; no control character in anything but the keys (checked, without
         echo, where they are normalized)."""
+        if self.params['upstreams'] == []:
+            self.module.fail_json(msg=empty_list('upstreams'))
         seen = set()
         for upstream in self.upstreams:
             spec = upstream.params

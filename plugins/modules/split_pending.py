@@ -13,14 +13,16 @@ short_description: Say in one read-only call which of the plan's module calls wo
 version_added: 0.2.0
 description:
   - Runs, for each call given, what the module named would do in check mode (the same code, from the
-    collection's C(module_utils)), and reports which calls would change something. The roles skip the
-    others, so a run that changes nothing executes this one module instead of eight.
+    collection's C(module_utils)), and reports which calls would change something. Each role of the
+    collection runs it for its own calls right before making them and skips the others, so a run that
+    changes nothing executes one module per role instead of one per call.
   - A call is pending when the kernel differs from what it wants, when one of its boot files differs, when it
     would warn, and when its arguments or its reading fail (the module then runs and reports the failure).
   - Calls are given in the order the run makes them. A call after a pending one of the same role (the part of
     its name before the first dot) always runs, whatever it found, since the change of an earlier call can
-    change what a later one finds (an interface recreated loses its routes). The roles own separate objects,
-    and each may run without the others.
+    change what a later one finds (an interface recreated loses its routes).
+  - The result is true of the moment it is read. A play that runs other tasks between it and the calls
+    (another role, a handler) must read again: the collection's roles each read right before their calls.
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes
@@ -61,23 +63,23 @@ options:
     type: dict
     default: {}
 notes:
-  - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls as its C(calls) and the keys as C(secrets.interface_keys).
+  - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls per role as its C(calls) and the keys as
+    C(secrets.interface_keys).
 seealso:
   - module: wgsplit.gateway.split_info
 '''
 
 EXAMPLES = r'''
-- name: Which module calls would change the gateway
+- name: Which of the upstream calls would change the gateway
   wgsplit.gateway.split_pending:
-    calls: "{{ wgsplit_plan.calls }}"
+    calls: "{{ wgsplit_plan.calls.wg_upstream }}"
     interface_keys: "{{ wgsplit_plan.secrets.interface_keys }}"
-  register: wgsplit_pending
+  register: upstream_pending
 
-- name: Chains, only when they or an earlier call would change something
-  wgsplit.gateway.mangle_mark:
-    chains: "{{ wgsplit_plan.chains.split_client }}"
-    family: both
-  when: wgsplit_pending.run['split_client.chains'] | default(true)
+- name: Upstream interfaces, only when they would change
+  wgsplit.gateway.wg_upstream:
+    upstreams: "{{ wgsplit_plan.secrets.wg_upstream }}"
+  when: upstream_pending.run['wg_upstream'] | default(true)
 '''
 
 RETURN = r'''
@@ -118,7 +120,7 @@ class CheckModeCall(object):
         self.module = module
 
     def run_command(self, *args, **kwargs):
-        return self.module.run_command(*args, **kwargs)
+        return self.module.run_command(*args, handle_exceptions=False, **kwargs)  # raised: this call is pending
 
     def get_bin_path(self, name, required=False):
         path = self.module.get_bin_path(name)
@@ -132,27 +134,27 @@ class CheckModeCall(object):
 
 def with_keys(args, keys):
     """wg_upstream arguments with each interface's keys from `keys`."""
-    return dict(args, upstreams=[dict(spec, **keys.get(spec['name'], {})) for spec in args.get('upstreams') or []])
+    return dict(args, upstreams=[dict(spec, **keys.get(spec.get('name'), {})) for spec in args.get('upstreams') or []])
 
 
 def reasons(module, call, keys):
     """Why the call would change the gateway ([] when it would not)."""
-    args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
-    checked = ArgumentSpecValidator(**ARGUMENTS[call['module']]).validate(args)
-    if checked.error_messages:
-        return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
     try:
+        args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
+        checked = ArgumentSpecValidator(**ARGUMENTS[call['module']]).validate(args)
+        if checked.error_messages:
+            return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
         return STATE_MODULES[call['module']](CheckModeCall(module, checked.validated_parameters)).pending()
     except Refused as error:
         return ['it fails: %s' % error]
     except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
-        return ['its reading fails: %r' % error]
+        return ['its reading fails: %s' % ('%s: %s' % (type(error).__name__, error))]
 
 
 def must_run(names, pending):
     """{name: whether the call runs}: it is pending, or a call of the same role before it is (its change can change
     what a later call finds: an interface recreated loses its routes). A role is what a name has before its first
-    dot; roles own separate objects, and each may run without the others."""
+    dot (the roles read their calls each right before making them)."""
     run, earlier = {}, set()
     for name in names:
         role = name.split('.')[0]

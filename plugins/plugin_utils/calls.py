@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The module calls a run makes that may find nothing to do, in the order it makes them, with the arguments the
-roles pass: split_pending reads them all in one call, and the roles skip those it finds in sync.
+"""The module calls a run makes that may find nothing to do, per role in the order it makes them, with the arguments
+the roles pass: each role reads its own in one split_pending call, and skips those it finds in sync.
 
 Each role's task passes exactly these arguments (tests/unit/plugins/plugin_utils/test_calls.py reads the roles'
 tasks against them): a task whose arguments drifted from its call could be skipped while it would change something.
@@ -26,8 +26,10 @@ def interface_keys(interfaces):
 
 
 def module_calls(state, interfaces, sets, chains, routing):
-    """[{name, module, args}] in the order the run makes them; a call whose list is empty is left out, as its task
-    is skipped. `interfaces` are wg_upstream's (keys included); `chains` and `routing` are per role."""
+    """{role: [{name, module, args}]}, roles and calls in the order the run makes them; a call whose list is empty is
+    left out, as its task is skipped. `interfaces` are wg_upstream's (keys included); `chains` and `routing` are per
+    role. Each role checks its own calls right before making them, so that what ran before (another role, a handler)
+    is read too: split_client and dnsmasq_split share the refusal table."""
     by_role = dict(
         wg_upstream=[('wg_upstream', 'wg_upstream', 'upstreams', public(interfaces), {}),
                      ('wg_upstream.routing', 'policy_route', 'tables', routing['wg_upstream'], {}),
@@ -38,5 +40,5 @@ def module_calls(state, interfaces, sets, chains, routing):
         dnsmasq_split=[('dnsmasq_split.routing', 'policy_route', 'tables', routing['dnsmasq_split'], {}),
                        ('dnsmasq_split.chains', 'mangle_mark', 'chains', chains['dnsmasq_split'], dict(family='both'))])
     roles = ROLES if state != 'absent' else ROLES[::-1]
-    return [dict(name=name, module=module, args=dict(other, **{option: items}))
-            for role in roles for name, module, option, items, other in by_role[role] if items]
+    return dict((role, [dict(name=name, module=module, args=dict(other, **{option: items}))
+                        for name, module, option, items, other in by_role[role] if items]) for role in roles)

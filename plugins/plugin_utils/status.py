@@ -25,7 +25,7 @@ def upstream_status(upstream, tunnel):
 def drift(plan, pending):
     """What a run of the inventory would change now, by part: the module calls split_pending found pending, and what
     the plan would write, start, empty or remove (files, services, sets). [] when the gateway is in step."""
-    order = [call['name'] for call in plan.get('calls', [])]  # the run's order
+    order = [call['name'] for calls in plan.get('calls', {}).values() for call in calls]  # the run's order
     parts = sorted((pending or {}).get('pending', {}).items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
     resolver = plan.get('resolver', {})
     reasons = (('write_config', 'its configuration differs'), ('write_unit', 'its unit differs'),

@@ -54,4 +54,31 @@ def test_an_unexpected_error_makes_the_call_pending(monkeypatch):
             raise KeyError('surprise')
     monkeypatch.setitem(split_pending.STATE_MODULES, 'ipset_set', Broken)
     found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
-    assert found == ["its reading fails: KeyError('surprise')"]
+    assert found == ["its reading fails: KeyError: 'surprise'"]
+
+
+def test_a_malformed_call_is_pending_not_a_crash():
+    for args in (dict(upstreams=[dict(state='absent')]), dict(upstreams=['wg-up-1'])):
+        found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {})
+        assert len(found) == 1 and found[0].startswith(('its arguments are refused', 'it fails', 'its reading fails'))
+
+
+class CommandFails(FakeModule):
+    def get_bin_path(self, name):
+        return '/usr/sbin/' + name
+
+    def run_command(self, *_args, **kwargs):
+        assert kwargs['handle_exceptions'] is False  # the module's own run_command would end split_pending
+        raise OSError('exec format error')
+
+
+def test_a_command_that_cannot_run_makes_the_call_pending():
+    found = split_pending.reasons(CommandFails(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    assert found == ['its reading fails: OSError: exec format error']
+
+
+def test_an_empty_list_is_refused():
+    for module, option in (('wg_upstream', 'upstreams'), ('policy_route', 'tables'), ('mangle_mark', 'chains'),
+                           ('ipset_set', 'sets')):
+        found = split_pending.reasons(FakeModule(), dict(module=module, args={option: []}), {})
+        assert found == ['it fails: %s is empty: give at least one, or leave the task out' % option], module

@@ -1,5 +1,6 @@
 """calls: the module calls split_pending reads are the ones the roles make, with the same arguments, in the run's
-order; a role task that drifted from its call could be skipped while it would change something."""
+order, each role reading its own before making them; a role task that drifted from its call could be skipped while
+it would change something."""
 import glob
 import json
 import os
@@ -15,7 +16,7 @@ from test_plan import KEY, OTHER_KEY, discovered, make_plan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 PLAN_PATH = re.compile(r'\{\{ wgsplit_plan\.([a-z_.]+) \}\}')
-GATE = re.compile(r"^wgsplit_pending\.run\['([a-z_.]+)'\] \| default\(true\)$")
+GATE = re.compile(r"^([a-z_]+)_pending\.run\['([a-z_.]+)'\] \| default\(true\)$")
 # What is left behind by earlier runs (removals go in the same calls), and a resolver that still asks an upstream's
 # resolver the plan no longer has (dnsmasq_split's refusal table).
 FOUND = discovered(
@@ -25,19 +26,36 @@ FOUND = discovered(
     resolver=dict(config='server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.9.1\n'))
 
 
-def gated_tasks():
-    """{call name: (module, arguments)} of every role task skipped when split_pending finds its call in sync."""
-    found = {}
-    for path in glob.glob(os.path.join(ROOT, 'roles', '*', 'tasks', '*.yml')):
+def role_tasks():
+    """(role, file, tasks) of every task file of the roles."""
+    for path in sorted(glob.glob(os.path.join(ROOT, 'roles', '*', 'tasks', '*.yml'))):
         with open(path) as handle:
-            for task in yaml.safe_load(handle) or []:
-                gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
-                names = [gate.group(1) for gate in gates if gate]
-                if not names:
-                    continue
-                module = next(key for key in task if key.startswith('wgsplit.gateway.'))
-                found.setdefault(names[0], []).append((module[len('wgsplit.gateway.'):], task[module]))
+            yield path.split(os.sep)[-3], os.path.basename(path), yaml.safe_load(handle) or []
+
+
+def gated_tasks():
+    """{call name: [(module, arguments)]} of every role task skipped when split_pending finds its call in sync; each
+    gate reads the result its own role registered, earlier in the same task file."""
+    found = {}
+    for role, file_name, tasks in role_tasks():
+        checked = False
+        for task in tasks:
+            if task.get('register') == '%s_pending' % role:
+                assert task['wgsplit.gateway.split_pending']['calls'] == '{{ wgsplit_plan.calls.%s }}' % role
+                checked = True
+            gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
+            gates = [gate for gate in gates if gate]
+            if not gates:
+                continue
+            assert checked, '%s/%s: %s is gated before the role reads its calls' % (role, file_name, task['name'])
+            assert gates[0].group(1) == role and gates[0].group(2).split('.')[0] == role, task['name']
+            module = next(key for key in task if key.startswith('wgsplit.gateway.'))
+            found.setdefault(gates[0].group(2), []).append((module[len('wgsplit.gateway.'):], task[module]))
     return found
+
+
+def all_calls(result):
+    return [call for calls in result['calls'].values() for call in calls]
 
 
 def resolve(result, value):
@@ -61,8 +79,8 @@ def absent_plan():
 @pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan()], ids=['present', 'absent'])
 def test_every_gated_task_passes_its_calls_arguments(result):
     tasks = gated_tasks()
-    assert result['calls'], 'a plan with nothing to apply tests nothing'
-    for call in result['calls']:
+    assert all_calls(result), 'a plan with nothing to apply tests nothing'
+    for call in all_calls(result):
         if result['state'] == 'absent' and call['name'] == 'dnsmasq_split.routing':
             continue  # absent.yml has no such task: its tables are split_client's to remove
         assert call['name'] in tasks, 'no role task is gated by %s' % call['name']
@@ -74,15 +92,16 @@ def test_every_gated_task_passes_its_calls_arguments(result):
 
 
 def test_every_gate_names_a_call():
-    names = set(call['name'] for call in make_plan(discovery=FOUND)['calls'])
+    names = set(call['name'] for call in all_calls(make_plan(discovery=FOUND)))
     assert set(gated_tasks()) <= names
 
 
 def test_calls_follow_the_run_and_removal_runs_the_roles_backwards():
-    assert [call['name'] for call in make_plan(discovery=FOUND)['calls']] == [
+    assert [call['name'] for call in all_calls(make_plan(discovery=FOUND))] == [
         'wg_upstream', 'wg_upstream.routing', 'wg_upstream.chains', 'split_client.sets', 'split_client.chains',
         'split_client.routing', 'dnsmasq_split.routing', 'dnsmasq_split.chains']
-    assert [call['name'] for call in absent_plan()['calls']] == [
+    assert list(make_plan(discovery=FOUND)['calls']) == ['wg_upstream', 'split_client', 'dnsmasq_split']
+    assert [call['name'] for call in all_calls(absent_plan())] == [
         'dnsmasq_split.chains', 'split_client.chains', 'split_client.routing', 'wg_upstream', 'wg_upstream.routing']
 
 
@@ -93,4 +112,4 @@ def test_keys_are_only_in_the_secrets_part():
     assert result['secrets']['interface_keys'] == {
         'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY), 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
     # The removed interface is in the call, without keys.
-    assert result['calls'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
+    assert result['calls']['wg_upstream'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
