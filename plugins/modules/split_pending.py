@@ -22,7 +22,7 @@ description:
     its name before the first dot) always runs, whatever it found, since the change of an earlier call can
     change what a later one finds (an interface recreated loses its routes).
   - The result is true of the moment it is read. A play that runs other tasks between it and the calls
-    (another role, a handler) must read again: the collection's roles each read right before their calls.
+    (another role, a handler) must read again; the collection's roles each read right before their calls.
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes
