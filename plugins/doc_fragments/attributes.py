@@ -25,3 +25,16 @@ attributes:
     support: full
     platforms: linux
 '''
+
+    # The modules that only read (split_info, split_pending). List it before wgsplit.gateway.attributes: the fragment
+    # merged first keeps its values.
+    READ_ONLY = r'''
+options: {}
+attributes:
+  check_mode:
+    description: The module only reads; check mode runs it unchanged.
+    support: full
+  diff_mode:
+    description: Nothing ever changes, so there is no difference to report.
+    support: full
+'''

@@ -22,14 +22,8 @@ description:
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode, and with
     C(--diff) there is nothing to show, since nothing changes.
 extends_documentation_fragment:
+  - wgsplit.gateway.attributes.read_only
   - wgsplit.gateway.attributes
-attributes:
-  check_mode:
-    description: The module only reads; check mode runs it unchanged.
-    support: full
-  diff_mode:
-    description: Nothing ever changes, so there is no difference to report.
-    support: full
 options:
   server_interface:
     description: The WireGuard server interface the clients connect through.

@@ -25,14 +25,8 @@ description:
     (another role, a handler) must read again; the collection's roles each read right before their calls.
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:
+  - wgsplit.gateway.attributes.read_only
   - wgsplit.gateway.attributes
-attributes:
-  check_mode:
-    description: The module only reads; check mode runs it unchanged.
-    support: full
-  diff_mode:
-    description: Nothing ever changes, so there is no difference to report.
-    support: full
 options:
   calls:
     description: The module calls, in the order the run makes them.
