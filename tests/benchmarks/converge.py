@@ -122,12 +122,14 @@ def measure(connection, work, site, yardstick, args, env):
     variables = inventory(args.clients, args.rules, args.ipv4_only)
     figures = {}
     figures['Y'] = run(work, yardstick, {}, env)
-    figures['first'] = run(work, site, variables, env)
-    figures['no-op'] = run(work, site, variables, env, show_tasks=args.tasks)
-    if figures['no-op'][1] != 0:
-        sys.exit('%s: the run that should change nothing changed %d' % (connection, figures['no-op'][1]))
-    figures['edit'] = run(work, site, inventory(args.clients, args.rules, args.ipv4_only, edited=True), env)
-    figures['removal'] = run(work, site, dict(variables, wgsplit_state='absent'), env)
+    for label, variables in (('first', variables), ('no-op', variables),
+                             ('edit', inventory(args.clients, args.rules, args.ipv4_only, edited=True)),
+                             ('removal', dict(variables, wgsplit_state='absent'))):
+        if args.tasks:
+            print('  %s, %s run:' % (connection, label))
+        figures[label] = run(work, site, variables, env, show_tasks=args.tasks)
+        if label == 'no-op' and figures['no-op'][1] != 0:
+            sys.exit('%s: the run that should change nothing changed %d' % (connection, figures['no-op'][1]))
     yard = figures['Y'][0]
     print('%-7s %-8s %7s %7s %8s %6s' % ('', 'run', 'seconds', 'x Y', 'changed', 'tasks'))
     for label, target in (('Y', None), ('first', 1.5), ('no-op', 0.5), ('edit', 0.6), ('removal', None)):
@@ -143,7 +145,7 @@ def main():
     parser.add_argument('--rules', type=int, default=50)
     parser.add_argument('--ipv4-only', action='store_true', help='clients without IPv6 (one set each, not two)')
     parser.add_argument('--connections', default='ssh,docker')
-    parser.add_argument('--tasks', action='store_true', help='print the tasks of the run that changes nothing')
+    parser.add_argument('--tasks', action='store_true', help='print the tasks each run executed, with their durations')
     args = parser.parse_args()
     subprocess.run(['bash', os.path.join(ROOT, 'tests', 'lab', 'ready.sh')], check=True, stdout=subprocess.DEVNULL)
     name = 'wgsplit-bench-%s' % uuid.uuid4().hex[:8]
