@@ -46,7 +46,8 @@ options:
       args:
         description:
           - The module's arguments, checked by the module's own argument specification.
-          - The keys of M(wgsplit.gateway.wg_upstream) come from I(interface_keys), not from here.
+          - The keys of M(wgsplit.gateway.wg_upstream) come from I(interface_keys); a call that gives them here is
+            refused (pending).
         type: dict
         required: true
   interface_keys:
@@ -99,6 +100,9 @@ ARGUMENTS = dict(wg_upstream=upstreams.ARGUMENTS, policy_route=routing.ARGUMENTS
                  mangle_mark=chains.ARGUMENTS, ipset_set=sets.ARGUMENTS)
 
 
+KEY_OPTIONS = ('private_key', 'preshared_key')
+
+
 class Refused(Exception):
     """A call's module would fail (fail_json)."""
 
@@ -133,6 +137,9 @@ def with_keys(args, keys):
 
 def reasons(module, call, keys):
     """Why the call would change the gateway ([] when it would not)."""
+    if call['module'] == 'wg_upstream' and any(
+            isinstance(spec, dict) and set(spec) & set(KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
+        return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
     try:
         args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
         checked = ArgumentSpecValidator(**ARGUMENTS[call['module']]).validate(args)

@@ -22,20 +22,27 @@ def upstream_status(upstream, tunnel):
                 healthy=healthy(tunnel, handshake_limit(upstream.get('persistent_keepalive', 0))))
 
 
-def drift(plan, pending):
-    """What a run of the inventory would change now, by part: the module calls split_pending found pending, and what
-    the plan would write, start, empty or remove (files, services, sets). [] when the gateway is in step."""
+def drift(plan, found, pending):
+    """What a run of the inventory would change now, by part: the packages it would install, the module calls
+    split_pending found pending, and what the plan would write, start, stop, empty or remove (files, services,
+    sets). [] when the gateway is in step."""
     order = [call['name'] for calls in plan.get('calls', {}).values() for call in calls]  # the run's order
     parts = sorted((pending or {}).get('pending', {}).items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
     resolver = plan.get('resolver', {})
     reasons = (('write_config', 'its configuration differs'), ('write_unit', 'its unit differs'),
-               ('start', 'it is not running'), ('stale_sets', 'sets hold addresses of removed domains'))
+               ('start', 'it is not running'), ('stop', 'it still runs or its unit remains'),
+               ('stale_sets', 'sets hold addresses of removed domains'))
     parts += [('resolver', [reason]) for key, reason in reasons if resolver.get(key)]
+    if plan.get('state') == 'absent' and found.get('resolver', {}).get('config') is not None:
+        parts.append(('resolver', ['its configuration remains']))
+    if found.get('missing_packages'):
+        parts.insert(0, ('packages', ['not installed: %s' % ', '.join(found['missing_packages'])]))
     metrics = plan.get('metrics', {})
     if any(item['write'] for item in metrics.get('files', [])) or metrics.get('start') or metrics.get('stop') or metrics.get('remove'):
         parts.append(('metrics', ['its files or timer differ']))
     kept = plan.get('kept_clients', {})
-    if kept.get('write') or kept.get('remove'):
+    # Removal names the directory whether or not it is there; its files are what tells.
+    if kept.get('write') or [path for path in kept.get('remove', []) if path != kept.get('directory')]:
         parts.append(('kept clients', ['their files differ']))
     if plan.get('removed', {}).get('sets'):
         parts.append(('split_client.removed_sets', ['sets of removed clients or rules remain']))
@@ -54,7 +61,7 @@ def status(plan, found, pending=None):
     # A full set takes no more addresses: new destinations of its names would take the default path.
     full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=item['maxelem']) for item in plan.get('sets', [])
             if entries.get(item['name'], 0) >= FULL_SHARE * item['maxelem']]
-    differs = drift(plan, pending)
+    differs = drift(plan, found, pending)
     lines = table(upstreams, clients, resolver)
     lines += ['sets nearly full (raise wgsplit_set_maxelem): %s' % ', '.join(
         '%s %d of %d' % (item['name'], item['entries'], item['maxelem']) for item in full)] if full else []

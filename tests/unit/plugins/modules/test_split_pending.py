@@ -82,3 +82,9 @@ def test_an_empty_list_is_refused():
                            ('ipset_set', 'sets')):
         found = split_pending.reasons(FakeModule(), dict(module=module, args={option: []}), {})
         assert found == ['it fails: %s is empty: give at least one, or leave the task out' % option], module
+
+
+def test_keys_given_in_the_calls_are_refused_and_never_echoed():
+    args = dict(upstreams=[dict(name='wg-up-1', private_key='SECRETKEY')])
+    found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {})
+    assert found == ['its arguments are refused: keys belong in interface_keys, hidden from logs']

@@ -85,3 +85,15 @@ def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
     planned['removed'] = dict(planned['removed'], sets=['wgs-gone-p4'])
     assert split_status(planned, discovered(), dict(pending={}))['drift'] == [
         dict(part='split_client.removed_sets', reasons=['sets of removed clients or rules remain'])]
+
+
+def test_drift_of_a_removal_and_of_missing_packages():
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+    found = dict(discovered(resolver=dict(config='# Written by wgsplit.gateway (role dnsmasq_split)\n', active=True,
+                                          unit='[Unit]\n')), missing_packages=['ipset'])
+    result = split_status(plan(check_inventory(dict(state='absent'), None), found), found, dict(pending={}))
+    assert [item['part'] for item in result['drift']] == ['packages', 'resolver', 'resolver']
+    assert result['drift'][0]['reasons'] == ['not installed: ipset']
+    assert [item['reasons'][0] for item in result['drift'][1:]] == ['it still runs or its unit remains',
+                                                                   'its configuration remains']
