@@ -419,6 +419,8 @@ UPSTREAM_SPEC = dict(
     enabled=dict(type='bool', default=True),
     state=dict(type='str', default='present', choices=['present', 'absent']),
 )
+# The options that are keys (hidden from logs): what the plan keeps apart and split_pending takes apart.
+KEY_OPTIONS = tuple(name for name, option in UPSTREAM_SPEC.items() if option.get('no_log'))
 # The module's arguments (AnsibleModule keywords), also checked by split_pending for each call it reads.
 ARGUMENTS = dict(
     argument_spec=dict(UPSTREAM_SPEC, name=dict(type='str'), upstreams=dict(type='list', elements='dict', options=UPSTREAM_SPEC),

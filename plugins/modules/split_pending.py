@@ -94,13 +94,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, routing, sets, upstreams
 
-STATE_MODULES = dict(wg_upstream=upstreams.WgUpstream, policy_route=routing.PolicyRoute,
-                     mangle_mark=chains.MangleMark, ipset_set=sets.IpsetSet)
-ARGUMENTS = dict(wg_upstream=upstreams.ARGUMENTS, policy_route=routing.ARGUMENTS,
-                 mangle_mark=chains.ARGUMENTS, ipset_set=sets.ARGUMENTS)
-
-
-KEY_OPTIONS = ('private_key', 'preshared_key')
+# Each module's arguments and its StateModule.
+MODULES = dict(wg_upstream=(upstreams.ARGUMENTS, upstreams.WgUpstream), policy_route=(routing.ARGUMENTS, routing.PolicyRoute),
+               mangle_mark=(chains.ARGUMENTS, chains.MangleMark), ipset_set=(sets.ARGUMENTS, sets.IpsetSet))
 
 
 class Refused(Exception):
@@ -138,14 +134,15 @@ def with_keys(args, keys):
 def reasons(module, call, keys):
     """Why the call would change the gateway ([] when it would not)."""
     if call['module'] == 'wg_upstream' and any(
-            isinstance(spec, dict) and set(spec) & set(KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
+            isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
         return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
     try:
         args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
-        checked = ArgumentSpecValidator(**ARGUMENTS[call['module']]).validate(args)
+        arguments, state_module = MODULES[call['module']]
+        checked = ArgumentSpecValidator(**arguments).validate(args)
         if checked.error_messages:
             return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
-        return STATE_MODULES[call['module']](CheckModeCall(module, checked.validated_parameters)).pending()
+        return state_module(CheckModeCall(module, checked.validated_parameters)).pending()
     except Refused as error:
         return ['it fails: %s' % error]
     except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
@@ -170,7 +167,7 @@ def main():
         argument_spec=dict(
             calls=dict(type='list', elements='dict', required=True, options=dict(
                 name=dict(type='str', required=True),
-                module=dict(type='str', required=True, choices=sorted(STATE_MODULES)),
+                module=dict(type='str', required=True, choices=sorted(MODULES)),
                 args=dict(type='dict', required=True))),
             interface_keys=dict(type='dict', default={}, no_log=True),
         ),

@@ -11,18 +11,19 @@ tasks against them): a task whose arguments drifted from its call could be skipp
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils.upstreams import KEY_OPTIONS
+
 ROLES = ('wg_upstream', 'split_client', 'dnsmasq_split')  # playbooks/site.yml's order; removal runs it backwards
-KEYS = ('private_key', 'preshared_key')
 
 
 def public(interfaces):
-    """wg_upstream's interfaces without their keys (split_pending takes them apart, hidden from logs)."""
-    return [dict((key, value) for key, value in spec.items() if key not in KEYS) for spec in interfaces]
+    """Upstreams or wg_upstream's interfaces without their keys (split_pending takes them apart, hidden from logs)."""
+    return [dict((key, value) for key, value in spec.items() if key not in KEY_OPTIONS) for spec in interfaces]
 
 
 def interface_keys(interfaces):
     """{interface: its keys}, for split_pending's `interface_keys`."""
-    return dict((spec['name'], dict((key, spec[key]) for key in KEYS)) for spec in interfaces if 'private_key' in spec)
+    return dict((spec['name'], dict((key, spec[key]) for key in KEY_OPTIONS)) for spec in interfaces if 'private_key' in spec)
 
 
 def module_calls(state, interfaces, sets, chains, routing):

@@ -592,8 +592,7 @@ def plan(checked, discovery):
         errors=planner.errors,
         warnings=planner.warnings,
         settings=checked['settings'],
-        upstreams=[dict((key, value) for key, value in upstream.items() if key not in ('private_key', 'preshared_key'))
-                   for upstream in upstreams],
+        upstreams=calls.public(upstreams),
         # The only part with keys: what the wg_upstream module takes (interfaces, then removals), and the keys alone
         # for split_pending.
         secrets=dict(wg_upstream=interfaces, interface_keys=calls.interface_keys(interfaces)),

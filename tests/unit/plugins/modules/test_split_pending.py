@@ -52,7 +52,7 @@ def test_an_unexpected_error_makes_the_call_pending(monkeypatch):
     class Broken:
         def __init__(self, module):
             raise KeyError('surprise')
-    monkeypatch.setitem(split_pending.STATE_MODULES, 'ipset_set', Broken)
+    monkeypatch.setitem(split_pending.MODULES, 'ipset_set', (split_pending.MODULES['ipset_set'][0], Broken))
     found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
     assert found == ["its reading fails: KeyError: 'surprise'"]
 
