@@ -43,6 +43,11 @@ LEARNED_TIMER = 'wgsplit-learned.timer'
 # The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
+# Back resolver N (plugin_utils/resolver.py): unit wgsplit-resolver-back@N.service, its configuration back-N.conf
+# beside RESOLVER_CONFIG, listening on 127.53.0.N port 53 (all of 127/8 is the loopback's: no address to add).
+RESOLVER_BACK_NETWORK = '127.53.0.'
+RESOLVER_BACK_TEMPLATE = 'wgsplit-resolver-back@.service'
+RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX = 'back-', '.conf'
 CLIENTS_DIR = PERSIST_DIR + '/clients'
 METRICS_DIR = PERSIST_DIR + '/metrics'
 METRICS_EXPORTER = METRICS_DIR + '/exporter'

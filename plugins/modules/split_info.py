@@ -260,6 +260,19 @@ resolver:
       description: Whether the unit is active (C(false) when C(systemctl) is not installed).
       type: bool
       sample: true
+    backs:
+      description: The back resolvers' configurations (C(back-N.conf) beside I(resolver_config)) by path, each
+        with its C(text) and C(mode).
+      type: dict
+      sample: {"/etc/wgsplit/resolver/back-1.conf": {"text": "listen-address=127.53.0.1\n", "mode": "0600"}}
+    back_unit:
+      description: The text of C(/etc/systemd/system/wgsplit-resolver-back@.service); C(null) when it does not exist.
+      type: str
+    backs_active:
+      description: The active instances of C(wgsplit-resolver-back@.service), by unit name.
+      type: list
+      elements: str
+      sample: [wgsplit-resolver-back@1.service]
 missing_packages:
   description:
     - The Debian packages whose commands the collection runs and that are not installed (by the
@@ -274,9 +287,10 @@ listeners:
       included, sorted by protocol, address family, address and process id.
     - C(pid) and C(process) are C(null) when no process holds the socket, or when its descriptors cannot be
       read (a process that dropped its privileges, seen by a root without C(CAP_SYS_PTRACE), as in a container).
-    - C(ours) is true when the process runs in I(resolver_unit)'s cgroup; for an unreadable owner, when that
-      unit is active and the socket is on one of the server interface's addresses (the resolver binds exactly
-      those, and nothing else can listen there while it runs).
+    - C(ours) is true when the process runs in I(resolver_unit)'s cgroup or a back resolver's; for an unreadable
+      owner, when that unit is active and the socket is on one of the server interface's addresses (the resolver
+      binds exactly those, and nothing else can listen there while it runs), or when it is on C(127.53.0.N) and
+      back resolver N is active.
   returned: always
   type: list
   elements: dict
@@ -296,7 +310,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_counters, parse_set_headers, read_tunnels
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
-    RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
+    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR,
+    owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -382,6 +397,13 @@ def in_unit(cgroup_text, unit):
         if unit in line.split(':', 2)[-1].split('/'):
             return True
     return False
+
+
+def in_instance(cgroup_text, template):
+    """Whether /proc/PID/cgroup puts the process in an instance of the template unit."""
+    prefix = template.split('@')[0] + '@'
+    return any(part.startswith(prefix) and part.endswith('.service')
+               for line in (cgroup_text or '').splitlines() for part in line.split(':', 2)[-1].split('/'))
 
 
 def rule_tables(entries, protocol):
@@ -530,10 +552,24 @@ class SplitInfo:
     def resolver(self):
         unit, config = self.params['resolver_unit'], self.params['resolver_config']
         unit_text = read_text(os.path.join(UNIT_DIR, unit))
-        return dict(config=read_text(config), config_mode=file_mode(config), config_dir_mode=file_mode(os.path.dirname(config)),
+        directory = os.path.dirname(config)
+        backs = dict((path, dict(text=read_text(path), mode=file_mode(path)))
+                     for path in [os.path.join(directory, name) for name in list_dir(directory)
+                                  if name.startswith(RESOLVER_BACK_PREFIX) and name.endswith(RESOLVER_BACK_SUFFIX)])
+        systemctl = self.has('systemctl')
+        return dict(config=read_text(config), config_mode=file_mode(config), config_dir_mode=file_mode(directory),
                     unit=unit_text, unit_exists=unit_text is not None,
-                    enabled=self.has('systemctl') and self.systemctl('is-enabled', unit),
-                    active=self.has('systemctl') and self.systemctl('is-active', unit))
+                    enabled=systemctl and self.systemctl('is-enabled', unit),
+                    active=systemctl and self.systemctl('is-active', unit),
+                    backs=backs, back_unit=read_text(os.path.join(UNIT_DIR, RESOLVER_BACK_TEMPLATE)),
+                    backs_active=self.active_instances(RESOLVER_BACK_TEMPLATE) if systemctl else [])
+
+    def active_instances(self, template):
+        """The active (or activating) instances of a template unit, by name."""
+        pattern = template.replace('@', '@*')
+        output = self.cmd.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--no-pager',
+                               '--state=active,activating,reloading', pattern], check=False)[1]
+        return sorted(line.split()[0] for line in output.splitlines() if line.split() and line.split()[0].startswith(pattern[:-len('*.service')]))
 
     def kept_clients(self):
         """{name: text} of the clients kept on the gateway (playbooks/client.yml): PERSIST_DIR/clients/NAME.json."""
@@ -569,12 +605,16 @@ class SplitInfo:
         for protocol, address, number, inode in found:
             pid = owners.get(inode)
             if pid:
-                ours = in_unit(read_text('/proc/%d/cgroup' % pid), self.params['resolver_unit'])
+                cgroup = read_text('/proc/%d/cgroup' % pid)
+                ours = in_unit(cgroup, self.params['resolver_unit']) or in_instance(cgroup, RESOLVER_BACK_TEMPLATE)
             else:
                 # The owner's descriptors are not readable (a process that dropped its privileges, seen from a
                 # root without CAP_SYS_PTRACE, as in a container). The resolver binds exactly the server
-                # interface's addresses, and no other program can listen on one of those while it runs.
-                ours = resolver['active'] and address in server_addresses(server)
+                # interface's addresses, and no other program can listen on one of those while it runs; back
+                # resolver N exactly 127.53.0.N while its unit runs.
+                ours = ((resolver['active'] and address in server_addresses(server)) or
+                        (address.startswith(RESOLVER_BACK_NETWORK) and RESOLVER_BACK_TEMPLATE.replace(
+                            '@', '@' + address[len(RESOLVER_BACK_NETWORK):]) in resolver['backs_active']))
             listeners.append(dict(protocol=protocol, address=address, port=number, pid=pid,
                                   process=process_name(pid) if pid else None, ours=ours))
         return sorted(listeners, key=listener_order)

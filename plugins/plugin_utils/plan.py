@@ -11,8 +11,9 @@ Layout (docs/architecture.md has the picture), with mask M whose lowest bit is D
 * upstream N: interface wg-up-N, routing table table_base + N (table_base itself refuses);
 * client C: its own chain `<prefix>C` (so a fault in its objects affects only C), one set per action and
   address family it has domain rules for (`<prefix>C-p4`, ...), filled by the resolver;
-* resolver: one `ipset=` line per listed domain naming every set it feeds (dnsmasq uses the first line
-  that matches, so the line must already carry what each client's nearest rule says).
+* resolver: one entry per listed domain naming every set it feeds (dnsmasq uses the first line that
+  matches, so the entry must already carry what each client's nearest rule says), served by the back
+  resolver of its combination of sets and servers (plugin_utils/resolver.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -143,14 +144,12 @@ class Planner(object):
         return dict(table=self.settings['table_base'], family=inet, rules=rules, routes=[kill_switch])
 
     def previous_resolvers(self):
-        """The upstream resolvers of the resolver configuration in place (`server=/domain/address` lines)."""
-        found = []
-        for line in (self.discovery.get('resolver', {}).get('config') or '').splitlines():
-            if line.startswith('server=/'):
-                address = line.rsplit('/', 1)[1]
-                if address != '#' and address not in found:
-                    found.append(address)
-        return found
+        """The upstream resolvers the resolvers in place ask for listed domains."""
+        return resolver.upstream_servers(self.in_place_lines())
+
+    def in_place_lines(self):
+        found = self.discovery.get('resolver', {})
+        return resolver.in_place_lines(found.get('config'), [back['text'] or '' for back in (found.get('backs') or {}).values()])
 
     # Clients ------------------------------------------------------------------------------------
     def plan_clients(self, clients):
@@ -381,21 +380,14 @@ class Planner(object):
                     split_client=split_client, dnsmasq_split=dns)
 
     # Resolver -----------------------------------------------------------------------------------
-    def resolver_lines(self):
-        """`ipset=` and `server=` lines, one per listed domain, parents before children."""
+    def resolver_entries(self):
+        """One entry per listed domain, parents first: the sets it feeds and where it is asked."""
         rules = self.domain_rules()
-        listed = sorted(rules, key=lambda domain: (domain.count('.'), domain))
-        servers = {}
-        lines = []
-        for domain in listed:
+        entries = []
+        for domain in sorted(rules, key=lambda name: (name.count('.'), name)):
             feeds, proxied_by = self.domain_targets(domain, rules)
-            lines.append('ipset=/%s/%s' % (domain, ','.join(sorted(feeds))))
-            server = self.domain_servers(proxied_by)
-            parent = next((servers[name] for name in ancestors(domain)[1:] if name in servers), ['#'])
-            servers[domain] = server
-            if server != parent:
-                lines.extend('server=/%s/%s' % (domain, address) for address in server)
-        return lines
+            entries.append(resolver.entry(domain, feeds, self.domain_servers(proxied_by)))
+        return entries
 
     def domain_rules(self):
         """{domain: {owner index: action}}, direct where an owner lists a domain both ways."""
@@ -456,9 +448,12 @@ class Planner(object):
                                    % (spec['chain'], spec['table']))
 
     def check_resolver_config(self):
-        config = self.discovery.get('resolver', {}).get('config')
-        if config is not None and not resolver.written_by_us(config):
-            self.errors.append('%s was not written by the collection; move it away' % resolver.RESOLVER_CONFIG)
+        found = self.discovery.get('resolver', {})
+        texts = [(resolver.RESOLVER_CONFIG, found.get('config'))]
+        texts += sorted((path, back.get('text')) for path, back in (found.get('backs') or {}).items())
+        for path, text in texts:
+            if text is not None and not resolver.written_by_us(text):
+                self.errors.append('%s was not written by the collection; move it away' % path)
 
     def check_resolver_lines(self, lines):
         for line in lines:
@@ -474,13 +469,18 @@ class Planner(object):
             if listener.get('ours'):
                 continue
             address = ipaddress.ip_address(listener['address'])
-            if address.is_unspecified or listener['address'] in addresses:
-                holder = listener.get('process') or 'another program'
-                pid = ' (pid %s)' % listener['pid'] if listener.get('pid') else ''
+            holder = listener.get('process') or 'another program'
+            pid = ' (pid %s)' % listener['pid'] if listener.get('pid') else ''
+            if listener['address'].startswith(resolver.BACK_NETWORK):
+                self.errors.append('port 53 (%s) on %s is held by %s%s: the back resolvers listen on %s1 to %s%d; stop it'
+                                   ' or make it listen elsewhere' % (listener['protocol'], listener['address'], holder, pid,
+                                                                    resolver.BACK_NETWORK, resolver.BACK_NETWORK,
+                                                                    self.settings['resolver_instances']))
+            elif address.is_unspecified or listener['address'] in addresses:
                 self.errors.append('port 53 (%s) on %s is held by %s%s: the resolver could not listen on %s; stop it or'
-                                   ' make it listen elsewhere (loopback is fine)'
+                                   ' make it listen elsewhere (loopback is fine but for %s0/24)'
                                    % (listener['protocol'], listener['address'], holder, pid,
-                                      self.settings['server_interface']))
+                                      self.settings['server_interface'], resolver.BACK_NETWORK))
 
     def check_foreign_interfaces(self):
         wireguard = self.discovery.get('wireguard', {})
@@ -573,7 +573,8 @@ def plan(checked, discovery):
     present = state == 'present'
     chains = planner.chains() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
     routing = planner.routing() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
-    lines = planner.resolver_lines()
+    entries = planner.resolver_entries()
+    lines = resolver.lines(entries)
     if present:
         planner.preflight(sets, lines, chains)
     upstreams = planner.enabled_upstreams()
@@ -582,8 +583,8 @@ def plan(checked, discovery):
     stale_chains, stale_tables, stale_interfaces = removed.pop('chains'), removed.pop('routing'), removed.pop('interfaces')
     chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
     routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
-    found = discovery.get('resolver', {})
-    stale = resolver.stale_sets(found.get('config'), lines)
+    stale = resolver.stale_sets(planner.in_place_lines(), lines)
+    front, backs = resolver.layout(checked['settings'], entries, list_counts(checked)) if present else (None, [])
     clients = [planner.client_summary(client) for client in planner.clients]
     interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
                   [dict(name=name, state='absent') for name in stale_interfaces])
@@ -603,9 +604,8 @@ def plan(checked, discovery):
         metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
         kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
-        resolver=dict(resolver.files(found, resolver.config_text(checked['settings'], lines, list_counts(checked))
-                                     if present else None),
-                      lines=lines,
+        resolver=dict(resolver.files(discovery.get('resolver', {}), front, backs),
+                      lines=lines,  # the table the back resolvers serve (docs/architecture.md)
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
                       stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale]),

@@ -1,34 +1,36 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The resolver's two files (dnsmasq configuration and systemd unit), rendered in Python, and what a run must
-do about them given what split_info found: write only what differs, start only what is not running."""
+"""The resolver's files, rendered in Python, and what a run must do about them given what split_info found: write
+only what differs, start only what is not running.
+
+The plan decides one line per listed domain (`lines`: the sets of every client's nearest rule, and where to ask).
+dnsmasq compares every answer with every `ipset=` line, so that table is not given to one resolver: the front
+resolver (the clients' one, on the server interface) only sends each listed domain with a `server=` line, which it
+looks up fast, to a back resolver on the loopback. Each back resolver serves one combination of sets and upstream
+servers and puts every answer in its sets with one catch-all line. Combinations beyond `wgsplit_resolver_instances`
+share the last back resolver, which holds their lines one per domain (as one resolver did before)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESOLVER_CONFIG, RESOLVER_UNIT, UNIT_DIR
+import os
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_UNIT, UNIT_DIR)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
+BACK_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): a back resolver, asked by the front one only.'
 UNIT_PATH = UNIT_DIR + '/' + RESOLVER_UNIT
+CONFIG_DIR = os.path.dirname(RESOLVER_CONFIG)
 CONFIG_MODE, CONFIG_DIR_MODE = '0600', '0700'
+BACK_UNIT_PATH = UNIT_DIR + '/' + RESOLVER_BACK_TEMPLATE
+BACK_NETWORK = RESOLVER_BACK_NETWORK
 
-UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are overwritten.
-[Unit]
-Description=wgsplit.gateway resolver (fills the client ipsets)
-# The sets must exist before dnsmasq names them.
-After=network.target wgsplit-restore.service
-Wants=wgsplit-restore.service
-
-[Service]
-ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={config}
-ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={config}
-Restart=on-failure
-RestartSec=2
-# Sandbox: dnsmasq binds port 53, fills ipsets over netlink (CAP_NET_ADMIN) and drops to an unprivileged
-# user after reading its configuration; it needs nothing else of the system.
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID
+# Both units: dnsmasq binds port 53, fills ipsets over netlink (CAP_NET_ADMIN) and drops to an unprivileged user
+# after reading its configuration; it needs nothing else of the system.
+SANDBOX = '''CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
@@ -47,18 +49,115 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
+'''
 
+UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are overwritten.
+[Unit]
+Description=wgsplit.gateway resolver (fills the client ipsets)
+# The sets must exist before dnsmasq names them; the back resolvers are asked for every listed domain.
+After=network.target wgsplit-restore.service{backs}
+Wants=wgsplit-restore.service{backs}
+
+[Service]
+ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={config}
+ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={config}
+Restart=on-failure
+RestartSec=2
+{sandbox}
 [Install]
 WantedBy=multi-user.target
-'''.format(config=RESOLVER_CONFIG)
+'''
+
+BACK_UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are overwritten.
+[Unit]
+Description=wgsplit.gateway back resolver %i (fills the client ipsets of its domains)
+After=network.target wgsplit-restore.service
+Wants=wgsplit-restore.service
+# Started by the front resolver (its Wants=), stopped and restarted with it: a restart reads every file again.
+PartOf={front}
+
+[Service]
+ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={directory}/{prefix}%i{suffix}
+ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={directory}/{prefix}%i{suffix}
+Restart=on-failure
+RestartSec=2
+{sandbox}'''.format(front=RESOLVER_UNIT, directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
 
 
-def config_text(settings, lines, counts=None):
-    """The dnsmasq configuration: fixed options from the settings, the size of each rule list file applied
-    (comments: the next run's guard compares with them), then the plan's ipset= and server= lines."""
+def unit_text(numbers):
+    """The front resolver's unit: it pulls in the back resolvers it asks."""
+    backs = ''.join(' ' + back_unit(number) for number in numbers)
+    return UNIT_TEXT.format(backs=backs, config=RESOLVER_CONFIG, sandbox=SANDBOX)
+
+
+def back_unit(number):
+    return RESOLVER_BACK_TEMPLATE.replace('@', '@%d' % number)
+
+
+def back_address(number):
+    return BACK_NETWORK + str(number)
+
+
+def back_path(number):
+    return '%s/%s%d%s' % (CONFIG_DIR, RESOLVER_BACK_PREFIX, number, RESOLVER_BACK_SUFFIX)
+
+
+# The plan's table: one entry per listed domain -------------------------------------------------------------
+def entry(domain, sets, servers):
+    """A listed domain: the sets its answers go to, and where it is asked (['#']: the default servers)."""
+    return dict(domain=domain, sets=sorted(sets), servers=list(servers))
+
+
+def lines(entries):
+    """The table as dnsmasq lines (parents first): an ipset= line per domain, a server= line where a domain is
+    asked elsewhere than its nearest listed parent."""
+    servers, text = {}, []
+    for item in entries:
+        text.append('ipset=/%s/%s' % (item['domain'], ','.join(item['sets'])))
+        parent = next((servers[name] for name in ancestors(item['domain'])[1:] if name in servers), ['#'])
+        servers[item['domain']] = item['servers']
+        if item['servers'] != parent:
+            text.extend('server=/%s/%s' % (item['domain'], address) for address in item['servers'])
+    return text
+
+
+def instances(entries, limit):
+    """[(combination, entries)] by back resolver, numbered from 1: one per combination of sets and servers, those
+    with most domains first; beyond `limit`, the last one takes the rest (combination None: a line per domain)."""
+    groups = {}
+    for item in entries:
+        groups.setdefault((tuple(item['sets']), tuple(item['servers'])), []).append(item)
+    ordered = sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
+    if len(ordered) > limit:
+        rest = [item for _combination, items in ordered[limit - 1:] for item in items]
+        ordered = ordered[:limit - 1] + [(None, sorted(rest, key=domain_order))]
+    return ordered
+
+
+def domain_order(item):
+    return (item['domain'].count('.'), item['domain'])
+
+
+def layout(settings, entries, counts=None):
+    """(front configuration, [(number, back configuration)])."""
+    backs, number_of = [], {}
+    for number, (combination, items) in enumerate(instances(entries, settings['resolver_instances']), 1):
+        backs.append((number, back_config(settings, number, combination, items)))
+        number_of.update((item['domain'], number) for item in items)
+    routes = []
+    for item in entries:  # a domain asks the back of its nearest listed parent unless told otherwise
+        parent = next((number_of[name] for name in ancestors(item['domain'])[1:] if name in number_of), None)
+        if number_of[item['domain']] != parent:
+            routes.append('server=/%s/%s' % (item['domain'], back_address(number_of[item['domain']])))
+    return front_config(settings, routes, counts), backs
+
+
+def front_config(settings, routes, counts):
+    """The clients' resolver: fixed options from the settings, the size of each rule list file applied (comments:
+    the next run's guard compares with them), then where each listed domain is asked."""
     text = [MARKER,
-            '# It answers on the server interface only and puts the addresses of listed domains into the',
-            '# client sets: one ipset= line per domain (dnsmasq uses only the first line that matches a name).',
+            '# It answers on the server interface only and sends each listed domain to the back resolver that puts',
+            '# its addresses into the client sets (one server= line per domain: looked up by name, not one by one).',
             'port=53',
             'interface=%s' % settings['server_interface'],
             'except-interface=lo',
@@ -73,7 +172,72 @@ def config_text(settings, lines, counts=None):
             'max-cache-ttl=%d' % settings['resolver_max_ttl']]
     text += ['server=%s' % server for server in settings['dns_servers']]
     text += rule_lists.count_lines(counts or {})
-    return '\n'.join(text + lines) + '\n'
+    return '\n'.join(text + routes) + '\n'
+
+
+def back_config(settings, number, combination, items):
+    """A back resolver: no cache (the front caches; every name it forwards must reach the sets), its servers and
+    one catch-all ipset= line; or, shared by the combinations beyond the limit, their lines one per domain. An
+    upstream's resolvers are `server=/#/` lines, the default servers plain ones (the next run reads which is which)."""
+    text = [BACK_MARKER,
+            'listen-address=%s' % back_address(number),
+            'port=53',
+            'bind-interfaces',
+            'no-resolv',
+            'no-hosts',
+            'pid-file=',
+            'cache-size=0']
+    if combination is None:
+        text += ['server=%s' % server for server in settings['dns_servers']] + lines(items)
+    else:
+        sets, servers = combination
+        if list(servers) == ['#']:
+            text += ['server=%s' % server for server in settings['dns_servers']]
+        else:
+            text += ['server=/#/%s' % server for server in servers]
+        text.append('ipset=/#/%s' % ','.join(sets))
+    return '\n'.join(text) + '\n'
+
+
+# What is in place -------------------------------------------------------------------------------------------
+def in_place_lines(front, backs):
+    """The table the resolvers in place serve, as `lines` gives it for a plan (the same feeds and servers), from
+    the front configuration and the back ones' texts; or from a front configuration that holds the lines itself
+    (as the collection wrote it before back resolvers)."""
+    served = {}  # listen address: the lines of a back resolver
+    for text in backs:
+        text_lines = text.splitlines()
+        listen = [line.split('=', 1)[1] for line in text_lines if line.startswith('listen-address=')]
+        if listen:
+            served[listen[0]] = text_lines
+    result = []
+    for line in (front or '').splitlines():
+        if not line.startswith(('ipset=/', 'server=/')):
+            continue
+        domain, target = line.split('/', 2)[1:]
+        if not (line.startswith('server=/') and target.startswith(BACK_NETWORK)):
+            result.append(line)
+            continue
+        back = served.get(target, [])
+        catch_all = [value.split('/', 2)[2] for value in back if value.startswith('ipset=/#/')]
+        if catch_all:
+            result.append('ipset=/%s/%s' % (domain, catch_all[0]))
+            result += ['server=/%s/%s' % (domain, value.split('/', 2)[2]) for value in back if value.startswith('server=/#/')]
+    for back in served.values():  # a shared back resolver's own lines
+        if not any(value.startswith('ipset=/#/') for value in back):
+            result += [value for value in back if value.startswith(('ipset=/', 'server=/'))]
+    return result
+
+
+def upstream_servers(table):
+    """The upstream resolvers a table of lines asks (not the default servers)."""
+    found = []
+    for line in table:
+        if line.startswith('server=/'):
+            address = line.rsplit('/', 1)[1]
+            if address != '#' and address not in found:
+                found.append(address)
+    return found
 
 
 def written_by_us(config):
@@ -82,21 +246,38 @@ def written_by_us(config):
     return 'wgsplit.gateway' in '\n'.join(config.splitlines()[:2])
 
 
-def files(found, config):
+def files(found, front, backs):
     """The resolver part of the plan: where its files live, their texts and modes, and what differs from what
     split_info found (`found` is its `resolver`), so that a run that changes nothing runs no task for the
-    resolver's files and service. `config` is None when the resolver is to be removed: then only whether its
-    unit is to be stopped."""
+    resolver's files and service. `front` is None when the resolver is to be removed: then only what is to be
+    stopped. `backs`: [(number, text)]."""
+    in_place = found.get('backs') or {}
+    running = found.get('backs_active') or []
     where = dict(config_path=RESOLVER_CONFIG, config_mode=CONFIG_MODE, config_dir_mode=CONFIG_DIR_MODE,
-                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT)
-    if config is None:
-        return dict(where, config=None, write_config=False, unit=None, write_unit=False, start=False,
+                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT, back_unit_path=BACK_UNIT_PATH)
+    if front is None:
+        return dict(where, config=None, backs=[], write=[], remove=[], write_config=False, unit=None, write_unit=False,
+                    back_unit=None, start=False, stop_backs=running,
                     stop=found.get('unit') is not None or bool(found.get('active')))
-    write_config = (found.get('config') != config or found.get('config_mode') != CONFIG_MODE or
-                    found.get('config_dir_mode') != CONFIG_DIR_MODE)
-    write_unit = found.get('unit') != UNIT_TEXT
-    return dict(where, config=config, write_config=write_config, unit=UNIT_TEXT, write_unit=write_unit,
-                start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
+    wanted = [dict(path=back_path(number), text=text) for number, text in backs]
+    wanted.append(dict(path=RESOLVER_CONFIG, text=front))  # the front last: it names the backs
+
+    def differs(path, text):
+        if path == RESOLVER_CONFIG:
+            return found.get('config') != text or found.get('config_mode') != CONFIG_MODE
+        return in_place.get(path) != dict(text=text, mode=CONFIG_MODE)
+    write = [item for item in wanted if differs(item['path'], item['text'])]
+    paths = [item['path'] for item in wanted]
+    remove = sorted(path for path in in_place if path not in paths)
+    numbers = [number for number, _text in backs]
+    unit = unit_text(numbers)
+    write_unit = found.get('unit') != unit or found.get('back_unit') != BACK_UNIT_TEXT
+    stop_backs = sorted(name for name in running if name not in [back_unit(number) for number in numbers])
+    backs_down = [number for number in numbers if back_unit(number) not in running]
+    return dict(where, config=front, backs=wanted[:-1], write=write, remove=remove, stop_backs=stop_backs,
+                write_config=bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE,
+                unit=unit, write_unit=write_unit, back_unit=BACK_UNIT_TEXT,
+                start=write_unit or bool(backs_down) or not (found.get('enabled') and found.get('active')), stop=False)
 
 
 def ancestors(domain):
@@ -105,10 +286,10 @@ def ancestors(domain):
     return ['.'.join(labels[index:]) for index in range(len(labels))]
 
 
-def stale_sets(old_config, new_lines):
-    """Sets that the resolver in place fed from names the new lines no longer send them: they must be emptied,
+def stale_sets(old_lines, new_lines):
+    """Sets that the resolvers in place fed from names the new lines no longer send them: they must be emptied,
     or addresses would keep a path their rules no longer give them. dnsmasq feeds a name's addresses to the
-    sets of its most specific ipset= line, so for every domain of either configuration the sets its nearest
+    sets of its most specific ipset= line, so for every domain of either table the sets its nearest
     line fed before are compared with those it feeds now: a domain removed, a set dropped from a line, and a
     more specific line added under a domain (its names left the parent's sets) all count."""
     def feeds(lines):
@@ -121,7 +302,7 @@ def stale_sets(old_config, new_lines):
 
     def nearest(fed, domain):
         return next((fed[name] for name in ancestors(domain) if name in fed), set())
-    old, new = feeds((old_config or '').splitlines()), feeds(new_lines)
+    old, new = feeds(old_lines), feeds(new_lines)
     stale = set()
     for domain in set(old) | set(new):
         stale |= nearest(old, domain) - nearest(new, domain)

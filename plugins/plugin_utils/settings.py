@@ -136,6 +136,7 @@ SETTINGS = dict(
     upstream_rp_filter=(2, number(0, 2)),
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),
+    resolver_instances=(32, number(1, 250)),
     manage_packages=(True, boolean),
     learned_timeout=(86400, number(0, 2147483)),
     set_maxelem=(65536, number(1024, 16777216)),

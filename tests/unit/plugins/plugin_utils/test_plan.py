@@ -157,7 +157,10 @@ def test_resolver_configuration_is_rendered_from_canonical_values():
     assert lines[0].startswith('# Written by wgsplit.gateway')
     assert 'interface=wg0' in lines and 'max-ttl=120' in lines and 'max-cache-ttl=120' in lines
     assert lines.index('server=1.1.1.1') < lines.index('server=2606:4700::1111') < lines.index(
-        'ipset=/bank.example/wgs-carol-d4')
+        'server=/bank.example/127.53.0.4')
+    # Each back resolver has the default servers or its upstream's, and the sets of its combination.
+    backs = dict((item['path'], item['text'].splitlines()) for item in make_plan()['resolver']['backs'])
+    assert backs['/etc/wgsplit/resolver/back-4.conf'][-2:] == ['server=1.1.1.1', 'ipset=/#/wgs-carol-d4']
 
 
 def test_proxied_only_through_one_upstream_with_resolvers_asks_them_and_children_revert():
@@ -301,7 +304,7 @@ def test_port_53_held_by_another_resolver_on_all_addresses_is_refused():
                  dict(protocol='udp', address='10.8.0.1', port=53, pid=88, process='dnsmasq', ours=True)]
     result = make_plan(discovery=discovered(listeners=listeners))
     assert result['errors'] == ['port 53 (tcp) on 0.0.0.0 is held by dnsmasq (pid 77): the resolver could not listen'
-                                ' on wg0; stop it or make it listen elsewhere (loopback is fine)']
+                                ' on wg0; stop it or make it listen elsewhere (loopback is fine but for 127.53.0.0/24)']
     assert make_plan(discovery=discovered(listeners=listeners[::2]))['errors'] == []
 
 
@@ -364,6 +367,11 @@ def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restart
     upstreams = [UPSTREAMS[0], upstream('eu', 2)]
     old = 'server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.2.1\n'
     result = make_plan(upstreams=upstreams, discovery=discovered(resolver=dict(config=old)))
+    # The same, read from a back resolver of the layout in place.
+    in_place = make_plan()['resolver']
+    backs = dict((item['path'], dict(text=item['text'], mode='0600')) for item in in_place['backs'])
+    assert make_plan(upstreams=upstreams, discovery=discovered(resolver=dict(config=in_place['config'], backs=backs)))[
+        'routing']['split_client'] == result['routing']['split_client']
     split_client = [rule for rule in result['routing']['split_client'][0]['rules'] if 'to' in rule]
     assert split_client == [dict(priority=5001, to='10.10.2.1')]  # until the resolver restarts, refused
     # After the restart (dnsmasq_split), the refusal table without it; the next run plans that alone.
@@ -388,10 +396,13 @@ def test_sets_that_lost_a_domain_are_emptied():
 def test_a_resolver_in_place_as_planned_needs_no_task():
     first = make_plan()['resolver']
     assert first['write_config'] and first['write_unit'] and first['start']
+    assert [item['path'] for item in first['write']] == [item['path'] for item in first['backs']] + [first['config_path']]
     found = dict(config=first['config'], config_mode='0600', config_dir_mode='0700', unit=first['unit'],
-                 enabled=True, active=True)
+                 back_unit=first['back_unit'], enabled=True, active=True,
+                 backs=dict((item['path'], dict(text=item['text'], mode='0600')) for item in first['backs']),
+                 backs_active=['wgsplit-resolver-back@%d.service' % number for number in range(1, len(first['backs']) + 1)])
     again = make_plan(discovery=discovered(resolver=found))['resolver']
-    assert not again['write_config'] and not again['write_unit'] and not again['start']
+    assert not again['write_config'] and not again['write_unit'] and not again['start'] and not again['write']
     assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
     assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
     assert (again['unit_name'], again['config_mode'], again['config_dir_mode']) == ('wgsplit-resolver.service', '0600', '0700')

@@ -35,6 +35,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.upstreams import r
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import (
     CLIENT_FIELDS, RULE_FIELDS, UPSTREAM_FIELDS, check_inventory)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.rule_lists import entries
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import BUILTIN_CHAINS, CHAIN_SETTINGS, SETTINGS
 
@@ -100,9 +101,10 @@ def test_the_base_inventory_is_valid():
 
 
 # What a rendered value may look like ------------------------------------------------------------------
-RESOLVER_FLAGS = frozenset(('bind-dynamic', 'no-resolv', 'no-hosts'))
-RESOLVER_KEYS = frozenset(('port', 'interface', 'except-interface', 'pid-file', 'cache-size', 'max-ttl',
+RESOLVER_FLAGS = frozenset(('bind-dynamic', 'bind-interfaces', 'no-resolv', 'no-hosts'))
+RESOLVER_KEYS = frozenset(('port', 'interface', 'except-interface', 'listen-address', 'pid-file', 'cache-size', 'max-ttl',
                            'max-cache-ttl', 'server', 'ipset'))
+BACK_ADDRESS = re.compile(r'127\.53\.0\.([1-9][0-9]{0,2})')
 WG_KEYS = frozenset(('PrivateKey', 'Address', 'MTU', 'Table', 'PostUp', 'PublicKey', 'PresharedKey', 'Endpoint',
                      'AllowedIPs', 'PersistentKeepalive'))
 WG_LINE = re.compile(r'([A-Za-z]+) = (\S+(?: \S+)*)')
@@ -272,14 +274,26 @@ def check_metrics(result):
 
 
 def check_resolver(result, rule_domains):
+    """Every line of every resolver file is an option the collection writes, with a canonical value; the table
+    the files serve is the plan's (read back from them); returns the domains of the plan's table."""
     config = result['resolver']['config']
     if result['state'] == 'absent':
-        assert config is None
+        assert config is None and result['resolver']['backs'] == []
         return
-    assert config.endswith('\n')
+    backs = [item['text'] for item in result['resolver']['backs']]
+    for text in [config] + backs:
+        check_resolver_text(text, result, rule_domains)
+    lines = result['resolver']['lines']
+    in_place = resolver.in_place_lines(config, backs)
+    assert resolver.stale_sets(in_place, lines) == [] and resolver.stale_sets(lines, in_place) == []
+    return check_resolver_text('\n'.join(lines) + '\n', result, rule_domains) if lines else []
+
+
+def check_resolver_text(text, result, rule_domains):
+    assert text.endswith('\n')
     sets = set_names(result)
     listed = []
-    for line in config[:-1].split('\n'):
+    for line in text[:-1].split('\n'):
         assert not raw_control(line), 'resolver line %r' % line
         if line.startswith('#'):
             continue
@@ -295,6 +309,8 @@ def check_resolver(result, rule_domains):
             assert INTERFACE.fullmatch(value) and value == result['settings']['server_interface']
         elif key == 'except-interface':
             assert value == 'lo'
+        elif key == 'listen-address':
+            assert BACK_ADDRESS.fullmatch(value) and int(BACK_ADDRESS.fullmatch(value).group(1)) <= 250, line
         elif key == 'pid-file':
             assert value == ''
         elif key in ('cache-size', 'max-ttl', 'max-cache-ttl'):
@@ -304,10 +320,10 @@ def check_resolver(result, rule_domains):
         else:
             empty, domain, target = value.split('/')  # exactly three parts: one domain, no '/' smuggled in
             assert empty == ''
-            assert ascii_domain(domain), 'resolver line %r' % line
-            assert domain in rule_domains, 'resolver line %r: %s is no rule value' % (line, domain)
+            assert domain == '#' or ascii_domain(domain), 'resolver line %r' % line
+            assert domain == '#' or domain in rule_domains, 'resolver line %r: %s is no rule value' % (line, domain)
             if key == 'server':
-                assert target == '#' or canonical_address(target), 'resolver line %r' % line
+                assert target == '#' or canonical_address(target) or BACK_ADDRESS.fullmatch(target), line
             else:
                 listed.append(domain)
                 assert target and set(target.split(',')) <= sets, 'resolver line %r' % line

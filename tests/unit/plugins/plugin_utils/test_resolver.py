@@ -1,25 +1,149 @@
-"""resolver: the resolver's files as the plan renders them, and what a run must do about what is in place."""
+"""resolver: the resolvers' files as the plan renders them (a front resolver sending each listed domain to the back
+resolver of its combination), and what a run must do about what is in place."""
 import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
 
-SETTINGS = dict(server_interface='wg0', resolver_cache_size=10000, resolver_max_ttl=300, dns_servers=['192.0.2.53'])
-CONFIG = resolver.config_text(SETTINGS, ['ipset=/example.com/wgs-alice-p4'])
-IN_PLACE = dict(config=CONFIG, config_mode='0600', config_dir_mode='0700', unit=resolver.UNIT_TEXT,
-                enabled=True, active=True)
+SETTINGS = dict(server_interface='wg0', resolver_cache_size=10000, resolver_max_ttl=300, dns_servers=['192.0.2.53'],
+                resolver_instances=32)
+ENTRIES = [resolver.entry('example.com', ['wgs-alice-p4'], ['#']),
+           resolver.entry('example.org', ['wgs-alice-p4'], ['#']),
+           resolver.entry('video.example.net', ['wgs-bob-p4'], ['10.10.2.1']),
+           resolver.entry('www.example.com', ['wgs-alice-p4'], ['#']),
+           resolver.entry('maps.example.org', ['wgs-alice-d4', 'wgs-bob-p4'], ['#'])]
+FRONT, BACKS = resolver.layout(SETTINGS, ENTRIES)
+
+
+def in_place(**changes):
+    """split_info's `resolver` with FRONT and BACKS running, and the changes."""
+    found = dict(config=FRONT, config_mode='0600', config_dir_mode='0700', unit=resolver.unit_text([1, 2, 3]),
+                 back_unit=resolver.BACK_UNIT_TEXT, enabled=True, active=True,
+                 backs=dict((resolver.back_path(number), dict(text=text, mode='0600')) for number, text in BACKS),
+                 backs_active=[resolver.back_unit(number) for number, _text in BACKS])
+    found.update(changes)
+    return found
+
+
+def option_lines(text, prefix):
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_one_back_resolver_per_combination_most_domains_first():
+    assert [number for number, _text in BACKS] == [1, 2, 3]
+    first, second, third = [text.splitlines() for _number, text in BACKS]
+    # alice's proxy set with the default servers: three domains.
+    assert first[:2] == [resolver.BACK_MARKER, 'listen-address=127.53.0.1']
+    assert 'cache-size=0' in first and first[-2:] == ['server=192.0.2.53', 'ipset=/#/wgs-alice-p4']
+    assert second[-2:] == ['server=192.0.2.53', 'ipset=/#/wgs-alice-d4,wgs-bob-p4']
+    # An upstream's resolvers are server=/#/ lines: the next run tells them from the default servers.
+    assert third[-2:] == ['server=/#/10.10.2.1', 'ipset=/#/wgs-bob-p4']
+
+
+def test_front_resolver_sends_each_domain_to_its_back_and_holds_no_ipset_line():
+    assert option_lines(FRONT, 'ipset=') == []
+    assert option_lines(FRONT, 'server=') == [
+        'server=192.0.2.53',
+        'server=/example.com/127.53.0.1', 'server=/example.org/127.53.0.1', 'server=/video.example.net/127.53.0.3',
+        # www.example.com asks the back of its parent: no line; maps.example.org another one.
+        'server=/maps.example.org/127.53.0.2']
+    lines = FRONT.splitlines()
+    assert resolver.written_by_us(FRONT) and lines[0] == resolver.MARKER
+    assert 'interface=wg0' in lines and 'bind-dynamic' in lines and 'max-cache-ttl=300' in lines
+    assert not resolver.written_by_us('interface=wg0\nbind-dynamic\n')
+
+
+def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domain():
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=2), ENTRIES)
+    assert [number for number, _text in backs] == [1, 2]
+    shared = backs[1][1].splitlines()
+    assert option_lines(backs[1][1], 'ipset=') == ['ipset=/maps.example.org/wgs-alice-d4,wgs-bob-p4',
+                                                   'ipset=/video.example.net/wgs-bob-p4']
+    assert 'server=/video.example.net/10.10.2.1' in shared and 'server=192.0.2.53' in shared
+    assert 'server=/maps.example.org/127.53.0.2' in front
+    # One back: the old cost (a line per domain), one hop further.
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=1), ENTRIES)
+    assert len(backs) == 1 and len(option_lines(backs[0][1], 'ipset=/')) == len(ENTRIES)
+    assert option_lines(front, 'server=/') == ['server=/example.com/127.53.0.1', 'server=/example.org/127.53.0.1',
+                                               'server=/video.example.net/127.53.0.1']
+
+
+def test_units_front_pulls_in_its_backs_which_follow_it():
+    unit = resolver.unit_text([1, 2])
+    assert 'Wants=wgsplit-restore.service wgsplit-resolver-back@1.service wgsplit-resolver-back@2.service\n' in unit
+    assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in unit
+    assert 'PartOf=wgsplit-resolver.service\n' in resolver.BACK_UNIT_TEXT
+    assert '--conf-file=/etc/wgsplit/resolver/back-%i.conf\n' in resolver.BACK_UNIT_TEXT
+    for text in (unit, resolver.BACK_UNIT_TEXT):
+        assert text.startswith('# Written by wgsplit.gateway') and 'NoNewPrivileges=yes\n' in text
+
+
+def test_the_table_in_place_is_read_back_from_the_layout_and_from_the_old_single_resolver():
+    lines = resolver.lines(ENTRIES)
+    assert resolver.stale_sets(resolver.in_place_lines(FRONT, [text for _n, text in BACKS]), lines) == []
+    assert resolver.upstream_servers(resolver.in_place_lines(FRONT, [text for _n, text in BACKS])) == ['10.10.2.1']
+    old = 'server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.2.1\n'
+    assert resolver.in_place_lines(old, []) == ['ipset=/video.example.net/wgs-bob-p4', 'server=/video.example.net/10.10.2.1']
+    # A back resolver that is gone feeds nothing.
+    assert resolver.in_place_lines(FRONT, []) == []
+
+
+DOMAINS = ['a.test', 'b.test', 'x.a.test', 'y.x.a.test', 'b.a.test', 'c.test']
+SETS = ['s1', 's2', 's3']
+
+
+@st.composite
+def tables(draw):
+    chosen = draw(st.lists(st.sampled_from(DOMAINS), min_size=1, unique=True))
+    entries = [resolver.entry(domain, draw(st.lists(st.sampled_from(SETS), min_size=1, unique=True)),
+                              draw(st.sampled_from([['#'], ['10.10.2.1'], ['10.10.3.1', 'fd00::53']])))
+               for domain in sorted(chosen, key=lambda name: (name.count('.'), name))]
+    return entries, draw(st.integers(1, 4))
+
+
+def served(table, name):
+    """What dnsmasq does for a name, given lines: the sets of its most specific ipset= line."""
+    fed = dict((line.split('/')[1], line.split('/')[2]) for line in table if line.startswith('ipset=/'))
+    return next((fed[domain] for domain in resolver.ancestors(name) if domain in fed), None)
+
+
+def resolve(front, backs, name):
+    """What the layout does for a name: the front's most specific server= line picks a back; that back's catch-all
+    line, or its most specific line."""
+    routes = dict((line.split('/')[1], line.split('/')[2]) for line in front.splitlines() if line.startswith('server=/'))
+    address = next((routes[domain] for domain in resolver.ancestors(name) if domain in routes), None)
+    back = [text.splitlines() for _number, text in backs if 'listen-address=%s' % address in text.splitlines()]
+    if address is None or not back:
+        return None
+    catch_all = [line.split('/', 2)[2] for line in back[0] if line.startswith('ipset=/#/')]
+    return catch_all[0] if catch_all else served(back[0], name)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(tables())
+def test_property_the_layout_feeds_every_name_the_sets_of_its_nearest_rule(drawn):
+    entries, limit = drawn
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries)
+    assert len(backs) <= limit
+    lines = resolver.lines(entries)
+    for name in DOMAINS + ['z.' + domain for domain in DOMAINS]:
+        assert resolve(front, backs, name) == served(lines, name), name
+    back_texts = [text for _number, text in backs]
+    assert resolver.stale_sets(resolver.in_place_lines(front, back_texts), lines) == []
+    assert sorted(resolver.upstream_servers(resolver.in_place_lines(front, back_texts))) == sorted(resolver.upstream_servers(lines))
 
 
 def test_stale_sets_are_those_that_lost_a_domain():
-    old = 'ipset=/google.com/wgs-alice-p4,wgs-bob-p4\nipset=/x.org/wgs-bob-p4\nserver=/x.org/#\n'
+    old = ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/x.org/wgs-bob-p4', 'server=/x.org/#']
     assert resolver.stale_sets(old, ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/y.org/wgs-bob-p4']) == ['wgs-bob-p4']
     assert resolver.stale_sets(old, ['ipset=/google.com/wgs-alice-p4', 'ipset=/x.org/wgs-bob-p4']) == ['wgs-bob-p4']
     grown = ['ipset=/google.com/wgs-alice-p4,wgs-bob-p4', 'ipset=/x.org/wgs-bob-p4', 'ipset=/z.org/wgs-bob-p4']
     assert resolver.stale_sets(old, grown) == []
-    assert resolver.stale_sets(None, ['ipset=/google.com/wgs-alice-p4']) == []
+    assert resolver.stale_sets([], ['ipset=/google.com/wgs-alice-p4']) == []
 
 
 def test_a_more_specific_rule_added_empties_the_set_its_names_were_fed_to():
-    old = 'ipset=/example.com/wgs-alice-d4\n'
+    old = ['ipset=/example.com/wgs-alice-d4']
     # sub.example.com's addresses were in the direct set (its parent's line); now they go to the proxy set only.
     assert resolver.stale_sets(old, ['ipset=/example.com/wgs-alice-d4', 'ipset=/sub.example.com/wgs-alice-p4']) == \
         ['wgs-alice-d4']
@@ -27,41 +151,50 @@ def test_a_more_specific_rule_added_empties_the_set_its_names_were_fed_to():
     assert resolver.stale_sets(old, ['ipset=/example.com/wgs-alice-d4', 'ipset=/sub.example.com/wgs-alice-d4,wgs-bob-p4']) == []
 
 
-def test_config_carries_the_marker_and_the_lines():
-    lines = CONFIG.splitlines()
-    assert resolver.written_by_us(CONFIG)
-    assert lines[0] == resolver.MARKER and lines[-1] == 'ipset=/example.com/wgs-alice-p4'
-    assert 'interface=wg0' in lines and 'server=192.0.2.53' in lines
-    assert not resolver.written_by_us('interface=wg0\nbind-dynamic\n')
-
-
-def test_unit_runs_the_planned_config():
-    assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in resolver.UNIT_TEXT
-    assert resolver.UNIT_TEXT.startswith('# Written by wgsplit.gateway')
-
-
 def test_nothing_to_do_when_everything_is_in_place():
-    planned = resolver.files(IN_PLACE, CONFIG)
+    planned = resolver.files(in_place(), FRONT, BACKS)
+    assert (planned['write'], planned['remove'], planned['stop_backs']) == ([], [], [])
     assert (planned['write_config'], planned['write_unit'], planned['start']) == (False, False, False)
 
 
 @pytest.mark.parametrize('drift, expected', [
     (dict(config=None, config_mode=None, config_dir_mode=None), (True, False, False)),
-    (dict(config=CONFIG + 'address=/x/1.2.3.4\n'), (True, False, False)),
+    (dict(config=FRONT + 'address=/x/1.2.3.4\n'), (True, False, False)),
     (dict(config_mode='0644'), (True, False, False)),
     (dict(config_dir_mode='0755'), (True, False, False)),
+    (dict(backs={}), (True, False, False)),
     (dict(unit=None), (False, True, True)),
-    (dict(unit=resolver.UNIT_TEXT.replace('NoNewPrivileges=yes\n', '')), (False, True, True)),
+    (dict(unit=resolver.unit_text([1, 2])), (False, True, True)),
+    (dict(back_unit=resolver.BACK_UNIT_TEXT.replace('NoNewPrivileges=yes\n', '')), (False, True, True)),
     (dict(enabled=False), (False, False, True)),
     (dict(active=False), (False, False, True)),
+    (dict(backs_active=['wgsplit-resolver-back@1.service', 'wgsplit-resolver-back@3.service']), (False, False, True)),
 ])
 def test_each_drift_is_repaired(drift, expected):
-    planned = resolver.files(dict(IN_PLACE, **drift), CONFIG)
+    planned = resolver.files(in_place(**drift), FRONT, BACKS)
     assert (planned['write_config'], planned['write_unit'], planned['start']) == expected
 
 
-def test_removal_plans_only_the_paths():
-    planned = resolver.files(IN_PLACE, None)
+def test_only_the_files_that_differ_are_written_backs_before_the_front():
+    found = in_place(config=None)
+    found['backs'] = dict(found['backs'])
+    found['backs'][resolver.back_path(2)] = dict(text='x', mode='0600')
+    planned = resolver.files(found, FRONT, BACKS)
+    assert [item['path'] for item in planned['write']] == [resolver.back_path(2), resolver.RESOLVER_CONFIG]
+
+
+def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
+    front, backs = resolver.layout(SETTINGS, ENTRIES[:2])
+    planned = resolver.files(in_place(), front, backs)
+    assert planned['stop_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
+    assert planned['remove'] == [resolver.back_path(2), resolver.back_path(3)]
+    assert planned['write_unit'] and planned['start']  # the front no longer pulls them in
+
+
+def test_removal_plans_only_the_paths_and_stops_every_back():
+    planned = resolver.files(in_place(), None, [])
     assert planned['config'] is None and planned['unit'] is None and not planned['start'] and planned['stop']
-    assert not resolver.files(dict(unit=None, active=False), None)['stop']
+    assert planned['stop_backs'] == [resolver.back_unit(number) for number, _text in BACKS]
+    assert not resolver.files(dict(unit=None, active=False), None, [])['stop']
     assert planned['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
+    assert planned['back_unit_path'] == '/etc/systemd/system/wgsplit-resolver-back@.service'
