@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian 12 machine, as root: kernel tools, WireGuard (userspace
 # wireguard-go where the kernel has no module), Docker and debootstrap for the lab, iperf3 and ethtool for the
-# data-path benchmark, and a Python venv
+# data-path benchmark, dnsmasq and dnsperf for the resolver test and benchmark, and a Python venv
 # with the pinned test tools.
 # Safe to run again; prints the venv path last.
 set -euo pipefail
@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 
 packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck
-          docker.io debootstrap openssh-client iperf3 ethtool)
+          docker.io debootstrap openssh-client iperf3 ethtool dnsmasq-base dnsperf)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -7,9 +7,10 @@ only what differs, start only what is not running.
 The plan decides one line per listed domain (`lines`: the sets of every client's nearest rule, and where to ask).
 dnsmasq compares every answer with every `ipset=` line, so that table is not given to one resolver: the front
 resolver (the clients' one, on the server interface) only sends each listed domain with a `server=` line, which it
-looks up fast, to a back resolver on the loopback. Each back resolver serves one combination of sets and upstream
-servers and puts every answer in its sets with one catch-all line. Combinations beyond `wgsplit_resolver_instances`
-share the last back resolver, which holds their lines one per domain (as one resolver did before)."""
+looks up fast, to a back resolver on the loopback. A back resolver of its own serves each big combination of sets and
+upstream servers and puts every answer in its sets with one catch-all line; small combinations share back resolvers
+that hold their lines one per domain, a thousand at most. Beyond `wgsplit_resolver_instances` back resolvers, the last
+one takes all the rest."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -121,27 +122,40 @@ def lines(entries):
     return text
 
 
-def instances(entries, limit):
-    """[(combination, entries)] by back resolver, numbered from 1: one per combination of sets and servers, those
-    with most domains first; beyond `limit`, the last one takes the rest (combination None: a line per domain)."""
+# A combination of at most SMALL domains shares a back resolver with others, up to SHARED_LINES lines in all (what
+# an answer is compared with there); a bigger one has its own, with one line whatever its size.
+SMALL, SHARED_LINES = 100, 1000
+
+
+def instances(entries, limit, packing=(SMALL, SHARED_LINES)):
+    """[(combination, entries)] by back resolver, numbered from 1: a back of its own for each combination of sets
+    and servers with more than SMALL domains (most domains first), then the small ones packed into shared backs
+    (combination None: a line per domain); beyond `limit` backs, the last one takes all the rest."""
     groups = {}
     for item in entries:
         groups.setdefault((tuple(item['sets']), tuple(item['servers'])), []).append(item)
     ordered = sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
-    if len(ordered) > limit:
-        rest = [item for _combination, items in ordered[limit - 1:] for item in items]
-        ordered = ordered[:limit - 1] + [(None, sorted(rest, key=domain_order))]
-    return ordered
+    small, shared_lines = packing
+    backs = [(combination, items) for combination, items in ordered if len(items) > small]
+    shared = []
+    for _combination, items in ordered[len(backs):]:
+        if not shared or len(shared[-1]) + len(items) > shared_lines:
+            shared.append([])
+        shared[-1].extend(items)
+    backs += [(None, items) for items in shared]
+    if len(backs) > limit:
+        backs = backs[:limit - 1] + [(None, [item for _combination, items in backs[limit - 1:] for item in items])]
+    return [(combination, items if combination else sorted(items, key=domain_order)) for combination, items in backs]
 
 
 def domain_order(item):
     return (item['domain'].count('.'), item['domain'])
 
 
-def layout(settings, entries, counts=None):
+def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES)):
     """(front configuration, [(number, back configuration)])."""
     backs, number_of = [], {}
-    for number, (combination, items) in enumerate(instances(entries, settings['resolver_instances']), 1):
+    for number, (combination, items) in enumerate(instances(entries, settings['resolver_instances'], packing), 1):
         backs.append((number, back_config(settings, number, combination, items)))
         number_of.update((item['domain'], number) for item in items)
     routes = []

@@ -12,7 +12,8 @@ ENTRIES = [resolver.entry('example.com', ['wgs-alice-p4'], ['#']),
            resolver.entry('video.example.net', ['wgs-bob-p4'], ['10.10.2.1']),
            resolver.entry('www.example.com', ['wgs-alice-p4'], ['#']),
            resolver.entry('maps.example.org', ['wgs-alice-d4', 'wgs-bob-p4'], ['#'])]
-FRONT, BACKS = resolver.layout(SETTINGS, ENTRIES)
+OWN = (0, 1000)  # every combination a back resolver of its own (the default packs combinations this small together)
+FRONT, BACKS = resolver.layout(SETTINGS, ENTRIES, packing=OWN)
 
 
 def in_place(**changes):
@@ -54,7 +55,7 @@ def test_front_resolver_sends_each_domain_to_its_back_and_holds_no_ipset_line():
 
 
 def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domain():
-    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=2), ENTRIES)
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=2), ENTRIES, packing=OWN)
     assert [number for number, _text in backs] == [1, 2]
     shared = backs[1][1].splitlines()
     assert option_lines(backs[1][1], 'ipset=') == ['ipset=/maps.example.org/wgs-alice-d4,wgs-bob-p4',
@@ -62,10 +63,26 @@ def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domai
     assert 'server=/video.example.net/10.10.2.1' in shared and 'server=192.0.2.53' in shared
     assert 'server=/maps.example.org/127.53.0.2' in front
     # One back: the old cost (a line per domain), one hop further.
-    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=1), ENTRIES)
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=1), ENTRIES, packing=OWN)
     assert len(backs) == 1 and len(option_lines(backs[0][1], 'ipset=/')) == len(ENTRIES)
     assert option_lines(front, 'server=/') == ['server=/example.com/127.53.0.1', 'server=/example.org/127.53.0.1',
                                                'server=/video.example.net/127.53.0.1']
+
+
+def test_big_combinations_have_a_back_of_their_own_small_ones_share_backs_of_a_bounded_size():
+    def combination(name, count, sets):
+        return [resolver.entry('%s%d.test' % (name, number), sets, ['#']) for number in range(count)]
+    entries = combination('big', 101, ['s1']) + combination('small', 100, ['s2']) + combination('other', 60, ['s3'])
+    entries += combination('more', 950, ['s4']) + combination('tiny', 1, ['s5'])
+    backs = resolver.instances(entries, 250)
+    assert [(combination, len(items)) for combination, items in backs] == [
+        ((('s4',), ('#',)), 950), ((('s1',), ('#',)), 101), (None, 161)]
+    assert [len(items) for _combination, items in resolver.instances(entries, 250, packing=(100, 150))] == [950, 101, 100, 61]
+    # Beyond the limit, the last back takes the rest.
+    backs = resolver.instances(entries, 2)
+    assert [(combination, len(items)) for combination, items in backs] == [((('s4',), ('#',)), 950), (None, 262)]
+    # The defaults: 100 and 1,000.
+    assert (resolver.SMALL, resolver.SHARED_LINES) == (100, 1000)
 
 
 def test_units_front_pulls_in_its_backs_which_follow_it():
@@ -98,7 +115,7 @@ def tables(draw):
     entries = [resolver.entry(domain, draw(st.lists(st.sampled_from(SETS), min_size=1, unique=True)),
                               draw(st.sampled_from([['#'], ['10.10.2.1'], ['10.10.3.1', 'fd00::53']])))
                for domain in sorted(chosen, key=lambda name: (name.count('.'), name))]
-    return entries, draw(st.integers(1, 4))
+    return entries, draw(st.integers(1, 4)), (draw(st.integers(0, 3)), draw(st.integers(1, 5)))
 
 
 def served(table, name):
@@ -122,8 +139,8 @@ def resolve(front, backs, name):
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(tables())
 def test_property_the_layout_feeds_every_name_the_sets_of_its_nearest_rule(drawn):
-    entries, limit = drawn
-    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries)
+    entries, limit, packing = drawn
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing)
     assert len(backs) <= limit
     lines = resolver.lines(entries)
     for name in DOMAINS + ['z.' + domain for domain in DOMAINS]:
@@ -184,7 +201,7 @@ def test_only_the_files_that_differ_are_written_backs_before_the_front():
 
 
 def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
-    front, backs = resolver.layout(SETTINGS, ENTRIES[:2])
+    front, backs = resolver.layout(SETTINGS, ENTRIES[:2], packing=OWN)
     planned = resolver.files(in_place(), front, backs)
     assert planned['stop_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
     assert planned['remove'] == [resolver.back_path(2), resolver.back_path(3)]
