@@ -22,6 +22,7 @@ python tests/benchmarks/ipset_members.py
 python tests/benchmarks/hundred_clients.py
 python tests/benchmarks/converge.py --clients 10 --rules 10
 python tests/benchmarks/data_path.py --clients 50 --turns 1 --seconds 2
+python tests/benchmarks/resolver.py --clients 20 --rules 200 --seconds 2 --turns 1
 echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
 echo "== unit and module integration tests on the oldest supported ansible-core"

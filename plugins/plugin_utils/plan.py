@@ -472,10 +472,9 @@ class Planner(object):
             holder = listener.get('process') or 'another program'
             pid = ' (pid %s)' % listener['pid'] if listener.get('pid') else ''
             if listener['address'].startswith(resolver.BACK_NETWORK):
-                self.errors.append('port 53 (%s) on %s is held by %s%s: the back resolvers listen on %s1 to %s%d; stop it'
-                                   ' or make it listen elsewhere' % (listener['protocol'], listener['address'], holder, pid,
-                                                                    resolver.BACK_NETWORK, resolver.BACK_NETWORK,
-                                                                    self.settings['resolver_instances']))
+                backs = '%s1 to %s%d' % (resolver.BACK_NETWORK, resolver.BACK_NETWORK, self.settings['resolver_instances'])
+                self.errors.append('port 53 (%s) on %s is held by %s%s: the back resolvers listen on %s; stop it or make it'
+                                   ' listen elsewhere' % (listener['protocol'], listener['address'], holder, pid, backs))
             elif address.is_unspecified or listener['address'] in addresses:
                 self.errors.append('port 53 (%s) on %s is held by %s%s: the resolver could not listen on %s; stop it or'
                                    ' make it listen elsewhere (loopback is fine but for %s0/24)'

@@ -100,7 +100,8 @@ def gateway_state():
     gateway = host('gateway')
     commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
                 'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
-                'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver']
+                'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver',
+                'systemctl list-units --plain --no-legend wgsplit-resolver-back@*']
     output = []
     for command in commands:
         result = gateway.run(command)

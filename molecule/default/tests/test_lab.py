@@ -412,7 +412,9 @@ def test_a_client_given_by_public_key_is_split_in_both_families(tmp_path):
 
 def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused(tmp_path):
     listed = tmp_path / 'eu-list.txt'
-    listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n')
+    # More than 100 domains: the list's sets get a back resolver of their own (one catch-all line).
+    fillers = ''.join('filler-%d.test\n' % number for number in range(120))
+    listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n' + fillers)
     sharing = inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))], wgsplit_clients={
         'bob': dict(default_action='direct', rules=[], rule_sets=['eu-list']),
         'carol': dict(rules=[], rule_sets=['eu-list'])})
@@ -423,6 +425,10 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     sets = host('gateway').check_output('ipset list -n').split()
     assert not [name for name in sets if name.startswith(('wgs-bob-', 'wgs-carol-'))], sets
     assert len([name for name in sets if re.fullmatch(r'wgs-L[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
+    gateway = host('gateway')
+    backs = gateway.check_output('grep -l "^ipset=/#/wgs-L" /etc/wgsplit/resolver/back-*.conf').split()
+    assert len(backs) == 1, backs
+    assert gateway.run('systemctl is-active wgsplit-resolver-back@1 wgsplit-resolver-back@2').rc == 0
     # A download that came back empty: refused before anything changes, the paths stay.
     before = gateway_state()
     listed.write_text('')
@@ -430,6 +436,12 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     assert rc != 0 and "rule set 'eu-list' file" in output and 'has no entries' in output, output[-3000:]
     assert_unchanged(before)
     assert seen('carol', 'proxied.test') == EU
+    # Back to the lab inventory: one back resolver; the other is stopped and its file removed.
+    applied(tmp_path)
+    assert gateway.run('systemctl is-active wgsplit-resolver-back@2').rc != 0
+    assert not gateway.file('/etc/wgsplit/resolver/back-2.conf').exists
+    gateway.run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
+    assert seen('alice', 'proxied.test') == US
 
 
 def test_foreign_upstream_interface_and_configuration_are_left_alone(tmp_path):

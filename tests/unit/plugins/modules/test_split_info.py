@@ -98,6 +98,17 @@ def test_in_unit(text, expected):
     assert split_info.in_unit(text, 'wgsplit-resolver.service') is expected
 
 
+@pytest.mark.parametrize('text, expected', [
+    ('0::/system.slice/system-wgsplit\\x2dresolver\\x2dback.slice/wgsplit-resolver-back@3.service\n', True),
+    ('0::/system.slice/wgsplit-resolver.service\n', False),
+    ('0::/system.slice/wgsplit-resolver-back@3.scope\n', False),
+    ('0::/system.slice/not-wgsplit-resolver-back@3.service\n', False),
+    (None, False),
+])
+def test_in_instance(text, expected):
+    assert split_info.in_instance(text, 'wgsplit-resolver-back@.service') is expected
+
+
 @pytest.mark.parametrize('text, expected', [('256\n', 256), ('0\n', None), ('', None), (None, None)])
 def test_max_sets(text, expected):
     assert split_info.parse_max_sets(text) == expected

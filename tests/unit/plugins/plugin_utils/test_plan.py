@@ -306,6 +306,12 @@ def test_port_53_held_by_another_resolver_on_all_addresses_is_refused():
     assert result['errors'] == ['port 53 (tcp) on 0.0.0.0 is held by dnsmasq (pid 77): the resolver could not listen'
                                 ' on wg0; stop it or make it listen elsewhere (loopback is fine but for 127.53.0.0/24)']
     assert make_plan(discovery=discovered(listeners=listeners[::2]))['errors'] == []
+    # The back resolvers' addresses are the collection's: another program there is refused too.
+    back = [dict(protocol='udp', address='127.53.0.7', port=53, pid=99, process='unbound', ours=False)]
+    assert make_plan(discovery=discovered(listeners=back))['errors'] == [
+        'port 53 (udp) on 127.53.0.7 is held by unbound (pid 99): the back resolvers listen on 127.53.0.1 to'
+        ' 127.53.0.250; stop it or make it listen elsewhere']
+    assert make_plan(discovery=discovered(listeners=[dict(back[0], ours=True)]))['errors'] == []
 
 
 def test_foreign_upstream_interface_or_configuration_is_refused():
