@@ -46,6 +46,8 @@ RESOLVER_UNIT = 'wgsplit-resolver.service'
 # Back resolver N (plugin_utils/resolver.py): unit wgsplit-resolver-back@N.service, its configuration back-N.conf
 # beside RESOLVER_CONFIG, listening on 127.53.0.N port 53 (all of 127/8 is the loopback's: no address to add).
 RESOLVER_BACK_NETWORK = '127.53.0.'
+# The table the resolvers served, kept beside RESOLVER_CONFIG while a run changes their files.
+RESOLVER_JOURNAL = 'previous.lines'
 RESOLVER_BACK_TEMPLATE = 'wgsplit-resolver-back@.service'
 RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX = 'back-', '.conf'
 CLIENTS_DIR = PERSIST_DIR + '/clients'

@@ -268,6 +268,12 @@ resolver:
     back_unit:
       description: The text of C(/etc/systemd/system/wgsplit-resolver-back@.service); C(null) when it does not exist.
       type: str
+    journal:
+      description:
+        - The text of C(previous.lines) beside I(resolver_config); C(null) when it does not exist.
+        - Role C(dnsmasq_split) writes the table the resolvers served there before it changes any of their files, and
+          removes it at its end; found, it tells of a run that stopped before its end.
+      type: str
     backs_active:
       description: The active instances of C(wgsplit-resolver-back@.service), by unit name.
       type: list
@@ -310,8 +316,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_counters, parse_set_headers, read_tunnels
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
-    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR,
-    owned_wireguard_config, read_text)
+    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
+    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -562,13 +568,14 @@ class SplitInfo:
                     enabled=systemctl and self.systemctl('is-enabled', unit),
                     active=systemctl and self.systemctl('is-active', unit),
                     backs=backs, back_unit=read_text(os.path.join(UNIT_DIR, RESOLVER_BACK_TEMPLATE)),
+                    journal=read_text(os.path.join(directory, RESOLVER_JOURNAL)),
                     backs_active=self.active_instances(RESOLVER_BACK_TEMPLATE) if systemctl else [])
 
     def active_instances(self, template):
-        """The active (or activating) instances of a template unit, by name."""
+        """The active instances of a template unit, by name (one restarting after a failure is not)."""
         pattern = template.replace('@', '@*')
         output = self.cmd.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--no-pager',
-                               '--state=active,activating,reloading', pattern], check=False)[1]
+                               '--state=active', pattern], check=False)[1]
         return sorted(line.split()[0] for line in output.splitlines() if line.split() and line.split()[0].startswith(pattern[:-len('*.service')]))
 
     def kept_clients(self):

@@ -149,7 +149,8 @@ class Planner(object):
 
     def in_place_lines(self):
         found = self.discovery.get('resolver', {})
-        return resolver.in_place_lines(found.get('config'), [back['text'] or '' for back in (found.get('backs') or {}).values()])
+        return resolver.in_place_lines(found.get('config'), [back['text'] or '' for back in (found.get('backs') or {}).values()],
+                                       found.get('journal'))
 
     # Clients ------------------------------------------------------------------------------------
     def plan_clients(self, clients):
@@ -582,8 +583,11 @@ def plan(checked, discovery):
     stale_chains, stale_tables, stale_interfaces = removed.pop('chains'), removed.pop('routing'), removed.pop('interfaces')
     chains = dict((role, chains[role] + stale_chains[role]) for role in chains)
     routing = dict((role, routing[role] + stale_tables[role]) for role in routing)
-    stale = resolver.stale_sets(planner.in_place_lines(), lines)
-    front, backs = resolver.layout(checked['settings'], entries, list_counts(checked)) if present else (None, [])
+    found = discovery.get('resolver', {})
+    in_place = planner.in_place_lines()
+    stale = resolver.stale_sets(in_place, lines)
+    front, backs = (resolver.layout(checked['settings'], entries, list_counts(checked),
+                                    in_place=resolver.numbered(found.get('backs') or {})) if present else (None, []))
     clients = [planner.client_summary(client) for client in planner.clients]
     interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
                   [dict(name=name, state='absent') for name in stale_interfaces])
@@ -603,7 +607,7 @@ def plan(checked, discovery):
         metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
         kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
-        resolver=dict(resolver.files(discovery.get('resolver', {}), front, backs),
+        resolver=dict(resolver.files(found, front, backs, in_place),
                       lines=lines,  # the table the back resolvers serve (docs/architecture.md)
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).

@@ -18,7 +18,8 @@ __metaclass__ = type
 import os
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_UNIT, UNIT_DIR)
+    RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
+    RESOLVER_UNIT, UNIT_DIR)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
@@ -28,6 +29,8 @@ CONFIG_DIR = os.path.dirname(RESOLVER_CONFIG)
 CONFIG_MODE, CONFIG_DIR_MODE = '0600', '0700'
 BACK_UNIT_PATH = UNIT_DIR + '/' + RESOLVER_BACK_TEMPLATE
 BACK_NETWORK = RESOLVER_BACK_NETWORK
+BACKS_MAX = 250  # 127.53.0.1 to 127.53.0.250
+JOURNAL = CONFIG_DIR + '/' + RESOLVER_JOURNAL
 
 # Both units: dnsmasq binds port 53, fills ipsets over netlink (CAP_NET_ADMIN) and drops to an unprivileged user
 # after reading its configuration; it needs nothing else of the system.
@@ -152,18 +155,55 @@ def domain_order(item):
     return (item['domain'].count('.'), item['domain'])
 
 
-def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES)):
-    """(front configuration, [(number, back configuration)])."""
+def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES), in_place=None):
+    """(front configuration, [(number, back configuration)] by number). `in_place`: {number: text} of the back
+    configurations in place (numbers()): make before break."""
+    planned = instances(entries, settings['resolver_instances'], packing)
+    bodies = [back_body(settings, combination, items) for combination, items in planned]
     backs, number_of = [], {}
-    for number, (combination, items) in enumerate(instances(entries, settings['resolver_instances'], packing), 1):
-        backs.append((number, back_config(settings, number, combination, items)))
+    for number, body, (_combination, items) in zip(numbers(bodies, in_place or {}), bodies, planned):
+        backs.append((number, with_address(body, number)))
         number_of.update((item['domain'], number) for item in items)
     routes = []
     for item in entries:  # a domain asks the back of its nearest listed parent unless told otherwise
         parent = next((number_of[name] for name in ancestors(item['domain'])[1:] if name in number_of), None)
         if number_of[item['domain']] != parent:
             routes.append('server=/%s/%s' % (item['domain'], back_address(number_of[item['domain']])))
-    return front_config(settings, routes, counts), backs
+    return front_config(settings, routes, counts), sorted(backs)
+
+
+def numbers(bodies, in_place):
+    """A number for each back configuration (without its address): the one it has in place, else one that no
+    configuration in place has. So a run never gives a file the running front resolver asks another meaning: a run
+    stopped before the front's restart, or a back restarted on its own meanwhile, serves what it served (the old
+    backs go once the front asks the new ones). Only when every number is in use is one of an old back reused."""
+    kept = {}
+    for number, text in sorted(in_place.items()):
+        if 1 <= number <= BACKS_MAX:
+            kept.setdefault(body_of(text), number)
+    result = [kept.get(body) for body in bodies]
+    free = [number for number in range(1, BACKS_MAX + 1) if number not in in_place and number not in result]
+    free += [number for number in range(1, BACKS_MAX + 1) if number in in_place and number not in result]
+    return [number if number is not None else free.pop(0) for number in result]
+
+
+def with_address(body, number):
+    lines = body.splitlines()
+    return '\n'.join(lines[:1] + ['listen-address=%s' % back_address(number)] + lines[1:]) + '\n'
+
+
+def body_of(text):
+    return ''.join(line + '\n' for line in text.splitlines() if not line.startswith('listen-address='))
+
+
+def numbered(found_backs):
+    """{number: text} of split_info's `backs` ({path: {text, mode}})."""
+    result = {}
+    for path, back in found_backs.items():
+        name = os.path.basename(path)[len(RESOLVER_BACK_PREFIX):-len(RESOLVER_BACK_SUFFIX)]
+        if name.isdigit() and back.get('text') is not None:
+            result[int(name)] = back['text']
+    return result
 
 
 def front_config(settings, routes, counts):
@@ -189,12 +229,12 @@ def front_config(settings, routes, counts):
     return '\n'.join(text + routes) + '\n'
 
 
-def back_config(settings, number, combination, items):
-    """A back resolver: no cache (the front caches; every name it forwards must reach the sets), its servers and
-    one catch-all ipset= line; or, shared by the combinations beyond the limit, their lines one per domain. An
-    upstream's resolvers are `server=/#/` lines, the default servers plain ones (the next run reads which is which)."""
+def back_body(settings, combination, items):
+    """A back resolver without its address: no cache (the front caches; every name it forwards must reach the
+    sets), its servers and one catch-all ipset= line; or, shared by small combinations, their lines one per domain.
+    An upstream's resolvers are `server=/#/` lines, the default servers plain ones (the next run reads which is
+    which)."""
     text = [BACK_MARKER,
-            'listen-address=%s' % back_address(number),
             'port=53',
             'bind-interfaces',
             'no-resolv',
@@ -214,33 +254,40 @@ def back_config(settings, number, combination, items):
 
 
 # What is in place -------------------------------------------------------------------------------------------
-def in_place_lines(front, backs):
+def in_place_lines(front, backs, journal=None):
     """The table the resolvers in place serve, as `lines` gives it for a plan (the same feeds and servers), from
-    the front configuration and the back ones' texts; or from a front configuration that holds the lines itself
-    (as the collection wrote it before back resolvers)."""
+    the front configuration and the back ones' texts, or from a front configuration that holds the lines itself
+    (as the collection wrote it before back resolvers); with the lines of the journal of a run that stopped
+    before its end (what the resolvers running then served)."""
     served = {}  # listen address: the lines of a back resolver
     for text in backs:
         text_lines = text.splitlines()
         listen = [line.split('=', 1)[1] for line in text_lines if line.startswith('listen-address=')]
         if listen:
             served[listen[0]] = text_lines
-    result = []
+    result, routes = [], {}
     for line in (front or '').splitlines():
         if not line.startswith(('ipset=/', 'server=/')):
             continue
         domain, target = line.split('/', 2)[1:]
-        if not (line.startswith('server=/') and target.startswith(BACK_NETWORK)):
+        if line.startswith('server=/') and target.startswith(BACK_NETWORK):
+            routes[domain] = target
+        else:
             result.append(line)
-            continue
+    for domain, target in routes.items():
         back = served.get(target, [])
         catch_all = [value.split('/', 2)[2] for value in back if value.startswith('ipset=/#/')]
         if catch_all:
             result.append('ipset=/%s/%s' % (domain, catch_all[0]))
             result += ['server=/%s/%s' % (domain, value.split('/', 2)[2]) for value in back if value.startswith('server=/#/')]
-    for back in served.values():  # a shared back resolver's own lines
-        if not any(value.startswith('ipset=/#/') for value in back):
-            result += [value for value in back if value.startswith(('ipset=/', 'server=/'))]
-    return result
+            continue
+        for value in back:  # a shared back: its lines for the names the front sends it
+            if value.startswith(('ipset=/', 'server=/')):
+                name = value.split('/', 2)[1]
+                if next((routes[parent] for parent in ancestors(name) if parent in routes), None) == target:
+                    result.append(value)
+    result = sorted(set(result), key=result.index)
+    return result + [line for line in (journal or '').splitlines() if line.startswith(('ipset=/', 'server=/'))]
 
 
 def upstream_servers(table):
@@ -260,19 +307,22 @@ def written_by_us(config):
     return 'wgsplit.gateway' in '\n'.join(config.splitlines()[:2])
 
 
-def files(found, front, backs):
+def files(found, front, backs, old_lines=()):
     """The resolver part of the plan: where its files live, their texts and modes, and what differs from what
     split_info found (`found` is its `resolver`), so that a run that changes nothing runs no task for the
     resolver's files and service. `front` is None when the resolver is to be removed: then only what is to be
-    stopped. `backs`: [(number, text)]."""
+    stopped. `backs`: [(number, text)]. `old_lines`: the table in place (in_place_lines), the journal a run writes
+    before it changes any file and removes at its end: a run that finds it restarts the resolvers and treats its
+    lines as in place (sets to empty, resolvers to keep refused until the restart)."""
     in_place = found.get('backs') or {}
     running = found.get('backs_active') or []
+    interrupted = found.get('journal') is not None
     where = dict(config_path=RESOLVER_CONFIG, config_mode=CONFIG_MODE, config_dir_mode=CONFIG_DIR_MODE,
-                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT, back_unit_path=BACK_UNIT_PATH)
+                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT, back_unit_path=BACK_UNIT_PATH, journal_path=JOURNAL)
     if front is None:
         return dict(where, config=None, backs=[], write=[], remove=[], write_config=False, unit=None, write_unit=False,
-                    back_unit=None, start=False, stop_backs=running,
-                    stop=found.get('unit') is not None or bool(found.get('active')))
+                    back_unit=None, start=False, start_backs=[], stop_backs=running, journal=None, restart=False,
+                    interrupted=interrupted, stop=found.get('unit') is not None or bool(found.get('active')))
     wanted = [dict(path=back_path(number), text=text) for number, text in backs]
     wanted.append(dict(path=RESOLVER_CONFIG, text=front))  # the front last: it names the backs
 
@@ -283,15 +333,17 @@ def files(found, front, backs):
     write = [item for item in wanted if differs(item['path'], item['text'])]
     paths = [item['path'] for item in wanted]
     remove = sorted(path for path in in_place if path not in paths)
-    numbers = [number for number, _text in backs]
-    unit = unit_text(numbers)
+    numbers_planned = [number for number, _text in backs]
+    unit = unit_text(numbers_planned)
     write_unit = found.get('unit') != unit or found.get('back_unit') != BACK_UNIT_TEXT
-    stop_backs = sorted(name for name in running if name not in [back_unit(number) for number in numbers])
-    backs_down = [number for number in numbers if back_unit(number) not in running]
-    return dict(where, config=front, backs=wanted[:-1], write=write, remove=remove, stop_backs=stop_backs,
-                write_config=bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE,
-                unit=unit, write_unit=write_unit, back_unit=BACK_UNIT_TEXT,
-                start=write_unit or bool(backs_down) or not (found.get('enabled') and found.get('active')), stop=False)
+    units = [back_unit(number) for number in numbers_planned]
+    write_config = bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE
+    journal = ''.join(line + '\n' for line in old_lines) if write_config or write_unit or interrupted else None
+    return dict(where, config=front, backs=wanted[:-1], write=write, remove=remove, write_config=write_config,
+                unit=unit, write_unit=write_unit, back_unit=BACK_UNIT_TEXT, journal=journal, interrupted=interrupted,
+                restart=interrupted, start_backs=[name for name in units if name not in running],
+                stop_backs=sorted(name for name in running if name not in units),
+                start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
 
 
 def ancestors(domain):

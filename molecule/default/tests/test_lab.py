@@ -363,6 +363,22 @@ def wan_packets_to(address):
     return int(next(line.split()[0] for line in listing.splitlines() if 'lab-count' in line))
 
 
+@pytest.mark.usefixtures('lab_applied')
+def test_a_resolver_change_stopped_before_its_end_is_finished_by_the_next_run(tmp_path):
+    """A run that stopped after changing resolver files left its journal (what the resolvers served): the next
+    run restarts them, empties the sets the journal fed that the plan no longer feeds, and removes it."""
+    gateway = host('gateway')
+    direct = next(name for name in gateway.check_output('ipset list -n').split() if name.startswith('wgs-alice-d'))
+    gateway.run_test('ipset add %s 192.0.2.77 -exist' % direct)
+    gateway.run_test("printf 'ipset=/gone.test/%s\\n' > /etc/wgsplit/resolver/previous.lines" % direct)
+    started = gateway.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value wgsplit-resolver')
+    applied(tmp_path)
+    assert not gateway.file('/etc/wgsplit/resolver/previous.lines').exists
+    assert '192.0.2.77' not in gateway.check_output('ipset list %s' % direct)
+    assert gateway.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value wgsplit-resolver') != started
+    assert seen('alice', 'proxied.test') == US
+
+
 def test_upstream_removed_in_a_run_stopped_midway_sends_nothing_direct(tmp_path):
     applied(tmp_path)
     assert seen('alice', 'proxied.test') == US

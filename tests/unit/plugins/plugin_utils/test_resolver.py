@@ -185,11 +185,44 @@ def test_nothing_to_do_when_everything_is_in_place():
     (dict(back_unit=resolver.BACK_UNIT_TEXT.replace('NoNewPrivileges=yes\n', '')), (False, True, True)),
     (dict(enabled=False), (False, False, True)),
     (dict(active=False), (False, False, True)),
-    (dict(backs_active=['wgsplit-resolver-back@1.service', 'wgsplit-resolver-back@3.service']), (False, False, True)),
 ])
 def test_each_drift_is_repaired(drift, expected):
     planned = resolver.files(in_place(**drift), FRONT, BACKS)
     assert (planned['write_config'], planned['write_unit'], planned['start']) == expected
+    # What the resolvers served is kept until the run's end whenever a file changes.
+    assert (planned['journal'] is not None) == (expected[0] or expected[1])
+
+
+def test_a_back_resolver_that_does_not_run_is_started_by_itself():
+    # Starting the front resolver, when it runs, starts nothing it wants.
+    planned = resolver.files(in_place(backs_active=['wgsplit-resolver-back@1.service']), FRONT, BACKS)
+    assert planned['start_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
+    assert not planned['start'] and planned['journal'] is None
+
+
+def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
+    journal = 'ipset=/gone.test/wgs-old-p4\nserver=/gone.test/10.10.9.1\n'
+    planned = resolver.files(in_place(journal=journal), FRONT, BACKS, ['ipset=/gone.test/wgs-old-p4'])
+    assert planned['restart'] and planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
+    table = resolver.in_place_lines(FRONT, [text for _n, text in BACKS], journal)
+    assert resolver.stale_sets(table, resolver.lines(ENTRIES)) == ['wgs-old-p4']
+    assert resolver.upstream_servers(table) == ['10.10.2.1', '10.10.9.1']
+
+
+def test_a_changed_back_takes_a_number_no_file_in_place_has_and_unchanged_ones_keep_theirs():
+    in_place = dict(BACKS)
+    changed = ENTRIES + [resolver.entry('more.example.org', ['wgs-alice-d4', 'wgs-bob-p4', 'wgs-carol-p4'], ['#'])]
+    _front, backs = resolver.layout(SETTINGS, changed, packing=OWN, in_place=in_place)
+    assert [number for number, _text in backs] == [1, 2, 3, 4]
+    assert dict(backs)[1] == in_place[1] and dict(backs)[3] == in_place[3]
+    # alice's proxy set gains a domain: its back's meaning changes, so it moves to a number not in place.
+    grown = ENTRIES + [resolver.entry('new.test', ['wgs-alice-p4'], ['#'])]
+    _front, backs = resolver.layout(SETTINGS, grown, packing=OWN, in_place=in_place)
+    assert [number for number, _text in backs] == [1, 2, 3]  # one back per combination: alice's keeps its line
+    one, _backs = resolver.layout(SETTINGS, grown, packing=(100, 1000), in_place=in_place)
+    assert 'server=/new.test/127.53.0.4' in one  # the shared back's lines changed: a new number
+    # Numbers out of range in place are not taken over.
+    assert [n for n, _t in resolver.layout(SETTINGS, ENTRIES, packing=OWN, in_place={999: BACKS[0][1]})[1]] == [1, 2, 3]
 
 
 def test_only_the_files_that_differ_are_written_backs_before_the_front():
@@ -215,3 +248,15 @@ def test_removal_plans_only_the_paths_and_stops_every_back():
     assert not resolver.files(dict(unit=None, active=False), None, [])['stop']
     assert planned['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
     assert planned['back_unit_path'] == '/etc/systemd/system/wgsplit-resolver-back@.service'
+
+
+def test_a_shared_back_counts_only_for_the_names_the_front_sends_it():
+    # A run moving from the single resolver stopped after writing a back: the front in place still holds the line.
+    old_front = 'server=1.1.1.1\nipset=/d.test/s1\n'
+    back = resolver.BACK_MARKER + '\nlisten-address=127.53.0.1\nserver=1.1.1.1\nipset=/d.test/s2\n'
+    assert resolver.in_place_lines(old_front, [back]) == ['ipset=/d.test/s1']
+    assert resolver.stale_sets(resolver.in_place_lines(old_front, [back]), ['ipset=/d.test/s2']) == ['s1']
+    # Routed there, its lines count for the names under the route only.
+    front = 'server=/d.test/127.53.0.1\nserver=/e.d.test/127.53.0.2\n'
+    shared = back + 'ipset=/e.d.test/s3\nipset=/x.test/s4\n'
+    assert resolver.in_place_lines(front, [shared]) == ['ipset=/d.test/s2']

@@ -75,7 +75,8 @@ def test_drift_names_what_a_run_would_change():
 
 def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
     planned = make_plan()
-    planned['resolver'] = dict(planned['resolver'], write_config=False, write_unit=False, start=False, stale_sets=[])
+    planned['resolver'] = dict(planned['resolver'], write_config=False, write_unit=False, start=False, start_backs=[],
+                               stale_sets=[])
     planned['metrics'] = dict(planned['metrics'], files=[dict(item, write=False) for item in planned['metrics']['files']],
                               start=False, stop=False, remove=[])
     result = split_status(planned, discovered(), dict(pending={}, run={}))
@@ -85,6 +86,11 @@ def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
     planned['removed'] = dict(planned['removed'], sets=['wgs-gone-p4'])
     assert split_status(planned, discovered(), dict(pending={}))['drift'] == [
         dict(part='split_client.removed_sets', reasons=['sets of removed clients or rules remain'])]
+    planned['removed'] = dict(planned['removed'], sets=[])
+    planned['resolver'] = dict(planned['resolver'], start_backs=['wgsplit-resolver-back@1.service'], interrupted=True)
+    assert split_status(planned, discovered(), dict(pending={}))['drift'] == [
+        dict(part='resolver', reasons=['back resolvers are not running']),
+        dict(part='resolver', reasons=['a run stopped before its end (its journal remains)'])]
 
 
 def test_drift_of_a_removal_and_of_missing_packages():
