@@ -9,7 +9,9 @@ listed domains (every query a cache miss, forwarded and put into a set). Three g
   rules        N clients x R domain rules, the layout the plan chooses (back resolvers per combination);
   one-back     the same rules in a single back resolver (wgsplit_resolver_instances: 1): what one dnsmasq with a
                line per domain costs, as the collection's resolver was before.
-Figures: queries per second and average latency, each the median of the turns, and the rate as a share of one-rule.
+Figures: queries per second and average latency at saturation (100 queries outstanding), each the median of the
+turns, and the rate as a share of one-rule; then the average latency of each at a fixed rate, half of what one-rule
+reached (a gateway whose resolver is not saturated).
 Run as root:
     python3 tests/benchmarks/resolver.py [--clients 100] [--rules 1000] [--seconds 10] [--turns 3]
 """
@@ -122,11 +124,12 @@ class Lab(object):
         self.resolvers.append(self.dnsmasq('front.conf', setup['front']))
         time.sleep(1 + len(setup['backs']) / 50.0)
 
-    def dnsperf(self, data, seconds):
+    def dnsperf(self, data, seconds, rate=None):
         path = os.path.join(self.directory, 'queries')
         with open(path, 'w') as handle:
             handle.write(data)
-        out = self.netns(self.client, 'dnsperf', '-s', '10.8.0.1', '-d', path, '-l', str(seconds), '-q', '100').stdout
+        limit = ['-Q', str(int(rate))] if rate else []
+        out = self.netns(self.client, 'dnsperf', '-s', '10.8.0.1', '-d', path, '-l', str(seconds), '-q', '100', *limit).stdout
         rate = float(re.search(r'Queries per second:\s+([0-9.]+)', out).group(1))
         latency = float(re.search(r'Average Latency \(s\):\s+([0-9.]+)', out).group(1))
         lost = int(re.search(r'Queries lost:\s+([0-9]+)', out).group(1))
@@ -152,11 +155,16 @@ def main():
               ('one-back', planned(args.clients, args.rules, 1), queries(args.clients, args.rules, 2000000))]
     print('resolver: %d clients x %d domain rules planned in %.1f s' % (args.clients, args.rules, time.monotonic() - started))
     figures = dict((name, []) for name, _setup, _data in setups)
+    paced = {}
     with Lab() as lab:
         for _turn in range(args.turns):
             for name, setup, data in setups:
                 lab.configure(setup)
                 figures[name].append(lab.dnsperf(data, args.seconds))
+        paced_rate = statistics.median(turn[0] for turn in figures['one-rule']) / 2
+        for name, setup, data in setups[:2]:
+            lab.configure(setup)
+            paced[name] = lab.dnsperf(data, args.seconds, paced_rate)
     print('resolver: unique names (cache misses) asked by a client of the front resolver, forwarded and put into the'
           ' client sets; median of %d turns of %g s' % (args.turns, args.seconds))
     reference = statistics.median(turn[0] for turn in figures['one-rule'])
@@ -169,6 +177,10 @@ def main():
               % (name, setup['lines'], len(setup['backs']), rate, 100 * rate / reference, latency,
                  latency - reference_latency, sum(turn[2] for turn in figures[name]), min(turn[3] for turn in figures[name]),
                  setup['sets'].count('create ')))
+    print('resolver: the same at %d queries/s (half of one-rule\'s), one turn:' % paced_rate)
+    for name in paced:
+        print('  %-9s %8.0f queries/s, average latency %6.3f ms (%+.3f ms), %d lost'
+              % (name, paced[name][0], paced[name][1], paced[name][1] - paced['one-rule'][1], paced[name][2]))
 
 
 if __name__ == '__main__':
