@@ -217,6 +217,16 @@ WantedBy=timers.target
 BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT), (LEARNED_TIMER, LEARNED_TIMER_TEXT))
 
 
+def unit_instance(template, name):
+    """The unit name of an instance of a template unit: ('x@.service', 3) -> 'x@3.service'."""
+    return template.replace('@', '@%s' % name)
+
+
+def unit_instance_prefix(template):
+    """What every instance's unit name of a template unit starts with: 'x@.service' -> 'x@'."""
+    return template.split('@')[0] + '@'
+
+
 def owned_wireguard_config(text):
     """Whether a wg-quick configuration was written by the collection: its first line is the marker."""
     return text is not None and text.split('\n', 1)[0] == WIREGUARD_CONFIG_MARKER

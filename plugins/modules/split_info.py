@@ -317,7 +317,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import par
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text)
+    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -407,7 +407,7 @@ def in_unit(cgroup_text, unit):
 
 def in_instance(cgroup_text, template):
     """Whether /proc/PID/cgroup puts the process in an instance of the template unit."""
-    prefix = template.split('@')[0] + '@'
+    prefix = unit_instance_prefix(template)
     return any(part.startswith(prefix) and part.endswith('.service')
                for line in (cgroup_text or '').splitlines() for part in line.split(':', 2)[-1].split('/'))
 
@@ -573,10 +573,10 @@ class SplitInfo:
 
     def active_instances(self, template):
         """The active instances of a template unit, by name (one restarting after a failure is not)."""
-        pattern = template.replace('@', '@*')
+        prefix = unit_instance_prefix(template)
         output = self.cmd.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--no-pager',
-                               '--state=active', pattern], check=False)[1]
-        return sorted(line.split()[0] for line in output.splitlines() if line.split() and line.split()[0].startswith(pattern[:-len('*.service')]))
+                               '--state=active', unit_instance(template, '*')], check=False)[1]
+        return sorted(line.split()[0] for line in output.splitlines() if line.split() and line.split()[0].startswith(prefix))
 
     def kept_clients(self):
         """{name: text} of the clients kept on the gateway (playbooks/client.yml): PERSIST_DIR/clients/NAME.json."""
@@ -620,8 +620,8 @@ class SplitInfo:
                 # interface's addresses, and no other program can listen on one of those while it runs; back
                 # resolver N exactly 127.53.0.N while its unit runs.
                 ours = ((resolver['active'] and address in server_addresses(server)) or
-                        (address.startswith(RESOLVER_BACK_NETWORK) and RESOLVER_BACK_TEMPLATE.replace(
-                            '@', '@' + address[len(RESOLVER_BACK_NETWORK):]) in resolver['backs_active']))
+                        (address.startswith(RESOLVER_BACK_NETWORK) and unit_instance(
+                            RESOLVER_BACK_TEMPLATE, address[len(RESOLVER_BACK_NETWORK):]) in resolver['backs_active']))
             listeners.append(dict(protocol=protocol, address=address, port=number, pid=pid,
                                   process=process_name(pid) if pid else None, ours=ours))
         return sorted(listeners, key=listener_order)

