@@ -56,7 +56,7 @@ METRICS_EXPORTER = METRICS_DIR + '/exporter'
 METRICS_CONFIG = METRICS_DIR + '/config.json'
 METRICS_UNIT = 'wgsplit-metrics.service'
 METRICS_TIMER = 'wgsplit-metrics.timer'
-BOOT_KINDS = ('ipset', 'iptables', 'route')
+BOOT_KINDS = ('ipset', 'iptables', 'nftables', 'route')
 # How earlier builds named the families in chain boot file names (TABLE.CHAIN.ipv4.rules): split_info reads
 # them, mangle_mark removes them when it writes the chain's file.
 LEGACY_BOOT_FAMILIES = {'inet': 'ipv4', 'inet6': 'ipv6'}
@@ -88,15 +88,28 @@ if [ "${1:-}" = save ]; then
   # what a run has just removed.
   exec 9>"$dir/learned/.lock"
   flock 9
-  rm -f "$dir"/learned/.*.save
+  rm -f "$dir"/learned/.*.save "$dir"/learned/.*.nft
   for f in "$dir"/learned/*.save; do  # the learned members of a set the collection no longer has go
     [ -e "$f" ] && [ ! -e "$dir/ipset/${f##*/}" ] && rm -f "$f"
+  done
+  for f in "$dir"/learned/*.nft; do
+    name=${f##*/}
+    [ -e "$f" ] && ! cat "$dir"/nftables/*.learned 2>/dev/null | grep -qxF "${name%.nft}" && rm -f "$f"
   done
   for f in "$dir"/ipset/*.save; do
     [ -e "$f" ] || continue
     name=${f##*/}
     ipset save "${name%.save}" 2>/dev/null | grep '^add ' > "$dir/learned/.$name" || true
     mv "$dir/learned/.$name" "$dir/learned/$name" || status=1
+  done
+  # The nftables backend: each set the resolver fills, as nft lists it (loading it again adds its elements).
+  for f in "$dir"/nftables/*.learned; do
+    [ -e "$f" ] || continue
+    table=${f##*/}
+    while read -r name; do
+      nft list set inet "${table%.learned}" "$name" > "$dir/learned/.$name.nft" 2>/dev/null &&
+        mv "$dir/learned/.$name.nft" "$dir/learned/$name.nft" || rm -f "$dir/learned/.$name.nft"
+    done < "$f"
   done
   sync
   exit $status
@@ -109,6 +122,23 @@ done
 for f in "$dir"/learned/*.save; do
   [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] || continue
   ipset -exist restore -file "$f" 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
+done
+# The nftables backend: each table of the collection replaced as a whole; when its file is missing or does not
+# load, its fallback (the server interface's packets marked "not classified": refused) is loaded instead.
+for f in "$dir"/nftables/*.fallback; do
+  [ -e "$f" ] || continue
+  table=${f%.fallback}
+  if ! nft -f "$table.nft"; then
+    echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
+    status=1
+    nft -f "$f" || echo "wgsplit: $f not loaded" >&2
+    continue
+  fi
+  [ -e "$table.learned" ] || continue
+  while read -r name; do
+    [ -e "$dir/learned/$name.nft" ] || continue
+    nft -f "$dir/learned/$name.nft" 2>/dev/null || echo "wgsplit: $name: some learned addresses not restored" >&2
+  done < "$table.learned"
 done
 xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
 restore_chain() {
@@ -486,7 +516,7 @@ def forget_learned(set_name=None):
     if not os.path.isdir(LEARNED_DIR):
         return
     for name in os.listdir(LEARNED_DIR):
-        if set_name is None or name == set_name + '.save':
+        if set_name is None or name in (set_name + '.save', set_name + '.nft'):
             os.unlink(os.path.join(LEARNED_DIR, name))
 
 

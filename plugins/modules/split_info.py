@@ -202,6 +202,23 @@ wireguard:
       type: list
       elements: str
       sample: ["wg-up-1"]
+nftables:
+  description:
+    - The table C(inet wgsplit) of the nftables backend (C(nft -t list table)); all false and empty without C(nft).
+  returned: always
+  type: dict
+  contains:
+    exists:
+      description: Whether the table exists.
+      type: bool
+    owned:
+      description: Whether it carries the collection's comment C(wgsplit.gateway) (only then is it the collection's).
+      type: bool
+    sets:
+      description: Its named sets, sorted.
+      type: list
+      elements: str
+  sample: {"exists": true, "owned": true, "sets": ["wgs-alice-p4"]}
 kept_clients:
   description:
     - The clients kept on the gateway (C(playbooks/client.yml)), by name, each with the text of its file
@@ -313,6 +330,7 @@ import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_counters, parse_set_headers, read_tunnels
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
@@ -333,7 +351,7 @@ MAX_SETS_PATH = '/sys/module/ip_set/parameters/max_sets'
 # The Debian packages of the commands the collection runs on the host.
 PACKAGES = (('wg', 'wireguard-tools'), ('wg-quick', 'wireguard-tools'), ('wireguard-go', 'wireguard-go'),
             ('ip', 'iproute2'), ('ipset', 'ipset'), ('iptables-restore', 'iptables'),
-            ('ip6tables-restore', 'iptables'), ('dnsmasq', 'dnsmasq-base'))
+            ('ip6tables-restore', 'iptables'), ('dnsmasq', 'dnsmasq-base'), ('nft', 'nftables'))
 NO_IPV6 = 'Address family not supported'
 
 
@@ -484,7 +502,7 @@ class SplitInfo:
         wireguard['tunnels'] = self.tunnels(wireguard['configs'], entries)
         return dict(server=server, ipsets=self.ipsets(), chains=self.chains(), kernel_chains=self.kernel_chains(),
                     routing=self.routing(), wireguard=wireguard, resolver=resolver, metrics=self.metrics(),
-                    kept_clients=self.kept_clients(),
+                    kept_clients=self.kept_clients(), nftables=self.nftables(),
                     listeners=self.listeners(server, resolver), missing_packages=self.missing_packages())
 
     def tunnels(self, configs, links):
@@ -521,6 +539,14 @@ class SplitInfo:
                     entries=dict((name, headers[name]['entries']) for name in owned),
                     counters=dict((name, parse_counters(self.cmd.run(['ipset', 'save', name])[1]))
                                   for name in owned if headers[name]['counters']))
+
+    def nftables(self):
+        listing = None
+        if self.has('nft'):
+            rc, out, _err = self.cmd.run(['nft', '-t', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
+            listing = out if rc == 0 else None
+        return dict(exists=listing is not None, owned=table_owned(listing),
+                    sets=sorted(listed_objects(listing)['set']))
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))

@@ -42,7 +42,7 @@ options:
         description: The module the call runs.
         type: str
         required: true
-        choices: [wg_upstream, policy_route, mangle_mark, ipset_set]
+        choices: [wg_upstream, policy_route, mangle_mark, ipset_set, nft_table]
       args:
         description:
           - The module's arguments, checked by the module's own argument specification.
@@ -92,11 +92,12 @@ pending:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, routing, sets, upstreams
+from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, nftables, routing, sets, upstreams
 
 # Each module's arguments and its StateModule.
 MODULES = dict(wg_upstream=(upstreams.ARGUMENTS, upstreams.WgUpstream), policy_route=(routing.ARGUMENTS, routing.PolicyRoute),
-               mangle_mark=(chains.ARGUMENTS, chains.MangleMark), ipset_set=(sets.ARGUMENTS, sets.IpsetSet))
+               mangle_mark=(chains.ARGUMENTS, chains.MangleMark), ipset_set=(sets.ARGUMENTS, sets.IpsetSet),
+               nft_table=(nftables.ARGUMENTS, nftables.NftTable))
 
 
 class Refused(Exception):

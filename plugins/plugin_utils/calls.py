@@ -26,20 +26,34 @@ def interface_keys(interfaces):
     return dict((spec['name'], dict((key, spec[key]) for key in KEY_OPTIONS)) for spec in interfaces if 'private_key' in spec)
 
 
-def module_calls(state, interfaces, sets, chains, routing):
+def module_calls(state, interfaces, sets, chains, routing, table=None, table_removed=None):
     """{role: [{name, module, args}]}, roles and calls in the order the run makes them; a call whose list is empty is
     left out, as its task is skipped. `interfaces` are wg_upstream's (keys included); `chains` and `routing` are per
-    role. Each role checks its own calls right before making them, so that what ran before (another role, a handler)
-    is read too: split_client and dnsmasq_split share the refusal table."""
+    role; `table` and `table_removed` nft_table's arguments (the nftables backend) or None. Each role checks its own
+    calls right before making them, so that what ran before (another role, a handler) is read too: split_client and
+    dnsmasq_split share the refusal table.
+
+    The table comes before the iptables chains it replaces go, and goes after the chains that replace it are made:
+    a switch of backend never leaves the server interface's packets unmarked."""
     by_role = dict(
-        wg_upstream=[('wg_upstream', 'wg_upstream', 'upstreams', public(interfaces), {}),
-                     ('wg_upstream.routing', 'policy_route', 'tables', routing['wg_upstream'], {}),
-                     ('wg_upstream.chains', 'mangle_mark', 'chains', chains['wg_upstream'], dict(family='both'))],
-        split_client=[('split_client.sets', 'ipset_set', 'sets', sets, {}),
-                      ('split_client.chains', 'mangle_mark', 'chains', chains['split_client'], dict(family='both')),
-                      ('split_client.routing', 'policy_route', 'tables', routing['split_client'], {})],
-        dnsmasq_split=[('dnsmasq_split.routing', 'policy_route', 'tables', routing['dnsmasq_split'], {}),
-                       ('dnsmasq_split.chains', 'mangle_mark', 'chains', chains['dnsmasq_split'], dict(family='both'))])
+        wg_upstream=[('wg_upstream', 'wg_upstream', dict(upstreams=public(interfaces))),
+                     ('wg_upstream.routing', 'policy_route', dict(tables=routing['wg_upstream'])),
+                     ('wg_upstream.chains', 'mangle_mark', dict(chains=chains['wg_upstream'], family='both'))],
+        split_client=[('split_client.sets', 'ipset_set', dict(sets=sets)),
+                      ('split_client.table', 'nft_table', table),
+                      ('split_client.chains', 'mangle_mark', dict(chains=chains['split_client'], family='both')),
+                      ('split_client.table_removed', 'nft_table', table_removed),
+                      ('split_client.routing', 'policy_route', dict(tables=routing['split_client']))],
+        dnsmasq_split=[('dnsmasq_split.routing', 'policy_route', dict(tables=routing['dnsmasq_split'])),
+                       ('dnsmasq_split.chains', 'mangle_mark', dict(chains=chains['dnsmasq_split'], family='both'))])
     roles = ROLES if state != 'absent' else ROLES[::-1]
-    return dict((role, [dict(name=name, module=module, args=dict(other, **{option: items}))
-                        for name, module, option, items, other in by_role[role] if items]) for role in roles)
+    return dict((role, [dict(name=name, module=module, args=args) for name, module, args in by_role[role] if given(args)])
+                for role in roles)
+
+
+def given(args):
+    """Whether a call has something to do: nft_table's when it has arguments, the others when their list (the
+    option that is not `family`) is not empty."""
+    if not args or 'table' in args:
+        return bool(args)
+    return all(value for key, value in args.items() if key != 'family')

@@ -25,6 +25,9 @@ import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import TABLE_MARKER
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
 
@@ -76,6 +79,7 @@ class Planner(object):
         self.warnings = list(checked['warnings'])
         self.marks = Marks(self.settings['mark_mask'])
         self.prefix = self.settings['set_prefix']
+        self.nftables = self.settings['backend'] == 'nftables'
         self.upstreams = self.plan_upstreams(checked['upstreams'])
         self.rule_sets = checked.get('rule_sets', {})
         self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
@@ -258,12 +262,15 @@ class Planner(object):
         return rules
 
     def sets(self):
-        """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), then the accounting sets."""
+        """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), then the accounting sets; none with
+        the nftables backend, whose sets are in its table."""
         settings = self.settings
         planned = sorted((dict(name=name, family='inet' if version == 4 else 'inet6', type='hash:ip',
                                timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
                           for owner in self.owners for (_action, version), name in owner['sets'].items()),
                          key=lambda item: item['name']) + self.counter_sets
+        if self.nftables:
+            return []
         repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)
         if repeated:
             self.errors.append('two planned sets have the same name: %s' % ', '.join(repeated))
@@ -351,8 +358,11 @@ class Planner(object):
                 for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
 
     def chains(self):
-        """mangle_mark arguments per role, in the order they apply: a chain exists before a chain that jumps to it."""
+        """mangle_mark arguments per role, in the order they apply: a chain exists before a chain that jumps to it.
+        None with the nftables backend (what the collection made with iptables before goes, as removals)."""
         settings = self.settings
+        if self.nftables:
+            return dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
         split_client = []
         for client in self.clients:
             if len(client['chain']) > CHAIN_NAME_MAX:
@@ -436,6 +446,7 @@ class Planner(object):
         self.check_sets(sets)
         self.check_resolver_lines(lines)
         self.check_foreign_chains(chains)
+        self.check_foreign_table()
         self.check_resolver_config()
 
     def check_foreign_chains(self, chains):
@@ -448,6 +459,20 @@ class Planner(object):
                                    ' choose other chain names (wgsplit_*_chain, wgsplit_set_prefix)'
                                    % (spec['chain'], spec['table']))
 
+    def check_foreign_table(self):
+        found = self.discovery.get('nftables') or {}
+        if self.nftables and found.get('exists') and not found.get('owned'):
+            self.errors.append('nftables table inet %s exists and was not made by the collection (no comment "%s");'
+                               ' rename it, or keep wgsplit_backend iptables' % (nft_ruleset.TABLE, TABLE_MARKER))
+
+    def nft_table(self, present):
+        """(nft_table's arguments for the table, or None; its removal, or None): the table with the nftables backend,
+        its removal when the backend is iptables again or the state absent."""
+        if present and self.nftables:
+            return Ruleset(self).call(), None
+        found = self.discovery.get('nftables') or {}
+        return None, (dict(table=nft_ruleset.TABLE, state='absent') if found.get('owned') else None)
+
     def check_resolver_config(self):
         found = self.discovery.get('resolver', {})
         texts = [(resolver.RESOLVER_CONFIG, found.get('config'))]
@@ -458,11 +483,12 @@ class Planner(object):
 
     def check_resolver_lines(self, lines):
         for line in lines:
-            if len(line) > RESOLVER_LINE_MAX:
+            if len(resolver.file_line(line, self.settings)) > RESOLVER_LINE_MAX:
                 domain, names = line.split('/')[1], line.split('/')[2].split(',')
                 self.errors.append('domain %s feeds %d client sets: its resolver line (%d characters) is longer than'
                                    ' dnsmasq reads (%d); fewer clients with a rule on it, or a shorter'
-                                   ' wgsplit_set_prefix' % (domain, len(names), len(line), RESOLVER_LINE_MAX))
+                                   ' wgsplit_set_prefix' % (domain, len(names), len(resolver.file_line(line, self.settings)),
+                                                            RESOLVER_LINE_MAX))
 
     def check_port_53(self, server):
         addresses = set(str(ipaddress.ip_interface(value).ip) for value in server.get('addresses', []))
@@ -555,6 +581,10 @@ class Planner(object):
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
+def table_sets(table):
+    return [item['name'] for item in table['sets']]
+
+
 def list_counts(checked):
     """{rule list name: entries} of the lists read from files, recorded for the next run's guard."""
     return dict((name, rule_set['count']) for name, rule_set in checked.get('rule_sets', {}).items()
@@ -575,6 +605,7 @@ def plan(checked, discovery):
     routing = planner.routing() if present else dict(wg_upstream=[], split_client=[], dnsmasq_split=[])
     entries = planner.resolver_entries()
     lines = resolver.lines(entries)
+    table, table_removed = planner.nft_table(present)
     if present:
         planner.preflight(sets, lines, chains)
     upstreams = planner.enabled_upstreams()
@@ -600,17 +631,20 @@ def plan(checked, discovery):
         # The only part with keys: what the wg_upstream module takes (interfaces, then removals), and the keys alone
         # for split_pending.
         secrets=dict(wg_upstream=interfaces, interface_keys=calls.interface_keys(interfaces)),
-        calls=calls.module_calls(state, interfaces, sets, chains, routing),
+        calls=calls.module_calls(state, interfaces, sets, chains, routing, table, table_removed),
         routing=routing,
         sets=sets,  # ipset_set's `sets`: every set with its definition, one transaction
         clients=clients,  # for status and metrics
         metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
         kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
+        nftables=table,  # nft_table's arguments (the nftables backend), or None
+        nftables_removed=table_removed,  # the table's removal (iptables backend again, or absent), or None
         resolver=dict(resolver.files(found, front, backs, in_place),
                       lines=lines,  # the table the back resolvers serve (docs/architecture.md)
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
-                      stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale]),
+                      stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale],
+                      stale_table_sets=[name for name in stale if table and name in table_sets(table)]),
         removed=removed,
     )

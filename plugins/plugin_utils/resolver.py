@@ -21,6 +21,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
     RESOLVER_UNIT, UNIT_DIR, unit_instance)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import TABLE as NFT_TABLE
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 BACK_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): a back resolver, asked by the front one only.'
@@ -123,6 +124,23 @@ def lines(entries):
         if item['servers'] != parent:
             text.extend('server=/%s/%s' % (item['domain'], address) for address in item['servers'])
     return text
+
+
+def file_line(line, settings):
+    """A line of the table as a resolver's file holds it: with the nftables backend, dnsmasq's nftset= names each
+    set's family (the last character of its name), family and table."""
+    if settings.get('backend') != 'nftables' or not line.startswith('ipset=/'):
+        return line
+    domain, names = line.split('/', 2)[1:]
+    return 'nftset=/%s/%s' % (domain, ','.join('%s#inet#%s#%s' % (name[-1], NFT_TABLE, name) for name in names.split(',')))
+
+
+def logical_line(line):
+    """The table's line a resolver's file line stands for (file_line undone)."""
+    if not line.startswith('nftset=/'):
+        return line
+    domain, specs = line.split('/', 2)[1:]
+    return 'ipset=/%s/%s' % (domain, ','.join(spec.rsplit('#', 1)[-1] for spec in specs.split(',')))
 
 
 # A combination of at most SMALL domains shares a back resolver with others, up to SHARED_LINES lines in all (what
@@ -242,14 +260,15 @@ def back_body(settings, combination, items):
             'pid-file=',
             'cache-size=0']
     if combination is None:
-        text += ['server=%s' % server for server in settings['dns_servers']] + lines(items)
+        text += ['server=%s' % server for server in settings['dns_servers']]
+        text += [file_line(line, settings) for line in lines(items)]
     else:
         sets, servers = combination
         if list(servers) == ['#']:
             text += ['server=%s' % server for server in settings['dns_servers']]
         else:
             text += ['server=/#/%s' % server for server in servers]
-        text.append('ipset=/#/%s' % ','.join(sets))
+        text.append(file_line('ipset=/#/%s' % ','.join(sets), settings))
     return '\n'.join(text) + '\n'
 
 
@@ -261,12 +280,12 @@ def in_place_lines(front, backs, journal=None):
     before its end (what the resolvers running then served)."""
     served = {}  # listen address: the lines of a back resolver
     for text in backs:
-        text_lines = text.splitlines()
+        text_lines = [logical_line(line) for line in text.splitlines()]
         listen = [line.split('=', 1)[1] for line in text_lines if line.startswith('listen-address=')]
         if listen:
             served[listen[0]] = text_lines
     result, routes = [], {}
-    for line in (front or '').splitlines():
+    for line in [logical_line(line) for line in (front or '').splitlines()]:
         if not line.startswith(('ipset=/', 'server=/')):
             continue
         domain, target = line.split('/', 2)[1:]

@@ -117,6 +117,7 @@ def dns_servers(value):
 # name (the variable without its wgsplit_ prefix): (default, check). `None` as default: required.
 SETTINGS = dict(
     state=('present', choice('present', 'absent')),
+    backend=('iptables', choice('iptables', 'nftables')),
     server_interface=('wg0', interface_name),
     dns_servers=(None, dns_servers),
     mark_mask=(0xff800000, mark_mask),
@@ -149,6 +150,17 @@ SETTINGS = dict(
 )
 
 
+def backend_errors(settings, errors):
+    """What the nftables backend does not do yet, or cannot name."""
+    for name in ('accounting', 'metrics'):
+        if settings.get(name):
+            errors.append('wgsplit_%s: not available with wgsplit_backend nftables yet; set it to false' % name)
+    prefix = settings.get('set_prefix')
+    if prefix and not (prefix[0].isalpha() or prefix[0] == '_'):
+        errors.append('wgsplit_set_prefix: %s must start with a letter or _ with wgsplit_backend nftables (nft names)'
+                      % prefix)
+
+
 def check_settings(variables, errors):
     """({name: canonical value} for every setting, names of the variables that are no setting); problems
     appended to `errors` as 'wgsplit_NAME: reason'.
@@ -175,6 +187,8 @@ def check_settings(variables, errors):
     if learned and ttl and learned < 2 * ttl:
         errors.append('wgsplit_learned_timeout: %d must be 0 or at least twice wgsplit_resolver_max_ttl (%d): an address'
                       ' would leave its set while a client still holds the answer' % (learned, ttl))
+    if settings.get('backend') == 'nftables':
+        backend_errors(settings, errors)
     chains = [settings[name] for name in CHAIN_SETTINGS if name in settings]
     if len(set(chains)) != len(chains):
         errors.append('wgsplit_*_chain: the chain names must differ (%s)' % ', '.join(chains))

@@ -76,7 +76,13 @@ def absent_plan():
                                     wireguard=dict(configs=[dict(name='wg-up-1', path='c', owned=True)])))
 
 
-@pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan()], ids=['present', 'absent'])
+NFT_FOUND = discovered(nftables=dict(exists=True, owned=True, sets=['wgs-alice-p4']))
+NFT_PLAN = make_plan(discovery=FOUND, backend='nftables', accounting=False)
+IPTABLES_AGAIN = make_plan(discovery=NFT_FOUND)
+
+
+@pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan(), NFT_PLAN, IPTABLES_AGAIN],
+                         ids=['present', 'absent', 'nftables', 'iptables-again'])
 def test_every_gated_task_passes_its_calls_arguments(result):
     tasks = gated_tasks()
     assert all_calls(result), 'a plan with nothing to apply tests nothing'
@@ -92,7 +98,8 @@ def test_every_gated_task_passes_its_calls_arguments(result):
 
 
 def test_every_gate_names_a_call():
-    names = set(call['name'] for call in all_calls(make_plan(discovery=FOUND)))
+    names = set(call['name'] for result in (make_plan(discovery=FOUND), NFT_PLAN, IPTABLES_AGAIN)
+                for call in all_calls(result))
     assert set(gated_tasks()) <= names
 
 
@@ -103,6 +110,17 @@ def test_calls_follow_the_run_and_removal_runs_the_roles_backwards():
     assert list(make_plan(discovery=FOUND)['calls']) == ['wg_upstream', 'split_client', 'dnsmasq_split']
     assert [call['name'] for call in all_calls(absent_plan())] == [
         'dnsmasq_split.chains', 'split_client.chains', 'split_client.routing', 'wg_upstream', 'wg_upstream.routing']
+
+
+def test_a_switch_of_backend_makes_the_new_marking_before_the_old_goes():
+    """The nftables table comes before the iptables chains go (as removals), and goes after they are made again."""
+    assert [call['name'] for call in all_calls(NFT_PLAN)] == [
+        'wg_upstream', 'wg_upstream.routing', 'split_client.table', 'split_client.chains', 'split_client.routing',
+        'dnsmasq_split.routing']
+    assert all(chain['state'] == 'absent' for chain in NFT_PLAN['chains']['split_client'])
+    names = [call['name'] for call in all_calls(IPTABLES_AGAIN)]
+    assert names.index('split_client.chains') < names.index('split_client.table_removed')
+    assert IPTABLES_AGAIN['nftables_removed'] == dict(table='wgsplit', state='absent')
 
 
 def test_keys_are_only_in_the_secrets_part():

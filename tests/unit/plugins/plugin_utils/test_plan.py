@@ -10,7 +10,8 @@ OTHER_KEY = 'kCoRrDe4wPJ3mwQ5fX8G9ZVd2o4xQe0Q2bjYUuNrdW0='
 SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24', 'fdcc::1/112'], peers=[])
 DISCOVERY = dict(server=SERVER, ipsets=dict(names=[], persisted=[], max_sets=256), chains=[], kernel_chains=[],
                  routing=dict(inet=[], inet6=[]), wireguard=dict(configs=[], links=['lo', 'eth0', 'wg0']),
-                 resolver=dict(config=None), metrics={}, kept_clients={}, listeners=[])
+                 resolver=dict(config=None), metrics={}, kept_clients={}, listeners=[],
+                 nftables=dict(exists=False, owned=False, sets=[]))
 
 
 def upstream(name, upstream_id, **extra):

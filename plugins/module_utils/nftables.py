@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection's own nftables table (module nft_table, split_pending): replaced as a whole in one `nft -f`
+transaction, but for the sets the resolver fills (`sets`), which keep their elements while their declaration holds.
+
+The table is the collection's by its comment (TABLE_MARKER). Its definition is what the caller gives; the kernel's
+terse listing right after the change is kept beside the boot file, so a later reading that differs from it (a rule
+deleted by someone else, the table gone) is drift the next run repairs, whatever nft prints for what it was given.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import re
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    BootState, StateModule, forget_learned, learned_lock, read_text)
+
+TABLE_NAME = re.compile(r'[a-z][a-z0-9_-]{0,31}')
+SET_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_-]{0,63}')
+SET_TYPES = ('ipv4_addr', 'ipv6_addr')
+TABLE_MARKER = 'wgsplit.gateway'
+COLLECTION_TABLE = 'wgsplit'  # the table the plan fills (plugin_utils/nft_ruleset.py), which split_info reads
+BOOT_HEADER = '# Written by wgsplit.gateway.nft_table: loaded at boot by wgsplit-restore.service. Do not edit.'
+# A definition is the inside of `table inet NAME { ... }`: what could reach out of it is refused (a brace that
+# closes the table, an include, a variable), and quoted strings hold names only.
+QUOTED = re.compile(r'"[A-Za-z0-9_.=+:/ -]*"')
+FORBIDDEN_WORDS = re.compile(r'(^|[\s;{])(include|define|redefine|undefine)\b|\$')
+DRIFTED = '(the kernel differs from what the collection applied)'
+
+
+def check_definition(lines):
+    """Raise Invalid naming the first line that could act outside the table or that nft could misread."""
+    depth = 0
+    for number, line in enumerate(lines, 1):
+        safe_strings(line, 'definition line %d' % number)
+        bare = QUOTED.sub('name', line)
+        if '"' in bare or '#' in bare:
+            raise Invalid('definition line %d: only names go in quotes, and no comment: %s' % (number, line))
+        if FORBIDDEN_WORDS.search(bare):
+            raise Invalid('definition line %d: include, define and variables are not allowed: %s' % (number, line))
+        for char in bare:
+            depth += {'{': 1, '}': -1}.get(char, 0)
+            if depth < 0:
+                raise Invalid('definition line %d closes the table: %s' % (number, line))
+    if depth:
+        raise Invalid('the definition leaves %d brace(s) open' % depth)
+
+
+def set_declaration(item):
+    return 'set %s { type %s; size %d; }' % (item['name'], item['type'], item['size'])
+
+
+def listed_objects(listing):
+    """{kind: {name: declaration lines}} of a terse listing's chains, sets and maps (first level of the table)."""
+    found = dict(chain={}, set={}, map={})
+    current = None
+    for line in (listing or '').splitlines():
+        words = line.split()
+        if line.startswith('\t') and not line.startswith('\t\t') and len(words) >= 2 and words[0] in found:
+            current = found[words[0]].setdefault(words[1], [])
+        elif line.startswith('\t\t') and current is not None:
+            current.append(line.strip())
+        elif line.startswith('\t}'):
+            current = None
+    return found
+
+
+def table_owned(listing):
+    """Whether a terse listing is of a table with the collection's comment (its second line)."""
+    return '\tcomment "%s"' % TABLE_MARKER in (listing or '').splitlines()[1:2]
+
+
+def listed_set(lines):
+    """(type, size) of a set's listed declaration lines."""
+    values = dict(line.split(None, 1) for line in lines if ' ' in line)
+    size = values.get('size')
+    return values.get('type'), int(size) if size and size.isdigit() else None
+
+
+def boot_text(table, sets, definition):
+    """The boot file: the table replaced as a whole (a restore run twice does not add its rules twice)."""
+    return '\n'.join([BOOT_HEADER,
+                      'add table inet %s' % table,
+                      'delete table inet %s' % table,
+                      'table inet %s {' % table,
+                      '\tcomment "%s"' % TABLE_MARKER]
+                     + ['\t' + set_declaration(item) for item in sets]
+                     + ['\t' + line for line in definition] + ['}', ''])
+
+
+def fallback_text(table, fallback):
+    """What the boot restore loads when the boot file is missing or fails: the caller's refusing definition."""
+    return boot_text(table, [], fallback)
+
+
+class NftTable(StateModule):
+    """State: {'present', 'owned', 'applied' (the definition the kernel holds as applied, or DRIFTED), 'sets'
+    ({name: (type, size)} of the resolver's sets), 'filled' (the sets to flush that hold elements)}."""
+
+    def __init__(self, module):
+        super(NftTable, self).__init__(module)
+        self.table = self.params['table']
+        self.boot_state = BootState(module, 'nftables', self.cmd)
+        self.listing = None
+
+    def check(self):
+        params = self.params
+        if not TABLE_NAME.fullmatch(self.table or ''):
+            self.module.fail_json(msg='table %r must be 1 to 32 of a-z 0-9 _ -, starting with a letter' % self.table)
+        names = [item['name'] for item in params['sets'] or []]
+        for name in names + list(params['flush'] or []):
+            if not SET_NAME.fullmatch(name or ''):
+                self.module.fail_json(msg='set name %r must be 1 to 64 of A-Z a-z 0-9 _ -, not starting with a digit' % name)
+        repeated = sorted(set(name for name in names if names.count(name) > 1))
+        if repeated:
+            self.module.fail_json(msg='sets names %s more than once' % ', '.join(repeated))
+        unknown = sorted(set(params['flush'] or []) - set(names)) if params['definition'] is not None else []
+        if unknown:
+            self.module.fail_json(msg='flush names sets that are not in sets: %s' % ', '.join(unknown))
+        for option in ('definition', 'fallback'):
+            try:
+                check_definition(params[option] or [])
+            except Invalid as error:
+                self.module.fail_json(msg='%s: %s' % (option, error))
+
+    def path(self, suffix):
+        return self.boot_state.path(self.table + suffix)
+
+    def read_listing(self):
+        rc, out, err = self.cmd.run(['nft', '-t', 'list', 'table', 'inet', self.table], check=False)
+        if rc != 0:
+            if 'No such file or directory' in err:
+                return None
+            self.module.fail_json(msg='nft list table inet %s failed: %s' % (self.table, err.strip()))
+        return out
+
+    def filled(self, names):
+        """The sets of `names` that exist and hold elements."""
+        result = []
+        for name in names:
+            rc, out, _err = self.cmd.run(['nft', 'list', 'set', 'inet', self.table, name], check=False)
+            if rc == 0 and 'elements = {' in out:
+                result.append(name)
+        return sorted(result)
+
+    def read(self):
+        self.listing = self.read_listing()
+        if self.listing is None:
+            return dict(present=False)
+        owned = table_owned(self.listing)
+        objects = listed_objects(self.listing)
+        in_step = read_text(self.path('.listing')) == self.listing
+        return dict(present=True, owned=owned,
+                    applied=(read_text(self.path('.nft')) if in_step else DRIFTED),
+                    sets=dict((name, listed_set(lines)) for name, lines in objects['set'].items()),
+                    filled=self.filled(sorted(set(self.params['flush'] or []) & set(objects['set']))))
+
+    def want(self, current):
+        params = self.params
+        if current['present'] and not current['owned']:
+            self.module.fail_json(msg='table inet %s exists and was not made by the collection (no comment "%s");'
+                                      ' rename it or choose another table' % (self.table, TABLE_MARKER))
+        if params['state'] == 'absent':
+            return dict(present=False)
+        if params['definition'] is None:  # only flush the resolver's sets named
+            return dict(current, filled=[]) if current['present'] else current
+        return dict(present=True, owned=True, applied=boot_text(self.table, params['sets'], params['definition']),
+                    sets=dict((item['name'], (item['type'], item['size'])) for item in params['sets']), filled=[])
+
+    def transaction(self, current, wanted):
+        """The `nft -f` input: every chain, map and set of the table replaced, but the resolver's sets whose
+        declaration holds (their elements stay), and the sets to flush emptied."""
+        table = 'inet %s' % self.table
+        if not wanted['present']:
+            return 'delete table %s\n' % table
+        lines = []
+        if self.params['definition'] is not None:
+            objects = listed_objects(self.listing) if current['present'] else dict(chain={}, set={}, map={})
+            lines.append('table %s { comment "%s"; }' % (table, TABLE_MARKER) if not current['present'] else
+                         'add table %s' % table)
+            lines += ['flush chain %s %s' % (table, name) for name in objects['chain']]
+            lines += ['delete map %s %s' % (table, name) for name in objects['map']]
+            lines += ['delete chain %s %s' % (table, name) for name in objects['chain']]
+            lines += ['delete set %s %s' % (table, name) for name in objects['set']
+                      if current['sets'].get(name) != wanted['sets'].get(name)]
+            lines += ['table %s {' % table] + ['\t' + set_declaration(item) for item in self.params['sets']]
+            lines += ['\t' + line for line in self.params['definition']] + ['}']
+        lines += ['flush set %s %s' % (table, name) for name in current.get('filled', [])]
+        return '\n'.join(lines) + '\n'
+
+    def apply(self, current, wanted):
+        # What the resolver learned into a set emptied or dropped here goes with it: the boot restore must not
+        # put it back (the restore script's save takes the same lock).
+        gone = set(current.get('filled', []))
+        gone.update(name for name, declaration in current.get('sets', {}).items()
+                    if declaration != wanted.get('sets', {}).get(name))
+        with learned_lock():
+            self.cmd.run(['nft', '-f', '-'], data=self.transaction(current, wanted))
+            for name in sorted(gone):
+                forget_learned(name)
+
+    def reached(self, state, wanted):
+        if not wanted['present'] or self.params['definition'] is None:
+            return state['present'] == wanted['present'] and not state.get('filled')
+        return state['present'] and state['owned'] and not state['filled']
+
+    def boot(self, wanted):
+        """Boot file, the fallback, the resolver's set names (saved by the restore script) and the listing the
+        change left (read again here: run() has applied by now)."""
+        if self.params['state'] == 'absent':
+            changed = False
+            for suffix in ('.nft', '.fallback', '.learned', '.listing'):
+                changed = self.boot_state.remove(self.table + suffix) or changed
+            return changed
+        if self.params['definition'] is None:
+            return False
+        changed = self.boot_state.write(self.table + '.nft', wanted['applied'])
+        changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or [])) or changed
+        changed = self.boot_state.write(self.table + '.learned', ''.join(item['name'] + '\n' for item in self.params['sets'])) or changed
+        if self.listing is not None:  # read() after the change, when there was one
+            changed = self.boot_state.write(self.table + '.listing', self.listing) or changed
+        return changed
+
+    def describe(self, state):
+        if not state['present']:
+            return ''
+        return state['applied'] if state.get('applied') else ''
+
+    def report(self, current, wanted):
+        return dict(transaction=self.transaction(current, wanted) if current != wanted else '')
+
+
+ARGUMENTS = dict(
+    argument_spec=dict(
+        table=dict(type='str', default=COLLECTION_TABLE),
+        definition=dict(type='list', elements='str'),
+        sets=dict(type='list', elements='dict', default=[], options=dict(
+            name=dict(type='str', required=True),
+            type=dict(type='str', required=True, choices=list(SET_TYPES)),
+            size=dict(type='int', default=65536))),
+        flush=dict(type='list', elements='str'),
+        fallback=dict(type='list', elements='str'),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    ),
+    required_if=[('state', 'present', ('definition', 'flush'), True)],
+)

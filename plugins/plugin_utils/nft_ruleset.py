@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nftables backend (wgsplit_backend: nftables): the whole data path in one table of the collection's own,
+`inet wgsplit`, rendered from the plan's canonical values (module nft_table applies it in one transaction).
+
+The same marks, refusal table and resolver as the iptables backend (docs/architecture.md), classified with constant
+work per new connection whatever the number of clients:
+* raw prerouting: every packet of the server interface "not classified" (all of M);
+* mangle prerouting: a connection's mark restored from its connection mark by a verdict map; an unknown one (an
+  upstream removed) stays "not classified"; replies and the server's networks direct; then a verdict map on the
+  source address sends the packet to its client's chain, which matches interval sets (CIDR rules) and the resolver's
+  sets, most decisive first (direct, then proxy, then the default); each mark chain sets the packet's and the
+  connection's mark;
+* nat: DNS redirect and masquerade out of the upstreams; filter: encrypted DNS refused (when asked).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE as TABLE
+SET_TYPES = {4: 'ipv4_addr', 6: 'ipv6_addr'}
+MATCH = {4: 'ip', 6: 'ip6'}
+
+
+def mark_chain_name(kind, upstream):
+    return '%s-%s' % (kind, 'direct' if upstream is None else 'up-%d' % upstream['id'])
+
+
+def set_mark(key, marks, value):
+    return '%s mark set %s mark & 0x%08x | 0x%08x' % (key, key, ~marks.mask & 0xffffffff, value)
+
+
+def anonymous(values):
+    return '{ %s }' % ', '.join(values)
+
+
+def networks(rules, action, version):
+    """The networks of `rules` with `action` in one family, merged (an interval set takes no overlap)."""
+    found = [ipaddress.ip_network(rule['value']) for rule in rules
+             if rule['type'] == 'ip' and rule['action'] == action and family(rule['value']) == version]
+    return [str(network) for network in ipaddress.collapse_addresses(found)]
+
+
+class Ruleset(object):
+    """The table's definition, sets and fallback for a Planner (plugin_utils/plan.py)."""
+
+    def __init__(self, planner):
+        self.planner = planner
+        self.marks = planner.marks
+        self.interface = '"%s"' % planner.settings['server_interface']
+
+    def mark_chains(self):
+        """Per path (direct, each upstream): one chain setting packet and connection mark, one restoring."""
+        lines = []
+        for upstream in [None] + self.planner.enabled_upstreams():
+            value = self.marks.direct if upstream is None else upstream['mark']
+            lines.append('chain %s { %s; %s; }' % (mark_chain_name('mark', upstream), set_mark('meta', self.marks, value),
+                                                  set_mark('ct', self.marks, value)))
+            lines.append('chain %s { %s; }' % (mark_chain_name('restore', upstream), set_mark('meta', self.marks, value)))
+        return lines
+
+    def client_chain(self, client):
+        """Most decisive first, each a goto: direct CIDRs and names, proxy CIDRs and names, then the default (as the
+        iptables chain, where every rule marks and the last wins)."""
+        owner = self.planner.owners[client['owner']]
+        rules = []
+        for action in ('direct', 'proxy'):
+            target = mark_chain_name('mark', None if action == 'direct' else client['upstream'])
+            for version in client['families']:
+                nets = networks(client['rules'], action, version)
+                if nets:
+                    rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(nets), target))
+                name = owner['sets'].get((action, version))
+                if name:
+                    rules.append('%s daddr @%s goto %s' % (MATCH[version], name, target))
+        default = None if client['default_action'] == 'direct' else client['upstream']
+        rules.append('goto %s' % mark_chain_name('mark', default))
+        return ['chain client-%s {' % client['name']] + ['  ' + rule for rule in rules] + ['}']
+
+    def classify_chain(self):
+        mask = '0x%08x' % self.marks.mask
+        restore = ['0x%08x : goto %s' % (self.marks.direct, mark_chain_name('restore', None))]
+        restore += ['0x%08x : goto %s' % (upstream['mark'], mark_chain_name('restore', upstream))
+                    for upstream in self.planner.enabled_upstreams()]
+        rules = ['type filter hook prerouting priority mangle; policy accept;',
+                 'iifname != %s return' % self.interface,
+                 'ct mark & %s vmap %s' % (mask, anonymous(restore)),
+                 # A connection mark no path restores (its upstream removed): "not classified" stays, refused.
+                 'ct mark & %s != 0 return' % mask,
+                 'ct direction reply goto %s' % mark_chain_name('mark', None)]
+        for version in (4, 6):
+            nets = [network for network in self.planner.server_networks() if family(network) == version]
+            if nets:
+                rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(nets), mark_chain_name('mark', None)))
+        for version in (4, 6):
+            dispatch = ['%s : goto client-%s' % (address.split('/')[0] if address.endswith(('/32', '/128')) else address,
+                                                 client['name'])
+                        for client in self.planner.clients for address in client['address'] if family(address) == version]
+            if dispatch:
+                rules.append('%s saddr vmap %s' % (MATCH[version], anonymous(dispatch)))
+        rules.append('goto %s' % mark_chain_name('mark', None))  # no split client's source
+        return ['chain classify {'] + ['  ' + rule for rule in rules] + ['}']
+
+    def not_classified_chain(self):
+        return ['chain not-classified {',
+                '  type filter hook prerouting priority raw; policy accept;',
+                '  iifname %s meta mark set meta mark | 0x%08x' % (self.interface, self.marks.mask),
+                '}']
+
+    def per_client_address(self, chain, hook, match, statement):
+        """A base chain with one rule per family over the split clients' addresses (an anonymous set)."""
+        rules = []
+        for version in (4, 6):
+            addresses = [address for client in self.planner.clients for address in client['address']
+                         if family(address) == version]
+            if addresses:
+                rules.append('  iifname %s %s saddr %s %s %s' % (self.interface, MATCH[version], anonymous(addresses),
+                                                                match, statement))
+        return ['chain %s {' % chain, '  %s; policy accept;' % hook] + rules + ['}'] if rules else []
+
+    def nat_chains(self):
+        settings = self.planner.settings
+        lines = []
+        if settings['dns_redirect']:
+            lines += self.per_client_address('dns-redirect', 'type nat hook prerouting priority dstnat',
+                                             'meta l4proto { tcp, udp } th dport 53', 'redirect to :53')
+        interfaces = ['"%s"' % upstream['interface'] for upstream in self.planner.enabled_upstreams()]
+        if interfaces:
+            lines += ['chain upstream-nat {', '  type nat hook postrouting priority srcnat; policy accept;',
+                      '  oifname %s masquerade' % anonymous(interfaces), '}']
+        if settings['block_encrypted_dns']:
+            lines += self.per_client_address('encrypted-dns', 'type filter hook forward priority filter',
+                                             'meta l4proto { tcp, udp } th dport 853', 'reject')
+        return lines
+
+    def sets(self):
+        size = self.planner.settings['set_maxelem']
+        return sorted((dict(name=name, type=SET_TYPES[version], size=size)
+                       for owner in self.planner.owners for (_action, version), name in owner['sets'].items()),
+                      key=lambda item: item['name'])
+
+    def definition(self):
+        lines = self.mark_chains()
+        for client in self.planner.clients:
+            lines += self.client_chain(client)
+        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains()
+
+    def call(self):
+        """nft_table's arguments; the fallback, loaded at boot when the definition cannot be, refuses (every
+        packet of the server interface stays "not classified")."""
+        return dict(table=TABLE, sets=self.sets(), definition=self.definition(), fallback=self.not_classified_chain())
