@@ -73,6 +73,33 @@ def parse_counters(text):
     return counts
 
 
+def nft_elements(set_object):
+    """(address, interface or None, bytes or None) of each element of a set of `nft -j list` output."""
+    found = []
+    for value in set_object.get('elem', []):
+        counted = None
+        if isinstance(value, dict) and 'elem' in value:
+            counted = (value['elem'].get('counter') or {}).get('bytes')
+            value = value['elem']['val']
+        address, interface = value['concat'] if isinstance(value, dict) and 'concat' in value else (value, None)
+        found.append((address, interface, counted))
+    return found
+
+
+def parse_nft_sets(text):
+    """{set name: {'entries': N, 'counters': {member: bytes}}} of `nft -j list table` output (the nftables backend),
+    members as ipset writes them (`10.8.0.2,wg-up-1`), so that the accounting reads the same either way."""
+    sets = {}
+    for item in json.loads(text or '{}').get('nftables', []):
+        if 'set' not in item:
+            continue
+        elements = nft_elements(item['set'])
+        sets[item['set']['name']] = dict(entries=len(elements), counters=dict(
+            (address if interface is None else '%s,%s' % (address, interface), counted)
+            for address, interface, counted in elements if counted is not None))
+    return sets
+
+
 # Rules: what the figures mean ---------------------------------------------------------------------
 
 def handshake_limit(keepalive):
@@ -173,7 +200,7 @@ def render(config, state, now):
                      if all(counter['set'] in state['counters'] for counter in client['counters']
                             if counter['direction'] == direction and counter['path'] == path)])
     sets = [item for item in config.get('sets', []) if item['name'] in state['sets']]
-    metrics.add('wgsplit_set_entries', 'gauge', 'Members of the collection\'s ipsets.',
+    metrics.add('wgsplit_set_entries', 'gauge', 'Members of the collection\'s sets.',
                 [(dict(set=item['name']), state['sets'][item['name']]['entries']) for item in sets])
     metrics.add('wgsplit_set_max_entries', 'gauge', 'The most members each set takes (maxelem).',
                 [(dict(set=item['name']), item['maxelem']) for item in sets])
@@ -196,13 +223,18 @@ def read_state(config, now, run_command):
     """What `render` needs, read from the host with `run_command(argv) -> (rc, stdout)`."""
     links = json.loads(run_command(['ip', '-j', 'link', 'show'])[1] or '[]')
     tunnels = read_tunnels([upstream['interface'] for upstream in config.get('upstreams', [])], links, now, run_command)
-    sets = parse_set_headers(run_command(['ipset', 'list', '-t'])[1])
     counter_sets = sorted(set(counter['set'] for client in config.get('clients', []) for counter in client['counters']))
-    counters = {}
-    for name in counter_sets:
-        rc, out = run_command(['ipset', 'save', name]) if name in sets else (1, '')
-        if rc == 0:
-            counters[name] = parse_counters(out)
+    if config.get('nftables_table'):
+        rc, out = run_command(['nft', '-j', 'list', 'table', 'inet', config['nftables_table']])
+        sets = parse_nft_sets(out) if rc == 0 else {}
+        counters = dict((name, sets[name]['counters']) for name in counter_sets if name in sets)
+    else:
+        sets = parse_set_headers(run_command(['ipset', 'list', '-t'])[1])
+        counters = {}
+        for name in counter_sets:
+            rc, out = run_command(['ipset', 'save', name]) if name in sets else (1, '')
+            if rc == 0:
+                counters[name] = parse_counters(out)
     resolver = run_command(['systemctl', 'is-active', '--quiet', config['resolver_unit']])[0] == 0
     return dict(tunnels=tunnels, sets=sets, counters=counters, resolver=resolver)
 

@@ -12,16 +12,19 @@ deleted by someone else, the table gone) is drift the next run repairs, whatever
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
+import ipaddress
+import json
 import re
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, interface_name, safe_strings
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import nft_elements
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, forget_learned, learned_lock, read_text)
+    BootState, StateModule, forget_learned, learned_lock, list_delta, read_text)
 
 TABLE_NAME = re.compile(r'[a-z][a-z0-9_-]{0,31}')
 SET_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_-]{0,63}')
-SET_TYPES = ('ipv4_addr', 'ipv6_addr')
+# The sets' element types: an address, or an address and an interface name (accounting: the path a packet takes).
+SET_TYPES = ('ipv4_addr', 'ipv6_addr', 'ipv4_addr . ifname', 'ipv6_addr . ifname')
 TABLE_MARKER = 'wgsplit.gateway'
 COLLECTION_TABLE = 'wgsplit'  # the table the plan fills (plugin_utils/nft_ruleset.py), which split_info reads
 BOOT_HEADER = '# Written by wgsplit.gateway.nft_table: loaded at boot by wgsplit-restore.service. Do not edit.'
@@ -50,8 +53,44 @@ def check_definition(lines):
         raise Invalid('the definition leaves %d brace(s) open' % depth)
 
 
-def set_declaration(item):
-    return 'set %s { type %s; size %d; }' % (item['name'], item['type'], item['size'])
+def set_declaration(item, elements=False):
+    """A set as the table holds it; with `elements`, the elements the caller gives too (the boot file)."""
+    given = ' elements = { %s };' % ', '.join(item['elements']) if elements and item['elements'] else ''
+    return 'set %s { type %s; size %d;%s%s }' % (item['name'], item['type'], item['size'],
+                                                ' counter;' if item['counter'] else '', given)
+
+
+def declaration(item):
+    """What makes a set the same set (else it is deleted and made again, its elements lost)."""
+    return (item['type'], item['size'], item['counter'])
+
+
+def canonical_element(value, set_type):
+    """An element as this module compares it: the address as Python prints it, an interface name quoted; raises
+    Invalid with the reason."""
+    parts = [part.strip() for part in value.split(' . ')]
+    if len(parts) != len(set_type.split(' . ')):
+        raise Invalid('%r is not an element of type %s' % (value, set_type))
+    try:
+        address = ipaddress.ip_address(parts[0])
+    except ValueError:
+        raise Invalid('%r: %r is not an address' % (value, parts[0]))
+    if address.version != (4 if set_type.startswith('ipv4') else 6):
+        raise Invalid('%r is not an element of type %s' % (value, set_type))
+    if len(parts) == 1:
+        return str(address)
+    interface = parts[1][1:-1] if len(parts[1]) > 1 and parts[1][0] == parts[1][-1] == '"' else parts[1]
+    return '%s . "%s"' % (address, interface_name(interface))
+
+
+def set_elements(text):
+    """The elements of `nft -j list set` output, as canonical_element gives them."""
+    found = []
+    for item in json.loads(text).get('nftables', []):
+        for address, interface, _counted in nft_elements(item.get('set', {})):
+            address = str(ipaddress.ip_address(address))
+            found.append(address if interface is None else '%s . "%s"' % (address, interface))
+    return found
 
 
 def listed_objects(listing):
@@ -75,10 +114,10 @@ def table_owned(listing):
 
 
 def listed_set(lines):
-    """(type, size) of a set's listed declaration lines."""
+    """(type, size, counter) of a set's listed declaration lines, as `declaration` gives them."""
     values = dict(line.split(None, 1) for line in lines if ' ' in line)
     size = values.get('size')
-    return values.get('type'), int(size) if size and size.isdigit() else None
+    return values.get('type'), int(size) if size and size.isdigit() else None, 'counter' in lines
 
 
 def boot_text(table, sets, definition):
@@ -88,7 +127,7 @@ def boot_text(table, sets, definition):
                       'delete table inet %s' % table,
                       'table inet %s {' % table,
                       '\tcomment "%s"' % TABLE_MARKER]
-                     + ['\t' + set_declaration(item) for item in sets]
+                     + ['\t' + set_declaration(item, elements=True) for item in sets]
                      + ['\t' + line for line in definition] + ['}', ''])
 
 
@@ -126,6 +165,12 @@ class NftTable(StateModule):
                 check_definition(params[option] or [])
             except Invalid as error:
                 self.module.fail_json(msg='%s: %s' % (option, error))
+        for item in params['sets'] or []:
+            if item['elements'] is not None:
+                try:
+                    item['elements'] = sorted(set(canonical_element(value, item['type']) for value in item['elements']))
+                except Invalid as error:
+                    self.module.fail_json(msg='set %s: %s' % (item['name'], error))
 
     def path(self, suffix):
         return self.boot_state.path(self.table + suffix)
@@ -154,10 +199,15 @@ class NftTable(StateModule):
         owned = table_owned(self.listing)
         objects = listed_objects(self.listing)
         in_step = read_text(self.path('.listing')) == self.listing
+        managed = [item['name'] for item in self.params['sets'] if item['elements'] is not None and item['name'] in objects['set']]
         return dict(present=True, owned=owned,
                     applied=(read_text(self.path('.nft')) if in_step else DRIFTED),
                     sets=dict((name, listed_set(lines)) for name, lines in objects['set'].items()),
+                    elements=dict((name, self.elements(name)) for name in managed),
                     filled=self.filled(sorted(set(self.params['flush'] or []) & set(objects['set']))))
+
+    def elements(self, name):
+        return sorted(set_elements(self.cmd.run(['nft', '-j', 'list', 'set', 'inet', self.table, name])[1]))
 
     def want(self, current):
         params = self.params
@@ -169,7 +219,9 @@ class NftTable(StateModule):
         if params['definition'] is None:  # only flush the resolver's sets named
             return dict(current, filled=[]) if current['present'] else current
         return dict(present=True, owned=True, applied=boot_text(self.table, params['sets'], params['definition']),
-                    sets=dict((item['name'], (item['type'], item['size'])) for item in params['sets']), filled=[])
+                    sets=dict((item['name'], declaration(item)) for item in params['sets']),
+                    elements=dict((item['name'], item['elements']) for item in params['sets'] if item['elements'] is not None),
+                    filled=[])
 
     def transaction(self, current, wanted):
         """The `nft -f` input: every chain, map and set of the table replaced, but the resolver's sets whose
@@ -189,6 +241,12 @@ class NftTable(StateModule):
                       if current['sets'].get(name) != wanted['sets'].get(name)]
             lines += ['table %s {' % table] + ['\t' + set_declaration(item) for item in self.params['sets']]
             lines += ['\t' + line for line in self.params['definition']] + ['}']
+            for name, elements in sorted(wanted['elements'].items()):
+                kept = current.get('sets', {}).get(name) == wanted['sets'][name]
+                have = current.get('elements', {}).get(name, []) if kept else []
+                missing, extra = list_delta(have, elements)
+                lines += ['delete element %s %s { %s }' % (table, name, ', '.join(extra))] if extra else []
+                lines += ['add element %s %s { %s }' % (table, name, ', '.join(missing))] if missing else []
         lines += ['flush set %s %s' % (table, name) for name in current.get('filled', [])]
         return '\n'.join(lines) + '\n'
 
@@ -220,7 +278,8 @@ class NftTable(StateModule):
             return False
         changed = self.boot_state.write(self.table + '.nft', wanted['applied'])
         changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or [])) or changed
-        changed = self.boot_state.write(self.table + '.learned', ''.join(item['name'] + '\n' for item in self.params['sets'])) or changed
+        learned = ''.join(item['name'] + '\n' for item in self.params['sets'] if item['elements'] is None)
+        changed = self.boot_state.write(self.table + '.learned', learned) or changed
         if self.listing is not None:  # read() after the change, when there was one
             changed = self.boot_state.write(self.table + '.listing', self.listing) or changed
         return changed
@@ -241,7 +300,9 @@ ARGUMENTS = dict(
         sets=dict(type='list', elements='dict', default=[], options=dict(
             name=dict(type='str', required=True),
             type=dict(type='str', required=True, choices=list(SET_TYPES)),
-            size=dict(type='int', default=65536))),
+            size=dict(type='int', default=65536),
+            counter=dict(type='bool', default=False),
+            elements=dict(type='list', elements='str'))),
         flush=dict(type='list', elements='str'),
         fallback=dict(type='list', elements='str'),
         state=dict(type='str', default='present', choices=['present', 'absent']),

@@ -14,7 +14,7 @@ version_added: 0.3.0
 description:
   - Makes table C(inet TABLE) hold exactly I(definition) (its chains, maps and sets) plus the sets of I(sets),
     which a resolver fills (dnsmasq C(nftset=)) and which keep their elements while their declaration holds.
-  - The change is one C(nft -f) transaction: packets see the old table or the new one, never a part of either.
+  - The change is one C(nft -f) transaction, so packets see the old table or the new one, never a part of either.
     Every chain and map of the table is replaced; nothing outside the table is touched (C(flush ruleset),
     other tables, iptables-nft's tables stay as they are).
   - The table is the collection's by its comment C(wgsplit.gateway); a table of that name without it is
@@ -41,8 +41,10 @@ options:
     elements: str
   sets:
     description:
-      - The sets a resolver fills. Declared by the module; their elements are never the definition's, and they
-        survive a change of the definition while their declaration stays the same.
+      - The table's named sets, declared by the module. A set survives a change of the definition, with its
+        elements, while its declaration (type, size, counter) stays the same.
+      - A set without I(elements) is filled by others (a resolver, dnsmasq C(nftset=)). What it holds is saved by
+        C(wgsplit-learned.timer) and at shutdown, and loaded again at boot.
     type: list
     elements: dict
     default: []
@@ -52,14 +54,24 @@ options:
         type: str
         required: true
       type:
-        description: Element type.
+        description: Element type (an address, or an address and an interface name).
         type: str
         required: true
-        choices: [ipv4_addr, ipv6_addr]
+        choices: [ipv4_addr, ipv6_addr, ipv4_addr . ifname, ipv6_addr . ifname]
       size:
         description: Most elements the set holds.
         type: int
         default: 65536
+      counter:
+        description: Each element counts the packets and bytes that matched it.
+        type: bool
+        default: false
+      elements:
+        description:
+          - Exactly these elements (C(10.8.0.2), C(10.8.0.2 . "wg-up-1")), changed in place one by one, so the
+            counters of those that stay keep counting.
+        type: list
+        elements: str
   flush:
     description:
       - Sets of I(sets) to empty (their domains' rules changed). Given without I(definition), only that is done
@@ -69,8 +81,8 @@ options:
   fallback:
     description:
       - Definition loaded at boot instead of I(definition) when that one is missing or does not load (the same
-        rules apply to its lines). The collection's plan gives a chain that leaves the server interface's
-        packets "not classified", which policy routing refuses.
+        rules apply to its lines). The collection's plan gives a chain that marks every packet of the server
+        interface as not classified, which policy routing refuses.
     type: list
     elements: str
   state:

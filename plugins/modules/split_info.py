@@ -218,7 +218,14 @@ nftables:
       description: Its named sets, sorted.
       type: list
       elements: str
-  sample: {"exists": true, "owned": true, "sets": ["wgs-alice-p4"]}
+    entries:
+      description: The number of elements of each set (only of a table of the collection's).
+      type: dict
+    counters:
+      description: Of each set whose elements count, the bytes per element, written as ipset writes members.
+      type: dict
+  sample: {"exists": true, "owned": true, "sets": ["wgs-A-sent-direct4", "wgs-alice-p4"], "entries": {"wgs-alice-p4": 3,
+           "wgs-A-sent-direct4": 1}, "counters": {"wgs-A-sent-direct4": {"10.8.0.2": 5120}}}
 kept_clients:
   description:
     - The clients kept on the gateway (C(playbooks/client.yml)), by name, each with the text of its file
@@ -331,7 +338,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned
-from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_counters, parse_set_headers, read_tunnels
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
+    parse_counters, parse_nft_sets, parse_set_headers, read_tunnels)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
@@ -541,12 +549,16 @@ class SplitInfo:
                                   for name in owned if headers[name]['counters']))
 
     def nftables(self):
-        listing = None
+        listing, sets = None, {}
         if self.has('nft'):
             rc, out, _err = self.cmd.run(['nft', '-t', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
             listing = out if rc == 0 else None
-        return dict(exists=listing is not None, owned=table_owned(listing),
-                    sets=sorted(listed_objects(listing)['set']))
+        if table_owned(listing):  # each set's element count and counters (status, metrics)
+            rc, out, _err = self.cmd.run(['nft', '-j', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
+            sets = parse_nft_sets(out) if rc == 0 else {}
+        return dict(exists=listing is not None, owned=table_owned(listing), sets=sorted(listed_objects(listing)['set']),
+                    entries=dict((name, item['entries']) for name, item in sets.items()),
+                    counters=dict((name, item['counters']) for name, item in sets.items() if item['counters']))
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))

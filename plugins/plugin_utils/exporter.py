@@ -14,6 +14,7 @@ import os
 from ansible_collections.wgsplit.gateway.plugins.module_utils import metrics
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import handshake_limit
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     METRICS_CONFIG, METRICS_DIR, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, RESOLVER_UNIT, UNIT_DIR)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import directory as settings_directory
@@ -62,8 +63,10 @@ def program():
 
 def config(settings, upstreams, clients, sets):
     """What the exporter reports on: the plan's upstreams, split clients (with their counters) and sets."""
+    # The nftables backend's sets are in the collection's table, read in one `nft -j list table`.
+    backend = dict(nftables_table=COLLECTION_TABLE) if settings.get('backend') == 'nftables' else {}
     return json.dumps(dict(
-        textfile=textfile_path(settings), resolver_unit=RESOLVER_UNIT,
+        backend, textfile=textfile_path(settings), resolver_unit=RESOLVER_UNIT,
         upstreams=[dict(name=upstream['name'], interface=upstream['interface'],
                         handshake_limit=handshake_limit(upstream['persistent_keepalive'])) for upstream in upstreams],
         clients=[dict(name=client['name'], upstream=client['upstream'], counters=client['counters']) for client in clients],

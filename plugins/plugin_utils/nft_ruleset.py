@@ -34,6 +34,12 @@ def set_mark(key, marks, value):
     return '%s mark set %s mark & 0x%08x | 0x%08x' % (key, key, ~marks.mask & 0xffffffff, value)
 
 
+def counted_element(member):
+    """An accounting set's member as nft writes it: `10.8.0.2,wg-up-1` (ipset) is `10.8.0.2 . "wg-up-1"`."""
+    address, _comma, interface = member.partition(',')
+    return '%s . "%s"' % (address, interface) if interface else address
+
+
 def anonymous(values):
     return '{ %s }' % ', '.join(values)
 
@@ -138,16 +144,37 @@ class Ruleset(object):
         return lines
 
     def sets(self):
+        """The resolver's sets (no elements given: dnsmasq fills them), then the accounting sets (their elements
+        the split clients' addresses, each with a counter)."""
         size = self.planner.settings['set_maxelem']
-        return sorted((dict(name=name, type=SET_TYPES[version], size=size)
-                       for owner in self.planner.owners for (_action, version), name in owner['sets'].items()),
-                      key=lambda item: item['name'])
+        learned = sorted((dict(name=name, type=SET_TYPES[version], size=size, counter=False, elements=None)
+                          for owner in self.planner.owners for (_action, version), name in owner['sets'].items()),
+                         key=lambda item: item['name'])
+        counted = [dict(name=item['name'], type=SET_TYPES[4 if item['family'] == 'inet' else 6] +
+                        (' . ifname' if item['type'] == 'hash:net,iface' else ''),
+                        size=item['maxelem'], counter=True, elements=[counted_element(member) for member in item['members']])
+                   for item in self.planner.counter_sets]
+        return learned + counted
+
+    def count_chain(self):
+        """The plan's accounting rules (Planner.count_rules) in nft: from FORWARD, each packet of a split client looked
+        up in the sets of its direction, through its upstream's interface first; the first that holds it counts it."""
+        rules = []
+        for rule in self.planner.count_rules():
+            own = 'iifname' if 'in_interface' in rule else 'oifname'
+            keys = [('%s %saddr' % (MATCH[4 if rule['family'] == 'inet' else 6], flag[0])) if index == 0 else
+                    ('oifname' if flag == 'dst' else 'iifname')
+                    for index, flag in enumerate(rule['match_set_flags'].split(','))]
+            rules.append('  %s %s %s @%s return' % (own, self.interface, ' . '.join(keys), rule['match_set']))
+        if not rules:
+            return []
+        return ['chain count {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']
 
     def definition(self):
         lines = self.mark_chains()
         for client in self.planner.clients:
             lines += self.client_chain(client)
-        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains()
+        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.count_chain()
 
     def call(self):
         """nft_table's arguments; the fallback, loaded at boot when the definition cannot be, refuses (every

@@ -620,6 +620,8 @@ def plan(checked, discovery):
     front, backs = (resolver.layout(checked['settings'], entries, list_counts(checked),
                                     in_place=resolver.numbered(found.get('backs') or {})) if present else (None, []))
     clients = [planner.client_summary(client) for client in planner.clients]
+    set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets] if table is None else
+                  [dict(name=item['name'], maxelem=item['size']) for item in table['sets']])
     interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
                   [dict(name=name, state='absent') for name in stale_interfaces])
     return dict(
@@ -635,7 +637,8 @@ def plan(checked, discovery):
         routing=routing,
         sets=sets,  # ipset_set's `sets`: every set with its definition, one transaction
         clients=clients,  # for status and metrics
-        metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, sets),
+        set_limits=set_limits,  # every set and the most it holds, whichever the backend (status, metrics)
+        metrics=exporter.files(discovery.get('metrics', {}), checked['settings'], upstreams, clients, set_limits),
         kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
         nftables=table,  # nft_table's arguments (the nftables backend), or None

@@ -151,10 +151,7 @@ SETTINGS = dict(
 
 
 def backend_errors(settings, errors):
-    """What the nftables backend does not do yet, or cannot name."""
-    for name in ('accounting', 'metrics'):
-        if settings.get(name):
-            errors.append('wgsplit_%s: not available with wgsplit_backend nftables yet; set it to false' % name)
+    """What the nftables backend cannot name."""
     prefix = settings.get('set_prefix')
     if prefix and not (prefix[0].isalpha() or prefix[0] == '_'):
         errors.append('wgsplit_set_prefix: %s must start with a letter or _ with wgsplit_backend nftables (nft names)'

@@ -54,15 +54,16 @@ def drift(plan, found, pending):
 
 def status(plan, found, pending=None):
     tunnels = dict((tunnel['name'], tunnel) for tunnel in found.get('wireguard', {}).get('tunnels', []))
-    entries = found.get('ipsets', {}).get('entries', {})
+    # The sets of either backend (their names are the same).
+    entries = dict(found.get('ipsets', {}).get('entries', {}), **found.get('nftables', {}).get('entries', {}))
     upstreams = [upstream_status(upstream, tunnels.get(upstream['interface'], {})) for upstream in plan.get('upstreams', [])]
-    counters = found.get('ipsets', {}).get('counters', {})
+    counters = dict(found.get('ipsets', {}).get('counters', {}), **found.get('nftables', {}).get('counters', {}))
     clients = [dict(client, learned=sum(entries.get(name, 0) for name in client['sets']),
                     traffic=client_traffic(client, counters)) for client in plan.get('clients', [])]
     resolver = dict(active=bool(found.get('resolver', {}).get('active')), enabled=bool(found.get('resolver', {}).get('enabled')))
     down = [upstream['name'] for upstream in upstreams if not upstream['healthy']]
     # A full set takes no more addresses: new destinations of its names would take the default path.
-    full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=item['maxelem']) for item in plan.get('sets', [])
+    full = [dict(name=item['name'], entries=entries.get(item['name'], 0), maxelem=item['maxelem']) for item in plan.get('set_limits', [])
             if entries.get(item['name'], 0) >= FULL_SHARE * item['maxelem']]
     differs = drift(plan, found, pending)
     lines = table(upstreams, clients, resolver)

@@ -28,6 +28,8 @@ from hypothesis.control import currently_in_test_context
 
 from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import WIREGUARD_CONFIG_MARKER
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import SET_NAME as NFT_SET_NAME
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import canonical_element, check_definition
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import normalize_member
 from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules
 from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import render_route, render_rule
@@ -101,9 +103,10 @@ def test_the_base_inventory_is_valid():
 
 
 # What a rendered value may look like ------------------------------------------------------------------
+NFTSET = re.compile(r'([46])#inet#wgsplit#([A-Za-z_][A-Za-z0-9_-]*)')
 RESOLVER_FLAGS = frozenset(('bind-dynamic', 'bind-interfaces', 'no-resolv', 'no-hosts'))
 RESOLVER_KEYS = frozenset(('port', 'interface', 'except-interface', 'listen-address', 'pid-file', 'cache-size', 'max-ttl',
-                           'max-cache-ttl', 'server', 'ipset'))
+                           'max-cache-ttl', 'server', 'ipset', 'nftset'))
 BACK_ADDRESS = re.compile(r'127\.53\.0\.([1-9][0-9]{0,2})')
 WG_KEYS = frozenset(('PrivateKey', 'Address', 'MTU', 'Table', 'PostUp', 'PublicKey', 'PresharedKey', 'Endpoint',
                      'AllowedIPs', 'PersistentKeepalive'))
@@ -177,7 +180,7 @@ def raw_rule_domains(variables):
 
 
 def set_names(result):
-    return set(item['name'] for item in result['sets'])
+    return set(item['name'] for item in result['sets'] + (result['nftables'] or {}).get('sets', []))
 
 
 # The checks of everything a plan renders ------------------------------------------------------------
@@ -247,6 +250,7 @@ def check_plan(result, variables, secrets=(), discovery=None):
     check_resolver(result, raw_rule_domains(variables))
     check_wg_quick(result)
     check_iptables(result)
+    check_nftables(result)
     check_ip_batch(result)
 
 
@@ -283,6 +287,8 @@ def check_resolver(result, rule_domains):
     backs = [item['text'] for item in result['resolver']['backs']]
     for text in [config] + backs:
         check_resolver_text(text, result, rule_domains)
+        # Each backend's directive only: sets of the other would not exist.
+        assert ('\nipset=' if result['settings']['backend'] == 'nftables' else '\nnftset=') not in text
     lines = result['resolver']['lines']
     in_place = resolver.in_place_lines(config, backs)
     assert resolver.stale_sets(in_place, lines) == [] and resolver.stale_sets(lines, in_place) == []
@@ -324,11 +330,44 @@ def check_resolver_text(text, result, rule_domains):
             assert domain == '#' or domain in rule_domains, 'resolver line %r: %s is no rule value' % (line, domain)
             if key == 'server':
                 assert target == '#' or canonical_address(target) or BACK_ADDRESS.fullmatch(target), line
+            elif key == 'nftset':
+                assert result['settings']['backend'] == 'nftables', line
+                listed.append(domain)
+                specs = [NFTSET.fullmatch(spec) for spec in target.split(',')]
+                assert all(specs) and set(spec.group(2) for spec in specs) <= sets, 'resolver line %r' % line
+                assert all(spec.group(2).endswith(spec.group(1)) for spec in specs), line  # the set's own family
             else:
                 listed.append(domain)
                 assert target and set(target.split(',')) <= sets, 'resolver line %r' % line
     assert len(listed) == len(set(listed)), 'a domain has two ipset= lines (dnsmasq uses the first)'
     return listed
+
+
+def check_nftables(result):
+    """The nftables backend's table: every line stays inside the table (what nft_table checks), every set has a
+    name nft reads and canonical elements, every set a rule matches and every chain it goes to is the table's."""
+    table = result['nftables']
+    if table is None:
+        assert result['settings']['backend'] == 'iptables' or result['state'] == 'absent'
+        return
+    assert result['settings']['backend'] == 'nftables' and result['sets'] == [] and not chains_of(result)
+    check_definition(table['definition'])
+    check_definition(table['fallback'])
+    names = set()
+    for item in table['sets']:
+        assert NFT_SET_NAME.fullmatch(item['name']), item['name']
+        names.add(item['name'])
+        for element in item['elements'] or []:
+            assert canonical_element(element, item['type']) == element, (item['name'], element)
+    text = '\n'.join(table['definition'])
+    chains = set(re.findall(r'^chain ([a-z0-9_-]+) \{', text, re.M))
+    assert set(re.findall(r'@([A-Za-z0-9_-]+)', text)) <= names
+    assert set(re.findall(r'goto ([a-z0-9_-]+)', text)) <= chains
+    assert 'chain classify {' in table['definition'] and table['fallback'][0] == 'chain not-classified {'
+
+
+def chains_of(result):
+    return [chain for role in result['chains'].values() for chain in role if chain.get('state') != 'absent']
 
 
 # wg_upstream fills these in for arguments a caller leaves out (its argument spec).
@@ -812,6 +851,8 @@ def valid_inventories(draw):
     prefix = draw(st.one_of(st.just('wgs-'), st.from_regex(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,7}', fullmatch=True)))
     if prefix != 'wgs-' or draw(st.booleans()):
         variables['set_prefix'] = prefix
+    if draw(st.booleans()) and (prefix[0].isalpha() or prefix[0] == '_'):  # nft names start so
+        variables['backend'] = draw(st.sampled_from(['iptables', 'nftables']))
     if draw(st.integers(0, 19)) == 0:
         variables['state'] = 'absent'
     elif draw(st.booleans()):
