@@ -5,7 +5,7 @@
 # exists with the same package list.
 set -euo pipefail
 image=${WGSPLIT_LAB_IMAGE:-wgsplit-lab:bookworm}
-packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod,openssh-server,prometheus-node-exporter
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iptables,ipset,dnsmasq-base,wireguard-tools,wireguard-go,curl,dnsutils,iputils-ping,procps,conntrack,kmod,nftables,openssh-server,prometheus-node-exporter
 # Docker mounts /proc/sys read-only, and its API has no equivalent of the CLI's
 # `--security-opt systempaths=unconfined`; with CAP_SYS_ADMIN the container remounts it at each boot,
 # as a real machine has it (sysctls, rp_filter of new interfaces).

@@ -20,6 +20,11 @@ with open(os.path.join(SCENARIO, 'tests', 'expected_paths.yml')) as expected_fil
 with open(os.path.join(SCENARIO, 'group_vars', 'wgsplit_gateways', 'main.yml')) as inventory_file:
     INVENTORY = yaml.safe_load(inventory_file)
 
+# WGSPLIT_LAB_BACKEND=nftables runs the whole lab with wgsplit_backend: nftables (the inventory reads it too).
+BACKEND = os.environ.get('WGSPLIT_LAB_BACKEND') or 'iptables'
+NFT = BACKEND == 'nftables'
+NFT_TABLE = 'inet wgsplit'
+
 ADDRESSES = EXPECTED['addresses']
 VIA = dict((address, via) for via, by_family in ADDRESSES.items() for address in by_family.values())
 
@@ -98,7 +103,8 @@ LEARNED = re.compile(r'^(?:add wgs-\S+ .*|/etc/wgsplit/learned/.*)\n', re.MULTIL
 def gateway_state():
     """Everything of the gateway's that a run could change, without counters, timers and what was learned."""
     gateway = host('gateway')
-    commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
+    commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'nft list tables', 'nft -t list table %s' % NFT_TABLE,
+                'ip -4 rule', 'ip -6 rule', 'ip route show table all',
                 'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
                 'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver',
                 'systemctl list-units --plain --no-legend wgsplit-resolver-back@*']
@@ -123,3 +129,49 @@ def wait_booted(name, timeout_s=60):
     while host(name).run('systemctl is-system-running').stdout.strip() not in ('running', 'degraded'):
         assert time.monotonic() < deadline, '%s did not finish booting' % name
         time.sleep(1)
+
+
+# What differs between the backends: where the sets and the classification are, and how to break them by hand.
+def set_names(gateway):
+    if NFT:
+        return re.findall(r'^\tset (\S+) \{', gateway.run('nft -t list table %s' % NFT_TABLE).stdout, re.MULTILINE)
+    return gateway.check_output('ipset list -n').split()
+
+
+def set_listing(gateway, name):
+    """A set with its members, one line each for ipset (`ADDRESS timeout N`), on the elements line(s) for nft."""
+    return gateway.check_output('nft list set %s %s' % (NFT_TABLE, name) if NFT else 'ipset list %s' % name)
+
+
+def add_member(gateway, name, address):
+    gateway.run_test("nft add element %s %s '{ %s }'" % (NFT_TABLE, name, address) if NFT else
+                     'ipset add %s %s -exist' % (name, address))
+
+
+def classification(gateway):
+    """The rules that send each client's connections to its chain and classify them."""
+    return gateway.check_output('nft -t list table %s' % NFT_TABLE if NFT else 'iptables-save -t mangle')
+
+
+def client_dispatched(gateway, address, name):
+    text = classification(gateway)
+    return ('%s : goto client-%s' % (address, name)) in text if NFT else ('-A WGSPLIT_CLIENTS -s %s/32' % address) in text
+
+
+def drop_classification(gateway):
+    """What a firewall reload that drops the collection's classifying jump does: nothing is classified."""
+    gateway.run_test('nft flush chain %s classify' % NFT_TABLE if NFT else 'iptables -t mangle -D PREROUTING -j WGSPLIT')
+
+
+def flush_client_chain(gateway, name):
+    gateway.run_test('nft flush chain %s client-%s' % (NFT_TABLE, name) if NFT else
+                     'iptables -t mangle -F wgs-%s && ip6tables -t mangle -F wgs-%s' % (name, name))
+
+
+def chains_call():
+    """The name of split_pending's call for the classification (status names it when it drifts)."""
+    return 'split_client.table' if NFT else 'split_client.chains'
+
+
+def filter_listing(gateway):
+    return gateway.run('nft -t list table %s' % NFT_TABLE if NFT else 'iptables-save -c -t filter; iptables-save -c -t mangle').stdout

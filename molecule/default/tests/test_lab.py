@@ -15,8 +15,9 @@ import time
 import pytest
 import yaml
 
-from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, SCENARIO, STATUS, assert_unchanged, expected, gateway_state, host,
-                 inventory, label, seen, site, wait_booted)
+from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO, STATUS, add_member, assert_unchanged, chains_call,
+                 classification, client_dispatched, drop_classification, expected, filter_listing, flush_client_chain,
+                 gateway_state, host, inventory, label, seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
 ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
@@ -156,7 +157,7 @@ def test_disabled_client_and_upstream_disabled_for_a_client(tmp_path):
     assert seen('carol', 'shared.test') == DIRECT
     assert seen('bob', 'plain.test') == DIRECT
     assert seen('alice', 'shared.test') == US
-    assert 'wgs-carol' not in host('gateway').run('ipset list -n').stdout
+    assert not [name for name in set_names(host('gateway')) if name.startswith('wgs-carol')]
 
 
 def test_disabled_upstream_does_not_split_its_clients_and_warns(tmp_path):
@@ -173,8 +174,8 @@ def test_removal_of_a_client_and_an_upstream(tmp_path):
     gateway = host('gateway')
     assert gateway.run('ip link show wg-up-3').succeeded
     applied(tmp_path, inventory(wgsplit_clients={'carol': None}, wgsplit_upstreams={'spare': None}))
-    assert 'wgs-carol' not in gateway.run('ipset list -n').stdout
-    assert '10.8.0.4' not in gateway.run('iptables-save -t mangle').stdout
+    assert not [name for name in set_names(gateway) if name.startswith('wgs-carol')]
+    assert '10.8.0.4' not in classification(gateway)
     assert not gateway.run('ip link show wg-up-3').succeeded
     assert 'lookup 51003' not in gateway.run('ip rule').stdout
     assert not gateway.file('/etc/wireguard/wg-up-3.conf').exists
@@ -191,8 +192,8 @@ def test_kill_switch_and_drift_repair(tmp_path):
     assert seen('bob', 'plain.test') == EU
     gateway.run_test('ip link delete wg-up-2')
     assert seen('bob', 'plain.test', timeout_s=3) is None
-    # More drift by hand: a jump and a routing rule of the collection's deleted.
-    gateway.run_test('iptables -t mangle -D PREROUTING -j WGSPLIT')
+    # More drift by hand: the classification and a routing rule of the collection's deleted.
+    drop_classification(gateway)
     gateway.run_test("ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001")
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0, output[-3000:]
@@ -335,7 +336,7 @@ def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(
     assert seen('bob', 'plain.test') == EU
     # A firewall reload that drops the mangle chain's jump: nothing is classified, everything of the server
     # interface is refused (the raw table's "not classified" mark), direct traffic included.
-    gateway.run_test('iptables -t mangle -D PREROUTING -j WGSPLIT')
+    drop_classification(gateway)
     assert seen('alice', 'plain.test', timeout_s=3) is None
     assert seen('carol', 'shared.test', timeout_s=3) is None
     rc, output, changed = site(tmp_path=str(tmp_path))
@@ -344,7 +345,7 @@ def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(
     assert seen('carol', 'shared.test') == EU
     # One client's chain flushed (by hand, or a tool that flushes chains by name): that client's new
     # connections stay "not classified" and are refused; the others are split as before.
-    gateway.run_test('iptables -t mangle -F wgs-alice && ip6tables -t mangle -F wgs-alice')
+    flush_client_chain(gateway, 'alice')
     assert seen('alice', 'proxied.test', timeout_s=3) is None
     assert seen('alice', 'proxied.test', timeout_s=3, ip=6) is None
     assert seen('carol', 'shared.test') == EU and seen('bob', 'bank.test') == DIRECT
@@ -368,13 +369,13 @@ def test_a_resolver_change_stopped_before_its_end_is_finished_by_the_next_run(tm
     """A run that stopped after changing resolver files left its journal (what the resolvers served): the next
     run restarts them, empties the sets the journal fed that the plan no longer feeds, and removes it."""
     gateway = host('gateway')
-    direct = next(name for name in gateway.check_output('ipset list -n').split() if name.startswith('wgs-alice-d'))
-    gateway.run_test('ipset add %s 192.0.2.77 -exist' % direct)
+    direct = next(name for name in set_names(gateway) if name.startswith('wgs-alice-d'))
+    add_member(gateway, direct, '192.0.2.77')
     gateway.run_test("printf 'ipset=/gone.test/%s\\n' > /etc/wgsplit/resolver/previous.lines" % direct)
     started = gateway.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value wgsplit-resolver')
     applied(tmp_path)
     assert not gateway.file('/etc/wgsplit/resolver/previous.lines').exists
-    assert '192.0.2.77' not in gateway.check_output('ipset list %s' % direct)
+    assert '192.0.2.77' not in set_listing(gateway, direct)
     assert gateway.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value wgsplit-resolver') != started
     assert seen('alice', 'proxied.test') == US
 
@@ -423,7 +424,7 @@ def test_a_client_given_by_public_key_is_split_in_both_families(tmp_path):
     rc, output = site(inventory(wgsplit_clients={'gone': gone}), tmp_path=str(tmp_path))[:2]
     assert rc == 0, output[-3000:]
     assert "client 'gone': no peer of wg0 has its public key" in output
-    assert 'wgs-gone' not in host('gateway').check_output('iptables-save -t mangle')
+    assert 'wgs-gone' not in classification(host('gateway'))
 
 
 def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused(tmp_path):
@@ -438,11 +439,12 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     assert seen('bob', 'proxied.test') == EU and seen('carol', 'proxied.test') == EU
     assert seen('bob', 'proxied.test', ip=6) is None  # eu has no IPv6: refused, not leaked
     assert seen('carol', 'shared.test') == DIRECT and seen('bob', 'plain.test') == DIRECT
-    sets = host('gateway').check_output('ipset list -n').split()
+    sets = set_names(host('gateway'))
     assert not [name for name in sets if name.startswith(('wgs-bob-', 'wgs-carol-'))], sets
     assert len([name for name in sets if re.fullmatch(r'wgs-L[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
     gateway = host('gateway')
-    backs = gateway.check_output('grep -l "^ipset=/#/wgs-L" /etc/wgsplit/resolver/back-*.conf').split()
+    backs = gateway.check_output('grep -lE "^(ipset=/#/wgs-L|nftset=/#/[46]#inet#wgsplit#wgs-L)" '
+                                 '/etc/wgsplit/resolver/back-*.conf').split()
     assert len(backs) == 1, backs
     assert len(running_backs()) == 2 == len(gateway.check_output('ls /etc/wgsplit/resolver/').split()) - 1
     # A download that came back empty: refused before anything changes, the paths stay.
@@ -511,9 +513,24 @@ def test_port_53_held_by_another_resolver_is_refused_before_any_change(tmp_path)
     assert gateway.run('systemctl is-active wgsplit-resolver').stdout.strip() == 'active'
 
 
-def test_corrupt_boot_file_after_a_reboot_refuses_that_client_only(tmp_path):
+def test_corrupt_boot_file_after_a_reboot_refuses_what_it_would_classify(tmp_path):
+    """iptables: a client's chain file that does not load refuses that client only. nftables: the table is one
+    transaction; when its file does not load, the fallback refuses every client, none is sent direct."""
     applied(tmp_path)
     gateway = host('gateway')
+    if NFT:
+        gateway.run_test("sed -i 's/goto mark-up-1$/goto nowhere/' /etc/wgsplit/nftables/wgsplit.nft")
+        subprocess.run(['docker', 'restart', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
+        wait_booted('gateway')
+        for client in ('alice', 'bob', 'carol'):
+            wait_for_handshake(client)
+        assert seen('alice', 'proxied.test', timeout_s=3) is None and seen('alice', 'plain.test', timeout_s=3) is None
+        assert seen('bob', 'bank.test', timeout_s=3) is None and seen('carol', 'shared.test', timeout_s=3) is None
+        rc, output, changed = site(tmp_path=str(tmp_path))
+        assert rc == 0 and changed > 0, output[-3000:]
+        wait_for_tunnels()
+        assert seen('alice', 'proxied.test') == US and seen('bob', 'bank.test') == DIRECT
+        return
     gateway.run_test("sed -i 's/^COMMIT$/-A garbage\\nCOMMIT/' /etc/wgsplit/iptables/mangle.wgs-alice.inet.rules")
     subprocess.run(['docker', 'restart', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
     wait_booted('gateway')
@@ -558,11 +575,11 @@ def test_status_reports_each_upstream_and_fails_for_monitoring_when_one_is_down(
         assert rc != 0 and re.search(r'upstreams not healthy: us, spare', output), output[-3000:]
         assert re.search(r'\bus +wg-up-1 +DOWN\b', output)
         # Drift by hand (the interface down, a client's chain flushed): status names what a run would change.
-        host('gateway').run_test('iptables -t mangle -F wgs-alice')
+        flush_client_chain(host('gateway'), 'alice')
         rc, output = site(tmp_path=str(tmp_path), playbook=STATUS, options=['-e', 'wgsplit_status_fail_on_drift=true'])[:2]
-        assert rc != 0 and 'not in step with the inventory: wg_upstream, split_client.chains' in output, output[-3000:]
+        assert rc != 0 and 'not in step with the inventory: wg_upstream, %s' % chains_call() in output, output[-3000:]
         assert re.search(r'in step with the inventory: NO, a run would change: wg_upstream \(the kernel differs\); '
-                         r'split_client.chains \(the kernel differs\)', output), output[-3000:]
+                         r'%s \(the kernel differs\)' % chains_call(), output), output[-3000:]
     finally:
         applied(tmp_path)  # a run repairs it (and the next tests find the gateway as the inventory says)
 
@@ -601,6 +618,14 @@ def test_bytes_through_the_upstream_grow_for_a_proxied_request_and_direct_ones_f
 def other_clients_objects():
     """alice's and bob's objects: their chains, what their sets learned, their byte counters (timeouts left out)."""
     gateway = host('gateway')
+    if NFT:
+        chains = [gateway.check_output('nft list chain inet wgsplit client-%s' % name) for name in ('alice', 'bob')]
+        sets = [json.loads(gateway.check_output('nft -j list set inet wgsplit %s' % name))['nftables'][1]['set'].get('elem')
+                for name in ('wgs-alice-p4', 'wgs-bob-d4') + tuple('wgs-A-%s4' % part for part in (
+                    'sent-up', 'sent-direct', 'recv-up', 'recv-direct'))]
+        return json.dumps([chains, [[element for element in elements or [] if re.search(r'10\.8\.0\.[23]"|^(?!10\.8)',
+                                                                                    json.dumps(element))]
+                                    for elements in sets]], sort_keys=True)
     text = '\n'.join(gateway.check_output(command) for command in (
         'iptables-save -t mangle | grep -E "^-A (wgs-alice|wgs-bob|WGSPLIT_CLIENTS) .*(alice|bob)"',
         'ipset save wgs-alice-p4', 'ipset save wgs-bob-d4',
@@ -622,13 +647,13 @@ def test_one_client_playbook_adds_disables_and_removes_only_that_client(tmp_path
     try:
         rc, output = edit(tmp_path, *erin)
         assert rc == 0, output[-3000:]
-        assert '-A WGSPLIT_CLIENTS -s 10.8.0.9/32' in gateway.check_output('iptables-save -t mangle')
+        assert client_dispatched(gateway, '10.8.0.9', 'erin')
         assert '"name": "erin"' in gateway.check_output('cat /etc/wgsplit/clients/erin.json')
         assert other_clients_objects() == others  # the other clients' chains, sets and counters untouched
         rc, output, changed = site(tmp_path=str(tmp_path))
         assert rc == 0 and changed == 0, output[-3000:]  # a later run keeps the kept client
         rc, output = edit(tmp_path, *(erin[:3] + ['wgsplit_edit_state=disabled']))
-        assert rc == 0 and 'wgs-erin' not in gateway.check_output('iptables-save -t mangle'), output[-3000:]
+        assert rc == 0 and not client_dispatched(gateway, '10.8.0.9', 'erin'), output[-3000:]
         assert '"enabled": false' in gateway.check_output('cat /etc/wgsplit/clients/erin.json')
         rc, output = edit(tmp_path, 'wgsplit_edit_name=alice', 'wgsplit_edit_upstream=eu', 'wgsplit_edit_address=10.8.0.2')
         assert rc != 0 and "client 'alice': is in the inventory (wgsplit_clients): edit it there" in output
@@ -645,17 +670,19 @@ def test_a_cached_answer_keeps_its_path_after_a_reboot():
     gateway = host('gateway')
     address = ADDRESSES_BY_NAME['proxied.test']
     assert seen('alice', 'proxied.test') == US  # the resolver puts the address into alice's set
-    assert address in gateway.check_output('ipset list wgs-alice-p4')
+    assert address in set_listing(gateway, 'wgs-alice-p4')
     # What the timer saved so far goes: only the save at shutdown can bring the address back.
-    gateway.run_test('rm -f /etc/wgsplit/learned/*.save')
+    gateway.run_test('rm -f /etc/wgsplit/learned/*.save /etc/wgsplit/learned/*.nft')
     subprocess.run(['docker', 'exec', 'wgsplit-gateway', 'systemctl', 'poweroff'], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(['docker', 'wait', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL, timeout=120)
     subprocess.run(['docker', 'start', 'wgsplit-gateway'], check=True, stdout=subprocess.DEVNULL)
     wait_booted('gateway')
     wait_for_tunnels()  # asks for plain.test only
-    listed = gateway.check_output('ipset list wgs-alice-p4')
-    assert re.search(r'^%s timeout [0-9]+$' % re.escape(address), listed, re.MULTILINE), listed
+    listed = set_listing(gateway, 'wgs-alice-p4')
+    # ipset: each address with the time it has left; nft: the addresses (they do not age, README Limits).
+    learned = r'[ {]%s[ ,}]' % re.escape(address) if NFT else r'^%s timeout [0-9]+$' % re.escape(address)
+    assert re.search(learned, listed, re.MULTILINE), listed
     # alice does not ask again: she connects to the address her own cache still holds.
     cached = host('alice').run('curl -4 -s --max-time 5 --resolve proxied.test:80:%s http://proxied.test/' % address)
     assert cached.stdout.strip() == US
@@ -684,12 +711,13 @@ def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
         refused = host('alice').run(connect)
         # What the gateway had, should this ever pass the connection (it did once in about ten runs).
         assert not refused.succeeded and 'refused' in refused.stderr, (
-            host('gateway').run('iptables-save -c -t filter; iptables-save -c -t mangle | grep -v "^#"').stdout)
+            filter_listing(host('gateway')))
         assert host('alice').run("python3 -c \"import socket; socket.create_connection(('172.30.0.28', 80), 3)\"").succeeded
     finally:
         host('far').run('systemctl stop lab-dot')
     applied(tmp_path)
     assert 'WGSPLIT_FILTER' not in host('gateway').check_output('iptables-save -t filter')
+    assert 'encrypted-dns' not in classification(host('gateway'))
 
 
 def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
@@ -710,6 +738,7 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     assert '-A PREROUTING -s 192.0.2.99/32 -j MARK --set-xmark 0x4000/0x4000' in state
     assert '6000:\tfrom all fwmark 0x4000/0x4000 lookup 100' in state
     assert 'unreachable 198.51.100.0/24 table 100' in state
+    assert 'table inet foreign-nft' in state and 'table inet wgsplit\n' not in state
     assert 'wg0' in gateway.run('wg show interfaces').stdout
     assert gateway.run('dig +short @127.0.0.1 system-dns.test').stdout.strip() == '192.0.2.53'
     # And the clients are back to wg-easy's plain NAT.
