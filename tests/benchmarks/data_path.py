@@ -1,12 +1,14 @@
 """Benchmark: what the collection's classification and byte counting cost a forwarded flow, on real packets.
 
 Three network namespaces (client, gateway, far end) joined by veth pairs; the gateway's link to the client is named
-like the server interface (wg0) and masquerades out of its other link, as wg-easy does. Three gateway setups are
+like the server interface (wg0) and masquerades out of its other link, as wg-easy does. Five gateway setups are
 measured in the same run, in turns:
-  nat          the NAT rule only (the reference);
-  split        the plan's chains and sets for N clients x R rules (domain and IP rules), loaded exactly as the
-               modules render them (mangle_mark.render_rules, ipset_set.create_line), byte counting on;
-  no-counting  the same with wgsplit_accounting: false.
+  nat              the NAT rule only (the reference);
+  split            the plan's chains and sets for N clients x R rules (domain and IP rules), loaded exactly as the
+                   modules render them (mangle_mark.render_rules, ipset_set.create_line), byte counting on;
+  no-counting      the same with wgsplit_accounting: false;
+  nft-split        wgsplit_backend: nftables, the plan's table loaded as nft_table writes its boot file, counting on;
+  nft-no-counting  the same with wgsplit_accounting: false.
 The measured client is the last of the dispatch chain (the longest walk) and goes direct (the namespaces have no
 upstream tunnel). Offloads are off on every veth, so each packet crosses the rules as on a real link.
 Figures: one TCP flow's throughput (iperf3, 4 s) and new TCP connections per second (short connects from Python),
@@ -30,6 +32,7 @@ from conftest import COLLECTIONS_TREE  # noqa: E402  (this checkout as ansible_c
 sys.path.insert(0, COLLECTIONS_TREE)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
 
@@ -69,19 +72,25 @@ def address(index):
     return '10.8.%d.%d' % (number // 256, number % 256)
 
 
-def planned(clients, rules, accounting):
+def planned(clients, rules, accounting, backend='iptables'):
     upstreams = [dict(name='up%d' % number, id=number, endpoint='192.0.2.%d:51820' % number, public_key=KEY,
                       private_key=KEY, address='10.10.%d.2/32' % number) for number in (1, 2)]
     entries = [dict(name='c%d' % index, address=address(index), upstream='up%d' % (index % 2 + 1),
                     rules=[dict(type='domain', value='site%d-%d.example' % (index, number)) for number in range(rules // 2)] +
                     [dict(type='ip', value='198.18.%d.%d' % (index % 256, number)) for number in range(rules - rules // 2)])
                for index in range(clients)]
-    variables = dict(dns_servers=['192.0.2.53'], upstreams=upstreams, clients=entries, accounting=accounting)
+    variables = dict(dns_servers=['192.0.2.53'], upstreams=upstreams, clients=entries, accounting=accounting, backend=backend)
     checked = check_inventory(variables, SERVER)
     assert not checked['errors'], checked['errors'][:3]
     result = plan(checked, dict(server=SERVER))
     assert not result['errors'], result['errors'][:3]
     return result
+
+
+def table_input(result):
+    """The nftables backend: the table as nft_table's boot file loads it."""
+    table = result['nftables']
+    return dict(nft=boot_text(table['table'], table['sets'], table['definition']))
 
 
 def restore_inputs(result):
@@ -101,7 +110,7 @@ def restore_inputs(result):
         lines += render_rules(chain['chain'], chain['rules'], ['inet']).get('inet', [])
         lines += ['-A %s -j %s' % (parent, chain['chain']) for parent in chain['jump_from']]
     text = ''.join('*%s\n%s\nCOMMIT\n' % (table, '\n'.join(lines)) for table, lines in tables.items())
-    return '\n'.join(sets) + '\n', text
+    return dict(ipset='\n'.join(sets) + '\n', iptables=text)
 
 
 class Lab(object):
@@ -150,10 +159,14 @@ class Lab(object):
             netns(self.gateway, 'iptables', '-t', table, '-F')
             netns(self.gateway, 'iptables', '-t', table, '-X')
         netns(self.gateway, 'ipset', 'destroy')
+        subprocess.run(['ip', 'netns', 'exec', self.gateway, 'nft', 'delete', 'table', 'inet', 'wgsplit'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         netns(self.gateway, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE')
-        if inputs:
-            netns(self.gateway, 'ipset', 'restore', input=inputs[0])
-            netns(self.gateway, 'iptables-restore', '--noflush', input=inputs[1])
+        if inputs and 'nft' in inputs:
+            netns(self.gateway, 'nft', '-f', '-', input=inputs['nft'])
+        elif inputs:
+            netns(self.gateway, 'ipset', 'restore', input=inputs['ipset'])
+            netns(self.gateway, 'iptables-restore', '--noflush', input=inputs['iptables'])
 
     def throughput(self, seconds):
         out = netns(self.client, 'iperf3', '-c', FAR, '-p', str(FAR_PORT), '-t', str(seconds), '-J').stdout
@@ -177,7 +190,10 @@ def main():
     setups = [('nat', None)]
     for name, accounting in (('split', True), ('no-counting', False)):
         setups.append((name, restore_inputs(planned(args.clients, args.rules, accounting))))
-    rules = sum(1 for line in setups[1][1][1].splitlines() if line.startswith('-A '))
+    if shutil.which('nft'):
+        for name, accounting in (('nft-split', True), ('nft-no-counting', False)):
+            setups.append((name, table_input(planned(args.clients, args.rules, accounting, 'nftables'))))
+    rules = sum(1 for line in setups[1][1]['iptables'].splitlines() if line.startswith('-A '))
     figures = dict((name, dict(throughput=[], connections=[])) for name, _inputs in setups)
     with Lab() as lab:
         lab.use_client(address(args.clients - 1))
@@ -187,13 +203,13 @@ def main():
                 figures[name]['throughput'].append(lab.throughput(args.seconds))
                 figures[name]['connections'].append(lab.connection_rate(args.seconds))
     print('data path: one TCP flow and new connections through a gateway with %d clients x %d rules (%d IPv4 rules'
-          ' in the collection\'s chains), the last client of the dispatch chain, direct; median of %d turns'
+          ' in the collection\'s iptables chains; nftables: verdict maps), the last client, direct; median of %d turns'
           % (args.clients, args.rules, rules, args.turns))
     reference = dict((kind, statistics.median(values)) for kind, values in figures['nat'].items())
     for name, _inputs in setups:
         throughput = statistics.median(figures[name]['throughput'])
         connections = statistics.median(figures[name]['connections'])
-        print('  %-12s %8.2f Gbit/s (%5.1f%% of nat)   %8.0f connections/s (%5.1f%% of nat)'
+        print('  %-16s %8.2f Gbit/s (%5.1f%% of nat)   %8.0f connections/s (%5.1f%% of nat)'
               % (name, throughput / 1e9, 100 * throughput / reference['throughput'], connections,
                  100 * connections / reference['connections']))
 
