@@ -8,6 +8,9 @@ import uuid
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESTORE_SCRIPT_TEXT
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text, fallback_text
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
 SETS = {'wgs-alice-p4': 'create wgs-alice-p4 hash:ip family inet hashsize 1024 maxelem 65536\n',
         'wgs-bob-p4': 'create wgs-bob-p4 hash:ip family inet hashsize 1024 maxelem 65536\n'}
@@ -139,3 +142,83 @@ def test_save_writes_what_the_collections_sets_hold_and_nothing_else(booted, tmp
     assert learned == ['wgs-alice-p4.save', 'wgs-bob-p4.save']  # no foreign set, the removed set's file gone
     assert re.fullmatch(r'add wgs-alice-p4 203\.0\.113\.7 timeout [0-9]+\n', (tmp_path / 'learned' / 'wgs-alice-p4.save').read_text())
     assert (tmp_path / 'learned' / 'wgs-bob-p4.save').read_text() == ''
+
+
+# The nftables backend: one table, loaded as a whole; its fallback when it cannot be.
+NFT_SERVER = dict(name='wg0', exists=True, addresses=['10.8.0.1/24'], peers=[])
+NFT_INVENTORY = dict(
+    dns_servers=['192.0.2.53'], backend='nftables',
+    upstreams=[dict(name='us', id=1, endpoint='192.0.2.1:51820', public_key='xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=',
+                    private_key='xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=', address='10.10.1.2/32')],
+    clients=[dict(name='alice', address='10.8.0.2', upstream='us', rules=[dict(type='domain', value='proxied.test'),
+                                                                          dict(type='ip', value='203.0.113.0/24')])])
+
+
+@pytest.fixture
+def nft_booted(tmp_path):
+    """(files, boot, run) as `booted`, with the files of the nftables backend's table for one client."""
+    table = plan(check_inventory(NFT_INVENTORY, NFT_SERVER), dict(server=NFT_SERVER))['nftables']
+    namespaces = []
+    script = tmp_path / 'restore'
+    script.write_text(RESTORE_SCRIPT_TEXT.replace('dir=/etc/wgsplit', 'dir=%s' % tmp_path))
+    learned = [item['name'] for item in table['sets'] if item['elements'] is None]
+    files = {'nftables/wgsplit.nft': boot_text('wgsplit', table['sets'], table['definition']),
+             'nftables/wgsplit.fallback': fallback_text('wgsplit', table['fallback']),
+             'nftables/wgsplit.learned': ''.join(name + '\n' for name in learned)}
+
+    def run(*argv):
+        return subprocess.run(['ip', 'netns', 'exec', namespaces[-1]] + list(argv), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=False)
+
+    def boot(*arguments):
+        """A new namespace (a rebooted kernel), the script run there; its process and the table's listing."""
+        for relative, text in files.items():
+            path = tmp_path / relative
+            path.parent.mkdir(exist_ok=True)
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text)
+        namespaces.append('wgsplit-boot-%s' % uuid.uuid4().hex[:8])
+        subprocess.run(['ip', 'netns', 'add', namespaces[-1]], check=True)
+        process = run('sh', str(script), *arguments)
+        return process, run('nft', 'list', 'table', 'inet', 'wgsplit').stdout
+
+    yield files, boot, run, script
+    for namespace in namespaces:
+        subprocess.run(['ip', 'netns', 'delete', namespace], check=False)
+
+
+def test_the_table_restores_whole_and_a_second_restore_does_not_double_it(nft_booted):
+    _files, boot, run, script = nft_booted
+    process, listing = boot()
+    assert process.returncode == 0, process.stdout
+    assert 'comment "wgsplit.gateway"' in listing and 'ip saddr vmap { 10.8.0.2 : goto client-alice }' in listing
+    assert 'ip daddr 203.0.113.0/24 goto mark-up-1' in listing
+    again = run('sh', str(script))
+    assert again.returncode == 0, again.stdout
+    assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing
+
+
+@pytest.mark.parametrize('fault', ['corrupt', 'missing'])
+def test_a_table_file_that_does_not_load_refuses_every_client(nft_booted, fault):
+    files, boot, _run, _script = nft_booted
+    files['nftables/wgsplit.nft'] = None if fault == 'missing' else files['nftables/wgsplit.nft'].replace(
+        'goto mark-up-1', 'goto nowhere', 1)
+    process, listing = boot()
+    assert process.returncode != 0 and 'what it classifies is refused' in process.stdout, process.stdout
+    # Only the fallback: every packet of wg0 stays "not classified", which the refusal table refuses.
+    assert re.findall(r'^\tchain (\S+) \{', listing, re.MULTILINE) == ['not-classified'], listing
+    assert 'iifname "wg0" meta mark set meta mark | 0xff800000' in listing
+
+
+def test_what_the_resolver_learned_into_the_table_comes_back(nft_booted, tmp_path):
+    _files, boot, run, script = nft_booted
+    boot()
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    saved = run('sh', str(script), 'save')
+    assert saved.returncode == 0, saved.stdout
+    assert '192.0.2.7' in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
+    process, _listing = boot()
+    assert process.returncode == 0, process.stdout
+    assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
