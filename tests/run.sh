@@ -2,7 +2,7 @@
 # The whole test suite, in the order that fails fastest: static checks, the modules demo, the
 # benchmarks (they print figures and assert nothing about time; converge.py starts Docker and builds the lab
 # image), unit and integration tests, then the
-# molecule lab (real packets through a gateway, upstreams and clients in systemd containers).
+# molecule lab (real packets through a gateway, upstreams and clients in systemd containers), once per backend.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
@@ -27,5 +27,7 @@ echo "== unit and integration tests"
 pytest -p no:cacheprovider -v tests/unit tests/integration
 echo "== unit and module integration tests on the oldest supported ansible-core"
 tests/oldest/run.sh
-echo "== molecule lab"
+echo "== molecule lab (iptables backend)"
 tests/lab/molecule.sh test
+echo "== molecule lab (nftables backend)"
+WGSPLIT_LAB_BACKEND=nftables tests/lab/molecule.sh test

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a Debian 12 machine, as root: kernel tools, WireGuard (userspace
+# Installs what the tests need on a Debian 12 machine, as root: kernel tools (nftables too), WireGuard (userspace
 # wireguard-go where the kernel has no module), Docker and debootstrap for the lab, iperf3 and ethtool for the
 # data-path benchmark, dnsmasq and dnsperf for the resolver test and benchmark, and a Python venv
 # with the pinned test tools.
@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${WGSPLIT_VENV:-/opt/wgsplit-venv}
 
-packages=(iproute2 iptables ipset wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck
+packages=(iproute2 iptables ipset nftables wireguard-tools wireguard-go iputils-ping python3 python3-venv git shellcheck
           docker.io debootstrap openssh-client iperf3 ethtool dnsmasq-base dnsperf)
 missing=()
 for package in "${packages[@]}"; do
