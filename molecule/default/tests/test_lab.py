@@ -217,7 +217,7 @@ def test_loose_reverse_path_filter_on_upstreams(tmp_path):
 # The module calls of the roles that split_pending skips when they would change nothing.
 GATED_TASKS = ('Upstream interfaces in one call', 'Routing per upstream and family', 'Masquerade out of the upstreams',
                'Client and accounting sets', 'Chains, in one transaction', 'Refuse what is not classified',
-               "Redirect the clients' DNS queries")
+               "Redirect the clients' DNS queries", "The collection's nftables table")
 
 
 def executed_tasks(output):
@@ -230,9 +230,10 @@ def test_second_run_changes_nothing(tmp_path):
     applied(tmp_path)
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
-    # Each role read its calls in one split_pending call and found them in sync: none of them ran.
+    # Each role read its calls in one split_pending call and found them in sync: none of them ran. (With nftables,
+    # dnsmasq_split has no call: its DNS redirect is in the table.)
     ran = executed_tasks(output)
-    assert len([name for name in ran if "Which of the role's module calls" in name]) == 3, ran
+    assert len([name for name in ran if "Which of the role's module calls" in name]) == (2 if NFT else 3), ran
     assert [name for name in ran if name.split(' : ')[-1].startswith(GATED_TASKS)] == [], ran
 
 
