@@ -1,0 +1,178 @@
+"""nft_table's pure parts: what a definition may hold, how the table is read back, and the transaction that turns
+one table into another (the real kernel: tests/integration/playbooks/nft_table.yml)."""
+import json
+
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
+    DRIFTED, NftTable, boot_text, canonical_element, check_definition, listed_objects, listed_set, set_elements,
+    table_owned)
+
+LISTING = '''table inet wgsplit {
+\tcomment "wgsplit.gateway"
+\tset wgs-alice-p4 {
+\t\ttype ipv4_addr
+\t\tsize 65536
+\t}
+
+\tset wgs-A-sent-up4 {
+\t\ttype ipv4_addr . ifname
+\t\tsize 65536
+\t\tcounter
+\t}
+
+\tchain mark-direct {
+\t\tmeta mark set meta mark & 0x00ffffff | 0x00800000
+\t}
+
+\tchain classify {
+\t\ttype filter hook prerouting priority mangle; policy accept;
+\t\tip saddr vmap { 10.8.0.2 : goto client-alice }
+\t}
+}
+'''
+
+
+@pytest.mark.parametrize('lines', [
+    ['chain c { accept; }'],
+    ['chain c {', '  iifname "wg0" ip saddr { 10.8.0.2 } meta l4proto { tcp, udp } th dport 53 redirect to :53', '}'],
+    ['set s { type ipv4_addr; size 10; }'],
+])
+def test_a_definition_inside_the_table_is_taken(lines):
+    check_definition(lines)
+
+
+@pytest.mark.parametrize('lines, reason', [
+    (['}', 'flush ruleset', 'table inet wgsplit {'], 'closes the table'),
+    (['chain c { accept; }}'], 'closes the table'),
+    (['chain c {'], 'open'),
+    (['include "/etc/passwd"'], 'include'),
+    (['define x = 1'], 'include'),
+    (['chain c { ip saddr $x accept; }'], 'variables'),
+    (['chain c { iifname "}" accept; }'], 'quotes'),
+    (['chain c { iifname "wg0\\" accept; }'], 'quotes'),
+    (['chain c { accept; } # }'], 'comment'),
+    (['chain c { accept;\n}'], 'control character'),
+    (['chain c { accept; }\x00'], 'control character'),
+])
+def test_a_definition_that_could_leave_the_table_is_refused(lines, reason):
+    with pytest.raises(Invalid, match=reason):
+        check_definition(lines)
+
+
+def test_the_listing_tells_ownership_chains_and_set_declarations():
+    assert table_owned(LISTING) and not table_owned(LISTING.replace('wgsplit.gateway', 'other')) and not table_owned(None)
+    objects = listed_objects(LISTING)
+    assert sorted(objects['chain']) == ['classify', 'mark-direct'] and objects['map'] == {}
+    assert listed_set(objects['set']['wgs-alice-p4']) == ('ipv4_addr', 65536, False)
+    assert listed_set(objects['set']['wgs-A-sent-up4']) == ('ipv4_addr . ifname', 65536, True)
+
+
+@pytest.mark.parametrize('value, set_type, canonical', [
+    ('10.8.0.2', 'ipv4_addr', '10.8.0.2'),
+    ('FDCC:0::2', 'ipv6_addr', 'fdcc::2'),
+    ('10.8.0.2 . wg-up-1', 'ipv4_addr . ifname', '10.8.0.2 . "wg-up-1"'),
+    ('10.8.0.2  .  "wg-up-1"', 'ipv4_addr . ifname', '10.8.0.2 . "wg-up-1"'),
+])
+def test_elements_are_compared_in_one_form(value, set_type, canonical):
+    assert canonical_element(value, set_type) == canonical
+
+
+@pytest.mark.parametrize('value, set_type', [
+    ('10.8.0.2', 'ipv6_addr'), ('10.8.0.2 . wg-up-1', 'ipv4_addr'), ('10.8.0.2', 'ipv4_addr . ifname'),
+    ('10.8.0.2 . "wg0 } ; flush ruleset"', 'ipv4_addr . ifname'), ('10.8.0.0/24', 'ipv4_addr'), ('x', 'ipv4_addr'),
+])
+def test_an_element_of_another_type_or_with_more_than_a_name_is_refused(value, set_type):
+    with pytest.raises(Invalid):
+        canonical_element(value, set_type)
+
+
+SET_JSON = json.dumps(dict(nftables=[dict(metainfo={}), dict(set=dict(name='wgs-A-sent-up4', elem=[
+    dict(elem=dict(val=dict(concat=['10.8.0.2', 'wg-up-1']), counter=dict(packets=2, bytes=120))),
+    dict(elem=dict(val=dict(concat=['10.8.0.3', 'wg-up-2']), counter=dict(packets=0, bytes=0)))])),
+    dict(set=dict(name='wgs-alice-p4', elem=['192.0.2.7', '192.0.2.8'])), dict(chain=dict(name='classify'))]))
+
+
+def test_elements_and_counters_are_read_from_the_json_listing():
+    assert set_elements(SET_JSON) == ['10.8.0.2 . "wg-up-1"', '10.8.0.3 . "wg-up-2"', '192.0.2.7', '192.0.2.8']
+    assert parse_nft_sets(SET_JSON) == {
+        'wgs-A-sent-up4': dict(entries=2, counters={'10.8.0.2,wg-up-1': 120, '10.8.0.3,wg-up-2': 0}),
+        'wgs-alice-p4': dict(entries=2, counters={})}
+
+
+class FakeModule:
+    check_mode = False
+
+    def __init__(self, **params):
+        self.params = dict(dict(table='wgsplit', definition=None, sets=[], flush=None, fallback=None, state='present'),
+                           **params)
+
+
+def item(name, set_type='ipv4_addr', elements=None, counter=False, size=65536):
+    return dict(name=name, type=set_type, size=size, counter=counter, elements=elements)
+
+
+def table(**params):
+    state_module = NftTable(FakeModule(**params))
+    state_module.listing = LISTING
+    return state_module
+
+
+CURRENT = dict(present=True, owned=True, applied=DRIFTED,
+               sets={'wgs-alice-p4': ('ipv4_addr', 65536, False), 'wgs-A-sent-up4': ('ipv4_addr . ifname', 65536, True)},
+               elements={'wgs-A-sent-up4': ['10.8.0.2 . "wg-up-1"', '10.8.0.3 . "wg-up-2"']}, filled=[])
+
+
+def test_the_transaction_replaces_chains_keeps_sets_whose_declaration_holds_and_edits_elements_in_place():
+    sets = [item('wgs-alice-p4'), item('wgs-A-sent-up4', 'ipv4_addr . ifname', ['10.8.0.2 . "wg-up-1"', '10.8.0.4 . "wg-up-1"'],
+                                       counter=True)]
+    state_module = table(sets=sets, definition=['chain classify { accept; }'])
+    wanted = state_module.want(CURRENT)
+    lines = state_module.transaction(CURRENT, wanted).splitlines()
+    assert lines[:5] == ['add table inet wgsplit', 'flush chain inet wgsplit mark-direct', 'flush chain inet wgsplit classify',
+                         'delete chain inet wgsplit mark-direct', 'delete chain inet wgsplit classify']
+    assert not [line for line in lines if line.startswith('delete set')]
+    assert lines[-2:] == ['delete element inet wgsplit wgs-A-sent-up4 { 10.8.0.3 . "wg-up-2" }',
+                          'add element inet wgsplit wgs-A-sent-up4 { 10.8.0.4 . "wg-up-1" }']
+    assert 'table inet wgsplit {' in lines and '\tchain classify { accept; }' in lines
+
+
+def test_a_set_whose_declaration_changes_is_made_again_with_every_element():
+    sets = [item('wgs-alice-p4', size=1024), item('wgs-A-sent-up4', 'ipv4_addr . ifname', ['10.8.0.2 . "wg-up-1"'])]
+    state_module = table(sets=sets, definition=[])
+    lines = state_module.transaction(CURRENT, state_module.want(CURRENT)).splitlines()
+    assert 'delete set inet wgsplit wgs-alice-p4' in lines and 'delete set inet wgsplit wgs-A-sent-up4' in lines
+    assert lines[-1] == 'add element inet wgsplit wgs-A-sent-up4 { 10.8.0.2 . "wg-up-1" }'
+
+
+def test_a_new_table_gets_the_comment_that_makes_it_the_collections():
+    state_module = table(definition=['chain c { accept; }'])
+    first = state_module.transaction(dict(present=False), state_module.want(dict(present=False))).splitlines()[0]
+    assert first == 'table inet wgsplit { comment "wgsplit.gateway"; }'
+
+
+def test_flush_alone_changes_nothing_else():
+    state_module = table(flush=['wgs-alice-p4'])
+    current = dict(CURRENT, filled=['wgs-alice-p4'])
+    wanted = state_module.want(current)
+    assert wanted == dict(current, filled=[])
+    assert state_module.transaction(current, wanted) == 'flush set inet wgsplit wgs-alice-p4\n'
+
+
+def test_in_step_means_the_boot_file_in_place_and_the_listing_the_last_change_left():
+    sets = [item('wgs-alice-p4')]
+    state_module = table(sets=sets, definition=['chain c { accept; }'])
+    wanted = state_module.want(CURRENT)
+    assert wanted['applied'] == boot_text('wgsplit', [dict(sets[0])], ['chain c { accept; }'])
+    assert dict(CURRENT, applied=wanted['applied'], sets=wanted['sets'], elements={}) == wanted
+
+
+def test_a_table_of_that_name_without_the_comment_is_not_touched():
+    state_module = table(definition=[])
+    failed = []
+    state_module.module.fail_json = lambda msg, **_kwargs: failed.append(msg) or (_ for _ in ()).throw(SystemExit)
+    with pytest.raises(SystemExit):
+        state_module.want(dict(CURRENT, owned=False))
+    assert 'not made by the collection' in failed[0]
