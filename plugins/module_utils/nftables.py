@@ -56,8 +56,8 @@ def check_definition(lines):
 def set_declaration(item, elements=False):
     """A set as the table holds it; with `elements`, the elements the caller gives too (the boot file)."""
     given = ' elements = { %s };' % ', '.join(item['elements']) if elements and item['elements'] else ''
-    return 'set %s { type %s; size %d;%s%s }' % (item['name'], item['type'], item['size'],
-                                                ' counter;' if item['counter'] else '', given)
+    counter = ' counter;' if item['counter'] else ''
+    return 'set %s { type %s; size %d;%s%s }' % (item['name'], item['type'], item['size'], counter, given)
 
 
 def declaration(item):

@@ -624,8 +624,8 @@ def other_clients_objects():
         sets = [json.loads(gateway.check_output('nft -j list set inet wgsplit %s' % name))['nftables'][1]['set'].get('elem')
                 for name in ('wgs-alice-p4', 'wgs-bob-d4') + tuple('wgs-A-%s4' % part for part in (
                     'sent-up', 'sent-direct', 'recv-up', 'recv-direct'))]
-        return json.dumps([chains, [[element for element in elements or [] if re.search(r'10\.8\.0\.[23]"|^(?!10\.8)',
-                                                                                    json.dumps(element))]
+        other_client = re.compile(r'"10\.8\.0\.(?![23]")[0-9]+"')  # an element of a client but alice and bob
+        return json.dumps([chains, [[element for element in elements or [] if not other_client.search(json.dumps(element))]
                                     for elements in sets]], sort_keys=True)
     text = '\n'.join(gateway.check_output(command) for command in (
         'iptables-save -t mangle | grep -E "^-A (wgs-alice|wgs-bob|WGSPLIT_CLIENTS) .*(alice|bob)"',
