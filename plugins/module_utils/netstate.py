@@ -125,13 +125,14 @@ for f in "$dir"/learned/*.save; do
 done
 # The nftables backend: each table of the collection replaced as a whole; when its file is missing or does not
 # load, its fallback (the server interface's packets marked "not classified": refused) is loaded instead.
-for f in "$dir"/nftables/*.fallback; do
+for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   [ -e "$f" ] || continue
-  table=${f%.fallback}
-  if ! nft -f "$table.nft"; then
+  table=${f%.*}
+  [ "$f" = "$table.fallback" ] && [ -e "$table.nft" ] && continue  # taken with its table file
+  if [ ! -e "$table.nft" ] || ! nft -f "$table.nft"; then
     echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
     status=1
-    nft -f "$f" || echo "wgsplit: $f not loaded" >&2
+    nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
     continue
   fi
   [ -e "$table.learned" ] || continue

@@ -26,12 +26,13 @@ SET_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_-]{0,63}')
 # The sets' element types: an address, or an address and an interface name (accounting: the path a packet takes).
 SET_TYPES = ('ipv4_addr', 'ipv6_addr', 'ipv4_addr . ifname', 'ipv6_addr . ifname')
 TABLE_MARKER = 'wgsplit.gateway'
+MAX_SET_SIZE = 2 ** 31 - 1
 COLLECTION_TABLE = 'wgsplit'  # the table the plan fills (plugin_utils/nft_ruleset.py), which split_info reads
 BOOT_HEADER = '# Written by wgsplit.gateway.nft_table: loaded at boot by wgsplit-restore.service. Do not edit.'
 # A definition is the inside of `table inet NAME { ... }`: what could reach out of it is refused (a brace that
 # closes the table, an include, a variable), and quoted strings hold names only.
 QUOTED = re.compile(r'"[A-Za-z0-9_.=+:/ -]*"')
-FORBIDDEN_WORDS = re.compile(r'(^|[\s;{])(include|define|redefine|undefine)\b|\$')
+FORBIDDEN_WORDS = re.compile(r'\b(include|define|redefine|undefine)\b|\$')
 DRIFTED = '(the kernel differs from what the collection applied)'
 
 
@@ -40,7 +41,7 @@ def check_definition(lines):
     depth = 0
     for number, line in enumerate(lines, 1):
         safe_strings(line, 'definition line %d' % number)
-        bare = QUOTED.sub('name', line)
+        bare = QUOTED.sub(' ', line)  # a space: `include"x"` must still read as the word include
         if '"' in bare or '#' in bare:
             raise Invalid('definition line %d: only names go in quotes, and no comment: %s' % (number, line))
         if FORBIDDEN_WORDS.search(bare):
@@ -109,8 +110,33 @@ def listed_objects(listing):
 
 
 def table_owned(listing):
-    """Whether a terse listing is of a table with the collection's comment (its second line)."""
-    return '\tcomment "%s"' % TABLE_MARKER in (listing or '').splitlines()[1:2]
+    """Whether a terse listing is of a table with the collection's comment, among the lines before its first set or
+    chain (a flag such as dormant comes first: the table is still the collection's, and drifted)."""
+    for line in (listing or '').splitlines()[1:]:
+        if line == '\tcomment "%s"' % TABLE_MARKER:
+            return True
+        if not line.startswith('\t') or line.startswith(('\tset ', '\tmap ', '\tchain ')):
+            return False
+    return False
+
+
+def normalized_listing(listing):
+    """A terse listing with the table's sets, maps and chains in order of kind and name: the kernel lists them in the
+    order they were made, which a run that keeps some sets and adds others changes against a boot that makes all."""
+    if listing is None:
+        return None
+    header, blocks, current = [], [], None
+    for line in listing.splitlines():
+        if line.startswith(('\tset ', '\tmap ', '\tchain ')):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and line != '}':
+            current.append(line)
+        elif current is None:
+            header.append(line)
+    blocks = [[line for line in block if line] for block in blocks]
+    return '\n'.join(header + ['\n'.join(block) for block in sorted(blocks, key=lambda block: block[0].split()[:2])]
+                     + ['}']) + '\n'
 
 
 def listed_set(lines):
@@ -145,6 +171,7 @@ class NftTable(StateModule):
         self.table = self.params['table']
         self.boot_state = BootState(module, 'nftables', self.cmd)
         self.listing = None
+        self.applied_transaction = None
 
     def check(self):
         params = self.params
@@ -157,6 +184,9 @@ class NftTable(StateModule):
         repeated = sorted(set(name for name in names if names.count(name) > 1))
         if repeated:
             self.module.fail_json(msg='sets names %s more than once' % ', '.join(repeated))
+        for item in params['sets'] or []:
+            if not 1 <= item['size'] <= MAX_SET_SIZE:
+                self.module.fail_json(msg='set %s: size %d must be from 1 to %d' % (item['name'], item['size'], MAX_SET_SIZE))
         unknown = sorted(set(params['flush'] or []) - set(names)) if params['definition'] is not None else []
         if unknown:
             self.module.fail_json(msg='flush names sets that are not in sets: %s' % ', '.join(unknown))
@@ -181,7 +211,7 @@ class NftTable(StateModule):
             if 'No such file or directory' in err:
                 return None
             self.module.fail_json(msg='nft list table inet %s failed: %s' % (self.table, err.strip()))
-        return out
+        return normalized_listing(out)
 
     def filled(self, names):
         """The sets of `names` that exist and hold elements."""
@@ -256,8 +286,9 @@ class NftTable(StateModule):
         gone = set(current.get('filled', []))
         gone.update(name for name, declaration in current.get('sets', {}).items()
                     if declaration != wanted.get('sets', {}).get(name))
+        self.applied_transaction = self.transaction(current, wanted)
         with learned_lock():
-            self.cmd.run(['nft', '-f', '-'], data=self.transaction(current, wanted))
+            self.cmd.run(['nft', '-f', '-'], data=self.applied_transaction)
             for name in sorted(gone):
                 forget_learned(name)
 
@@ -276,8 +307,9 @@ class NftTable(StateModule):
             return changed
         if self.params['definition'] is None:
             return False
-        changed = self.boot_state.write(self.table + '.nft', wanted['applied'])
-        changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or [])) or changed
+        # The fallback first: a run stopped between the two leaves a boot file with its fallback, never one without.
+        changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or []))
+        changed = self.boot_state.write(self.table + '.nft', wanted['applied']) or changed
         learned = ''.join(item['name'] + '\n' for item in self.params['sets'] if item['elements'] is None)
         changed = self.boot_state.write(self.table + '.learned', learned) or changed
         if self.listing is not None:  # read() after the change, when there was one
@@ -290,6 +322,9 @@ class NftTable(StateModule):
         return state['applied'] if state.get('applied') else ''
 
     def report(self, current, wanted):
+        """The transaction applied, or (check mode) the one a run would apply."""
+        if self.applied_transaction is not None:
+            return dict(transaction=self.applied_transaction)
         return dict(transaction=self.transaction(current, wanted) if current != wanted else '')
 
 

@@ -18,7 +18,7 @@ description:
     Every chain and map of the table is replaced; nothing outside the table is touched (C(flush ruleset),
     other tables, iptables-nft's tables stay as they are).
   - The table is the collection's by its comment C(wgsplit.gateway); a table of that name without it is
-    refused, and C(state=absent) removes only a table with it.
+    refused (the module fails and changes nothing, also with C(state=absent)).
   - The kernel's terse listing (C(nft -t list table)) right after the change is kept beside the boot file, so a
     later listing that differs (a rule deleted by someone else, the table gone) is repaired by the next run.
   - Writes C(/etc/wgsplit/nftables/TABLE.nft), which C(wgsplit-restore.service) loads at boot, and

@@ -29,12 +29,14 @@ def interface_keys(interfaces):
 def module_calls(state, interfaces, sets, chains, routing, table=None, table_removed=None):
     """{role: [{name, module, args}]}, roles and calls in the order the run makes them; a call whose list is empty is
     left out, as its task is skipped. `interfaces` are wg_upstream's (keys included); `chains` and `routing` are per
-    role; `table` and `table_removed` nft_table's arguments (the nftables backend) or None. Each role checks its own
-    calls right before making them, so that what ran before (another role, a handler) is read too: split_client and
-    dnsmasq_split share the refusal table.
+    role; `table` nft_table's arguments (the nftables backend) or None, `table_removed` its removal per role (or None).
+    Each role checks its own calls right before making them, so that what ran before (another role, a handler) is read
+    too: split_client and dnsmasq_split share the refusal table.
 
-    The table comes before the iptables chains it replaces go, and goes after the chains that replace it are made:
-    a switch of backend never leaves the server interface's packets unmarked."""
+    The table comes before the iptables chains it replaces go, and goes after every chain that replaces it is made (the
+    DNS redirect is dnsmasq_split's): a switch of backend never leaves the server interface's packets unmarked or the
+    clients' DNS queries unredirected."""
+    table_removed = table_removed or {}
     by_role = dict(
         wg_upstream=[('wg_upstream', 'wg_upstream', dict(upstreams=public(interfaces))),
                      ('wg_upstream.routing', 'policy_route', dict(tables=routing['wg_upstream'])),
@@ -42,10 +44,11 @@ def module_calls(state, interfaces, sets, chains, routing, table=None, table_rem
         split_client=[('split_client.sets', 'ipset_set', dict(sets=sets)),
                       ('split_client.table', 'nft_table', table),
                       ('split_client.chains', 'mangle_mark', dict(chains=chains['split_client'], family='both')),
-                      ('split_client.table_removed', 'nft_table', table_removed),
+                      ('split_client.table_removed', 'nft_table', table_removed.get('split_client')),
                       ('split_client.routing', 'policy_route', dict(tables=routing['split_client']))],
         dnsmasq_split=[('dnsmasq_split.routing', 'policy_route', dict(tables=routing['dnsmasq_split'])),
-                       ('dnsmasq_split.chains', 'mangle_mark', dict(chains=chains['dnsmasq_split'], family='both'))])
+                       ('dnsmasq_split.chains', 'mangle_mark', dict(chains=chains['dnsmasq_split'], family='both')),
+                       ('dnsmasq_split.table_removed', 'nft_table', table_removed.get('dnsmasq_split'))])
     roles = ROLES if state != 'absent' else ROLES[::-1]
     return dict((role, [dict(name=name, module=module, args=args) for name, module, args in by_role[role] if given(args)])
                 for role in roles)

@@ -95,19 +95,22 @@ class Ruleset(object):
         rules = ['type filter hook prerouting priority mangle; policy accept;',
                  'iifname != %s return' % self.interface,
                  'ct mark & %s vmap %s' % (mask, anonymous(restore)),
-                 # A connection mark no path restores (its upstream removed): "not classified" stays, refused.
-                 'ct mark & %s != 0 return' % mask,
+                 # A connection mark no path restores (its upstream removed): "not classified", refused (set here too,
+                 # should the raw chain be gone).
+                 'ct mark & %s != 0 meta mark set meta mark | %s return' % (mask, mask),
                  'ct direction reply goto %s' % mark_chain_name('mark', None)]
         for version in (4, 6):
             nets = [network for network in self.planner.server_networks() if family(network) == version]
             if nets:
                 rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(nets), mark_chain_name('mark', None)))
         for version in (4, 6):
-            dispatch = ['%s : goto client-%s' % (address.split('/')[0] if address.endswith(('/32', '/128')) else address,
-                                                 client['name'])
-                        for client in self.planner.clients for address in client['address'] if family(address) == version]
-            if dispatch:
-                rules.append('%s saddr vmap %s' % (MATCH[version], anonymous(dispatch)))
+            sources = [(address, client['name']) for client in self.planner.clients for address in client['address']
+                       if family(address) == version]
+            if sources:
+                rules.append('%s saddr vmap %s' % (MATCH[version], anonymous('%s : goto client-%s' % source
+                                                                              for source in sources)))
+                # A split client the map missed (the map's rule deleted by hand) stays "not classified": refused.
+                rules.append('%s saddr %s return' % (MATCH[version], anonymous(address for address, _name in sources)))
         rules.append('goto %s' % mark_chain_name('mark', None))  # no split client's source
         return ['chain classify {'] + ['  ' + rule for rule in rules] + ['}']
 

@@ -466,12 +466,15 @@ class Planner(object):
                                ' rename it, or keep wgsplit_backend iptables' % (nft_ruleset.TABLE, TABLE_MARKER))
 
     def nft_table(self, present):
-        """(nft_table's arguments for the table, or None; its removal, or None): the table with the nftables backend,
-        its removal when the backend is iptables again or the state absent."""
+        """(nft_table's arguments for the table, or None; {role: its removal}): the table with the nftables backend;
+        its removal when the state is absent (split_client's), or when the backend is iptables again (dnsmasq_split's:
+        after the DNS redirect chain that replaces the table's is made)."""
         if present and self.nftables:
-            return Ruleset(self).call(), None
+            return Ruleset(self).call(), {}
         found = self.discovery.get('nftables') or {}
-        return None, (dict(table=nft_ruleset.TABLE, state='absent') if found.get('owned') else None)
+        if not found.get('owned'):
+            return None, {}
+        return None, {'dnsmasq_split' if present else 'split_client': dict(table=nft_ruleset.TABLE, state='absent')}
 
     def check_resolver_config(self):
         found = self.discovery.get('resolver', {})
@@ -566,7 +569,9 @@ class Planner(object):
         stale_chains = dict((role, []) for role in chains)
         for role, table, chain, jump_from in self.chain_layout(found_chains):
             if (table, chain) in found_chains and (table, chain) not in wanted_chains:
-                stale_chains[role].append(dict(table=table, chain=chain, jump_from=jump_from, state='absent'))
+                # With the nftables backend, every chain of the iptables one goes after the table that replaces it.
+                stale_chains['split_client' if self.nftables else role].append(
+                    dict(table=table, chain=chain, jump_from=jump_from, state='absent'))
         wanted_interfaces = set(upstream['interface'] for upstream in self.enabled_upstreams())
         interfaces = sorted(config['name'] for config in self.discovery.get('wireguard', {}).get('configs', [])
                             if config['owned'] and config['name'].startswith(INTERFACE_PREFIX)
@@ -642,7 +647,7 @@ def plan(checked, discovery):
         kept_clients=kept_clients.files(checked.get('kept', {}), discovery.get('kept_clients', {}), state),
         chains=chains,
         nftables=table,  # nft_table's arguments (the nftables backend), or None
-        nftables_removed=table_removed,  # the table's removal (iptables backend again, or absent), or None
+        nftables_removed=dict(dict(split_client=None, dnsmasq_split=None), **table_removed),  # per role: the table's removal
         resolver=dict(resolver.files(found, front, backs, in_place),
                       lines=lines,  # the table the back resolvers serve (docs/architecture.md)
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names

@@ -34,7 +34,8 @@ def drift(plan, found, pending):
                ('stop_backs', 'back resolvers no longer planned still run'),
                ('start_backs', 'back resolvers are not running'),
                ('interrupted', 'a run stopped before its end (its journal remains)'),
-               ('stale_sets', 'sets hold addresses of removed domains'))
+               ('stale_sets', 'sets hold addresses of removed domains'),
+               ('stale_table_sets', 'sets hold addresses of removed domains'))
     parts += [('resolver', [reason]) for key, reason in reasons if resolver.get(key)]
     if plan.get('state') == 'absent' and found.get('resolver', {}).get('config') is not None:
         parts.append(('resolver', ['its configuration remains']))

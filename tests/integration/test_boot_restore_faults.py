@@ -222,3 +222,11 @@ def test_what_the_resolver_learned_into_the_table_comes_back(nft_booted, tmp_pat
     process, _listing = boot()
     assert process.returncode == 0, process.stdout
     assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
+
+
+def test_a_table_file_without_its_fallback_still_loads(nft_booted):
+    files, boot, _run, _script = nft_booted
+    files['nftables/wgsplit.fallback'] = None
+    process, listing = boot()
+    assert process.returncode == 0, process.stdout
+    assert 'chain classify' in listing and 'chain not-classified' in listing

@@ -7,8 +7,8 @@ import pytest
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
-    DRIFTED, NftTable, boot_text, canonical_element, check_definition, listed_objects, listed_set, set_elements,
-    table_owned)
+    DRIFTED, NftTable, boot_text, canonical_element, check_definition, listed_objects, listed_set, normalized_listing,
+    set_elements, table_owned)
 
 LISTING = '''table inet wgsplit {
 \tcomment "wgsplit.gateway"
@@ -49,6 +49,8 @@ def test_a_definition_inside_the_table_is_taken(lines):
     (['chain c { accept; }}'], 'closes the table'),
     (['chain c {'], 'open'),
     (['include "/etc/passwd"'], 'include'),
+    (['chain x { accept; }', 'include"/tmp/evil.nft"'], 'include'),
+    (['chain x {include"/tmp/evil.nft"', '}'], 'include'),
     (['define x = 1'], 'include'),
     (['chain c { ip saddr $x accept; }'], 'variables'),
     (['chain c { iifname "}" accept; }'], 'quotes'),
@@ -64,6 +66,10 @@ def test_a_definition_that_could_leave_the_table_is_refused(lines, reason):
 
 def test_the_listing_tells_ownership_chains_and_set_declarations():
     assert table_owned(LISTING) and not table_owned(LISTING.replace('wgsplit.gateway', 'other')) and not table_owned(None)
+    # A table made dormant is still the collection's (and drifted: its listing differs).
+    assert table_owned(LISTING.replace('\tcomment', '\tflags dormant\n\tcomment'))
+    assert not table_owned(LISTING.replace('\tcomment "wgsplit.gateway"\n', '').replace(
+        '\tchain classify {', '\tchain classify {\n\tcomment "wgsplit.gateway"'))
     objects = listed_objects(LISTING)
     assert sorted(objects['chain']) == ['classify', 'mark-direct'] and objects['map'] == {}
     assert listed_set(objects['set']['wgs-alice-p4']) == ('ipv4_addr', 65536, False)
@@ -176,3 +182,28 @@ def test_a_table_of_that_name_without_the_comment_is_not_touched():
     with pytest.raises(SystemExit):
         state_module.want(dict(CURRENT, owned=False))
     assert 'not made by the collection' in failed[0]
+
+
+def test_the_listing_is_compared_in_one_order_whatever_order_the_sets_were_made_in():
+    reordered = LISTING.replace("""\tset wgs-alice-p4 {
+\t\ttype ipv4_addr
+\t\tsize 65536
+\t}
+
+\tset wgs-A-sent-up4 {
+\t\ttype ipv4_addr . ifname
+\t\tsize 65536
+\t\tcounter
+\t}""", """\tset wgs-A-sent-up4 {
+\t\ttype ipv4_addr . ifname
+\t\tsize 65536
+\t\tcounter
+\t}
+
+\tset wgs-alice-p4 {
+\t\ttype ipv4_addr
+\t\tsize 65536
+\t}""")
+    assert reordered != LISTING and normalized_listing(reordered) == normalized_listing(LISTING)
+    assert normalized_listing(LISTING.replace('size 65536', 'size 1024', 1)) != normalized_listing(LISTING)
+    assert listed_objects(normalized_listing(LISTING)) == listed_objects(LISTING)

@@ -78,11 +78,12 @@ def absent_plan():
 
 NFT_FOUND = discovered(nftables=dict(exists=True, owned=True, sets=['wgs-alice-p4']))
 NFT_PLAN = make_plan(discovery=FOUND, backend='nftables', accounting=False)
+ABSENT_NFT = plan(check_inventory(dict(state='absent'), None), discovered(nftables=dict(exists=True, owned=True, sets=[])))
 IPTABLES_AGAIN = make_plan(discovery=NFT_FOUND)
 
 
-@pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan(), NFT_PLAN, IPTABLES_AGAIN],
-                         ids=['present', 'absent', 'nftables', 'iptables-again'])
+@pytest.mark.parametrize('result', [make_plan(discovery=FOUND), absent_plan(), NFT_PLAN, IPTABLES_AGAIN, ABSENT_NFT],
+                         ids=['present', 'absent', 'nftables', 'iptables-again', 'absent-nftables'])
 def test_every_gated_task_passes_its_calls_arguments(result):
     tasks = gated_tasks()
     assert all_calls(result), 'a plan with nothing to apply tests nothing'
@@ -98,7 +99,7 @@ def test_every_gated_task_passes_its_calls_arguments(result):
 
 
 def test_every_gate_names_a_call():
-    names = set(call['name'] for result in (make_plan(discovery=FOUND), NFT_PLAN, IPTABLES_AGAIN)
+    names = set(call['name'] for result in (make_plan(discovery=FOUND), NFT_PLAN, IPTABLES_AGAIN, ABSENT_NFT)
                 for call in all_calls(result))
     assert set(gated_tasks()) <= names
 
@@ -119,8 +120,14 @@ def test_a_switch_of_backend_makes_the_new_marking_before_the_old_goes():
         'dnsmasq_split.routing']
     assert all(chain['state'] == 'absent' for chain in NFT_PLAN['chains']['split_client'])
     names = [call['name'] for call in all_calls(IPTABLES_AGAIN)]
-    assert names.index('split_client.chains') < names.index('split_client.table_removed')
-    assert IPTABLES_AGAIN['nftables_removed'] == dict(table='wgsplit', state='absent')
+    assert names.index('split_client.chains') < names.index('dnsmasq_split.chains') < names.index('dnsmasq_split.table_removed')
+    assert IPTABLES_AGAIN['nftables_removed'] == dict(split_client=None, dnsmasq_split=dict(table='wgsplit', state='absent'))
+    # From iptables to nftables, the chains of every role go after the table (the masquerade, the DNS redirect).
+    switched = make_plan(discovery=discovered(chains=[dict(table='nat', chain='WGSPLIT_SNAT', family='inet'),
+                                                      dict(table='nat', chain='WGSPLIT_DNS', family='inet')]),
+                         backend='nftables')
+    assert [chain['chain'] for chain in switched['chains']['split_client']] == ['WGSPLIT_SNAT', 'WGSPLIT_DNS']
+    assert switched['chains']['wg_upstream'] == [] and switched['chains']['dnsmasq_split'] == []
 
 
 def test_keys_are_only_in_the_secrets_part():
