@@ -12,8 +12,9 @@ listed domains (every query a cache miss, forwarded and put into a set). Three g
 Figures: queries per second and average latency at saturation (100 queries outstanding), each the median of the
 turns, and the rate as a share of one-rule; then the average latency of each at a fixed rate, half of what one-rule
 reached (a gateway whose resolver is not saturated).
+With --backend nftables the sets are the nftables backend's table and the back resolvers fill them with nftset= lines.
 Run as root:
-    python3 tests/benchmarks/resolver.py [--clients 100] [--rules 1000] [--seconds 10] [--turns 3]
+    python3 tests/benchmarks/resolver.py [--clients 100] [--rules 1000] [--seconds 10] [--turns 3] [--backend nftables]
 """
 import argparse
 import os
@@ -30,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from conftest import COLLECTIONS_TREE  # noqa: E402  (this checkout as ansible_collections/wgsplit/gateway)
 sys.path.insert(0, COLLECTIONS_TREE)
+from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
@@ -47,14 +50,14 @@ def domain(client, number):
     return 'site%d-%d.example' % (number, client)
 
 
-def planned(clients, rules, instances):
+def planned(clients, rules, instances, backend):
     """The plan's resolver files and sets for clients x rules domain rules, all proxied through one upstream."""
     upstream = dict(name='up1', id=1, endpoint='192.0.2.1:51820', public_key=KEY, private_key=KEY, address='10.10.1.2/32')
     entries = [dict(name='c%d' % index, address='10.8.%d.%d' % ((index + 2) // 256, (index + 2) % 256), upstream='up1',
                     rules=[dict(type='domain', value=domain(index, number)) for number in range(rules)])
                for index in range(clients)]
     variables = dict(dns_servers=[DEFAULT_DNS], upstreams=[upstream], clients=entries, resolver_instances=instances,
-                     accounting=False, rule_set_max_entries=10000000)
+                     accounting=False, rule_set_max_entries=10000000, backend=backend)
     checked = check_inventory(variables, SERVER)
     assert not checked['errors'], checked['errors'][:3]
     result = plan(checked, dict(server=SERVER))
@@ -62,8 +65,10 @@ def planned(clients, rules, instances):
     sets = [create_line(item['name'], dict(type=item['type'], family=item['family'], maxelem=item['maxelem'],
                                            timeout=item.get('timeout'), counters=False), None)
             for item in result['sets']]
+    table = result['nftables']
     return dict(front=result['resolver']['config'], backs=result['resolver']['backs'], sets='\n'.join(sets) + '\n',
-                lines=len(result['resolver']['lines']))
+                table=table and boot_text(table['table'], table['sets'], table['definition']),
+                count=len(table['sets']) if table else len(sets), lines=len(result['resolver']['lines']))
 
 
 def queries(clients, rules, count):
@@ -72,7 +77,8 @@ def queries(clients, rules, count):
 
 
 class Lab(object):
-    def __init__(self):
+    def __init__(self, nftables=False):
+        self.nftables = nftables
         tag = uuid.uuid4().hex[:6]
         self.client, self.gateway = 'dns-c-' + tag, 'dns-g-' + tag
         self.directory = tempfile.mkdtemp(prefix='wgsplit-resolver-bench-')
@@ -118,7 +124,12 @@ class Lab(object):
             process.kill()
             process.wait()
         self.netns(self.gateway, 'ipset', 'destroy')
-        self.netns(self.gateway, 'ipset', 'restore', input=setup['sets'])
+        subprocess.run(['ip', 'netns', 'exec', self.gateway, 'nft', 'delete', 'table', 'inet', 'wgsplit'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if setup['table']:
+            self.netns(self.gateway, 'nft', '-f', '-', input=setup['table'])
+        else:
+            self.netns(self.gateway, 'ipset', 'restore', input=setup['sets'])
         self.resolvers = [self.dnsmasq('back-%d.conf' % number, back['text'])
                           for number, back in enumerate(setup['backs'], 1)]
         self.resolvers.append(self.dnsmasq('front.conf', setup['front']))
@@ -134,8 +145,12 @@ class Lab(object):
         latency = float(re.search(r'Average Latency \(s\):\s+([0-9.]+)', out).group(1))
         lost = int(re.search(r'Queries lost:\s+([0-9]+)', out).group(1))
         # Every answer is the same address: a set the resolvers fed holds it.
-        headers = self.netns(self.gateway, 'ipset', 'list', '-t').stdout
-        filled = len([count for count in re.findall(r'Number of entries: ([0-9]+)', headers) if count != '0'])
+        if self.nftables:
+            listing = self.netns(self.gateway, 'nft', '-j', 'list', 'table', 'inet', 'wgsplit').stdout
+            filled = len([item for item in parse_nft_sets(listing).values() if item['entries']])
+        else:
+            headers = self.netns(self.gateway, 'ipset', 'list', '-t').stdout
+            filled = len([count for count in re.findall(r'Number of entries: ([0-9]+)', headers) if count != '0'])
         return rate, latency * 1000, lost, filled
 
 
@@ -145,18 +160,19 @@ def main():
     parser.add_argument('--rules', type=int, default=1000)
     parser.add_argument('--seconds', type=float, default=10)
     parser.add_argument('--turns', type=int, default=3)
+    parser.add_argument('--backend', choices=['iptables', 'nftables'], default='iptables')
     args = parser.parse_args()
     if not (shutil.which('dnsperf') and shutil.which('dnsmasq')):
         print('resolver benchmark skipped: dnsperf or dnsmasq is not installed (tests/setup.sh installs them)')
         return
     started = time.monotonic()
-    setups = [('one-rule', planned(args.clients, 1, 250), queries(args.clients, 1, 2000000)),
-              ('rules', planned(args.clients, args.rules, 250), queries(args.clients, args.rules, 2000000)),
-              ('one-back', planned(args.clients, args.rules, 1), queries(args.clients, args.rules, 2000000))]
+    setups = [('one-rule', planned(args.clients, 1, 250, args.backend), queries(args.clients, 1, 2000000)),
+              ('rules', planned(args.clients, args.rules, 250, args.backend), queries(args.clients, args.rules, 2000000)),
+              ('one-back', planned(args.clients, args.rules, 1, args.backend), queries(args.clients, args.rules, 2000000))]
     print('resolver: %d clients x %d domain rules planned in %.1f s' % (args.clients, args.rules, time.monotonic() - started))
     figures = dict((name, []) for name, _setup, _data in setups)
     paced = {}
-    with Lab() as lab:
+    with Lab(args.backend == 'nftables') as lab:
         for _turn in range(args.turns):
             for name, setup, data in setups:
                 lab.configure(setup)
@@ -165,8 +181,8 @@ def main():
         for name, setup, data in setups[:2]:
             lab.configure(setup)
             paced[name] = lab.dnsperf(data, args.seconds, paced_rate)
-    print('resolver: unique names (cache misses) asked by a client of the front resolver, forwarded and put into the'
-          ' client sets; median of %d turns of %g s' % (args.turns, args.seconds))
+    print('resolver (%s backend): unique names (cache misses) asked by a client of the front resolver, forwarded and put'
+          ' into the client sets; median of %d turns of %g s' % (args.backend, args.turns, args.seconds))
     reference = statistics.median(turn[0] for turn in figures['one-rule'])
     reference_latency = statistics.median(turn[1] for turn in figures['one-rule'])
     for name, setup, _data in setups:
@@ -176,7 +192,7 @@ def main():
               ' %6.2f ms (%+.2f ms), %d lost, client sets filled %d of %d'
               % (name, setup['lines'], len(setup['backs']), rate, 100 * rate / reference, latency,
                  latency - reference_latency, sum(turn[2] for turn in figures[name]), min(turn[3] for turn in figures[name]),
-                 setup['sets'].count('create ')))
+                 setup['count']))
     print('resolver: the same at %d queries/s (half of one-rule\'s), one turn:' % paced_rate)
     for name in paced:
         print('  %-9s %8.0f queries/s, average latency %6.3f ms (%+.3f ms), %d lost'
