@@ -291,6 +291,9 @@ class NftTable(StateModule):
             self.cmd.run(['nft', '-f', '-'], data=self.applied_transaction)
             for name in sorted(gone):
                 forget_learned(name)
+        if wanted['present'] and self.params['definition'] is not None:
+            # What the kernel lists for this definition: a later listing that differs is drift (state, not boot).
+            self.boot_state.write(self.table + '.listing', self.read_listing())
 
     def reached(self, state, wanted):
         if not wanted['present'] or self.params['definition'] is None:
@@ -298,8 +301,7 @@ class NftTable(StateModule):
         return state['present'] and state['owned'] and not state['filled']
 
     def boot(self, wanted):
-        """Boot file, the fallback, the resolver's set names (saved by the restore script) and the listing the
-        change left (read again here: run() has applied by now)."""
+        """Boot file, its fallback, and the names of the sets the resolver fills (saved by the restore script)."""
         if self.params['state'] == 'absent':
             changed = False
             for suffix in ('.nft', '.fallback', '.learned', '.listing'):
@@ -311,10 +313,7 @@ class NftTable(StateModule):
         changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or []))
         changed = self.boot_state.write(self.table + '.nft', wanted['applied']) or changed
         learned = ''.join(item['name'] + '\n' for item in self.params['sets'] if item['elements'] is None)
-        changed = self.boot_state.write(self.table + '.learned', learned) or changed
-        if self.listing is not None:  # read() after the change, when there was one
-            changed = self.boot_state.write(self.table + '.listing', self.listing) or changed
-        return changed
+        return self.boot_state.write(self.table + '.learned', learned) or changed
 
     def describe(self, state):
         if not state['present']:
