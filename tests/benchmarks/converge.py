@@ -6,6 +6,7 @@ the ratio to Y (targets: first <= 1.5 Y, no-op <= 0.5 Y, edit <= 0.6 Y) and the 
 host (skipped tasks and controller-only tasks excluded).
 Run as root (Docker is started and the lab image built if needed):
     python3 tests/benchmarks/converge.py [--clients 100] [--rules 50] [--ipv4-only] [--connections ssh,docker]
+                                         [--backend nftables]
 """
 import argparse
 import datetime
@@ -39,7 +40,7 @@ YARDSTICK = [dict(name='Yardstick', hosts='wgsplit_gateways', gather_facts=False
                          for number in range(YARDSTICK_TASKS)])]
 
 
-def inventory(clients, rules, ipv4_only, edited=False):
+def inventory(clients, rules, ipv4_only, backend, edited=False):
     """`clients` clients, each with `rules` rules: half proxied domains of its own (one set per family), the
     rest proxied networks and a fifth of them direct networks. Client 0 gets one more domain when edited."""
     upstreams = [dict(name='u%d' % number, id=number, endpoint='192.0.2.%d:51820' % number, public_key=KEY,
@@ -59,7 +60,8 @@ def inventory(clients, rules, ipv4_only, edited=False):
             address.append('fdcc::%x' % (number + 2))
         listed.append(dict(name='client%04d' % number, address=address, upstream='u%d' % (number % UPSTREAMS + 1),
                            rules=entries))
-    return dict(wgsplit_upstreams=upstreams, wgsplit_clients=listed, wgsplit_dns_servers=['192.0.2.53'])
+    return dict(wgsplit_upstreams=upstreams, wgsplit_clients=listed, wgsplit_dns_servers=['192.0.2.53'],
+                wgsplit_backend=backend)
 
 
 def docker(*argv, **kwargs):
@@ -119,11 +121,11 @@ def seconds(duration):
 
 
 def measure(connection, work, site, yardstick, args, env):
-    variables = inventory(args.clients, args.rules, args.ipv4_only)
+    variables = inventory(args.clients, args.rules, args.ipv4_only, args.backend)
     figures = {}
     figures['Y'] = run(work, yardstick, {}, env)
     for label, variables in (('first', variables), ('no-op', variables),
-                             ('edit', inventory(args.clients, args.rules, args.ipv4_only, edited=True)),
+                             ('edit', inventory(args.clients, args.rules, args.ipv4_only, args.backend, edited=True)),
                              ('removal', dict(variables, wgsplit_state='absent'))):
         if args.tasks:
             print('  %s, %s run:' % (connection, label))
@@ -146,6 +148,7 @@ def main():
     parser.add_argument('--ipv4-only', action='store_true', help='clients without IPv6 (one set each, not two)')
     parser.add_argument('--connections', default='ssh,docker')
     parser.add_argument('--tasks', action='store_true', help='print the tasks each run executed, with their durations')
+    parser.add_argument('--backend', choices=['iptables', 'nftables'], default='iptables')
     args = parser.parse_args()
     subprocess.run(['bash', os.path.join(ROOT, 'tests', 'lab', 'ready.sh')], check=True, stdout=subprocess.DEVNULL)
     name = 'wgsplit-bench-%s' % uuid.uuid4().hex[:8]
@@ -161,8 +164,8 @@ def main():
                    ANSIBLE_NOCOLOR='1', ANSIBLE_HOST_KEY_CHECKING='false', ANSIBLE_STDOUT_CALLBACK='ansible.posix.json')
         try:
             address = start_gateway(name, public_key)
-            print('converge benchmark: %d clients x %d rules (%s), %d upstreams, on a lab gateway container'
-                  % (args.clients, args.rules, 'IPv4' if args.ipv4_only else 'IPv4 and IPv6', UPSTREAMS))
+            print('converge benchmark: %d clients x %d rules (%s), %d upstreams, %s backend, on a lab gateway container'
+                  % (args.clients, args.rules, 'IPv4' if args.ipv4_only else 'IPv4 and IPv6', UPSTREAMS, args.backend))
             for connection in args.connections.split(','):
                 with open(os.path.join(work, 'hosts.json'), 'w') as out:
                     json.dump(hosts(connection, name, address, key_file), out)
