@@ -64,8 +64,8 @@ class Ruleset(object):
         lines = []
         for upstream in [None] + self.planner.enabled_upstreams():
             value = self.marks.direct if upstream is None else upstream['mark']
-            lines.append('chain %s { %s; %s; }' % (mark_chain_name('mark', upstream), set_mark('meta', self.marks, value),
-                                                  set_mark('ct', self.marks, value)))
+            marks = (set_mark('meta', self.marks, value), set_mark('ct', self.marks, value))
+            lines.append('chain %s { %s; %s; }' % ((mark_chain_name('mark', upstream),) + marks))
             lines.append('chain %s { %s; }' % (mark_chain_name('restore', upstream), set_mark('meta', self.marks, value)))
         return lines
 
@@ -107,8 +107,8 @@ class Ruleset(object):
             sources = [(address, client['name']) for client in self.planner.clients for address in client['address']
                        if family(address) == version]
             if sources:
-                rules.append('%s saddr vmap %s' % (MATCH[version], anonymous('%s : goto client-%s' % source
-                                                                              for source in sources)))
+                dispatch = anonymous('%s : goto client-%s' % source for source in sources)
+                rules.append('%s saddr vmap %s' % (MATCH[version], dispatch))
                 # A split client the map missed (the map's rule deleted by hand) stays "not classified": refused.
                 rules.append('%s saddr %s return' % (MATCH[version], anonymous(address for address, _name in sources)))
         rules.append('goto %s' % mark_chain_name('mark', None))  # no split client's source
@@ -127,8 +127,8 @@ class Ruleset(object):
             addresses = [address for client in self.planner.clients for address in client['address']
                          if family(address) == version]
             if addresses:
-                rules.append('  iifname %s %s saddr %s %s %s' % (self.interface, MATCH[version], anonymous(addresses),
-                                                                match, statement))
+                rules.append('  iifname %s %s saddr %s %s %s'
+                             % (self.interface, MATCH[version], anonymous(addresses), match, statement))
         return ['chain %s {' % chain, '  %s; policy accept;' % hook] + rules + ['}'] if rules else []
 
     def nat_chains(self):

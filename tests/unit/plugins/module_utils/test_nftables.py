@@ -179,7 +179,11 @@ def test_in_step_means_the_boot_file_in_place_and_the_listing_the_last_change_le
 def test_a_table_of_that_name_without_the_comment_is_not_touched():
     state_module = table(definition=[])
     failed = []
-    state_module.module.fail_json = lambda msg, **_kwargs: failed.append(msg) or (_ for _ in ()).throw(SystemExit)
+
+    def fail_json(msg, **_result):
+        failed.append(msg)
+        raise SystemExit(1)
+    state_module.module.fail_json = fail_json
     with pytest.raises(SystemExit):
         state_module.want(dict(CURRENT, owned=False))
     assert 'not made by the collection' in failed[0]
