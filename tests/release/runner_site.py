@@ -35,7 +35,7 @@ def main():
             result = ansible_runner.run(
                 private_data_dir=work, playbook='site.yml', quiet=True,
                 inventory=json.dumps(hosts('docker', name, None, None)),
-                extravars=inventory(3, 6, False),
+                extravars=inventory(3, 6, False, 'iptables'),
                 envvars=dict(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_NOCOLOR='1'))
             print('ansible-runner: status %s, rc %s, stats %s' % (result.status, result.rc, json.dumps(result.stats)))
             if result.status != 'successful' or result.rc != 0:
