@@ -89,6 +89,24 @@ def test_paths(path):
         assert time.monotonic() - started < 2, 'refused at once (unreachable), not dropped'
 
 
+def test_a_switch_of_backend_and_back_keeps_every_path(tmp_path):
+    """To the other backend and back: every path as before each time, nothing of the backend left behind, and the run
+    after each switch changes nothing."""
+    applied(tmp_path)
+    gateway = host('gateway')
+    other = inventory(wgsplit_backend='iptables' if NFT else 'nftables')
+    for variables, nftables in ((other, not NFT), (None, NFT)):
+        applied(tmp_path, variables)
+        for path in EXPECTED['paths']:
+            assert seen(path['client'], path['name'], ip=path.get('ip', 4)) == expected(path), (nftables, path)
+        tables = gateway.check_output('nft list tables').splitlines()
+        assert ('table inet wgsplit' in tables) == nftables, tables
+        assert ('-A PREROUTING -j WGSPLIT' in gateway.check_output('iptables-save -t mangle')) != nftables
+        assert bool([name for name in gateway.check_output('ipset list -n').split() if name.startswith('wgs-')]) != nftables
+        rc, output, changed = site(variables, tmp_path=str(tmp_path))
+        assert rc == 0 and changed == 0, output[-3000:]
+
+
 @pytest.mark.usefixtures('lab_applied')
 def test_dns_to_any_server_is_answered_by_the_gateway():
     host('gateway').run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
