@@ -278,12 +278,14 @@ def in_place_lines(front, backs, journal=None):
     the front configuration and the back ones' texts, or from a front configuration that holds the lines itself
     (as the collection wrote it before back resolvers); with the lines of the journal of a run that stopped
     before its end (what the resolvers running then served)."""
-    served = {}  # listen address: the lines of a back resolver
+    served = {}  # listen address: (its catch-all sets or None, its upstream servers, its lines), read once per back
     for text in backs:
         text_lines = [logical_line(line) for line in text.splitlines()]
         listen = [line.split('=', 1)[1] for line in text_lines if line.startswith('listen-address=')]
         if listen:
-            served[listen[0]] = text_lines
+            catch_all = [line.split('/', 2)[2] for line in text_lines if line.startswith('ipset=/#/')]
+            servers = [line.split('/', 2)[2] for line in text_lines if line.startswith('server=/#/')]
+            served[listen[0]] = (catch_all[0] if catch_all else None, servers, text_lines)
     result, routes = [], {}
     for line in [logical_line(line) for line in (front or '').splitlines()]:
         if not line.startswith(('ipset=/', 'server=/')):
@@ -293,19 +295,22 @@ def in_place_lines(front, backs, journal=None):
             routes[domain] = target
         else:
             result.append(line)
+    shared = set()
     for domain, target in routes.items():
-        back = served.get(target, [])
-        catch_all = [value.split('/', 2)[2] for value in back if value.startswith('ipset=/#/')]
+        catch_all, servers, back = served.get(target, (None, [], []))
         if catch_all:
-            result.append('ipset=/%s/%s' % (domain, catch_all[0]))
-            result += ['server=/%s/%s' % (domain, value.split('/', 2)[2]) for value in back if value.startswith('server=/#/')]
+            result.append('ipset=/%s/%s' % (domain, catch_all))
+            result += ['server=/%s/%s' % (domain, server) for server in servers]
             continue
+        if target in shared:  # a shared back's lines are read once, whatever the number of names routed to it
+            continue
+        shared.add(target)
         for value in back:  # a shared back: its lines for the names the front sends it
             if value.startswith(('ipset=/', 'server=/')):
                 name = value.split('/', 2)[1]
                 if nearest(routes, ancestors(name)) == target:
                     result.append(value)
-    result = sorted(set(result), key=result.index)
+    result = list(dict.fromkeys(result))  # each line once, where it first came
     return result + [line for line in (journal or '').splitlines() if line.startswith(('ipset=/', 'server=/'))]
 
 
