@@ -107,6 +107,22 @@ def test_a_switch_of_backend_and_back_keeps_every_path(tmp_path):
         assert rc == 0 and changed == 0, output[-3000:]
 
 
+def test_every_path_holds_among_a_thousand_clients(tmp_path):
+    """The lab's three clients among 997 more (IPv6 only, each with 10 networks of its own and a shared list of 10
+    domains, through us): every path is what it is with three."""
+    listed = [dict(name='fillers', rules=[dict(type='domain', value='filler-%d.test' % number) for number in range(10)])]
+    fillers = dict(('filler%03d' % number, dict(
+        name='filler%03d' % number, address='fdcc::%x' % (0x1000 + number), upstream='us', rule_sets=['fillers'],
+        rules=[dict(type='ip', value='2001:db8:%x::/48' % (number * 10 + index)) for index in range(10)]))
+        for number in range(997))
+    try:
+        applied(tmp_path, inventory(wgsplit_rule_sets=listed, wgsplit_clients=fillers))
+        for path in EXPECTED['paths']:
+            assert seen(path['client'], path['name'], ip=path.get('ip', 4)) == expected(path), path
+    finally:
+        applied(tmp_path)
+
+
 @pytest.mark.usefixtures('lab_applied')
 def test_dns_to_any_server_is_answered_by_the_gateway():
     host('gateway').run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
