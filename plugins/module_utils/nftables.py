@@ -66,6 +66,11 @@ def declaration(item):
     return (item['type'], item['size'], item['counter'])
 
 
+def element_text(address, interface=None):
+    """An element as nft writes it: an address, or an address and an interface name in quotes."""
+    return address if interface is None else '%s . "%s"' % (address, interface)
+
+
 def canonical_element(value, set_type):
     """An element as this module compares it: the address as Python prints it, an interface name quoted; raises
     Invalid with the reason."""
@@ -81,7 +86,7 @@ def canonical_element(value, set_type):
     if len(parts) == 1:
         return str(address)
     interface = parts[1][1:-1] if len(parts[1]) > 1 and parts[1][0] == parts[1][-1] == '"' else parts[1]
-    return '%s . "%s"' % (address, interface_name(interface))
+    return element_text(str(address), interface_name(interface))
 
 
 def set_elements(text):
@@ -89,8 +94,7 @@ def set_elements(text):
     found = []
     for item in json.loads(text).get('nftables', []):
         for address, interface, _counted in nft_elements(item.get('set', {})):
-            address = str(ipaddress.ip_address(address))
-            found.append(address if interface is None else '%s . "%s"' % (address, interface))
+            found.append(element_text(str(ipaddress.ip_address(address)), interface))
     return found
 
 
@@ -214,13 +218,8 @@ class NftTable(StateModule):
         return normalized_listing(out)
 
     def filled(self, names):
-        """The sets of `names` that exist and hold elements."""
-        result = []
-        for name in names:
-            rc, out, _err = self.cmd.run(['nft', 'list', 'set', 'inet', self.table, name], check=False)
-            if rc == 0 and 'elements = {' in out:
-                result.append(name)
-        return sorted(result)
+        """The sets of `names` (sets of the table) that hold elements."""
+        return sorted(name for name in names if self.elements(name))
 
     def read(self):
         self.listing = self.read_listing()
@@ -291,9 +290,6 @@ class NftTable(StateModule):
             self.cmd.run(['nft', '-f', '-'], data=self.applied_transaction)
             for name in sorted(gone):
                 forget_learned(name)
-        if wanted['present'] and self.params['definition'] is not None:
-            # What the kernel lists for this definition: a later listing that differs is drift (state, not boot).
-            self.boot_state.write(self.table + '.listing', self.read_listing())
 
     def reached(self, state, wanted):
         if not wanted['present'] or self.params['definition'] is None:
@@ -309,6 +305,10 @@ class NftTable(StateModule):
             return changed
         if self.params['definition'] is None:
             return False
+        if self.applied_transaction is not None and self.listing is not None:
+            # What the kernel lists for this definition (read() after the change): a later listing that differs is
+            # drift. State, not a boot file: it is not what this returns.
+            self.boot_state.write(self.table + '.listing', self.listing)
         # The fallback first: a run stopped between the two leaves a boot file with its fallback, never one without.
         changed = self.boot_state.write(self.table + '.fallback', fallback_text(self.table, self.params['fallback'] or []))
         changed = self.boot_state.write(self.table + '.nft', wanted['applied']) or changed

@@ -22,6 +22,8 @@ import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE as TABLE
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import element_text
+
 SET_TYPES = {4: 'ipv4_addr', 6: 'ipv6_addr'}
 MATCH = {4: 'ip', 6: 'ip6'}
 
@@ -37,7 +39,7 @@ def set_mark(key, marks, value):
 def counted_element(member):
     """An accounting set's member as nft writes it: `10.8.0.2,wg-up-1` (ipset) is `10.8.0.2 . "wg-up-1"`."""
     address, _comma, interface = member.partition(',')
-    return '%s . "%s"' % (address, interface) if interface else address
+    return element_text(address, interface or None)
 
 
 def anonymous(values):
@@ -150,9 +152,8 @@ class Ruleset(object):
         """The resolver's sets (no elements given: dnsmasq fills them), then the accounting sets (their elements
         the split clients' addresses, each with a counter)."""
         size = self.planner.settings['set_maxelem']
-        learned = sorted((dict(name=name, type=SET_TYPES[version], size=size, counter=False, elements=None)
-                          for owner in self.planner.owners for (_action, version), name in owner['sets'].items()),
-                         key=lambda item: item['name'])
+        learned = [dict(name=name, type=SET_TYPES[version], size=size, counter=False, elements=None)
+                   for name, version in self.planner.resolver_sets()]
         counted = [dict(name=item['name'], type=SET_TYPES[4 if item['family'] == 'inet' else 6] +
                         (' . ifname' if item['type'] == 'hash:net,iface' else ''),
                         size=item['maxelem'], counter=True, elements=[counted_element(member) for member in item['members']])

@@ -264,13 +264,12 @@ class Planner(object):
     def sets(self):
         """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), then the accounting sets; none with
         the nftables backend, whose sets are in its table."""
-        settings = self.settings
-        planned = sorted((dict(name=name, family='inet' if version == 4 else 'inet6', type='hash:ip',
-                               timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
-                          for owner in self.owners for (_action, version), name in owner['sets'].items()),
-                         key=lambda item: item['name']) + self.counter_sets
         if self.nftables:
             return []
+        settings = self.settings
+        planned = [dict(name=name, family='inet' if version == 4 else 'inet6', type='hash:ip',
+                        timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
+                   for name, version in self.resolver_sets()] + self.counter_sets
         repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)
         if repeated:
             self.errors.append('two planned sets have the same name: %s' % ', '.join(repeated))
@@ -279,6 +278,10 @@ class Planner(object):
                 self.errors.append('set %s is longer than %d characters: shorten wgsplit_set_prefix or the client name'
                                    % (item['name'], SET_NAME_MAX))
         return planned
+
+    def resolver_sets(self):
+        """(name, address family) of every set the resolver fills, by name: each owner's per action and family."""
+        return sorted((name, version) for owner in self.owners for (_action, version), name in owner['sets'].items())
 
     def client_chain_rules(self, client):
         """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
@@ -486,12 +489,12 @@ class Planner(object):
 
     def check_resolver_lines(self, lines):
         for line in lines:
-            if len(resolver.file_line(line, self.settings)) > RESOLVER_LINE_MAX:
+            length = len(resolver.file_line(line, self.settings))
+            if length > RESOLVER_LINE_MAX:
                 domain, names = line.split('/')[1], line.split('/')[2].split(',')
                 self.errors.append('domain %s feeds %d client sets: its resolver line (%d characters) is longer than'
                                    ' dnsmasq reads (%d); fewer clients with a rule on it, or a shorter'
-                                   ' wgsplit_set_prefix' % (domain, len(names), len(resolver.file_line(line, self.settings)),
-                                                            RESOLVER_LINE_MAX))
+                                   ' wgsplit_set_prefix' % (domain, len(names), length, RESOLVER_LINE_MAX))
 
     def check_port_53(self, server):
         addresses = set(str(ipaddress.ip_interface(value).ip) for value in server.get('addresses', []))
@@ -586,10 +589,6 @@ class Planner(object):
                     sets=[name for name in self.owned_sets() if name not in wanted_sets])
 
 
-def table_sets(table):
-    return [item['name'] for item in table['sets']]
-
-
 def list_counts(checked):
     """{rule list name: entries} of the lists read from files, recorded for the next run's guard."""
     return dict((name, rule_set['count']) for name, rule_set in checked.get('rule_sets', {}).items()
@@ -627,6 +626,7 @@ def plan(checked, discovery):
     clients = [planner.client_summary(client) for client in planner.clients]
     set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets] if table is None else
                   [dict(name=item['name'], maxelem=item['size']) for item in table['sets']])
+    table_sets = set(item['name'] for item in table['sets']) if table else set()
     interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
                   [dict(name=name, state='absent') for name in stale_interfaces])
     return dict(
@@ -653,6 +653,6 @@ def plan(checked, discovery):
                       # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
                       # refill as clients ask again (the refill window, README Limits).
                       stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale],
-                      stale_table_sets=[name for name in stale if table and name in table_sets(table)]),
+                      stale_table_sets=[name for name in stale if name in table_sets]),
         removed=removed,
     )
