@@ -114,13 +114,21 @@ if [ "${1:-}" = save ]; then
   sync
   exit $status
 fi
+# With "again": run by the drop-ins of nftables.service and netfilter-persistent.service right after they load or
+# flush the ruleset, not at boot or shutdown (wgsplit-restore.service, ordered after them, does the work then). The
+# ipsets are not part of the ruleset: what they learned stays as it is; so does a table of the collection still there.
+again=false
+if [ "${1:-}" = again ]; then
+  case "$(systemctl is-system-running 2>/dev/null)" in initializing|starting|stopping) exit 0 ;; esac
+  again=true
+fi
 for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
   ipset -exist restore -file "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }
 done
 # What the resolver had learned, each member with the time it had left (a set that is gone is skipped).
 for f in "$dir"/learned/*.save; do
-  [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] || continue
+  [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] && ! $again || continue
   ipset -exist restore -file "$f" 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
 done
 # The nftables backend: each table of the collection replaced as a whole; when its file is missing or does not
@@ -129,6 +137,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   [ -e "$f" ] || continue
   table=${f%.*}
   [ "$f" = "$table.fallback" ] && [ -e "$table.nft" ] && continue  # taken with its table file
+  $again && nft list tables inet 2>/dev/null | grep -qxF "table inet ${table##*/}" && continue
   if [ ! -e "$table.nft" ] || ! nft -f "$table.nft"; then
     echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
     status=1
@@ -244,8 +253,22 @@ AccuracySec=30s
 [Install]
 WantedBy=timers.target
 '''
-# The unit files BootState installs with the first boot file and removes with the last.
-BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT), (LEARNED_TIMER, LEARNED_TIMER_TEXT))
+# nftables.service starts, reloads and stops with `flush ruleset` (Debian's /etc/nftables.conf begins with it, and
+# its ExecStop is `nft flush ruleset`): the nftables backend's table and iptables-nft's tables, the collection's chains
+# in them, all go, and until the next run nothing would mark and nothing refuse. netfilter-persistent's start replaces
+# whole tables. A drop-in has the restore script load them again right after.
+FIREWALL_DROPIN_TEXT = '''# Written by wgsplit.gateway: its chains and table, loaded again after this unit changes the ruleset.
+[Service]
+ExecStartPost=-{script} again
+{reload}ExecStopPost=-{script} again
+'''
+FIREWALL_DROPINS = (
+    ('nftables.service.d/wgsplit-restore.conf',
+     FIREWALL_DROPIN_TEXT.format(script=RESTORE_SCRIPT, reload='ExecReload=-%s again\n' % RESTORE_SCRIPT)),
+    ('netfilter-persistent.service.d/wgsplit-restore.conf', FIREWALL_DROPIN_TEXT.format(script=RESTORE_SCRIPT, reload='')))
+# The unit files (paths under UNIT_DIR) BootState installs with the first boot file and removes with the last.
+BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT),
+              (LEARNED_TIMER, LEARNED_TIMER_TEXT)) + FIREWALL_DROPINS
 
 
 def unit_instance(template, name):
@@ -464,7 +487,10 @@ class BootState:
     def _ensure_restore_unit(self):
         changed = write_file(self.module, RESTORE_SCRIPT, RESTORE_SCRIPT_TEXT, 0o700)
         for unit, text in BOOT_UNITS:
-            changed = write_file(self.module, os.path.join(UNIT_DIR, unit), text, 0o644) or changed
+            path = os.path.join(UNIT_DIR, unit)
+            if not self.module.check_mode and not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path), 0o755)  # a drop-in directory, readable as systemd's own are
+            changed = write_file(self.module, path, text, 0o644) or changed
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is None:
             return changed
@@ -490,6 +516,11 @@ class BootState:
         for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
                 os.unlink(path)
+        for unit, _text in FIREWALL_DROPINS:  # the drop-in directory, unless another drop-in is in it
+            try:
+                os.rmdir(os.path.dirname(os.path.join(UNIT_DIR, unit)))
+            except OSError:
+                pass
         if systemctl is not None:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
         forget_learned()

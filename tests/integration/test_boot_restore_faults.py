@@ -1,6 +1,7 @@
 """The boot restore script, fault by fault, in a throwaway network namespace (a stand-in for a rebooted
 kernel) with its files in a temporary directory: one bad or missing file affects only what it describes,
 and what could not be restored is refused (DROP), never left to the default path."""
+import os
 import re
 import subprocess
 import uuid
@@ -112,6 +113,37 @@ def test_the_restore_unit_runs_after_the_firewall_restore_units():
     after = [line for line in RESTORE_UNIT_TEXT.splitlines() if line.startswith('After=')][0]
     for unit in ('netfilter-persistent.service', 'nftables.service', 'firewalld.service', 'iptables.service'):
         assert unit in after
+
+
+def systemctl_saying(tmp_path, state):
+    """A PATH whose systemctl says the system is in `state` (the script's "again" asks it)."""
+    directory = tmp_path / ('bin-' + state)
+    directory.mkdir()
+    (directory / 'systemctl').write_text('#!/bin/sh\necho %s\n' % state)
+    (directory / 'systemctl').chmod(0o755)
+    return 'PATH=%s:%s' % (directory, os.environ['PATH'])
+
+
+def test_again_after_a_ruleset_flush_brings_every_chain_back(booted, tmp_path):
+    """What nftables.service's drop-in runs after Debian's `flush ruleset` (iptables-nft's tables go with it)."""
+    _files, boot, run = booted
+    process, saved = boot()
+    assert run('nft', 'flush', 'ruleset').returncode == 0
+    assert 'WGSPLIT' not in run('iptables-save', '-t', 'mangle').stdout
+    again = run('env', systemctl_saying(tmp_path, 'running'), 'sh', str(tmp_path / 'restore'), 'again')
+    assert again.returncode == 0, again.stdout
+    assert run('iptables-save', '-t', 'mangle').stdout.split('COMMIT')[0].split('\n')[2:] == \
+        saved.split('COMMIT')[0].split('\n')[2:]  # the same chains, rules and jumps (the header has the time)
+
+
+@pytest.mark.parametrize('state', ['starting', 'stopping'])
+def test_again_at_boot_or_shutdown_leaves_the_work_to_the_restore_unit(booted, tmp_path, state):
+    _files, boot, run = booted
+    boot()
+    assert run('nft', 'flush', 'ruleset').returncode == 0
+    again = run('env', systemctl_saying(tmp_path, state), 'sh', str(tmp_path / 'restore'), 'again')
+    assert again.returncode == 0, again.stdout
+    assert 'WGSPLIT' not in run('iptables-save', '-t', 'mangle').stdout
 
 
 def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
@@ -230,3 +262,17 @@ def test_a_table_file_without_its_fallback_still_loads(nft_booted):
     process, listing = boot()
     assert process.returncode == 0, process.stdout
     assert 'chain classify' in listing and 'chain not-classified' in listing
+
+
+def test_again_keeps_a_table_still_there_and_loads_a_flushed_one(nft_booted, tmp_path):
+    _files, boot, run, script = nft_booted
+    _process, listing = boot()
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    running = systemctl_saying(tmp_path, 'running')
+    # A reload that left the table alone: what the resolver learned into it stays (no reload of the file).
+    assert run('env', running, 'sh', str(script), 'again').returncode == 0
+    assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
+    assert run('nft', 'flush', 'ruleset').returncode == 0
+    again = run('env', running, 'sh', str(script), 'again')
+    assert again.returncode == 0, again.stdout
+    assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing

@@ -173,5 +173,13 @@ def chains_call():
     return 'split_client.table' if NFT else 'split_client.chains'
 
 
+def collection_rules(gateway):
+    """The collection's chains (or table) as the kernel lists them, without counters."""
+    if NFT:
+        return gateway.check_output('nft -t list table %s' % NFT_TABLE)
+    text = gateway.check_output('iptables-save; ip6tables-save')
+    return [re.sub(r' \[\d+:\d+\]$', '', line) for line in text.splitlines() if re.search('WGSPLIT|wgs-', line)]
+
+
 def filter_listing(gateway):
     return gateway.run('nft -t list table %s' % NFT_TABLE if NFT else 'iptables-save -c -t filter; iptables-save -c -t mangle').stdout

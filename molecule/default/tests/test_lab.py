@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO, STATUS, add_member, assert_unchanged, chains_call,
-                 classification, client_dispatched, drop_classification, expected, filter_listing, flush_client_chain,
+                 classification, client_dispatched, collection_rules, drop_classification, expected, filter_listing, flush_client_chain,
                  gateway_state, host, inventory, label, seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
@@ -733,6 +733,30 @@ def test_server_interface_restart_recovers_by_itself():
     assert seen('bob', 'bank.test') == DIRECT
 
 
+@pytest.mark.usefixtures('lab_applied')
+def test_a_firewall_unit_flushing_the_ruleset_is_followed_by_the_collections_chains_at_once(tmp_path):
+    """nftables.service with Debian's /etc/nftables.conf: its start, reload and stop each flush the whole ruleset, the
+    collection's chains (iptables-nft's tables) or table with it. Its drop-in loads them again at once: the proxied
+    path holds with nothing else put back (wg-easy's NAT for direct traffic goes with the flush: not ours to restore)."""
+    gateway = host('gateway')
+    ours = collection_rules(gateway)
+    # Other software's rules (wg-easy's, the lab's foreign ones, Docker's DNS), put back at the end.
+    gateway.run_test('iptables-save > /run/lab-others.v4 && ip6tables-save > /run/lab-others.v6 && '
+                     'nft list table inet foreign-nft > /run/lab-others.nft')
+    try:
+        for action in ('start', 'reload', 'stop'):
+            gateway.run_test('systemctl %s nftables' % action)
+            assert 'foreign-nft' not in gateway.check_output('nft list tables'), action  # the ruleset was flushed
+            assert collection_rules(gateway) == ours, action
+            assert seen('alice', 'proxied.test') == US, action
+    finally:
+        gateway.run_test('systemctl stop nftables && iptables-restore < /run/lab-others.v4 && '
+                         'ip6tables-restore < /run/lab-others.v6 && nft -f /run/lab-others.nft')
+    assert seen('bob', 'bank.test') == DIRECT and seen('bob', 'plain.test') == EU
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed == 0, output[-3000:]
+
+
 def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
     listener = ("import socket\n"
                 "server = socket.socket(); server.bind(('0.0.0.0', 853)); server.listen()\n"
@@ -768,6 +792,7 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     gateway = host('gateway')
     assert not gateway.file('/etc/wgsplit').exists
     assert not gateway.file('/etc/systemd/system/wgsplit-restore.service').exists
+    assert not gateway.file('/etc/systemd/system/nftables.service.d').exists
     # Other software's objects, there from the start, are all still there.
     assert 'add foreign-set 192.0.2.99' in state
     assert '-A PREROUTING -s 192.0.2.99/32 -j MARK --set-xmark 0x4000/0x4000' in state
