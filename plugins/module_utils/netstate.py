@@ -144,6 +144,9 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
     continue
   fi
+  # Again: the resolver's sets in the table were lost with the flush; its cache goes too (SIGHUP), so that the next
+  # query for a name puts the name's addresses back instead of being answered from the cache alone.
+  $again && systemctl kill --signal=HUP wgsplit-resolver.service 2>/dev/null
   [ -e "$table.learned" ] || continue
   while read -r name; do
     [ -e "$dir/learned/$name.nft" ] || continue

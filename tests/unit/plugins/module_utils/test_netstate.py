@@ -42,6 +42,17 @@ def test_restore_script_restores_sets_before_chains_before_routes():
     assert 'ExecStart=%s' % netstate.RESTORE_SCRIPT in netstate.RESTORE_UNIT_TEXT
 
 
+def test_firewall_units_that_flush_the_ruleset_are_followed_by_the_restore_again():
+    dropins = dict(netstate.FIREWALL_DROPINS)
+    again = '-%s again' % netstate.RESTORE_SCRIPT  # '-': a failure of ours does not fail the firewall unit
+    for unit, actions in (('nftables.service', ('ExecStartPost', 'ExecReload', 'ExecStopPost')),
+                          ('netfilter-persistent.service', ('ExecStartPost', 'ExecStopPost'))):
+        text = dropins['%s.d/wgsplit-restore.conf' % unit]
+        assert sorted(line for line in text.splitlines() if '=' in line) == sorted('%s=%s' % (action, again) for action in actions)
+        assert unit in netstate.RESTORE_UNIT_TEXT  # at boot the restore unit runs after it (again does nothing then)
+    assert set(dropins) <= set(unit for unit, _text in netstate.BOOT_UNITS)
+
+
 @pytest.mark.parametrize('text, expected', [
     (netstate.WIREGUARD_CONFIG_MARKER + '\n[Interface]\n', True),
     (netstate.WIREGUARD_CONFIG_MARKER + '\r\n[Interface]\r\n', False),  # not as the collection writes it
