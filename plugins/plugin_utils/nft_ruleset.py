@@ -72,10 +72,12 @@ class Ruleset(object):
         return lines
 
     def client_chain(self, client):
-        """Most decisive first, each a goto: direct CIDRs and names, proxy CIDRs and names, then the default (as the
-        iptables chain, where every rule marks and the last wins)."""
+        """Most decisive first, each a goto: redirected DNS (left "not classified"), direct CIDRs and names, proxy
+        CIDRs and names, then the default (as the iptables chain, where every rule marks and the last wins)."""
         owner = self.planner.owners[client['owner']]
-        rules = []
+        # DNS stays "not classified" when it is redirected (as in Planner.client_chain_rules): local once redirected,
+        # refused if the redirect is gone.
+        rules = ['meta l4proto { tcp, udp } th dport 53 return'] if self.planner.settings['dns_redirect'] else []
         for action in ('direct', 'proxy'):
             target = mark_chain_name('mark', None if action == 'direct' else client['upstream'])
             for version in client['families']:

@@ -286,7 +286,8 @@ class Planner(object):
     def client_chain_rules(self, client):
         """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
         mark and the last match wins: the default first, proxy matches next, direct matches last (a destination
-        matched both ways goes direct). An empty or flushed chain leaves the packet "not classified": refused."""
+        matched both ways goes direct), DNS left "not classified" when it is redirected. An empty or flushed chain
+        leaves the packet "not classified": refused."""
         direct = dict(action='mark', mark=self.marks.direct, mask=self.marks.mask)
         proxy = dict(action='mark', mark=client['upstream']['mark'], mask=self.marks.mask)
         label = 'wgsplit %s' % client['name']
@@ -302,6 +303,11 @@ class Planner(object):
                 if name and version in client['families']:
                     rules.append(dict(target, comment='%s %s domains' % (label, action), family=inet,
                                       match_set=name, match_set_flags='dst'))
+        if self.settings['dns_redirect']:
+            # Queries to any server are redirected to the gateway's resolver (nat, after this chain: local, whatever
+            # the mark). One still forwarded (the redirect deleted) would bypass the domain rules: refused.
+            rules += [dict(comment='%s dns through the gateway only' % label, protocol=protocol, destination_port=53,
+                           action='mark', mark=self.marks.mask, mask=self.marks.mask) for protocol in ('udp', 'tcp')]
         return rules
 
     def clients_chain_rules(self):

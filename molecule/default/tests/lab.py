@@ -163,6 +163,12 @@ def drop_classification(gateway):
     gateway.run_test('nft flush chain %s classify' % NFT_TABLE if NFT else 'iptables -t mangle -D PREROUTING -j WGSPLIT')
 
 
+def drop_dns_redirect(gateway):
+    """What a reload of the nat table by other software does: the split clients' DNS is no longer redirected."""
+    gateway.run_test('nft flush chain %s dns-redirect' % NFT_TABLE if NFT else
+                     'iptables -t nat -D PREROUTING -j WGSPLIT_DNS && ip6tables -t nat -D PREROUTING -j WGSPLIT_DNS')
+
+
 def flush_client_chain(gateway, name):
     gateway.run_test('nft flush chain %s client-%s' % (NFT_TABLE, name) if NFT else
                      'iptables -t mangle -F wgs-%s && ip6tables -t mangle -F wgs-%s' % (name, name))

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO, STATUS, add_member, assert_unchanged, chains_call,
-                 classification, client_dispatched, collection_rules, drop_classification, expected, filter_listing, flush_client_chain,
+                 classification, client_dispatched, collection_rules, drop_classification, drop_dns_redirect, expected, filter_listing, flush_client_chain,
                  gateway_state, host, inventory, label, seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
 ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
+FAR_DNS = {4: '172.30.0.20', 6: 'fd00:30::20'}  # the far host's DNS server (the lab's wgsplit_dns_servers)
 
 
 def far_queries(name):
@@ -133,6 +134,25 @@ def test_dns_to_any_server_is_answered_by_the_gateway():
     # Asked direct: us, the upstream that proxies it for alice, has no resolver of its own.
     asked = far_queries('proxied.test')[before:]
     assert asked and all(source == DIRECT for source in asked), asked
+
+
+def test_dns_redirect_deleted_refuses_queries_to_other_servers_instead_of_bypassing_the_rules(tmp_path):
+    applied(tmp_path)
+    gateway = host('gateway')
+    drop_dns_redirect(gateway)
+    try:
+        before = len(far_queries('proxied.test'))
+        # Forwarded to the far host's DNS server, the answer would never fill alice's set: refused instead.
+        for ip in (4, 6):
+            answer = host('alice').run('dig -%d +short +time=2 +tries=1 @%s proxied.test' % (ip, FAR_DNS[ip]))
+            assert answer.rc != 0 and '172.30.0.21' not in answer.stdout, (ip, answer.stdout)
+        assert len(far_queries('proxied.test')) == before
+        # The gateway's resolver, asked by its own address, still answers.
+        assert host('alice').run('dig +short +time=3 @10.8.0.1 proxied.test').stdout.strip() == '172.30.0.21'
+    finally:
+        applied(tmp_path)
+    answer = host('alice').run('dig +short +time=3 +tries=2 @%s proxied.test' % FAR_DNS[4])
+    assert answer.stdout.strip() == '172.30.0.21'
 
 
 def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):

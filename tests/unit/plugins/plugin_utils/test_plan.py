@@ -191,8 +191,12 @@ def test_each_client_has_its_own_chain_the_last_match_wins():
         (0x800000, '198.51.100.7/32', None),  # direct matches last: matched both ways goes direct
         (0x800000, 'wgs-alice-d4', 'inet'),
         (0x800000, 'wgs-alice-d6', 'inet6'),
+        (0xff800000, None, None),  # DNS, redirected to the gateway: "not classified", refused if still forwarded
+        (0xff800000, None, None),
     ]
+    assert [(rule.get('protocol'), rule.get('destination_port')) for rule in alice['rules'][-2:]] == [('udp', 53), ('tcp', 53)]
     assert all(rule['action'] == 'mark' and rule['mask'] == 0xff800000 for rule in alice['rules'])
+    assert 'protocol' not in chain(make_plan(dns_redirect=False), 'wgs-alice')['rules'][-1]  # nothing to guard
     carol = chain(result, 'wgs-carol')['rules']
     assert carol[0] == dict(comment='wgsplit carol proxy by default', action='mark', mark=0x2000000, mask=0xff800000)
     assert not [item for item in chains(result) if 'dave' in item['chain']]
