@@ -82,7 +82,28 @@ RESTORE_SCRIPT_TEXT = r'''#!/bin/sh
 set -u
 dir=/etc/wgsplit
 status=0
+xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
+# True when a table of the collection, or a chain that built-in chains jump to, or that jump, is gone from the kernel
+# (a whole table flushed or loaded again by hand, not through a unit with the collection's drop-in).
+missing() {
+  for f in "$dir"/nftables/*.nft; do
+    [ -e "$f" ] || continue
+    name=${f##*/}
+    nft list tables inet 2>/dev/null | grep -qxF "table inet ${name%.nft}" || return 0
+  done
+  for f in "$dir"/iptables/*.rules; do
+    [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue
+    ipt=$(xtables "$f")
+    sed -n 's/^# jump: //p' "$f" | while read -r table parent chain; do
+      "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null || echo gone
+    done | grep -q . && return 0
+  done
+  return 1
+}
 if [ "${1:-}" = save ]; then
+  # What is gone is put back first (so a ruleset flushed by hand costs at most the timer's interval), and what is
+  # saved is then what the sets hold.
+  if missing; then sh "$0" again || status=1; fi
   mkdir -p -m 0700 "$dir/learned"
   # The modules take this lock while they empty a set and drop its saved copy: a save never puts back
   # what a run has just removed.
@@ -115,20 +136,29 @@ if [ "${1:-}" = save ]; then
   exit $status
 fi
 # With "again": run by the drop-ins of nftables.service and netfilter-persistent.service right after they load or
-# flush the ruleset, not at boot or shutdown (wgsplit-restore.service, ordered after them, does the work then). The
-# ipsets are not part of the ruleset: what they learned stays as it is; so does a table of the collection still there.
+# flush the ruleset. Not while the restore unit's own start is still queued (at boot it runs after them), nor at
+# shutdown. It takes the learned lock (read-only: /etc is, under those units), so no save runs while sets refill.
 again=false
+refill=false
 if [ "${1:-}" = again ]; then
-  case "$(systemctl is-system-running 2>/dev/null)" in initializing|starting|stopping) exit 0 ;; esac
+  [ "$(systemctl is-system-running 2>/dev/null)" = stopping ] && exit 0
+  systemctl list-jobs --no-legend wgsplit-restore.service 2>/dev/null | grep -q . && exit 0
   again=true
+  if [ -e "$dir/learned/.lock" ]; then exec 9<"$dir/learned/.lock"; flock 9; fi
 fi
 for f in "$dir"/ipset/*.save; do
   [ -e "$f" ] || continue
   ipset -exist restore -file "$f" || { echo "wgsplit: $f not restored" >&2; status=1; }
 done
-# What the resolver had learned, each member with the time it had left (a set that is gone is skipped).
+# What the resolver had learned, each member with the time it had left (a set that is gone is skipped). Again: only
+# into a set that is empty (the firewall unit destroyed or flushed it); the others hold more than the last save.
 for f in "$dir"/learned/*.save; do
-  [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] && ! $again || continue
+  [ -e "$f" ] && [ -e "$dir/ipset/${f##*/}" ] || continue
+  if $again; then
+    name=${f##*/}
+    ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' || continue
+    [ -s "$f" ] && refill=true
+  fi
   ipset -exist restore -file "$f" 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
 done
 # The nftables backend: each table of the collection replaced as a whole; when its file is missing or does not
@@ -137,23 +167,35 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   [ -e "$f" ] || continue
   table=${f%.*}
   [ "$f" = "$table.fallback" ] && [ -e "$table.nft" ] && continue  # taken with its table file
-  $again && nft list tables inet 2>/dev/null | grep -qxF "table inet ${table##*/}" && continue
+  kept=""
+  if $again && [ -e "$table.learned" ] && nft list tables inet 2>/dev/null | grep -qxF "table inet ${table##*/}"; then
+    # Again, the table still there (perhaps flushed, or an old copy from a saved ruleset): replaced all the same;
+    # what the resolver put into its sets is kept aside and loaded back after.
+    kept=$(mktemp -d /run/wgsplit-again.XXXXXX) || kept=""
+    while [ -n "$kept" ] && read -r name; do
+      nft list set inet "${table##*/}" "$name" > "$kept/$name.nft" 2>/dev/null || rm -f "$kept/$name.nft"
+    done < "$table.learned"
+  fi
   if [ ! -e "$table.nft" ] || ! nft -f "$table.nft"; then
     echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
     status=1
     nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
+    [ -z "$kept" ] || rm -rf "$kept"
     continue
   fi
-  # Again: the resolver's sets in the table were lost with the flush; its cache goes too (SIGHUP), so that the next
-  # query for a name puts the name's addresses back instead of being answered from the cache alone.
-  $again && systemctl kill --signal=HUP wgsplit-resolver.service 2>/dev/null
+  refill=$again  # the resolver's sets start again from what was saved
   [ -e "$table.learned" ] || continue
   while read -r name; do
-    [ -e "$dir/learned/$name.nft" ] || continue
-    nft -f "$dir/learned/$name.nft" 2>/dev/null || echo "wgsplit: $name: some learned addresses not restored" >&2
+    for saved in "$dir/learned/$name.nft" ${kept:+"$kept/$name.nft"}; do
+      [ -e "$saved" ] || continue
+      nft -f "$saved" 2>/dev/null || echo "wgsplit: $name: some learned addresses not restored" >&2
+    done
   done < "$table.learned"
+  [ -z "$kept" ] || rm -rf "$kept"
 done
-xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
+# Sets refilled from a save: the front resolver's cache goes (SIGHUP), so that a name asked again puts its addresses
+# back instead of being answered from the cache alone.
+if $refill; then systemctl kill --kill-whom=main --signal=HUP wgsplit-resolver.service 2>/dev/null; fi
 restore_chain() {
   ipt=$(xtables "$1")
   "$ipt-restore" -w --noflush "$1" || return 1
@@ -184,8 +226,12 @@ refuse_missing_targets() {
     [ "$table" = nat ] || "$ipt" -w -t "$table" -A "$target" -j DROP
   done
 }
+# The raw chains first: from then on, what is not classified yet is refused until the mangle chains are back.
 pending=""
-for f in "$dir"/iptables/*.rules; do [ -e "$f" ] && pending="$pending $f"; done
+for f in "$dir"/iptables/raw.*.rules "$dir"/iptables/*.rules; do
+  [ -e "$f" ] || continue
+  case " $pending " in *" $f "*) ;; *) pending="$pending $f" ;; esac
+done
 pending=${pending# }
 restore_pending
 if [ -n "$pending" ]; then
@@ -269,6 +315,8 @@ FIREWALL_DROPINS = (
     ('nftables.service.d/wgsplit-restore.conf',
      FIREWALL_DROPIN_TEXT.format(script=RESTORE_SCRIPT, reload='ExecReload=-%s again\n' % RESTORE_SCRIPT)),
     ('netfilter-persistent.service.d/wgsplit-restore.conf', FIREWALL_DROPIN_TEXT.format(script=RESTORE_SCRIPT, reload='')))
+# The drop-in directories BootState made (it removes only those, and only empty).
+DROPIN_DIRECTORIES = PERSIST_DIR + '/dropin-directories'
 # The unit files (paths under UNIT_DIR) BootState installs with the first boot file and removes with the last.
 BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT),
               (LEARNED_TIMER, LEARNED_TIMER_TEXT)) + FIREWALL_DROPINS
@@ -492,7 +540,11 @@ class BootState:
         for unit, text in BOOT_UNITS:
             path = os.path.join(UNIT_DIR, unit)
             if not self.module.check_mode and not os.path.isdir(os.path.dirname(path)):
-                os.makedirs(os.path.dirname(path), 0o755)  # a drop-in directory, readable as systemd's own are
+                # A drop-in directory, readable as systemd's own are; recorded, so that only one the collection
+                # made goes with the last boot file.
+                os.makedirs(os.path.dirname(path), 0o755)
+                made = (read_text(DROPIN_DIRECTORIES) or '') + os.path.dirname(path) + '\n'
+                write_file(self.module, DROPIN_DIRECTORIES, made, 0o600)
             changed = write_file(self.module, path, text, 0o644) or changed
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is None:
@@ -519,11 +571,13 @@ class BootState:
         for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
                 os.unlink(path)
-        for unit, _text in FIREWALL_DROPINS:  # the drop-in directory, unless another drop-in is in it
+        for directory in (read_text(DROPIN_DIRECTORIES) or '').splitlines():  # the collection's, when empty
             try:
-                os.rmdir(os.path.dirname(os.path.join(UNIT_DIR, unit)))
+                os.rmdir(directory)
             except OSError:
                 pass
+        if os.path.exists(DROPIN_DIRECTORIES):
+            os.unlink(DROPIN_DIRECTORIES)
         if systemctl is not None:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
         forget_learned()

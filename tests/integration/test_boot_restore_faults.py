@@ -2,7 +2,9 @@
 kernel) with its files in a temporary directory: one bad or missing file affects only what it describes,
 and what could not be restored is refused (DROP), never left to the default path."""
 import os
+import pathlib
 import re
+import shutil
 import subprocess
 import uuid
 
@@ -115,35 +117,104 @@ def test_the_restore_unit_runs_after_the_firewall_restore_units():
         assert unit in after
 
 
-def systemctl_saying(tmp_path, state):
-    """A PATH whose systemctl says the system is in `state` (the script's "again" asks it)."""
-    directory = tmp_path / ('bin-' + state)
-    directory.mkdir()
-    (directory / 'systemctl').write_text('#!/bin/sh\necho %s\n' % state)
+def without_comments(saved):
+    """iptables-save's output without its comment lines (they have the time)."""
+    return [line for line in saved.splitlines() if not line.startswith('#')]
+
+
+def fake_systemctl(tmp_path, state='running', queued=False):
+    """A PATH whose systemctl says the system is in `state` (and the restore unit's start queued, if `queued`), and
+    logs what it was asked to tmp_path/systemctl.log (the script's "again" asks it, and signals the resolver)."""
+    directory = tmp_path / 'bin'
+    directory.mkdir(exist_ok=True)
+    (directory / 'systemctl').write_text(
+        '#!/bin/sh\necho "$*" >> %s\n' % (tmp_path / 'systemctl.log') +
+        'case "$1" in is-system-running) echo %s ;; list-jobs) %s ;; esac\n'
+        % (state, 'echo "7 wgsplit-restore.service start waiting"' if queued else 'true'))
     (directory / 'systemctl').chmod(0o755)
     return 'PATH=%s:%s' % (directory, os.environ['PATH'])
 
 
-def test_again_after_a_ruleset_flush_brings_every_chain_back(booted, tmp_path):
+def signalled(tmp_path):
+    log = tmp_path / 'systemctl.log'
+    return 'kill --kill-whom=main --signal=HUP wgsplit-resolver.service' in (log.read_text() if log.exists() else '')
+
+
+RAW_CHAIN = chain_file('WGSPLIT', ['-i wg0 -j MARK --set-xmark 0xff800000/0xff800000'], ['PREROUTING']).replace(
+    '*mangle', '*raw').replace('# jump: mangle', '# jump: raw')
+
+
+def test_again_after_a_ruleset_flush_brings_every_chain_back_the_raw_one_first(booted, tmp_path):
     """What nftables.service's drop-in runs after Debian's `flush ruleset` (iptables-nft's tables go with it)."""
-    _files, boot, run = booted
-    process, saved = boot()
+    files, boot, run = booted
+    files['iptables/raw.WGSPLIT.inet.rules'] = RAW_CHAIN
+    _process, saved = boot()
+    raw = run('iptables-save', '-t', 'raw').stdout
     assert run('nft', 'flush', 'ruleset').returncode == 0
     assert 'WGSPLIT' not in run('iptables-save', '-t', 'mangle').stdout
-    again = run('env', systemctl_saying(tmp_path, 'running'), 'sh', str(tmp_path / 'restore'), 'again')
+    # The restores in the order they run: the raw chain ("not classified": refused) before any mangle chain.
+    wrapper = tmp_path / 'bin' / 'iptables-restore'
+    path = fake_systemctl(tmp_path)
+    wrapper.write_text('#!/bin/sh\necho "$*" >> %s\nexec %s "$@"\n' % (tmp_path / 'restores.log', shutil.which('iptables-restore')))
+    wrapper.chmod(0o755)
+    again = run('env', path, 'sh', str(tmp_path / 'restore'), 'again')
     assert again.returncode == 0, again.stdout
-    assert run('iptables-save', '-t', 'mangle').stdout.split('COMMIT')[0].split('\n')[2:] == \
-        saved.split('COMMIT')[0].split('\n')[2:]  # the same chains, rules and jumps (the header has the time)
+    order = (tmp_path / 'restores.log').read_text().splitlines()
+    assert 'raw.WGSPLIT' in order[0], order
+    for table, before in (('mangle', saved), ('raw', raw)):  # the same chains, rules and jumps
+        assert without_comments(run('iptables-save', '-t', table).stdout) == without_comments(before), table
+    assert not signalled(tmp_path)  # nothing refilled: the resolver keeps its cache
 
 
-@pytest.mark.parametrize('state', ['starting', 'stopping'])
-def test_again_at_boot_or_shutdown_leaves_the_work_to_the_restore_unit(booted, tmp_path, state):
+@pytest.mark.parametrize('state, queued', [('stopping', False), ('starting', True), ('running', True)])
+def test_again_leaves_the_work_to_a_queued_restore_unit_and_does_nothing_at_shutdown(booted, tmp_path, state, queued):
     _files, boot, run = booted
     boot()
     assert run('nft', 'flush', 'ruleset').returncode == 0
-    again = run('env', systemctl_saying(tmp_path, state), 'sh', str(tmp_path / 'restore'), 'again')
+    again = run('env', fake_systemctl(tmp_path, state, queued), 'sh', str(tmp_path / 'restore'), 'again')
     assert again.returncode == 0, again.stdout
     assert 'WGSPLIT' not in run('iptables-save', '-t', 'mangle').stdout
+
+
+def test_again_while_booting_after_the_restore_unit_ran_restores(booted, tmp_path):
+    """A flush late in a long boot (cloud-init restarting nftables): the restore unit has run, no start of it queued."""
+    _files, boot, run = booted
+    boot()
+    assert run('nft', 'flush', 'ruleset').returncode == 0
+    assert run('env', fake_systemctl(tmp_path, 'starting'), 'sh', str(tmp_path / 'restore'), 'again').returncode == 0
+    assert chain_rules(run('iptables-save', '-t', 'mangle').stdout, 'PREROUTING') == ['-A PREROUTING -j WGSPLIT']
+
+
+def test_again_refills_only_a_set_the_firewall_emptied_and_clears_the_resolvers_cache(booted, tmp_path):
+    files, boot, run = booted
+    for name in SETS:
+        files['ipset/%s.save' % name] = SETS[name].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
+    files['learned/wgs-alice-p4.save'] = 'add wgs-alice-p4 203.0.113.5 timeout 100\n'
+    files['learned/wgs-bob-p4.save'] = 'add wgs-bob-p4 203.0.113.6 timeout 100\n'
+    boot()
+    assert run('ipset', 'flush', 'wgs-alice-p4').returncode == 0  # as netfilter-persistent's ipset plugin can
+    assert run('ipset', 'del', 'wgs-bob-p4', '203.0.113.6').returncode == 0
+    assert run('ipset', 'add', 'wgs-bob-p4', '203.0.113.7').returncode == 0  # learned since the save
+    again = run('env', fake_systemctl(tmp_path), 'sh', str(tmp_path / 'restore'), 'again')
+    assert again.returncode == 0, again.stdout
+    assert '203.0.113.5 timeout' in run('ipset', 'list', 'wgs-alice-p4').stdout
+    bob = run('ipset', 'list', 'wgs-bob-p4').stdout
+    assert '203.0.113.7 timeout' in bob and '203.0.113.6' not in bob  # not empty: not touched
+    assert signalled(tmp_path)
+
+
+def test_the_timers_save_puts_back_a_ruleset_flushed_by_hand_first(booted, tmp_path):
+    """`nft flush ruleset` or `iptables-restore` typed by hand (no unit, no drop-in): the learned timer's save, every
+    five minutes, finds the collection's chains gone and restores them before saving."""
+    _files, boot, run = booted
+    _process, saved = boot()
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
+    assert not (tmp_path / 'systemctl.log').exists()  # nothing was gone: no restore ("again" asks systemctl first)
+    assert run('nft', 'flush', 'ruleset').returncode == 0
+    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    assert without_comments(run('iptables-save', '-t', 'mangle').stdout) == without_comments(saved)
 
 
 def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
@@ -264,15 +335,34 @@ def test_a_table_file_without_its_fallback_still_loads(nft_booted):
     assert 'chain classify' in listing and 'chain not-classified' in listing
 
 
-def test_again_keeps_a_table_still_there_and_loads_a_flushed_one(nft_booted, tmp_path):
+@pytest.mark.parametrize('fault', ['ruleset flushed', 'table flushed', 'an old copy of the table loaded'])
+def test_again_replaces_the_table_and_keeps_what_the_resolver_learned(nft_booted, tmp_path, fault):
+    files, boot, run, script = nft_booted
+    boot()
+    terse = run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout
+    if fault == 'an old copy of the table loaded':  # a ruleset saved before an IP rule was added, loaded again
+        old = tmp_path / 'old.nft'
+        old.write_text(files['nftables/wgsplit.nft'].replace('ip daddr { 203.0.113.0/24 } goto mark-up-1\n', ''))
+        assert run('nft', '-f', str(old)).returncode == 0
+        assert '203.0.113.0/24' not in run('nft', 'list', 'table', 'inet', 'wgsplit').stdout
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    if fault == 'ruleset flushed':
+        assert run('nft', 'flush', 'ruleset').returncode == 0
+    elif fault == 'table flushed':
+        assert run('nft', 'flush', 'table', 'inet', 'wgsplit').returncode == 0  # every chain empty: nothing marks
+    again = run('env', fake_systemctl(tmp_path), 'sh', str(script), 'again')
+    assert again.returncode == 0, again.stdout
+    assert run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout == terse
+    if fault != 'ruleset flushed':  # gone with the flush and never saved; the resolver is asked again
+        assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
+    assert signalled(tmp_path)
+    assert not list(pathlib.Path('/run').glob('wgsplit-again.*'))  # nothing left aside
+
+
+def test_the_timers_save_puts_back_a_table_gone(nft_booted, tmp_path):
     _files, boot, run, script = nft_booted
     _process, listing = boot()
-    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
-    running = systemctl_saying(tmp_path, 'running')
-    # A reload that left the table alone: what the resolver learned into it stays (no reload of the file).
-    assert run('env', running, 'sh', str(script), 'again').returncode == 0
-    assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
-    assert run('nft', 'flush', 'ruleset').returncode == 0
-    again = run('env', running, 'sh', str(script), 'again')
-    assert again.returncode == 0, again.stdout
+    assert run('nft', 'delete', 'table', 'inet', 'wgsplit').returncode == 0
+    process = run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save')
+    assert process.returncode == 0, process.stdout
     assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing
