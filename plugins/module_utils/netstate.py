@@ -571,22 +571,23 @@ class BootState:
         for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
                 os.unlink(path)
-        for directory in (read_text(DROPIN_DIRECTORIES) or '').splitlines():  # the collection's, when empty
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+        remove_empty_directories((read_text(DROPIN_DIRECTORIES) or '').splitlines())  # the drop-in ones it made
         if os.path.exists(DROPIN_DIRECTORIES):
             os.unlink(DROPIN_DIRECTORIES)
         if systemctl is not None:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
         forget_learned()
         # Empty directories go too; /etc/wgsplit stays while something else of the collection is in it.
-        for directory in [os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [LEARNED_DIR, PERSIST_DIR]:
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+        remove_empty_directories([os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [LEARNED_DIR, PERSIST_DIR])
+
+
+def remove_empty_directories(directories):
+    """rmdir each of `directories` that is empty; one that is not, or is gone, stays as it is."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
 
 
 @contextlib.contextmanager
