@@ -793,6 +793,10 @@ def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
                 "server = socket.socket(); server.bind(('0.0.0.0', 853)); server.listen()\n"
                 "while True: server.accept()[0].close()\n")
     host('far').run_test('systemd-run --unit=lab-dot python3 -c %s' % shlex.quote(listener))
+    deadline = time.monotonic() + 10
+    while ':853 ' not in host('far').check_output('ss -Hltn'):  # listening, not only started
+        assert time.monotonic() < deadline, 'the far host does not listen on port 853'
+        time.sleep(0.2)
     connect = "python3 -c \"import socket; socket.create_connection(('172.30.0.20', 853), 3)\""
     try:
         applied(tmp_path)
