@@ -790,7 +790,8 @@ def test_a_firewall_unit_flushing_the_ruleset_is_followed_by_the_collections_cha
 
 def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
     listener = ("import socket\n"
-                "server = socket.socket(); server.bind(('0.0.0.0', 853)); server.listen()\n"
+                "server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                "server.bind(('0.0.0.0', 853)); server.listen()\n"
                 "while True: server.accept()[0].close()\n")
     host('far').run_test('systemd-run --unit=lab-dot python3 -c %s' % shlex.quote(listener))
     deadline = time.monotonic() + 10
@@ -809,7 +810,7 @@ def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
             host('alice').run('ip route get 172.30.0.20; wg show').stdout)
         assert host('alice').run("python3 -c \"import socket; socket.create_connection(('172.30.0.28', 80), 3)\"").succeeded
     finally:
-        host('far').run('systemctl stop lab-dot')
+        host('far').run('systemctl stop lab-dot; systemctl reset-failed lab-dot')
     applied(tmp_path)
     assert 'WGSPLIT_FILTER' not in host('gateway').check_output('iptables-save -t filter')
     assert 'encrypted-dns' not in classification(host('gateway'))
