@@ -793,13 +793,13 @@ def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
                 "server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
                 "server.bind(('0.0.0.0', 853)); server.listen()\n"
                 "while True: server.accept()[0].close()\n")
-    host('far').run_test('systemd-run --unit=lab-dot python3 -c %s' % shlex.quote(listener))
-    deadline = time.monotonic() + 10
-    while ':853 ' not in host('far').check_output('ss -Hltn'):  # listening, not only started
-        assert time.monotonic() < deadline, 'the far host does not listen on port 853'
-        time.sleep(0.2)
     connect = "python3 -c \"import socket; socket.create_connection(('172.30.0.20', 853), 3)\""
     try:
+        host('far').run_test('systemd-run --unit=lab-dot python3 -c %s' % shlex.quote(listener))
+        deadline = time.monotonic() + 10
+        while ':853 ' not in host('far').check_output('ss -Hltn'):  # listening, not only started
+            assert time.monotonic() < deadline, 'the far host does not listen on port 853'
+            time.sleep(0.2)
         applied(tmp_path)
         assert host('alice').run(connect).succeeded
         applied(tmp_path, dict(INVENTORY, wgsplit_block_encrypted_dns=True))
