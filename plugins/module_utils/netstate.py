@@ -83,20 +83,25 @@ set -u
 dir=/etc/wgsplit
 status=0
 xtables() { case "$1" in *.inet6.rules|*.ipv6.rules) echo ip6tables ;; *) echo iptables ;; esac; }
+table_exists() { nft list tables inet 2>/dev/null | grep -qxF "table inet $1"; }
+# The jumps a chain file names ("# jump: TABLE PARENT CHAIN") that the kernel does not have, one a line.
+absent_jumps() {
+  ipt=$(xtables "$1")
+  sed -n 's/^# jump: //p' "$1" | while read -r table parent chain; do
+    "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null || echo "$table $parent $chain"
+  done
+}
 # True when a table of the collection, or a chain that built-in chains jump to, or that jump, is gone from the kernel
 # (a whole table flushed or loaded again by hand, not through a unit with the collection's drop-in).
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
     name=${f##*/}
-    nft list tables inet 2>/dev/null | grep -qxF "table inet ${name%.nft}" || return 0
+    table_exists "${name%.nft}" || return 0
   done
   for f in "$dir"/iptables/*.rules; do
-    [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue
-    ipt=$(xtables "$f")
-    sed -n 's/^# jump: //p' "$f" | while read -r table parent chain; do
-      "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null || echo gone
-    done | grep -q . && return 0
+    [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
+    [ -z "$(absent_jumps "$f")" ] || return 0
   done
   return 1
 }
@@ -168,7 +173,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   table=${f%.*}
   [ "$f" = "$table.fallback" ] && [ -e "$table.nft" ] && continue  # taken with its table file
   kept=""
-  if $again && [ -e "$table.learned" ] && nft list tables inet 2>/dev/null | grep -qxF "table inet ${table##*/}"; then
+  if $again && [ -e "$table.learned" ] && table_exists "${table##*/}"; then
     # Again, the table still there (perhaps flushed, or an old copy from a saved ruleset): replaced all the same;
     # what the resolver put into its sets is kept aside and loaded back after.
     kept=$(mktemp -d /run/wgsplit-again.XXXXXX) || kept=""
@@ -199,9 +204,8 @@ if $refill; then systemctl kill --kill-whom=main --signal=HUP wgsplit-resolver.s
 restore_chain() {
   ipt=$(xtables "$1")
   "$ipt-restore" -w --noflush "$1" || return 1
-  sed -n 's/^# jump: //p' "$1" | while read -r table parent chain; do
-    "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null ||
-      "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain"
+  absent_jumps "$1" | while read -r table parent chain; do
+    "$ipt" -w -t "$table" -I "$parent" 1 -j "$chain"
   done
 }
 # Restores the files of $pending in passes (a chain may jump to another); what did not load stays in $pending.
@@ -228,9 +232,10 @@ refuse_missing_targets() {
 }
 # The raw chains first: from then on, what is not classified yet is refused until the mangle chains are back.
 pending=""
-for f in "$dir"/iptables/raw.*.rules "$dir"/iptables/*.rules; do
-  [ -e "$f" ] || continue
-  case " $pending " in *" $f "*) ;; *) pending="$pending $f" ;; esac
+for f in "$dir"/iptables/raw.*.rules; do [ -e "$f" ] && pending="$pending $f"; done
+for f in "$dir"/iptables/*.rules; do
+  case "${f##*/}" in raw.*) continue ;; esac
+  [ -e "$f" ] && pending="$pending $f"
 done
 pending=${pending# }
 restore_pending
