@@ -332,21 +332,24 @@ def written_by_us(config):
 
 
 def files(found, front, backs, old_lines=()):
-    """The resolver part of the plan: where its files live, their texts and modes, and what differs from what
-    split_info found (`found` is its `resolver`), so that a run that changes nothing runs no task for the
-    resolver's files and service. `front` is None when the resolver is to be removed: then only what is to be
-    stopped. `backs`: [(number, text)]. `old_lines`: the table in place (in_place_lines), the journal a run writes
-    before it changes any file and removes at its end: a run that finds it restarts the resolvers and treats its
-    lines as in place (sets to empty, resolvers to keep refused until the restart)."""
+    """The resolver part of the plan: the arguments of the one dnsmasq_instances call (`instances`) and whether it
+    must run (`apply`), by what differs from what split_info found (`found` is its `resolver`), so that a run that
+    changes nothing makes no call for the resolver's files and services; the reasons, for status. `front` is None
+    when the resolver is to be removed. `backs`: [(number, text)]. `old_lines`: the table in place
+    (in_place_lines), the journal a run writes before it changes any file and removes at its end: a run that finds
+    it restarts the resolvers and treats its lines as in place (sets to empty, resolvers to keep refused until the
+    restart)."""
     in_place = found.get('backs') or {}
     running = found.get('backs_active') or []
     interrupted = found.get('journal') is not None
-    where = dict(config_path=RESOLVER_CONFIG, config_mode=CONFIG_MODE, config_dir_mode=CONFIG_DIR_MODE,
-                 unit_path=UNIT_PATH, unit_name=RESOLVER_UNIT, back_unit_path=BACK_UNIT_PATH, journal_path=JOURNAL)
     if front is None:
-        return dict(where, config=None, backs=[], write=[], remove=[], write_config=False, unit=None, write_unit=False,
-                    back_unit=None, start=False, start_backs=[], stop_backs=running, journal=None,
-                    interrupted=interrupted, stop=found.get('unit') is not None or bool(found.get('active')))
+        stop = found.get('unit') is not None or bool(found.get('active'))
+        left = [found.get(key) for key in ('config', 'config_dir_mode', 'unit', 'back_unit', 'journal')]
+        instances = dict(state='absent', directory=CONFIG_DIR, configs=[], units=[dict(path=UNIT_PATH), dict(path=BACK_UNIT_PATH)],
+                         front=RESOLVER_UNIT, backs=[], retire=running, remove=[], journal=dict(path=JOURNAL), restart=False)
+        return dict(instances=instances, apply=bool(stop or running or in_place or any(value is not None for value in left)),
+                    config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
+                    interrupted=interrupted, stop=stop)
     wanted = [dict(path=back_path(number), text=text) for number, text in backs]
     wanted.append(dict(path=RESOLVER_CONFIG, text=front))  # the front last: it names the backs
 
@@ -363,11 +366,17 @@ def files(found, front, backs, old_lines=()):
     units = [back_unit(number) for number in numbers_planned]
     write_config = bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE
     journal = ''.join(line + '\n' for line in old_lines) if write_config or write_unit or interrupted else None
-    return dict(where, config=front, backs=wanted[:-1], write=write, remove=remove, write_config=write_config,
-                unit=unit, write_unit=write_unit, back_unit=BACK_UNIT_TEXT, journal=journal, interrupted=interrupted,
-                start_backs=[name for name in units if name not in running],
-                stop_backs=sorted(name for name in running if name not in units),
-                start=write_unit or not (found.get('enabled') and found.get('active')), stop=False)
+    start_backs = [name for name in units if name not in running]
+    stop_backs = sorted(name for name in running if name not in units)
+    start = write_unit or not (found.get('enabled') and found.get('active'))
+    instances = dict(state='present', directory=CONFIG_DIR, configs=write,
+                     units=[dict(path=BACK_UNIT_PATH, text=BACK_UNIT_TEXT), dict(path=UNIT_PATH, text=unit)],
+                     front=RESOLVER_UNIT, backs=units, retire=stop_backs, remove=remove,
+                     journal=None if journal is None else dict(path=JOURNAL, text=journal), restart=interrupted)
+    return dict(instances=instances, apply=bool(write_config or write_unit or start or start_backs or stop_backs or interrupted),
+                config=front, backs=wanted[:-1],  # the texts wanted, written or not
+                write_config=write_config, write_unit=write_unit, start=start, start_backs=start_backs,
+                stop_backs=stop_backs, journal=journal, journal_path=JOURNAL, interrupted=interrupted, stop=False)
 
 
 def ancestors(domain):

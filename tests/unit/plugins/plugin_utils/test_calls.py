@@ -138,14 +138,3 @@ def test_keys_are_only_in_the_secrets_part():
         'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY), 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
     # The removed interface is in the call, without keys.
     assert result['calls']['wg_upstream'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
-
-
-def test_every_task_before_a_roles_check_that_may_change_the_host_runs_whatever_the_tags():
-    """A task before the check that --tags could leave out to a later moment (a handler flush) would make the check
-    read a state the run then changes under the calls it skipped."""
-    for role, file_name, tasks in role_tasks():
-        for task in tasks:
-            if task.get('register') == '%s_pending' % role:
-                break
-            if task.get('ansible.builtin.meta') == 'flush_handlers':
-                assert 'always' in task.get('tags', []), '%s/%s: %s' % (role, file_name, task['name'])

@@ -406,17 +406,19 @@ def test_sets_that_lost_a_domain_are_emptied():
 
 def test_a_resolver_in_place_as_planned_needs_no_task():
     first = make_plan()['resolver']
-    assert first['write_config'] and first['write_unit'] and first['start']
-    assert [item['path'] for item in first['write']] == [item['path'] for item in first['backs']] + [first['config_path']]
-    found = dict(config=first['config'], config_mode='0600', config_dir_mode='0700', unit=first['unit'],
-                 back_unit=first['back_unit'], enabled=True, active=True,
+    assert first['write_config'] and first['write_unit'] and first['start'] and first['apply']
+    call = first['instances']
+    assert [item['path'] for item in call['configs']] == [item['path'] for item in first['backs']] + ['/etc/wgsplit/resolver/dnsmasq.conf']
+    assert call['front'] == 'wgsplit-resolver.service' and call['directory'] == '/etc/wgsplit/resolver'
+    units = dict((item['path'], item['text']) for item in call['units'])
+    found = dict(config=first['config'], config_mode='0600', config_dir_mode='0700',
+                 unit=units['/etc/systemd/system/wgsplit-resolver.service'],
+                 back_unit=units['/etc/systemd/system/wgsplit-resolver-back@.service'], enabled=True, active=True,
                  backs=dict((item['path'], dict(text=item['text'], mode='0600')) for item in first['backs']),
                  backs_active=['wgsplit-resolver-back@%d.service' % number for number in range(1, len(first['backs']) + 1)])
     again = make_plan(discovery=discovered(resolver=found))['resolver']
-    assert not again['write_config'] and not again['write_unit'] and not again['start'] and not again['write']
-    assert again['config_path'] == '/etc/wgsplit/resolver/dnsmasq.conf'
-    assert again['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
-    assert (again['unit_name'], again['config_mode'], again['config_dir_mode']) == ('wgsplit-resolver.service', '0600', '0700')
+    assert not again['write_config'] and not again['write_unit'] and not again['start'] and not again['apply']
+    assert again['instances']['configs'] == [] and again['journal'] is None
 
 
 def test_accounting_sets_hold_each_split_clients_addresses_and_count_bytes():

@@ -170,8 +170,12 @@ def test_a_more_specific_rule_added_empties_the_set_its_names_were_fed_to():
 
 def test_nothing_to_do_when_everything_is_in_place():
     planned = resolver.files(in_place(), FRONT, BACKS)
-    assert (planned['write'], planned['remove'], planned['stop_backs']) == ([], [], [])
-    assert (planned['write_config'], planned['write_unit'], planned['start']) == (False, False, False)
+    call = planned['instances']
+    assert (call['configs'], call['remove'], call['retire'], call['journal'], call['restart']) == ([], [], [], None, False)
+    assert (planned['write_config'], planned['write_unit'], planned['start'], planned['apply']) == (False, False, False, False)
+    # The call, were it made, would still hold every unit and name every back (it is declarative).
+    assert call['backs'] == [resolver.back_unit(number) for number, _text in BACKS]
+    assert [item['path'] for item in call['units']] == [resolver.BACK_UNIT_PATH, resolver.UNIT_PATH]
 
 
 @pytest.mark.parametrize('drift, expected', [
@@ -189,6 +193,7 @@ def test_nothing_to_do_when_everything_is_in_place():
 def test_each_drift_is_repaired(drift, expected):
     planned = resolver.files(in_place(**drift), FRONT, BACKS)
     assert (planned['write_config'], planned['write_unit'], planned['start']) == expected
+    assert planned['apply']
     # What the resolvers served is kept until the run's end whenever a file changes.
     assert (planned['journal'] is not None) == (expected[0] or expected[1])
 
@@ -197,13 +202,14 @@ def test_a_back_resolver_that_does_not_run_is_started_by_itself():
     # Starting the front resolver, when it runs, starts nothing it wants.
     planned = resolver.files(in_place(backs_active=['wgsplit-resolver-back@1.service']), FRONT, BACKS)
     assert planned['start_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
-    assert not planned['start'] and planned['journal'] is None
+    assert not planned['start'] and planned['journal'] is None and planned['apply']
 
 
 def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
     journal = 'ipset=/gone.test/wgs-old-p4\nserver=/gone.test/10.10.9.1\n'
     planned = resolver.files(in_place(journal=journal), FRONT, BACKS, ['ipset=/gone.test/wgs-old-p4'])
     assert planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
+    assert planned['instances']['restart'] and planned['instances']['journal'] == dict(path=resolver.JOURNAL, text=planned['journal'])
     table = resolver.in_place_lines(FRONT, [text for _n, text in BACKS], journal)
     assert resolver.stale_sets(table, resolver.lines(ENTRIES)) == ['wgs-old-p4']
     assert resolver.upstream_servers(table) == ['10.10.2.1', '10.10.9.1']
@@ -230,24 +236,31 @@ def test_only_the_files_that_differ_are_written_backs_before_the_front():
     found['backs'] = dict(found['backs'])
     found['backs'][resolver.back_path(2)] = dict(text='x', mode='0600')
     planned = resolver.files(found, FRONT, BACKS)
-    assert [item['path'] for item in planned['write']] == [resolver.back_path(2), resolver.RESOLVER_CONFIG]
+    assert [item['path'] for item in planned['instances']['configs']] == [resolver.back_path(2), resolver.RESOLVER_CONFIG]
 
 
 def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
     front, backs = resolver.layout(SETTINGS, ENTRIES[:2], packing=OWN)
     planned = resolver.files(in_place(), front, backs)
-    assert planned['stop_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
-    assert planned['remove'] == [resolver.back_path(2), resolver.back_path(3)]
+    assert planned['instances']['retire'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
+    assert planned['instances']['remove'] == [resolver.back_path(2), resolver.back_path(3)]
     assert planned['write_unit'] and planned['start']  # the front no longer pulls them in
+    assert planned['instances']['backs'] == ['wgsplit-resolver-back@1.service']
 
 
 def test_removal_plans_only_the_paths_and_stops_every_back():
     planned = resolver.files(in_place(), None, [])
-    assert planned['config'] is None and planned['unit'] is None and not planned['start'] and planned['stop']
-    assert planned['stop_backs'] == [resolver.back_unit(number) for number, _text in BACKS]
-    assert not resolver.files(dict(unit=None, active=False), None, [])['stop']
-    assert planned['unit_path'] == '/etc/systemd/system/wgsplit-resolver.service'
-    assert planned['back_unit_path'] == '/etc/systemd/system/wgsplit-resolver-back@.service'
+    assert planned['config'] is None and not planned['start'] and planned['stop'] and planned['apply']
+    call = planned['instances']
+    assert call['state'] == 'absent' and call['retire'] == [resolver.back_unit(number) for number, _text in BACKS]
+    assert [item['path'] for item in call['units']] == ['/etc/systemd/system/wgsplit-resolver.service',
+                                                        '/etc/systemd/system/wgsplit-resolver-back@.service']
+    assert (call['directory'], call['journal']) == ('/etc/wgsplit/resolver', dict(path='/etc/wgsplit/resolver/previous.lines'))
+    nothing = resolver.files(dict(unit=None, active=False), None, [])
+    assert not nothing['stop'] and not nothing['apply']
+    # Anything of the collection's left (a journal alone, a back's file) makes the call.
+    assert resolver.files(dict(journal='x'), None, [])['apply']
+    assert resolver.files(dict(backs={resolver.back_path(4): dict(text='x', mode='0600')}), None, [])['apply']
 
 
 def test_a_shared_back_counts_only_for_the_names_the_front_sends_it():

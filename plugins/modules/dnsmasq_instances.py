@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: dnsmasq_instances
+short_description: Manage a front dnsmasq and its back instances under systemd, changed make-before-break in one call
+version_added: 0.5.0
+description:
+  - Makes a front resolver's service and the back instances it forwards to run with the configurations and units
+    given, in the one order that never leaves the front asking an instance that is not there.
+  - With C(state=present), in this order, only what differs from the host is done. Every configuration of
+    I(configs) that differs is checked by C(dnsmasq --test) before any file is written (in check mode too, where
+    dnsmasq is installed); I(journal) is written; the configurations and I(units) that differ are written
+    atomically (mode C(0600) in I(directory), mode C(0700); units C(0644)), followed by a C(systemctl daemon-reload)
+    when a unit changed; I(front) is enabled, and restarted when a file changed or I(restart) is set, else started
+    when it does not run; the instances of I(backs) that do not run are started; then, the front no longer asking
+    them, the instances of I(retire) are stopped and the files of I(remove) removed.
+  - A back instance is expected to be C(PartOf=) the front, so that the front's restart restarts it and it reads its
+    file again.
+  - With C(state=absent), I(front) is stopped and disabled, the instances of I(backs) and I(retire) that run are
+    stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
+    removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
+    warning names what stays).
+  - Ours by marker. A file of I(remove) without the marker is refused, and nothing changes.
+extends_documentation_fragment:
+  - wgsplit.gateway.attributes
+attributes:
+  diff_mode:
+    description: Returns the files' texts and the services' states before and after in C(diff).
+    support: full
+options:
+  state:
+    description: Whether the resolvers run.
+    type: str
+    choices: [present, absent]
+    default: present
+  directory:
+    description: The directory of the configurations, I(journal) and I(remove).
+    type: path
+    required: true
+  configs:
+    description:
+      - Configurations to hold these texts, the back instances' before the front one's (the front names them).
+        Others in I(directory) are left as they are.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: A file of I(directory).
+        type: path
+        required: true
+      text:
+        description: Its whole text.
+        type: str
+  units:
+    description: Systemd unit files (the front's, the back instances' template) to hold these texts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The unit file.
+        type: path
+        required: true
+      text:
+        description: Its whole text; not needed with C(state=absent).
+        type: str
+  front:
+    description: The front resolver's service unit.
+    type: str
+    required: true
+  backs:
+    description: The back instances to run (C(NAME@N.service)).
+    type: list
+    elements: str
+    default: []
+  retire:
+    description: Back instances to stop once the front restarted (it no longer asks them).
+    type: list
+    elements: str
+    default: []
+  remove:
+    description: Files of I(directory) to remove after I(retire) stopped (their configurations).
+    type: list
+    elements: path
+    default: []
+  journal:
+    description:
+      - A file of I(directory) written before any configuration (what the running resolvers serve), so that a run
+        stopped midway is finished by the next one. Removing it at the end of the run is the caller's: it is
+        needed until then.
+      - With C(state=absent), only its I(path) is needed; it is removed.
+    type: dict
+    suboptions:
+      path:
+        description: A file of I(directory).
+        type: path
+        required: true
+      text:
+        description: Its text.
+        type: str
+  restart:
+    description: Restart I(front) even when no file changed (a run before stopped midway).
+    type: bool
+    default: false
+notes:
+  - Requires C(systemctl), and C(dnsmasq) when a configuration is written.
+seealso:
+  - module: wgsplit.gateway.split_info
+'''
+
+EXAMPLES = r'''
+- name: One front resolver forwarding to back instance 2 (instance 1 is no longer asked)
+  wgsplit.gateway.dnsmasq_instances:
+    directory: /etc/wgsplit/resolver
+    configs:
+      - path: /etc/wgsplit/resolver/back-2.conf
+        text: |
+          # Written by wgsplit.gateway (role dnsmasq_split): a back resolver, asked by the front one only.
+          listen-address=127.53.0.2
+          port=53
+          bind-interfaces
+          ipset=/#/wgs-alice-p4
+      - path: /etc/wgsplit/resolver/dnsmasq.conf
+        text: |
+          # Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.
+          interface=wg0
+          server=/example.com/127.53.0.2
+    units:
+      - {path: /etc/systemd/system/wgsplit-resolver.service, text: "{{ front_unit }}"}
+      - {path: /etc/systemd/system/wgsplit-resolver-back@.service, text: "{{ back_unit }}"}
+    front: wgsplit-resolver.service
+    backs: [wgsplit-resolver-back@2.service]
+    retire: [wgsplit-resolver-back@1.service]
+    remove: [/etc/wgsplit/resolver/back-1.conf]
+
+- name: Every resolver stopped, its files removed
+  wgsplit.gateway.dnsmasq_instances:
+    state: absent
+    directory: /etc/wgsplit/resolver
+    units:
+      - path: /etc/systemd/system/wgsplit-resolver.service
+      - path: /etc/systemd/system/wgsplit-resolver-back@.service
+    front: wgsplit-resolver.service
+    retire: [wgsplit-resolver-back@2.service]
+'''
+
+RETURN = r'''
+written:
+  description: The files written (or that check mode would write), with I(directory) first when it was made or its mode set.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/wgsplit/resolver/back-2.conf, /etc/wgsplit/resolver/dnsmasq.conf]
+removed:
+  description: The files (and I(directory) with C(state=absent)) removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/wgsplit/resolver/back-1.conf]
+restarted:
+  description: Whether I(front) was restarted.
+  returned: always
+  type: bool
+started:
+  description: The services started that did not run.
+  returned: always
+  type: list
+  elements: str
+  sample: [wgsplit-resolver-back@2.service]
+stopped:
+  description: The services stopped.
+  returned: always
+  type: list
+  elements: str
+  sample: [wgsplit-resolver-back@1.service]
+enabled:
+  description: Whether I(front) was enabled.
+  returned: always
+  type: bool
+disabled:
+  description: Whether I(front) was disabled.
+  returned: always
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances
+
+
+def main():
+    DnsmasqInstances(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+
+
+if __name__ == '__main__':
+    main()

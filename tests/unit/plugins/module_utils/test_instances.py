@@ -1,0 +1,230 @@
+"""dnsmasq_instances: the resolvers' files and services changed in the one make-before-break order, only what differs,
+nothing in check mode, a configuration dnsmasq refuses changing nothing, only the collection's files removed."""
+import os
+
+import pytest
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
+
+FRONT, BACK = 'wgsplit-resolver.service', 'wgsplit-resolver-back@%d.service'
+MARK = '# Written by wgsplit.gateway (role dnsmasq_split): x\n'
+
+
+class Exit(Exception):
+    pass
+
+
+class FakeHost:
+    """A module whose commands act on fake systemd units; every command is logged."""
+
+    def __init__(self, params, units=None, check_mode=False, diff=False, refuse=None):
+        self.params = dict((name, spec.get('default')) for name, spec in ARGUMENTS['argument_spec'].items())
+        self.params.update(params)
+        self.units = units if units is not None else {}
+        self.check_mode, self._diff, self.refuse = check_mode, diff, refuse
+        self.log, self.warned, self.result = [], [], None
+
+    def get_bin_path(self, name, required=False):
+        return '/usr/bin/' + name
+
+    def run_command(self, argv, **_kwargs):
+        command, words = os.path.basename(argv[0]), argv[1:]
+        if command == 'dnsmasq':
+            with open(words[1].split('=', 1)[1]) as handle:
+                text = handle.read()
+            self.log.append(('dnsmasq --test', text))
+            return (1, '', 'bad option') if self.refuse and self.refuse in text else (0, 'syntax check OK.', '')
+        self.log.append(tuple(words))
+        names = [word for word in words[1:] if word != '--' and not word.startswith('-')]
+        state = lambda name: self.units.setdefault(name, dict(active=False, enabled=False))  # noqa: E731
+        if words[0] == 'show':
+            return 0, '\n\n'.join('ActiveState=%s\nUnitFileState=%s' % ('active' if state(name)['active'] else 'inactive',
+                                                                          'enabled' if state(name)['enabled'] else 'disabled')
+                                  for name in names) + '\n', ''
+        for name in names:
+            if words[0] in ('start', 'restart'):
+                state(name)['active'] = True
+            elif words[0] == 'stop':
+                state(name)['active'] = False
+            elif words[0] in ('enable', 'disable'):
+                state(name)['enabled'] = words[0] == 'enable'
+        return 0, '', ''
+
+    def exit_json(self, **result):
+        self.result = dict(result, failed=False)
+        raise Exit()
+
+    def fail_json(self, **result):
+        self.result = dict(result, failed=True)
+        raise Exit()
+
+    def warn(self, text):
+        self.warned.append(text)
+
+
+def run(host):
+    with pytest.raises(Exit):
+        DnsmasqInstances(host).run()
+    return host.result
+
+
+def commands(host):
+    return [entry for entry in host.log if entry[0] != 'show']
+
+
+def wanted(tmp_path, **changes):
+    directory = str(tmp_path / 'resolver')
+    params = dict(directory=directory,
+                  configs=[dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\n'),
+                           dict(path=directory + '/dnsmasq.conf', text=MARK + 'server=/a.test/127.53.0.2\n')],
+                  units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Service]\n')],
+                  front=FRONT, backs=[BACK % 2], retire=[], remove=[],
+                  journal=dict(path=directory + '/previous.lines', text='ipset=/a.test/s\n'))
+    params.update(changes)
+    return params
+
+
+def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    result = run(host)
+    assert result['changed'] and not result['failed']
+    directory = tmp_path / 'resolver'
+    assert oct(os.stat(str(directory)).st_mode & 0o777) == '0o700'
+    assert (directory / 'back-2.conf').read_text().endswith('127.53.0.2\n')
+    assert oct(os.stat(str(directory / 'dnsmasq.conf')).st_mode & 0o777) == '0o600'
+    assert oct(os.stat(str(tmp_path / 'front.service')).st_mode & 0o777) == '0o644'
+    assert (directory / 'previous.lines').read_text() == 'ipset=/a.test/s\n'  # removed by the role at the run's end
+    checked = [entry for entry in host.log if entry[0] == 'dnsmasq --test']
+    assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
+    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('restart', FRONT), ('start', '--', BACK % 2)]
+    assert result['restarted'] and result['enabled'] and result['started'] == [BACK % 2]
+    assert result['written'][0] == str(directory) and len(result['written']) == 4
+    assert not [name for name in os.listdir(str(directory)) if name.startswith('.')]  # no check file left
+
+
+def test_a_second_run_changes_nothing_and_makes_no_change_command(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    again = FakeHost(wanted(tmp_path, journal=None), units=host.units)
+    result = run(again)
+    assert not result['changed'] and commands(again) == []
+
+
+def test_check_mode_reports_and_changes_nothing(tmp_path):
+    host = FakeHost(wanted(tmp_path), check_mode=True, diff=True)
+    result = run(host)
+    assert result['changed'] and result['restarted'] and not (tmp_path / 'resolver').exists()
+    assert [entry[0] for entry in commands(host)] == ['dnsmasq --test', 'dnsmasq --test']
+    after = result['diff']['after']
+    assert after['services'] == {FRONT: 'active', BACK % 2: 'active'}
+    assert after['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')].endswith('127.53.0.2\n')
+    assert result['diff']['before']['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')] is None
+
+
+def test_a_configuration_dnsmasq_refuses_changes_nothing(tmp_path):
+    params = wanted(tmp_path)
+    params['configs'][1] = dict(params['configs'][1], text=MARK + 'no-such-option\n')
+    host = FakeHost(params, refuse='no-such-option')
+    result = run(host)
+    assert result['failed'] and 'dnsmasq.conf' in result['msg'] and 'bad option' in result['msg']
+    assert not (tmp_path / 'resolver' / 'back-2.conf').exists() and not (tmp_path / 'resolver' / 'previous.lines').exists()
+    assert commands(host) == [entry for entry in host.log if entry[0] == 'dnsmasq --test']
+
+
+def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    directory = str(tmp_path / 'resolver')
+    moved = wanted(tmp_path, configs=[dict(path=directory + '/back-3.conf', text=MARK + 'listen-address=127.53.0.3\n'),
+                                      dict(path=directory + '/dnsmasq.conf', text=MARK + 'server=/a.test/127.53.0.3\n')],
+                   backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
+    edit = FakeHost(moved, units=host.units)
+    result = run(edit)
+    assert commands(edit)[2:] == [('restart', FRONT), ('start', '--', BACK % 3), ('stop', '--', BACK % 2)]
+    assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
+    assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
+
+
+def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_files(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    again = FakeHost(wanted(tmp_path, restart=True), units=host.units)
+    result = run(again)
+    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', FRONT)]
+
+
+def test_only_what_does_not_run_is_started(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[BACK % 2]['active'] = False
+    again = FakeHost(wanted(tmp_path, journal=None), units=host.units)
+    assert run(again)['started'] == [BACK % 2] and commands(again) == [('start', '--', BACK % 2)]
+
+
+def test_a_file_to_remove_without_the_marker_is_refused(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    foreign = str(tmp_path / 'resolver' / 'back-9.conf')
+    with open(foreign, 'w') as out:
+        out.write('# mine\n')
+    refused = FakeHost(wanted(tmp_path, remove=[foreign]), units=host.units)
+    result = run(refused)
+    assert result['failed'] and 'back-9.conf' in result['msg'] and os.path.exists(foreign) and commands(refused) == []
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(front='x; rm -rf /'), 'not a service unit name'),
+    (dict(backs=['../../etc/passwd']), 'not a service unit name'),
+    (dict(remove=['/etc/passwd']), 'not a file of directory'),
+    (dict(journal=dict(path='/tmp/elsewhere', text='')), 'not a file of directory'),
+    (dict(retire=[FRONT]), 'both wanted and retired'),
+    (dict(units=[dict(path='/x.service', text=None)]), 'no text given'),
+])
+def test_bad_arguments_are_refused_before_anything_is_read(tmp_path, changes, message):
+    host = FakeHost(wanted(tmp_path, **changes))
+    result = run(host)
+    assert result['failed'] and message in result['msg'] and host.log == []
+
+
+def test_removal_stops_disables_and_removes_only_the_collections_files(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    directory = tmp_path / 'resolver'
+    (directory / '.wgsplit-check-x').write_text('left by a run killed midway')
+    params = dict(state='absent', directory=str(directory), units=[dict(path=str(tmp_path / 'front.service'))],
+                  front=FRONT, retire=[BACK % 2], journal=dict(path=str(directory / 'previous.lines')))
+    removal = FakeHost(params, units=host.units)
+    result = run(removal)
+    assert commands(removal) == [('disable', FRONT), ('stop', '--', FRONT, BACK % 2), ('daemon-reload',)]
+    assert not directory.exists() and not (tmp_path / 'front.service').exists()
+    assert str(directory) in result['removed']
+    assert not run(FakeHost(params, units=removal.units))['changed']
+
+
+def test_removal_keeps_a_directory_with_files_of_others_and_says_so(tmp_path):
+    directory = tmp_path / 'resolver'
+    directory.mkdir()
+    (directory / 'dnsmasq.conf').write_text(MARK)
+    (directory / 'notes.txt').write_text('mine')
+    host = FakeHost(dict(state='absent', directory=str(directory), front=FRONT))
+    result = run(host)
+    assert result['removed'] == [str(directory / 'dnsmasq.conf')] and (directory / 'notes.txt').exists()
+    assert 'notes.txt' in host.warned[0]
+
+
+def test_a_service_that_does_not_come_up_fails_the_call(tmp_path):
+    class Stubborn(FakeHost):
+        def run_command(self, argv, **kwargs):
+            result = super(Stubborn, self).run_command(argv, **kwargs)
+            self.units.get(BACK % 2, {})['active'] = False
+            return result
+    result = run(Stubborn(wanted(tmp_path)))
+    assert result['failed'] and BACK % 2 in result['msg']
+
+
+def test_systemctl_show_blocks_are_read_in_order():
+    output = 'ActiveState=active\nUnitFileState=enabled\n\nActiveState=failed\nUnitFileState=\n'
+    assert parse_show(output, ['a.service', 'b.service']) == {
+        'a.service': dict(active=True, enabled=True), 'b.service': dict(active=False, enabled=False)}
+    with pytest.raises(ValueError):
+        parse_show(output, ['a.service'])
