@@ -94,8 +94,8 @@ options:
   journal:
     description:
       - A file of I(directory) written before any configuration (what the running resolvers serve), so that a run
-        stopped midway is finished by the next one. Removing it at the end of the run is the caller's: it is
-        needed until then.
+        stopped midway is finished by the next one. The caller removes it at the end of the run (it is needed
+        until then).
       - With C(state=absent), only its I(path) is needed; it is removed.
     type: dict
     suboptions:

@@ -36,19 +36,24 @@ class FakeHost:
             return (1, '', 'bad option') if self.refuse and self.refuse in text else (0, 'syntax check OK.', '')
         self.log.append(tuple(words))
         names = [word for word in words[1:] if word != '--' and not word.startswith('-')]
-        state = lambda name: self.units.setdefault(name, dict(active=False, enabled=False))  # noqa: E731
         if words[0] == 'show':
-            return 0, '\n\n'.join('ActiveState=%s\nUnitFileState=%s' % ('active' if state(name)['active'] else 'inactive',
-                                                                          'enabled' if state(name)['enabled'] else 'disabled')
-                                  for name in names) + '\n', ''
+            return 0, '\n\n'.join(self.show(name) for name in names) + '\n', ''
         for name in names:
             if words[0] in ('start', 'restart'):
-                state(name)['active'] = True
+                self.state(name)['active'] = True
             elif words[0] == 'stop':
-                state(name)['active'] = False
+                self.state(name)['active'] = False
             elif words[0] in ('enable', 'disable'):
-                state(name)['enabled'] = words[0] == 'enable'
+                self.state(name)['enabled'] = words[0] == 'enable'
         return 0, '', ''
+
+    def state(self, name):
+        return self.units.setdefault(name, dict(active=False, enabled=False))
+
+    def show(self, name):
+        unit = self.state(name)
+        return 'ActiveState=%s\nUnitFileState=%s' % ('active' if unit['active'] else 'inactive',
+                                                     'enabled' if unit['enabled'] else 'disabled')
 
     def exit_json(self, **result):
         self.result = dict(result, failed=False)
