@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: dnsmasq_instances
 short_description: Manage a front dnsmasq and its back instances under systemd, changed make-before-break in one call
-version_added: 0.5.0
+version_added: 0.4.0
 description:
   - Makes a front resolver's service and the back instances it forwards to run with the configurations and units
     given, in the one order that never leaves the front asking an instance that is not there.
