@@ -13,16 +13,17 @@ short_description: Say in one read-only call which of the plan's module calls wo
 version_added: 0.2.0
 description:
   - Runs, for each call given, what the module named would do in check mode (the same code, from the
-    collection's C(module_utils)), and reports which calls would change something. Each role of the
-    collection runs it for its own calls right before making them and skips the others, so a run that
-    changes nothing executes one module per role instead of one per call.
+    collection's C(module_utils)), and reports which calls would change something. The collection's C(plan) role
+    reads every call of the run once, and the roles skip the calls found in sync, so a run that changes nothing
+    executes this module once instead of one module per call.
   - A call is pending when the kernel differs from what it wants, when one of its boot files differs, when it
     would warn, and when its arguments or its reading fail (the module then runs and reports the failure).
   - Calls are given in the order the run makes them. A call after a pending one of the same role (the part of
     its name before the first dot) always runs, whatever it found, since the change of an earlier call can
     change what a later one finds (an interface recreated loses its routes).
-  - The result is true of the moment it is read. A play that runs other tasks between it and the calls
-    (another role, a handler) must read again; the collection's roles each read right before their calls.
+  - The result is true of the moment it is read. Once a call of an earlier role runs, what a later role's calls
+    find may differ: I(read_again) names the roles that must read their calls again before making them (the
+    collection's roles do).
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes.read_only
@@ -65,9 +66,9 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Which of the upstream calls would change the gateway
+- name: Which of the run's calls would change the gateway
   wgsplit.gateway.split_pending:
-    calls: "{{ wgsplit_plan.calls.wg_upstream }}"
+    calls: "{{ wgsplit_plan.calls.values() | flatten(levels=1) }}"
     interface_keys: "{{ wgsplit_plan.secrets.interface_keys }}"
   register: upstream_pending
 
@@ -88,6 +89,13 @@ pending:
   returned: always
   type: dict
   sample: {"split_client.sets": ["the kernel differs"]}
+read_again:
+  description:
+    - For each role, in the order of I(calls), whether a call of a role before it runs, so that its own calls must
+      be read again right before they are made.
+  returned: always
+  type: dict
+  sample: {"wg_upstream": false, "split_client": false, "dnsmasq_split": true}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -153,7 +161,7 @@ def reasons(module, call, keys):
 def must_run(names, pending):
     """{name: whether the call runs}: it is pending, or a call of the same role before it is (its change can change
     what a later call finds: an interface recreated loses its routes). A role is what a name has before its first
-    dot (the roles read their calls each right before making them)."""
+    dot (a later role reads its calls again when one of an earlier role runs: read_again)."""
     run, earlier = {}, set()
     for name in names:
         role = name.split('.')[0]
@@ -161,6 +169,17 @@ def must_run(names, pending):
             earlier.add(role)
         run[name] = role in earlier
     return run
+
+
+def read_again(names, run):
+    """{role: whether a call of a role before it (in the order of the calls) runs}."""
+    result, ran = {}, False
+    for name in names:
+        role = name.split('.')[0]
+        if role not in result:
+            result[role] = ran
+        ran = ran or run[name]
+    return result
 
 
 def main():
@@ -181,8 +200,9 @@ def main():
     pending = dict((call['name'], reasons(module, call, module.params['interface_keys'])) for call in module.params['calls'])
     # The calls' arguments are the plan's (hundreds of kilobytes for hundreds of clients): echoed back as the
     # invocation they would double what the run carries and the controller processes; their names say enough.
-    module.exit_json(changed=False, run=must_run(names, pending), pending=dict((name, found) for name, found in pending.items() if found),
-                     invocation=dict(module_args=dict(calls=names)))
+    run = must_run(names, pending)
+    module.exit_json(changed=False, run=run, pending=dict((name, found) for name, found in pending.items() if found),
+                     read_again=read_again(names, run), invocation=dict(module_args=dict(calls=names)))
 
 
 if __name__ == '__main__':

@@ -274,6 +274,7 @@ def test_loose_reverse_path_filter_on_upstreams(tmp_path):
 GATED_TASKS = ('Upstream interfaces in one call', 'Routing per upstream and family', 'Masquerade out of the upstreams',
                'Client and accounting sets', 'Chains, in one transaction', 'Refuse what is not classified',
                "Redirect the clients' DNS queries", "The collection's nftables table")
+READ_AGAIN = "read again when something ran before them"
 
 
 def executed_tasks(output):
@@ -286,11 +287,46 @@ def test_second_run_changes_nothing(tmp_path):
     applied(tmp_path)
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
-    # Each role read its calls in one split_pending call and found them in sync: none of them ran. (With nftables,
-    # dnsmasq_split has no call: its DNS redirect is in the table.)
+    # The plan role read the run's calls in one split_pending call and found them in sync: none of them ran, and no
+    # role read its own again (nothing ran before it).
     ran = executed_tasks(output)
-    assert len([name for name in ran if "Which of the role's module calls" in name]) == (2 if NFT else 3), ran
+    assert len([name for name in ran if "Which of the run's module calls" in name]) == 1, ran
+    assert [name for name in ran if READ_AGAIN in name] == [], ran
     assert [name for name in ran if name.split(' : ')[-1].startswith(GATED_TASKS)] == [], ran
+
+
+def test_a_change_of_an_earlier_role_makes_the_later_roles_read_their_calls_again(tmp_path):
+    applied(tmp_path)
+    rc, output, changed = site(inventory(wgsplit_upstreams={'us': {'mtu': 1380}}), tmp_path=str(tmp_path))
+    assert rc == 0 and changed > 0, output[-3000:]
+    ran = executed_tasks(output)
+    # wg_upstream's interface changed: split_client (and dnsmasq_split, whose DNS redirect is in the table with
+    # nftables) read their calls again right before making them, found them in sync, and skipped them.
+    again = [name.split(' : ')[0] for name in ran if READ_AGAIN in name]
+    assert again == (['wgsplit.gateway.split_client'] if NFT else ['wgsplit.gateway.split_client', 'wgsplit.gateway.dnsmasq_split']), ran
+    assert [name for name in ran if name.split(' : ')[-1].startswith(GATED_TASKS[3:])] == [], ran
+    applied(tmp_path)
+    assert seen('alice', 'proxied.test') == US
+
+
+@pytest.mark.usefixtures('lab_applied')
+def test_a_role_run_twice_in_a_play_reads_its_calls_again(tmp_path):
+    """The run's reading is used once: a role run a second time in the same play, after a task that changed the
+    gateway, reads its calls again and repairs what changed."""
+    flush = ('nft flush chain inet wgsplit client-alice' if NFT else
+             'iptables -t mangle -F wgs-alice && ip6tables -t mangle -F wgs-alice')
+    play = dict(name='A role twice', hosts='wgsplit_gateways', become=True, gather_facts=False, tasks=[
+        {'name': 'First pass', 'ansible.builtin.include_role': {'name': 'wgsplit.gateway.split_client'}},
+        {'name': 'Something flushes a client chain', 'ansible.builtin.shell': flush, 'changed_when': True},
+        {'name': 'Second pass', 'ansible.builtin.include_role': {'name': 'wgsplit.gateway.split_client'}}])
+    playbook = tmp_path / 'twice.yml'
+    playbook.write_text(yaml.safe_dump([play]))
+    rc, output = site(tmp_path=str(tmp_path), playbook=str(playbook))[:2]
+    assert rc == 0, output[-3000:]
+    ran = executed_tasks(output)
+    assert len([name for name in ran if READ_AGAIN in name]) == 1, ran  # the second pass only
+    assert seen('alice', 'proxied.test') == US
+    assert seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
 
 
 def test_keys_never_in_output_even_verbose(tmp_path):

@@ -18,6 +18,21 @@ def test_a_call_runs_when_it_or_a_call_of_its_role_before_it_is_pending():
     assert not any(split_pending.must_run(names, dict((name, []) for name in names)).values())
 
 
+def test_a_role_reads_again_when_a_call_of_a_role_before_it_runs():
+    names = ['wg_upstream', 'wg_upstream.routing', 'split_client.sets', 'split_client.chains', 'dnsmasq_split.chains']
+    quiet = dict((name, False) for name in names)
+    assert split_pending.read_again(names, quiet) == dict(wg_upstream=False, split_client=False, dnsmasq_split=False)
+    assert split_pending.read_again(names, dict(quiet, **{'wg_upstream.routing': True})) == dict(
+        wg_upstream=False, split_client=True, dnsmasq_split=True)
+    # A call of the role itself running does not make it read again (the order rule already runs what follows).
+    assert split_pending.read_again(names, dict(quiet, **{'split_client.chains': True})) == dict(
+        wg_upstream=False, split_client=False, dnsmasq_split=True)
+    # Removal runs the roles backwards: the order of the calls is the run's.
+    backwards = ['dnsmasq_split.chains', 'split_client.chains', 'wg_upstream']
+    assert split_pending.read_again(backwards, {'dnsmasq_split.chains': True, 'split_client.chains': False, 'wg_upstream': False}) == dict(
+        dnsmasq_split=False, split_client=True, wg_upstream=True)
+
+
 def test_keys_are_merged_by_interface_and_removals_keep_none():
     args = dict(upstreams=[dict(name='wg-up-1', endpoint='a:1'), dict(name='wg-up-3', state='absent')])
     keys = {'wg-up-1': dict(private_key='K', preshared_key=None)}

@@ -16,7 +16,7 @@ from test_plan import KEY, OTHER_KEY, discovered, make_plan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 PLAN_PATH = re.compile(r'\{\{ wgsplit_plan\.([a-z_.]+) \}\}')
-GATE = re.compile(r"^([a-z_]+)_pending\.run\['([a-z_.]+)'\] \| default\(true\)$")
+GATE = re.compile(r"^([a-z_]+)_pending\.run\['([a-z_.]+)'\] \| default\(wgsplit_pending\.run\['([a-z_.]+)'\]\) \| default\(true\)$")
 # What is left behind by earlier runs (removals go in the same calls), and a resolver that still asks an upstream's
 # resolver the plan no longer has (dnsmasq_split's refusal table).
 FOUND = discovered(
@@ -35,13 +35,17 @@ def role_tasks():
 
 def gated_tasks():
     """{call name: [(module, arguments)]} of every role task skipped when split_pending finds its call in sync; each
-    gate reads the result its own role registered, earlier in the same task file."""
+    gate reads the result its own role registered, earlier in the same task file, or else the run's reading (the plan
+    role's) of the same call."""
     found = {}
     for role, file_name, tasks in role_tasks():
         checked = False
         for task in tasks:
             if task.get('register') == '%s_pending' % role:
                 assert task['wgsplit.gateway.split_pending']['calls'] == '{{ wgsplit_plan.calls.%s }}' % role
+                # Skipped only when nothing ran before the role since the run's reading, which the role used once.
+                assert task['when'][-1] == ("wgsplit_pending.read_again.{0} | default(true) or '{0}' in "
+                                            "wgsplit_pending_used | default([])").format(role), task['name']
                 checked = True
             gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
             gates = [gate for gate in gates if gate]
@@ -49,6 +53,7 @@ def gated_tasks():
                 continue
             assert checked, '%s/%s: %s is gated before the role reads its calls' % (role, file_name, task['name'])
             assert gates[0].group(1) == role and gates[0].group(2).split('.')[0] == role, task['name']
+            assert gates[0].group(3) == gates[0].group(2), task['name']  # the run's reading of the same call
             module = next(key for key in task if key.startswith('wgsplit.gateway.'))
             found.setdefault(gates[0].group(2), []).append((module[len('wgsplit.gateway.'):], task[module]))
     return found
@@ -138,3 +143,13 @@ def test_keys_are_only_in_the_secrets_part():
         'wg-up-1': dict(private_key=KEY, preshared_key=OTHER_KEY), 'wg-up-2': dict(private_key=KEY, preshared_key=None)}
     # The removed interface is in the call, without keys.
     assert result['calls']['wg_upstream'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
+
+
+def test_the_plan_role_reads_every_call_of_the_run_once():
+    with open(os.path.join(ROOT, 'roles', 'plan', 'tasks', 'main.yml')) as handle:
+        tasks = yaml.safe_load(handle)
+    read = [task for task in tasks if task.get('register') == 'wgsplit_pending']
+    assert len(read) == 1 and read[0] is tasks[-1]  # after the inventory's check: a bad plan is never read
+    assert read[0]['wgsplit.gateway.split_pending'] == {
+        'calls': '{{ wgsplit_plan.calls.values() | flatten(levels=1) }}',
+        'interface_keys': '{{ wgsplit_plan.secrets.interface_keys }}'}
