@@ -19,7 +19,13 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import Co
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
 MARKER = 'wgsplit.gateway'  # in the first two lines of every file the collection writes
+DNSMASQ = '/usr/sbin/dnsmasq'  # the units' own: the check runs what they will run
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$')
+# systemctl is-enabled's exit 0: the unit starts at boot (or cannot be enabled, and needs not be).
+ENABLED = ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'generated', 'transient')
+# Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
+STOPPED = ('inactive', 'failed')
+PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
 
 FILE = dict(path=dict(type='path', required=True), text=dict(type='str'))
 ARGUMENTS = dict(argument_spec=dict(
@@ -37,11 +43,13 @@ ARGUMENTS = dict(argument_spec=dict(
 
 
 def ours(text):
+    """Whether a file's text carries the collection's marker (in its first two lines: the first resolver
+    configuration the collection wrote had it under '# Ansible managed')."""
     return text is not None and MARKER in '\n'.join(text.splitlines()[:2])
 
 
 def leftover(path):
-    """A temporary file of a write or check this module did not finish."""
+    """A temporary file of a write this module did not finish (netstate.write_file's)."""
     return os.path.basename(path).startswith('.wgsplit-')
 
 
@@ -53,13 +61,14 @@ def file_mode(path):
 
 
 def parse_show(output, names):
-    """{unit: {'active': bool, 'enabled': bool}} from `systemctl show --property=ActiveState,UnitFileState` of
-    `names` (one block each, in their order)."""
+    """{unit: {'load', 'active', 'enabled', 'reload'}} from `systemctl show --property=...` of `names` (one block
+    each, in their order)."""
     blocks = [dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
               for block in output.strip().split('\n\n')] if output.strip() else []
     if len(blocks) != len(names):
         raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
-    return dict((name, dict(active=block.get('ActiveState') == 'active', enabled=block.get('UnitFileState') == 'enabled'))
+    return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
+                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
                 for name, block in zip(names, blocks))
 
 
@@ -68,41 +77,61 @@ class DnsmasqInstances:
         self.module = module
         self.params = module.params
         self.cmd = Commands(module)
-        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, enabled=False, disabled=False)
+        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, enabled=False, disabled=False,
+                         reloaded=False)
+
+    def fail(self, msg, **result):
+        """Fail with what the call already changed."""
+        self.module.fail_json(msg=msg, **dict(self.done, **result))
+
+    def systemctl(self, *argv):
+        rc, out, err = self.cmd.run(['systemctl'] + list(argv), check=False)
+        if rc != 0:
+            self.fail('systemctl %s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()), rc=rc)
+        return out
 
     def check(self):
         params, directory = self.params, self.params['directory']
         names = [params['front']] + params['backs'] + params['retire']
         bad = [name for name in names if not UNIT_NAME.match(name)]
+        bad += [item['path'] for item in params['units'] if not UNIT_NAME.match(os.path.basename(item['path']))]
         if bad:
-            self.module.fail_json(msg='not a service unit name: %s' % ', '.join(bad))
+            self.fail('not a service unit name: %s' % ', '.join(bad))
         inside = [item['path'] for item in params['configs']] + params['remove']
         inside += [params['journal']['path']] if params['journal'] else []
         outside = [path for path in inside if os.path.dirname(path) != directory]
         if outside:
-            self.module.fail_json(msg='not a file of directory %s: %s' % (directory, ', '.join(outside)))
+            self.fail('not a file of directory %s: %s' % (directory, ', '.join(outside)))
+        if os.path.islink(directory):
+            self.fail('%s is a symbolic link: the collection writes only a directory of its own' % directory)
         if params['state'] == 'present':
             missing = [item['path'] for item in params['configs'] + params['units'] + [params['journal'] or {}]
                        if item and item.get('text') is None]
             if missing:
-                self.module.fail_json(msg='no text given for %s' % ', '.join(missing))
+                self.fail('no text given for %s' % ', '.join(missing))
         retired = set(params['retire']) & set([params['front']] + params['backs'])
         if retired:
-            self.module.fail_json(msg='units both wanted and retired: %s' % ', '.join(sorted(retired)))
+            self.fail('units both wanted and retired: %s' % ', '.join(sorted(retired)))
 
     def services(self, names):
         if not names:
             return {}
-        output = self.cmd.run(['systemctl', 'show', '--property=ActiveState,UnitFileState', '--'] + names)[1]
+        output = self.systemctl('show', '--property=' + ','.join(PROPERTIES), '--', *names)
         try:
             return parse_show(output, names)
         except ValueError as error:
-            self.module.fail_json(msg=str(error), stdout=output)
+            self.fail(str(error), stdout=output)
 
     def read(self):
         params = self.params
+        directory = params['directory']
         files = [item['path'] for item in params['configs'] + params['units']] + params['remove']
-        return dict(directory_mode=file_mode(params['directory']),
+        try:
+            owner = os.stat(directory)
+            directory_state = (owner.st_mode & 0o7777, owner.st_uid, owner.st_gid)
+        except OSError:
+            directory_state = None
+        return dict(directory=directory_state,
                     files=dict((path, (read_text(path), file_mode(path))) for path in files),
                     services=self.services([params['front']] + params['backs'] + params['retire']))
 
@@ -124,63 +153,74 @@ class DnsmasqInstances:
     def present(self, current):
         params, files, services = self.params, current['files'], current['services']
         configs = [item for item in params['configs'] if files[item['path']] != (item['text'], CONFIG_MODE)]
-        units = [item for item in params['units'] if files[item['path']] != (item['text'], UNIT_MODE)]
+        units = [item for item in params['units'] if files[item['path']][0] != item['text']]
+        modes = [item for item in params['units'] if files[item['path']] == (item['text'], file_mode(item['path']))
+                 and file_mode(item['path']) != UNIT_MODE]  # a mode alone changes nothing systemd reads
         removed = [path for path in params['remove'] if files[path][0] is not None]
-        foreign = [path for path in removed if not ours(files[path][0])]
+        foreign = [path for path in removed + [item['path'] for item in configs + units]
+                   if files[path][0] is not None and not ours(files[path][0])]
         if foreign:
-            self.module.fail_json(msg='refusing to remove files the collection did not write: %s' % ', '.join(foreign))
+            self.fail('refusing to replace or remove files the collection did not write: %s' % ', '.join(foreign))
+        masked = [name for name, value in services.items() if value['load'] == 'masked' and name not in params['retire']]
+        if masked:
+            self.fail('masked, so it cannot run: %s (systemctl unmask it, or remove the resolver)' % ', '.join(masked))
         front = services[params['front']]
         restart = bool(configs or units or params['restart'])
-        self.done.update(written=[item['path'] for item in configs + units], removed=removed,
+        written = [params['journal']['path']] if params['journal'] and (configs or units) else []
+        if current['directory'] != (DIRECTORY_MODE, 0, 0):
+            written.insert(0, params['directory'])
+        self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed,
                          restarted=restart, enabled=not front['enabled'],
+                         reloaded=bool(units) or any(value['reload'] for value in services.values()),
                          started=([] if restart or front['active'] else [params['front']])
                          + [name for name in params['backs'] if not services[name]['active']],
                          stopped=[name for name in params['retire'] if services[name]['active']])
-        if current['directory_mode'] != DIRECTORY_MODE:
-            self.done['written'].insert(0, params['directory'])
         self.validate(configs)
         if self.module.check_mode or not any(self.done.values()):
             return
-        if not os.path.isdir(params['directory']):
-            os.makedirs(params['directory'], DIRECTORY_MODE)
-        os.chmod(params['directory'], DIRECTORY_MODE)
+        self.make_directory()
         if params['journal']:  # before any file changes: what the running resolvers serve
             write_file(self.module, params['journal']['path'], params['journal']['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
             write_file(self.module, item['path'], item['text'], CONFIG_MODE)
-        for item in units:
+        for item in units + modes:
             write_file(self.module, item['path'], item['text'], UNIT_MODE)
-        if units:
-            self.cmd.run(['systemctl', 'daemon-reload'])
+        if self.done['reloaded']:  # also when a run stopped after writing a unit left systemd with the old one
+            self.systemctl('daemon-reload')
         if self.done['enabled']:
-            self.cmd.run(['systemctl', 'enable', params['front']])
+            self.systemctl('enable', params['front'])
         if restart:  # the back instances are PartOf= the front: they restart with it, reading their files again
-            self.cmd.run(['systemctl', 'restart', params['front']])
+            self.systemctl('restart', params['front'])
         if self.done['started']:
-            self.cmd.run(['systemctl', 'start', '--'] + self.done['started'])
+            self.systemctl('start', '--', *self.done['started'])
         if self.done['stopped']:  # only now: the front no longer asks them
-            self.cmd.run(['systemctl', 'stop', '--'] + self.done['stopped'])
+            self.systemctl('stop', '--', *self.done['stopped'])
         for path in removed:
             os.unlink(path)
         self.verify()
 
+    def make_directory(self):
+        directory = self.params['directory']
+        if not os.path.isdir(directory):
+            os.makedirs(directory, DIRECTORY_MODE)
+        os.chown(directory, 0, 0)  # root's alone: dnsmasq reads these files as root
+        os.chmod(directory, DIRECTORY_MODE)
+
     def validate(self, configs):
         """Every configuration to write checked by dnsmasq first (in check mode too, when dnsmasq is installed), so
-        a bad one changes nothing."""
-        if not configs or (self.module.check_mode and not self.module.get_bin_path('dnsmasq')):
+        a bad one changes nothing. The copies checked are in the system's temporary directory, never in ours."""
+        if not configs or (self.module.check_mode and not os.path.exists(DNSMASQ)):
             return
-        directory = self.params['directory'] if os.path.isdir(self.params['directory']) else None
         for item in configs:
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix='.wgsplit-check-')
+            handle, temporary = tempfile.mkstemp(prefix='wgsplit-check-', suffix='.conf')
             try:
                 with os.fdopen(handle, 'w') as out:
                     out.write(item['text'])
-                rc, out, err = self.cmd.run(['dnsmasq', '--test', '--conf-file=' + temporary], check=False)
+                rc, out, err = self.module.run_command([DNSMASQ, '--test', '--conf-file=' + temporary])
             finally:
                 os.unlink(temporary)
             if rc != 0:
-                self.module.fail_json(msg='dnsmasq refuses the configuration for %s: %s' % (item['path'], (err or out).strip()),
-                                      rc=rc)
+                self.fail('dnsmasq refuses the configuration for %s: %s' % (item['path'], (err or out).strip()), rc=rc)
 
     def verify(self):
         params = self.params
@@ -188,8 +228,8 @@ class DnsmasqInstances:
         down = [name for name in [params['front']] + params['backs'] if not services[name]['active']]
         running = [name for name in params['retire'] if services[name]['active']]
         if down or running:
-            self.module.fail_json(msg='after the change, not running: %s; still running: %s'
-                                  % (', '.join(down) or 'none', ', '.join(running) or 'none'), **self.done)
+            self.fail('after the change, not running: %s; still running: %s'
+                      % (', '.join(down) or 'none', ', '.join(running) or 'none'))
 
     # absent ----------------------------------------------------------------------------------------------------
     def absent(self, current):
@@ -198,48 +238,46 @@ class DnsmasqInstances:
         front = services[params['front']]
         in_directory = [os.path.join(directory, name) for name in sorted(os.listdir(directory))] if os.path.isdir(directory) else []
         journal = params['journal']['path'] if params['journal'] else None
-        removed = [path for path in in_directory if path == journal or leftover(path) or ours(read_text(path))]
+        removed = [path for path in in_directory
+                   if os.path.isfile(path) and (path == journal or leftover(path) or ours(read_text(path)))]
         kept = [path for path in in_directory if path not in removed]
         if os.path.isdir(directory) and not kept:
             removed.append(directory)
         removed += [item['path'] for item in params['units'] if ours(files[item['path']][0])]
-        self.done.update(stopped=([params['front']] if front['active'] else [])
-                         + [name for name in params['backs'] + params['retire'] if services[name]['active']],
-                         disabled=front['enabled'], removed=removed)
+        self.done.update(stopped=[name for name in [params['front']] + params['backs'] + params['retire'] if services[name]['active']],
+                         disabled=front['enabled'] and front['load'] != 'masked', removed=removed)
         if kept:
             self.module.warn('%s keeps files the collection did not write: %s' % (directory, ', '.join(kept)))
         if self.module.check_mode:
             return
         if self.done['disabled']:
-            self.cmd.run(['systemctl', 'disable', params['front']])
+            self.systemctl('disable', params['front'])
         if self.done['stopped']:
-            self.cmd.run(['systemctl', 'stop', '--'] + self.done['stopped'])
+            self.systemctl('stop', '--', *self.done['stopped'])
         for path in self.done['removed']:
             if path == directory:
                 os.rmdir(path)
             else:
                 os.unlink(path)
         if any(item['path'] in self.done['removed'] for item in params['units']):
-            self.cmd.run(['systemctl', 'daemon-reload'])
+            self.systemctl('daemon-reload')
 
     # diff ------------------------------------------------------------------------------------------------------
     def describe(self, state):
-        return dict(directory_mode=None if state['directory_mode'] is None else '%04o' % state['directory_mode'],
+        return dict(directory=None if state['directory'] is None else '%04o %d:%d' % state['directory'],
                     files=dict((path, text) for path, (text, _mode) in sorted(state['files'].items())),
-                    services=dict((name, 'active' if value['active'] else 'inactive')
+                    services=dict((name, 'running' if value['active'] else 'stopped')
                                   for name, value in sorted(state['services'].items())))
 
     def after(self, current):
         """What a check run would leave."""
         params = self.params
+        present = params['state'] == 'present'
         files = dict(current['files'])
         files.update((item['path'], (item['text'], CONFIG_MODE)) for item in params['configs'])
-        files.update((item['path'], (item['text'], UNIT_MODE)) for item in params['units'])
+        files.update((item['path'], (item['text'], UNIT_MODE)) for item in params['units'] if present)
         files.update((path, (None, None)) for path in self.done['removed'] if path in files)
-        if params['state'] == 'absent':
-            files.update((item['path'], (None, None)) for item in params['units'] if item['path'] in self.done['removed'])
-        running = set([params['front']] + params['backs']) if params['state'] == 'present' else set()
+        running = set([params['front']] + params['backs']) if present else set()
         services = dict((name, dict(value, active=name in running)) for name, value in current['services'].items())
-        directory_mode = None if params['directory'] in self.done['removed'] else current['directory_mode']
-        return self.describe(dict(directory_mode=DIRECTORY_MODE if params['state'] == 'present' else directory_mode,
-                                  files=files, services=services))
+        directory = (DIRECTORY_MODE, 0, 0) if present else None if params['directory'] in self.done['removed'] else current['directory']
+        return self.describe(dict(directory=directory, files=files, services=services))

@@ -15,16 +15,21 @@ description:
   - Makes a front resolver's service and the back instances it forwards to run with the configurations and units
     given, in the one order that never leaves the front asking an instance that is not there.
   - With C(state=present), in this order, only what differs from the host is done. Every configuration of
-    I(configs) that differs is checked by C(dnsmasq --test) before any file is written (in check mode too, where
-    dnsmasq is installed); I(journal) is written; the configurations and I(units) that differ are written
-    atomically (mode C(0600) in I(directory), mode C(0700); units C(0644)), followed by a C(systemctl daemon-reload)
-    when a unit changed; I(front) is enabled, and restarted when a file changed or I(restart) is set, else started
-    when it does not run; the instances of I(backs) that do not run are started; then, the front no longer asking
-    them, the instances of I(retire) are stopped and the files of I(remove) removed.
+    I(configs) that differs is checked by C(/usr/sbin/dnsmasq --test) before any file is written (in check mode
+    too, where dnsmasq is installed); I(journal) is written; the configurations and I(units) that differ are written
+    atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)), followed by a
+    C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
+    I(front) is enabled, and restarted when a file changed or I(restart) is set, else started when it does not run;
+    the instances of I(backs) that do not run are started; then, the front no longer asking them, the instances of
+    I(retire) are stopped and the files of I(remove) removed. Last, the call fails unless I(front) and I(backs)
+    run and I(retire) do not.
+  - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
+    I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
+    I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
   - A back instance is expected to be C(PartOf=) the front, so that the front's restart restarts it and it reads its
     file again.
-  - With C(state=absent), I(front) is stopped and disabled, the instances of I(backs) and I(retire) that run are
-    stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
+  - With C(state=absent), I(front) is disabled, I(front) and the instances of I(backs) and I(retire) that run
+    (restarting after a failure counts) are stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
     removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
     warning names what stays).
   - Ours by marker. A file of I(remove) without the marker is refused, and nothing changes.
@@ -154,7 +159,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 written:
-  description: The files written (or that check mode would write), with I(directory) first when it was made or its mode set.
+  description:
+    - The files written (or that check mode would write), I(directory) first when it was made or its owner or mode
+      set, then I(journal) when a file changes.
   returned: always
   type: list
   elements: str
@@ -187,6 +194,10 @@ enabled:
   type: bool
 disabled:
   description: Whether I(front) was disabled.
+  returned: always
+  type: bool
+reloaded:
+  description: Whether systemd read its units again (C(daemon-reload)).
   returned: always
   type: bool
 '''

@@ -22,7 +22,7 @@ description:
     its name before the first dot) always runs, whatever it found, since the change of an earlier call can
     change what a later one finds (an interface recreated loses its routes).
   - The result is true of the moment it is read. Once a call of an earlier role runs, what a later role's calls
-    find may differ: I(read_again) names the roles that must read their calls again before making them (the
+    find may differ, so I(read_again) names the roles that must read their calls again before making them (the
     collection's roles do).
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:

@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
+from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import TABLE_MARKER
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
@@ -490,7 +491,7 @@ class Planner(object):
         texts = [(resolver.RESOLVER_CONFIG, found.get('config'))]
         texts += sorted((path, back.get('text')) for path, back in (found.get('backs') or {}).items())
         for path, text in texts:
-            if text is not None and not resolver.written_by_us(text):
+            if text is not None and not instances.ours(text):
                 self.errors.append('%s was not written by the collection; move it away' % path)
 
     def check_resolver_lines(self, lines):

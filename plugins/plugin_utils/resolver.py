@@ -325,12 +325,6 @@ def upstream_servers(table):
     return found
 
 
-def written_by_us(config):
-    """Whether a configuration in place carries the marker (or the first one the collection wrote, under
-    '# Ansible managed')."""
-    return 'wgsplit.gateway' in '\n'.join(config.splitlines()[:2])
-
-
 def files(found, front, backs, old_lines=()):
     """The resolver part of the plan: the arguments of the one dnsmasq_instances call (`instances`) and whether it
     must run (`apply`), by what differs from what split_info found (`found` is its `resolver`), so that a run that

@@ -37,8 +37,8 @@ def drift(plan, found, pending):
                ('stale_sets', 'sets hold addresses of removed domains'),
                ('stale_table_sets', 'sets hold addresses of removed domains'))
     parts += [('resolver', [reason]) for key, reason in reasons if resolver.get(key)]
-    if plan.get('state') == 'absent' and found.get('resolver', {}).get('config') is not None:
-        parts.append(('resolver', ['its configuration remains']))
+    if plan.get('state') == 'absent' and resolver.get('apply'):
+        parts.append(('resolver', ['its files or services remain']))
     if found.get('missing_packages'):
         parts.insert(0, ('packages', ['not installed: %s' % ', '.join(found['missing_packages'])]))
     metrics = plan.get('metrics', {})

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
 
 FRONT, BACK = 'wgsplit-resolver.service', 'wgsplit-resolver-back@%d.service'
@@ -12,6 +13,16 @@ MARK = '# Written by wgsplit.gateway (role dnsmasq_split): x\n'
 
 class Exit(Exception):
     pass
+
+
+@pytest.fixture(autouse=True)
+def dnsmasq_installed(tmp_path, monkeypatch):
+    """The check runs the units' dnsmasq by its path: here a stand-in the fake host answers for."""
+    path = tmp_path / 'sbin' / 'dnsmasq'
+    path.parent.mkdir()
+    path.write_text('')
+    monkeypatch.setattr(instances, 'DNSMASQ', str(path))
+    return path
 
 
 class FakeHost:
@@ -52,8 +63,9 @@ class FakeHost:
 
     def show(self, name):
         unit = self.state(name)
-        return 'ActiveState=%s\nUnitFileState=%s' % ('active' if unit['active'] else 'inactive',
-                                                     'enabled' if unit['enabled'] else 'disabled')
+        return 'LoadState=%s\nActiveState=%s\nUnitFileState=%s\nNeedDaemonReload=%s' % (
+            unit.get('load', 'loaded'), unit.get('state', 'active' if unit['active'] else 'inactive'),
+            unit.get('file', 'enabled' if unit['enabled'] else 'disabled'), 'yes' if unit.get('reload') else 'no')
 
     def exit_json(self, **result):
         self.result = dict(result, failed=False)
@@ -103,7 +115,8 @@ def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
     assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('restart', FRONT), ('start', '--', BACK % 2)]
     assert result['restarted'] and result['enabled'] and result['started'] == [BACK % 2]
-    assert result['written'][0] == str(directory) and len(result['written']) == 4
+    assert result['written'] == [str(directory), str(directory / 'previous.lines'), str(directory / 'back-2.conf'),
+                                 str(directory / 'dnsmasq.conf'), str(tmp_path / 'front.service')]
     assert not [name for name in os.listdir(str(directory)) if name.startswith('.')]  # no check file left
 
 
@@ -121,7 +134,7 @@ def test_check_mode_reports_and_changes_nothing(tmp_path):
     assert result['changed'] and result['restarted'] and not (tmp_path / 'resolver').exists()
     assert [entry[0] for entry in commands(host)] == ['dnsmasq --test', 'dnsmasq --test']
     after = result['diff']['after']
-    assert after['services'] == {FRONT: 'active', BACK % 2: 'active'}
+    assert after['services'] == {FRONT: 'running', BACK % 2: 'running'}
     assert after['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')].endswith('127.53.0.2\n')
     assert result['diff']['before']['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')] is None
 
@@ -228,8 +241,75 @@ def test_a_service_that_does_not_come_up_fails_the_call(tmp_path):
 
 
 def test_systemctl_show_blocks_are_read_in_order():
-    output = 'ActiveState=active\nUnitFileState=enabled\n\nActiveState=failed\nUnitFileState=\n'
-    assert parse_show(output, ['a.service', 'b.service']) == {
-        'a.service': dict(active=True, enabled=True), 'b.service': dict(active=False, enabled=False)}
+    output = ('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\n\n'
+              'LoadState=loaded\nActiveState=failed\nUnitFileState=\nNeedDaemonReload=yes\n\n'
+              'LoadState=loaded\nActiveState=activating\nUnitFileState=static\nNeedDaemonReload=no\n')
+    assert parse_show(output, ['a.service', 'b.service', 'c.service']) == {
+        'a.service': dict(load='loaded', active=True, enabled=True, reload=False),
+        'b.service': dict(load='loaded', active=False, enabled=False, reload=True),
+        # Restarting after a failure (Restart=on-failure) is running: removal stops it.
+        'c.service': dict(load='loaded', active=True, enabled=True, reload=False)}
     with pytest.raises(ValueError):
         parse_show(output, ['a.service'])
+
+
+def test_check_mode_without_dnsmasq_still_reports(tmp_path, dnsmasq_installed):
+    dnsmasq_installed.unlink()  # a fresh host: the packages task did not run in check mode
+    host = FakeHost(wanted(tmp_path), check_mode=True)
+    result = run(host)
+    assert result['changed'] and commands(host) == []
+
+
+def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[FRONT]['reload'] = True  # the file matches, systemd still has the old one
+    again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
+    assert run(again)['reloaded']
+    assert commands(again) == [('daemon-reload',), ('restart', FRONT)]
+
+
+def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    os.chmod(str(tmp_path / 'front.service'), 0o600)
+    again = FakeHost(wanted(tmp_path, journal=None), units=host.units)
+    result = run(again)
+    assert result['changed'] and not result['restarted'] and commands(again) == []
+    assert oct(os.stat(str(tmp_path / 'front.service')).st_mode & 0o777) == '0o644'
+
+
+def test_a_masked_front_is_refused_before_any_file_changes(tmp_path):
+    host = FakeHost(wanted(tmp_path), units={FRONT: dict(active=False, enabled=False, load='masked', file='masked')})
+    result = run(host)
+    assert result['failed'] and 'masked' in result['msg'] and not (tmp_path / 'resolver').exists()
+
+
+def test_a_file_to_replace_without_the_marker_is_refused(tmp_path):
+    (tmp_path / 'front.service').write_text('[Service]\nExecStart=/bin/true\n')
+    result = run(FakeHost(wanted(tmp_path)))
+    assert result['failed'] and 'front.service' in result['msg'] and not (tmp_path / 'resolver').exists()
+
+
+def test_a_symbolic_link_for_the_directory_is_refused(tmp_path):
+    (tmp_path / 'elsewhere').mkdir()
+    os.symlink(str(tmp_path / 'elsewhere'), str(tmp_path / 'resolver'))
+    result = run(FakeHost(wanted(tmp_path)))
+    assert result['failed'] and 'symbolic link' in result['msg'] and os.listdir(str(tmp_path / 'elsewhere')) == []
+
+
+def test_a_failing_systemctl_reports_what_already_changed(tmp_path):
+    class Refusing(FakeHost):
+        def run_command(self, argv, **kwargs):
+            if argv[1:2] == ['restart']:
+                return 1, '', 'Job failed'
+            return super(Refusing, self).run_command(argv, **kwargs)
+    result = run(Refusing(wanted(tmp_path)))
+    assert result['failed'] and 'Job failed' in result['msg'] and str(tmp_path / 'resolver' / 'dnsmasq.conf') in result['written']
+
+
+def test_removal_stops_a_front_that_restarts_after_failures(tmp_path):
+    host = FakeHost(dict(state='absent', directory=str(tmp_path / 'resolver'), front=FRONT),
+                    units={FRONT: dict(active=False, enabled=True, state='activating')})
+    run(host)
+    assert ('stop', '--', FRONT) in commands(host)

@@ -3,6 +3,7 @@ resolver of its combination), and what a run must do about what is in place."""
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver
 
 SETTINGS = dict(server_interface='wg0', resolver_cache_size=10000, resolver_max_ttl=300, dns_servers=['192.0.2.53'],
@@ -49,9 +50,9 @@ def test_front_resolver_sends_each_domain_to_its_back_and_holds_no_ipset_line():
         # www.example.com asks the back of its parent: no line; maps.example.org another one.
         'server=/maps.example.org/127.53.0.2']
     lines = FRONT.splitlines()
-    assert resolver.written_by_us(FRONT) and lines[0] == resolver.MARKER
+    assert instances.ours(FRONT) and lines[0] == resolver.MARKER
     assert 'interface=wg0' in lines and 'bind-dynamic' in lines and 'max-cache-ttl=300' in lines
-    assert not resolver.written_by_us('interface=wg0\nbind-dynamic\n')
+    assert not instances.ours('interface=wg0\nbind-dynamic\n')
 
 
 def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domain():

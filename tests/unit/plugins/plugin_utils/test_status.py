@@ -102,4 +102,8 @@ def test_drift_of_a_removal_and_of_missing_packages():
     assert [item['part'] for item in result['drift']] == ['packages', 'resolver', 'resolver']
     assert result['drift'][0]['reasons'] == ['not installed: ipset']
     reasons = [item['reasons'][0] for item in result['drift'][1:]]
-    assert reasons == ['it still runs or its unit remains', 'its configuration remains']
+    assert reasons == ['it still runs or its unit remains', 'its files or services remain']
+    # Only a back resolver's file left: a run would still remove it.
+    found = dict(discovered(resolver=dict(backs={'/etc/wgsplit/resolver/back-3.conf': dict(text='x', mode='0600')})))
+    result = split_status(plan(check_inventory(dict(state='absent'), None), found), found, dict(pending={}))
+    assert [(item['part'], item['reasons']) for item in result['drift']] == [('resolver', ['its files or services remain'])]
