@@ -6,13 +6,10 @@ import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
+from test_state_module import Exit, FakeModule
 
 FRONT, BACK = 'wgsplit-resolver.service', 'wgsplit-resolver-back@%d.service'
 MARK = '# Written by wgsplit.gateway (role dnsmasq_split): x\n'
-
-
-class Exit(Exception):
-    pass
 
 
 @pytest.fixture(autouse=True)
@@ -25,15 +22,15 @@ def dnsmasq_installed(tmp_path, monkeypatch):
     return path
 
 
-class FakeHost:
+class FakeHost(FakeModule):
     """A module whose commands act on fake systemd units; every command is logged."""
 
     def __init__(self, params, units=None, check_mode=False, diff=False, refuse=None):
+        super(FakeHost, self).__init__(check_mode=check_mode, diff=diff)
         self.params = dict((name, spec.get('default')) for name, spec in ARGUMENTS['argument_spec'].items())
         self.params.update(params)
         self.units = units if units is not None else {}
-        self.check_mode, self._diff, self.refuse = check_mode, diff, refuse
-        self.log, self.warned, self.result = [], [], None
+        self.refuse, self.log = refuse, []
 
     def get_bin_path(self, name, required=False):
         return '/usr/bin/' + name
@@ -66,17 +63,6 @@ class FakeHost:
         return 'LoadState=%s\nActiveState=%s\nUnitFileState=%s\nNeedDaemonReload=%s' % (
             unit.get('load', 'loaded'), unit.get('state', 'active' if unit['active'] else 'inactive'),
             unit.get('file', 'enabled' if unit['enabled'] else 'disabled'), 'yes' if unit.get('reload') else 'no')
-
-    def exit_json(self, **result):
-        self.result = dict(result, failed=False)
-        raise Exit()
-
-    def fail_json(self, **result):
-        self.result = dict(result, failed=True)
-        raise Exit()
-
-    def warn(self, text):
-        self.warned.append(text)
 
 
 def run(host):
