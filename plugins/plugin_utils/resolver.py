@@ -59,10 +59,11 @@ SystemCallArchitectures=native
 UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are overwritten.
 [Unit]
 Description=wgsplit.gateway resolver (fills the client ipsets)
-# The sets must exist before dnsmasq names them; the back resolvers are asked for every listed domain.
+# The sets must exist before dnsmasq names them: at boot the restore makes them first (multi-user.target wants it),
+# after a run they are there; pulled in, a first start would load every boot file again. The back resolvers are
+# asked for every listed domain.
 After=network.target wgsplit-restore.service{backs}
-Wants=wgsplit-restore.service{backs}
-
+{wants}
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={config}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={config}
@@ -77,7 +78,6 @@ BACK_UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are
 [Unit]
 Description=wgsplit.gateway back resolver %i (fills the client ipsets of its domains)
 After=network.target wgsplit-restore.service
-Wants=wgsplit-restore.service
 # Started by the front resolver (its Wants=), stopped and restarted with it: a restart reads every file again.
 PartOf={front}
 
@@ -91,8 +91,9 @@ RestartSec=2
 
 def unit_text(numbers):
     """The front resolver's unit: it pulls in the back resolvers it asks."""
-    backs = ''.join(' ' + back_unit(number) for number in numbers)
-    return UNIT_TEXT.format(backs=backs, config=RESOLVER_CONFIG, sandbox=SANDBOX)
+    names = [back_unit(number) for number in numbers]
+    return UNIT_TEXT.format(backs=''.join(' ' + name for name in names), wants='Wants=%s\n' % ' '.join(names) if names else '',
+                            config=RESOLVER_CONFIG, sandbox=SANDBOX)
 
 
 def back_unit(number):

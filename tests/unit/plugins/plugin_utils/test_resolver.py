@@ -88,7 +88,9 @@ def test_big_combinations_have_a_back_of_their_own_small_ones_share_backs_of_a_b
 
 def test_units_front_pulls_in_its_backs_which_follow_it():
     unit = resolver.unit_text([1, 2])
-    assert 'Wants=wgsplit-restore.service wgsplit-resolver-back@1.service wgsplit-resolver-back@2.service\n' in unit
+    assert '\nWants=wgsplit-resolver-back@1.service wgsplit-resolver-back@2.service\n' in unit
+    assert 'Wants=wgsplit-restore' not in unit and '\nWants=' not in resolver.BACK_UNIT_TEXT  # ordered after it, not pulled
+    assert '\nWants=' not in resolver.unit_text([])
     assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in unit
     assert 'PartOf=wgsplit-resolver.service\n' in resolver.BACK_UNIT_TEXT
     assert '--conf-file=/etc/wgsplit/resolver/back-%i.conf\n' in resolver.BACK_UNIT_TEXT
