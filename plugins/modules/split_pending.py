@@ -21,9 +21,10 @@ description:
   - Calls are given in the order the run makes them. A call after a pending one of the same role (the part of
     its name before the first dot) always runs, whatever it found, since the change of an earlier call can
     change what a later one finds (an interface recreated loses its routes).
-  - The result is true of the moment it is read. Once a call of an earlier role runs, what a later role's calls
-    find may differ, so I(read_again) names the roles that must read their calls again before making them (the
-    collection's roles do).
+  - The result is true of the moment it is read. A play that runs other tasks between it and the calls must read
+    again; the collection's roles do, right before their calls, unless C(playbooks/site.yml) runs them back to back.
+    There, once a call of an earlier role runs, what a later role's calls find may differ, so I(read_again) names
+    the roles that must read their calls again.
   - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes.read_only

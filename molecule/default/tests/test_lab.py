@@ -274,7 +274,7 @@ def test_loose_reverse_path_filter_on_upstreams(tmp_path):
 GATED_TASKS = ('Upstream interfaces in one call', 'Routing per upstream and family', 'Masquerade out of the upstreams',
                'Client and accounting sets', 'Chains, in one transaction', 'Refuse what is not classified',
                "Redirect the clients' DNS queries", "The collection's nftables table")
-READ_AGAIN = "read again when something ran before them"
+READ_AGAIN = "read again right before them when needed"
 
 
 def executed_tasks(output):
@@ -309,24 +309,33 @@ def test_a_change_of_an_earlier_role_makes_the_later_roles_read_their_calls_agai
     assert seen('alice', 'proxied.test') == US
 
 
-@pytest.mark.usefixtures('lab_applied')
-def test_a_role_run_twice_in_a_play_reads_its_calls_again(tmp_path):
-    """The run's reading is used once: a role run a second time in the same play, after a task that changed the
-    gateway, reads its calls again and repairs what changed."""
-    flush = ('nft flush chain inet wgsplit client-alice' if NFT else
-             'iptables -t mangle -F wgs-alice && ip6tables -t mangle -F wgs-alice')
-    play = dict(name='A role twice', hosts='wgsplit_gateways', become=True, gather_facts=False, tasks=[
-        {'name': 'First pass', 'ansible.builtin.include_role': {'name': 'wgsplit.gateway.split_client'}},
-        {'name': 'Something flushes a client chain', 'ansible.builtin.shell': flush, 'changed_when': True},
-        {'name': 'Second pass', 'ansible.builtin.include_role': {'name': 'wgsplit.gateway.split_client'}}])
-    playbook = tmp_path / 'twice.yml'
+def roles_with_a_task_between(tmp_path, roles, task, reuse=False):
+    """Runs a play of one's own: `roles` (include_role), `task` after the first; returns the tasks that ran."""
+    included = [{'name': 'Role %s' % role, 'ansible.builtin.include_role': {'name': 'wgsplit.gateway.' + role}} for role in roles]
+    play = dict(name='Roles of the collection and a task of its own', hosts='wgsplit_gateways', become=True,
+                gather_facts=False, tasks=included[:1] + [task] + included[1:])
+    if reuse:
+        play['vars'] = dict(wgsplit_pending_reuse=True)
+    playbook = tmp_path / 'own.yml'
     playbook.write_text(yaml.safe_dump([play]))
     rc, output = site(tmp_path=str(tmp_path), playbook=str(playbook))[:2]
     assert rc == 0, output[-3000:]
-    ran = executed_tasks(output)
+    return executed_tasks(output)
+
+
+@pytest.mark.usefixtures('lab_applied')
+def test_a_play_of_ones_own_reads_each_roles_calls_right_before_them(tmp_path):
+    """Between the roles of a play of one's own, other tasks may change the gateway (a firewall role flushing a chain):
+    each role reads its calls right before making them, so it repairs what changed since the plan's reading. So does
+    a role run a second time in the same play, even where the roles may reuse that reading."""
+    flush = {'name': 'Something flushes a client chain', 'changed_when': True, 'ansible.builtin.shell':
+             'nft flush chain inet wgsplit client-alice' if NFT else 'iptables -t mangle -F wgs-alice && ip6tables -t mangle -F wgs-alice'}
+    ran = roles_with_a_task_between(tmp_path, ['wg_upstream', 'split_client'], flush)
+    assert [name.split(' : ')[0] for name in ran if READ_AGAIN in name] == ['wgsplit.gateway.wg_upstream', 'wgsplit.gateway.split_client'], ran
+    assert seen('alice', 'proxied.test') == US and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    ran = roles_with_a_task_between(tmp_path, ['split_client', 'split_client'], flush, reuse=True)
     assert len([name for name in ran if READ_AGAIN in name]) == 1, ran  # the second pass only
-    assert seen('alice', 'proxied.test') == US
-    assert seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    assert seen('alice', 'proxied.test') == US and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
 
 
 def test_keys_never_in_output_even_verbose(tmp_path):

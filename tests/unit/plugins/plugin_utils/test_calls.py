@@ -43,9 +43,9 @@ def gated_tasks():
         for task in tasks:
             if task.get('register') == '%s_pending' % role:
                 assert task['wgsplit.gateway.split_pending']['calls'] == '{{ wgsplit_plan.calls.%s }}' % role
-                # Skipped only when nothing ran before the role since the run's reading, which the role used once.
-                assert task['when'][-1] == ("wgsplit_pending.read_again.{0} | default(true) or '{0}' in "
-                                            "wgsplit_pending_used | default([])").format(role), task['name']
+                # Skipped only in site.yml, when nothing ran before the role since the run's reading, used once.
+                assert task['when'][-1] == ("not wgsplit_pending_reuse | default(false) or wgsplit_pending.read_again.{0}"
+                                            " | default(true) or '{0}' in wgsplit_pending_used | default([])").format(role), task['name']
                 checked = True
             gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
             gates = [gate for gate in gates if gate]
@@ -153,3 +153,17 @@ def test_the_plan_role_reads_every_call_of_the_run_once():
     assert read[0]['wgsplit.gateway.split_pending'] == {
         'calls': '{{ wgsplit_plan.calls.values() | flatten(levels=1) }}',
         'interface_keys': '{{ wgsplit_plan.secrets.interface_keys }}'}
+
+
+def test_only_site_yml_lets_the_roles_reuse_the_runs_reading():
+    """Between roles of a play of one's own other tasks may change the gateway: there each role reads right before its
+    calls. site.yml runs them back to back."""
+    with open(os.path.join(ROOT, 'playbooks', 'site.yml')) as handle:
+        play = yaml.safe_load(handle)[0]
+    include = play['tasks'][0]
+    assert list(include['ansible.builtin.include_role']) == ['name'] and include['vars']['wgsplit_pending_reuse'] is True
+    assert len(play['tasks']) == 1
+    for path in glob.glob(os.path.join(ROOT, 'playbooks', '*.yml')) + glob.glob(os.path.join(ROOT, 'roles', '*', '*', '*.yml')):
+        if not path.endswith(os.path.join('playbooks', 'site.yml')):
+            with open(path) as handle:
+                assert 'wgsplit_pending_reuse: true' not in handle.read(), path
