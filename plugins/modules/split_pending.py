@@ -92,8 +92,9 @@ pending:
   sample: {"split_client.sets": ["the kernel differs"]}
 read_again:
   description:
-    - For each role, in the order of I(calls), whether a call of a role before it runs, so that its own calls must
-      be read again right before they are made.
+    - For each role, in the order of I(calls), whether its calls must be read again right before they are made. A
+      call of a role before it runs, and one of its own calls would be skipped (when all of them run anyway, a
+      second reading changes nothing).
   returned: always
   type: dict
   sample: {"wg_upstream": false, "split_client": false, "dnsmasq_split": true}
@@ -173,14 +174,17 @@ def must_run(names, pending):
 
 
 def read_again(names, run):
-    """{role: whether a call of a role before it (in the order of the calls) runs}."""
-    result, ran = {}, False
+    """{role: whether it must read its calls again}: a call of a role before it (in the order of the calls) runs, so
+    what its calls find may have changed, and one of its calls would be skipped (when all of them run anyway, a
+    reading could only skip some, which change nothing)."""
+    result, ran, skipped = {}, False, {}
     for name in names:
         role = name.split('.')[0]
         if role not in result:
             result[role] = ran
+        skipped[role] = skipped.get(role, False) or not run[name]
         ran = ran or run[name]
-    return result
+    return dict((role, before and skipped[role]) for role, before in result.items())
 
 
 def main():

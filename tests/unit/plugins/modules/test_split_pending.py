@@ -27,6 +27,10 @@ def test_a_role_reads_again_when_a_call_of_a_role_before_it_runs():
     # A call of the role itself running does not make it read again (the order rule already runs what follows).
     assert split_pending.read_again(names, dict(quiet, **{'split_client.chains': True})) == dict(
         wg_upstream=False, split_client=False, dnsmasq_split=True)
+    # Every call of a role runs already: a second reading could only skip some, which would change nothing.
+    assert split_pending.read_again(names, dict(quiet, **{'wg_upstream': True, 'wg_upstream.routing': True,
+                                                          'split_client.sets': True, 'split_client.chains': True})) == dict(
+        wg_upstream=False, split_client=False, dnsmasq_split=True)
     # Removal runs the roles backwards: the order of the calls is the run's.
     backwards = ['dnsmasq_split.chains', 'split_client.chains', 'wg_upstream']
     assert split_pending.read_again(backwards, {'dnsmasq_split.chains': True, 'split_client.chains': False, 'wg_upstream': False}) == dict(
