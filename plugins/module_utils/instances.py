@@ -90,10 +90,17 @@ class DnsmasqInstances:
             self.fail('systemctl %s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()), rc=rc)
         return out
 
+    def to_run(self):
+        """The services that must run: the front and the backs it asks."""
+        return [self.params['front']] + self.params['backs']
+
+    def unit_names(self):
+        """Every service the call names: those to run, and the backs to stop."""
+        return self.to_run() + self.params['retire']
+
     def check(self):
         params, directory = self.params, self.params['directory']
-        names = [params['front']] + params['backs'] + params['retire']
-        bad = [name for name in names if not UNIT_NAME.match(name)]
+        bad = [name for name in self.unit_names() if not UNIT_NAME.match(name)]
         bad += [item['path'] for item in params['units'] if not UNIT_NAME.match(os.path.basename(item['path']))]
         if bad:
             self.fail('not a service unit name: %s' % ', '.join(bad))
@@ -109,7 +116,7 @@ class DnsmasqInstances:
                        if item and item.get('text') is None]
             if missing:
                 self.fail('no text given for %s' % ', '.join(missing))
-        retired = set(params['retire']) & set([params['front']] + params['backs'])
+        retired = set(params['retire']) & set(self.to_run())
         if retired:
             self.fail('units both wanted and retired: %s' % ', '.join(sorted(retired)))
 
@@ -133,7 +140,7 @@ class DnsmasqInstances:
             directory_state = None
         return dict(directory=directory_state,
                     files=dict((path, (read_text(path), file_mode(path))) for path in files),
-                    services=self.services([params['front']] + params['backs'] + params['retire']))
+                    services=self.services(self.unit_names()))
 
     def run(self):
         self.check()
@@ -154,8 +161,8 @@ class DnsmasqInstances:
         params, files, services = self.params, current['files'], current['services']
         configs = [item for item in params['configs'] if files[item['path']] != (item['text'], CONFIG_MODE)]
         units = [item for item in params['units'] if files[item['path']][0] != item['text']]
-        modes = [item for item in params['units'] if files[item['path']] == (item['text'], file_mode(item['path']))
-                 and file_mode(item['path']) != UNIT_MODE]  # a mode alone changes nothing systemd reads
+        # A unit whose mode alone differs: fixed without a restart (the mode changes nothing systemd reads).
+        modes = [item for item in params['units'] if files[item['path']][0] == item['text'] and files[item['path']][1] != UNIT_MODE]
         removed = [path for path in params['remove'] if files[path][0] is not None]
         foreign = [path for path in removed + [item['path'] for item in configs + units]
                    if files[path][0] is not None and not ours(files[path][0])]
@@ -224,8 +231,8 @@ class DnsmasqInstances:
 
     def verify(self):
         params = self.params
-        services = self.services([params['front']] + params['backs'] + params['retire'])
-        down = [name for name in [params['front']] + params['backs'] if not services[name]['active']]
+        services = self.services(self.unit_names())
+        down = [name for name in self.to_run() if not services[name]['active']]
         running = [name for name in params['retire'] if services[name]['active']]
         if down or running:
             self.fail('after the change, not running: %s; still running: %s'
@@ -244,7 +251,7 @@ class DnsmasqInstances:
         if os.path.isdir(directory) and not kept:
             removed.append(directory)
         removed += [item['path'] for item in params['units'] if ours(files[item['path']][0])]
-        self.done.update(stopped=[name for name in [params['front']] + params['backs'] + params['retire'] if services[name]['active']],
+        self.done.update(stopped=[name for name in self.unit_names() if services[name]['active']],
                          disabled=front['enabled'] and front['load'] != 'masked', removed=removed)
         if kept:
             self.module.warn('%s keeps files the collection did not write: %s' % (directory, ', '.join(kept)))
@@ -277,7 +284,7 @@ class DnsmasqInstances:
         files.update((item['path'], (item['text'], CONFIG_MODE)) for item in params['configs'])
         files.update((item['path'], (item['text'], UNIT_MODE)) for item in params['units'] if present)
         files.update((path, (None, None)) for path in self.done['removed'] if path in files)
-        running = set([params['front']] + params['backs']) if present else set()
+        running = set(self.to_run()) if present else set()
         services = dict((name, dict(value, active=name in running)) for name, value in current['services'].items())
         directory = (DIRECTORY_MODE, 0, 0) if present else None if params['directory'] in self.done['removed'] else current['directory']
         return self.describe(dict(directory=directory, files=files, services=services))
