@@ -177,27 +177,31 @@ def render_rules(chain, rules, families):
     return rendered
 
 
-def parse_save(text, chain, parents):
-    """From `iptables-save -t TABLE`: whether `chain` exists, its rules, and per parent how many jumps to it."""
-    exists = False
-    rules = []
-    jumps = dict((parent, 0) for parent in parents)
-    prefix = '-A %s ' % chain
+def parse_save(text):
+    """From `iptables-save -t TABLE`, read once for every chain asked: (declared chains, {chain: its rules},
+    {(parent, chain): how many plain jumps from parent to chain})."""
+    declared, rules, jumps = set(), {}, {}
     for line in text.splitlines():
-        if line.startswith(':%s ' % chain):
-            exists = True
-        elif line.startswith(prefix):
-            rules.append(line)
+        if line.startswith(':'):
+            declared.add(line[1:].split(' ', 1)[0])
         elif line.startswith('-A '):
             words = line.split()
-            if words[1] in jumps and words[2:] == ['-j', chain]:
-                jumps[words[1]] += 1
-    return dict(exists=exists, rules=rules, jumps=jumps)
+            rules.setdefault(words[1], []).append(line)
+            if len(words) == 4 and words[2] == '-j':
+                jumps[(words[1], words[3])] = jumps.get((words[1], words[3]), 0) + 1
+    return declared, rules, jumps
+
+
+def chain_state(parsed, chain, parents):
+    """One chain of a parse_save result: whether it exists, its rules, and per parent how many jumps to it."""
+    declared, rules, jumps = parsed
+    return dict(exists=chain in declared, rules=rules.get(chain, []),
+                jumps=dict((parent, jumps.get((parent, chain), 0)) for parent in parents))
 
 
 def chain_lines(chain, current, wanted):
     """(create, remove): iptables-restore --noflush lines turning one chain's `current` into `wanted`
-    (parse_save shapes, or None). A chain is declared and filled (or flushed) first, removed last, so that
+    (chain_state shapes, or None). A chain is declared and filled (or flushed) first, removed last, so that
     chains of one transaction may jump to each other."""
     if wanted is None:
         lines = ['-D %s -j %s' % (parent, chain) for parent, count in sorted(current['jumps'].items())
@@ -227,7 +231,7 @@ def restore_input(table, changes):
 
 
 class MangleMark(StateModule):
-    """State is {'TABLE CHAIN': {family: parse_save shape or None}} over the chains given."""
+    """State is {'TABLE CHAIN': {family: chain_state shape or None}} over the chains given."""
 
     def __init__(self, module):
         super(MangleMark, self).__init__(module)
@@ -262,11 +266,11 @@ class MangleMark(StateModule):
         state = dict((self.key(spec), {}) for spec in self.specs)
         for table in self.tables:
             for family in self.families:
-                out = self.cmd.run([SAVE_COMMANDS[family], '-t', table])[1]
+                parsed = parse_save(self.cmd.run([SAVE_COMMANDS[family], '-t', table])[1])
                 for spec in self.specs:
                     if spec['table'] == table:
-                        parsed = parse_save(out, spec['chain'], spec['jump_from'])
-                        state[self.key(spec)][family] = parsed if parsed['exists'] else None
+                        chain = chain_state(parsed, spec['chain'], spec['jump_from'])
+                        state[self.key(spec)][family] = chain if chain['exists'] else None
         return state
 
     def want(self, current):

@@ -381,6 +381,26 @@ def empty_list(option):
     return '%s is empty: give at least one, or leave the task out' % option
 
 
+# systemctl is-enabled's exit 0: the unit starts at boot (or cannot be enabled, and needs not be).
+ENABLED = ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'generated', 'transient')
+# Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
+STOPPED = ('inactive', 'failed')
+# What systemctl show reads of a unit (parse_show).
+PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
+
+
+def parse_show(output, names):
+    """{unit: {'load', 'active', 'enabled', 'reload'}} from `systemctl show --property=...` of `names` (one block
+    each, in their order)."""
+    blocks = [dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
+              for block in output.strip().split('\n\n')] if output.strip() else []
+    if len(blocks) != len(names):
+        raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
+    return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
+                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
+                for name, block in zip(names, blocks))
+
+
 class Commands:
     """Runs commands as argument lists with a C locale so output parses the same everywhere."""
 
@@ -556,9 +576,10 @@ class BootState:
             return changed
         if changed and not self.module.check_mode:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
-        # One call per unit: with several, systemctl's exit code says only whether one of them is enabled.
-        disabled = [unit for unit in (RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER)
-                    if self.module.run_command([systemctl, 'is-enabled', '--quiet', unit], environ_update=C_LOCALE)[0]]
+        # One call for the three (systemctl is-enabled stops at the first unit it does not find).
+        units = [RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER]
+        states = parse_show(self.cmd.run(['systemctl', 'show', '--property=' + ','.join(PROPERTIES)] + units)[1], units)
+        disabled = [unit for unit in units if not states[unit]['enabled']]
         if disabled:
             changed = True
             if not self.module.check_mode:

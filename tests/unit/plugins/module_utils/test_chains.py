@@ -35,8 +35,12 @@ COMMIT
 
 
 def test_parse_save_only_reads_the_owned_chain_and_plain_jumps():
-    parsed = chains.parse_save(SAVE, 'C', ['PREROUTING', 'OUTPUT'])
-    assert parsed == dict(exists=True, rules=['-A C -i wg0 -j RETURN'], jumps={'PREROUTING': 1, 'OUTPUT': 0})
+    parsed = chains.parse_save(SAVE)
+    assert chains.chain_state(parsed, 'C', ['PREROUTING', 'OUTPUT']) == dict(
+        exists=True, rules=['-A C -i wg0 -j RETURN'], jumps={'PREROUTING': 1, 'OUTPUT': 0})
+    assert chains.chain_state(parsed, 'C_FOREIGN', ['PREROUTING']) == dict(
+        exists=True, rules=['-A C_FOREIGN -j RETURN'], jumps={'PREROUTING': 1})
+    assert chains.chain_state(parsed, 'GONE', ['PREROUTING']) == dict(exists=False, rules=[], jumps={'PREROUTING': 0})
 
 
 def test_restore_input_replaces_chain_and_adds_missing_jump_only():
