@@ -6,13 +6,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import functools
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.status import status
 
 
@@ -23,12 +19,7 @@ def split_plan(variables, discovery, base_dir=None):
     Rule list files are read from `base_dir` (the inventory's directory) when their path is relative."""
     if not isinstance(variables, dict) or not isinstance(discovery, dict):
         raise AnsibleFilterError('split_plan takes the collection variables and the split_info result, as mappings')
-    read = None if base_dir is None else functools.partial(rule_lists.read_file, str(base_dir))
-    previous = rule_lists.previous_counts((discovery.get('resolver') or {}).get('config'))
-    checked = check_inventory(variables, discovery.get('server'), read, previous, discovery.get('kept_clients'))
-    if checked['errors']:
-        return dict(state=checked['settings'].get('state'), errors=checked['errors'], warnings=checked['warnings'])
-    return plan(checked, discovery)
+    return plan_inventory(variables, discovery, base_dir)
 
 
 def split_status(planned, discovery, pending=None):

@@ -15,12 +15,15 @@ import os
 import re
 import tempfile
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import PROPERTIES, Commands, parse_show, read_text, write_file
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ENABLED, Commands, read_text, write_file
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
 MARKER = 'wgsplit.gateway'  # in the first two lines of every file the collection writes
 DNSMASQ = '/usr/sbin/dnsmasq'  # the units' own: the check runs what they will run
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$')
+# Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
+STOPPED = ('inactive', 'failed')
+PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
 
 FILE = dict(path=dict(type='path', required=True), text=dict(type='str'))
 ARGUMENTS = dict(argument_spec=dict(
@@ -53,6 +56,18 @@ def file_mode(path):
         return os.stat(path).st_mode & 0o7777
     except OSError:
         return None
+
+
+def parse_show(output, names):
+    """{unit: {'load', 'active', 'enabled', 'reload'}} from `systemctl show --property=...` of `names` (one block
+    each, in their order)."""
+    blocks = [dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
+              for block in output.strip().split('\n\n')] if output.strip() else []
+    if len(blocks) != len(names):
+        raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
+    return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
+                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
+                for name, block in zip(names, blocks))
 
 
 class DnsmasqInstances:

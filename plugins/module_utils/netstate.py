@@ -383,22 +383,6 @@ def empty_list(option):
 
 # systemctl is-enabled's exit 0: the unit starts at boot (or cannot be enabled, and needs not be).
 ENABLED = ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'generated', 'transient')
-# Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
-STOPPED = ('inactive', 'failed')
-# What systemctl show reads of a unit (parse_show).
-PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
-
-
-def parse_show(output, names):
-    """{unit: {'load', 'active', 'enabled', 'reload'}} from `systemctl show --property=...` of `names` (one block
-    each, in their order)."""
-    blocks = [dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
-              for block in output.strip().split('\n\n')] if output.strip() else []
-    if len(blocks) != len(names):
-        raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
-    return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
-                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
-                for name, block in zip(names, blocks))
 
 
 class Commands:
@@ -576,10 +560,7 @@ class BootState:
             return changed
         if changed and not self.module.check_mode:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
-        # One call for the three (systemctl is-enabled stops at the first unit it does not find).
-        units = [RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER]
-        states = parse_show(self.cmd.run(['systemctl', 'show', '--property=' + ','.join(PROPERTIES)] + units)[1], units)
-        disabled = [unit for unit in units if not states[unit]['enabled']]
+        disabled = disabled_units(self.module, systemctl, [RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER])
         if disabled:
             changed = True
             if not self.module.check_mode:
@@ -605,6 +586,18 @@ class BootState:
         forget_learned()
         # Empty directories go too; /etc/wgsplit stays while something else of the collection is in it.
         remove_empty_directories([os.path.join(PERSIST_DIR, kind) for kind in BOOT_KINDS] + [LEARNED_DIR, PERSIST_DIR])
+
+
+def disabled_units(module, systemctl, units):
+    """Those of `units` (files in UNIT_DIR) not enabled, read in one systemctl is-enabled, which reads the unit files
+    without a running systemd (a chroot, an image build) and prints one state per unit; it stops at a unit it does
+    not find, so a unit without a file (not yet written, in check mode) is not asked."""
+    present = [unit for unit in units if os.path.exists(os.path.join(UNIT_DIR, unit))]
+    states = module.run_command([systemctl, 'is-enabled'] + present, environ_update=C_LOCALE)[1].split() if present else []
+    if len(states) != len(present):
+        states = ['unknown'] * len(present)
+    enabled = set(unit for unit, state in zip(present, states) if state in ENABLED)
+    return [unit for unit in units if unit not in enabled]
 
 
 def remove_empty_directories(directories):

@@ -20,17 +20,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import functools
 import hashlib
 import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver, rule_lists
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import TABLE_MARKER
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, server_networks
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, check_inventory, server_networks
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
@@ -663,3 +664,15 @@ def plan(checked, discovery):
                       stale_table_sets=[name for name in stale if name in table_sets]),
         removed=removed,
     )
+
+
+def plan_inventory(variables, discovery, base_dir=None):
+    """The plan of the `wgsplit_*` variables (without their prefix) on the host split_info read, the inventory
+    checked first: `errors` lists every problem, and then nothing else is planned. Rule list files are read from
+    `base_dir` (the inventory's directory) when their path is relative."""
+    read = None if base_dir is None else functools.partial(rule_lists.read_file, str(base_dir))
+    previous = rule_lists.previous_counts((discovery.get('resolver') or {}).get('config'))
+    checked = check_inventory(variables, discovery.get('server'), read, previous, discovery.get('kept_clients'))
+    if checked['errors']:
+        return dict(state=checked['settings'].get('state'), errors=checked['errors'], warnings=checked['warnings'])
+    return plan(checked, discovery)

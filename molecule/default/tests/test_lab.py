@@ -287,10 +287,10 @@ def test_second_run_changes_nothing(tmp_path):
     applied(tmp_path)
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
-    # The plan role read the run's calls in one split_pending call and found them in sync: none of them ran, and no
-    # role read its own again (nothing ran before it).
+    # The plan role read the run's calls once (split_plan, with split_pending) and found them in sync: none of them
+    # ran, and no role read its own again (nothing ran before it).
     ran = executed_tasks(output)
-    assert len([name for name in ran if "Which of the run's module calls" in name]) == 1, ran
+    assert len([name for name in ran if "which of the run's module calls" in name]) == 1, ran
     assert [name for name in ran if READ_AGAIN in name] == [], ran
     assert [name for name in ran if name.split(' : ')[-1].startswith(GATED_TASKS)] == [], ran
 

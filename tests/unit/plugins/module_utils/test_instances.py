@@ -5,8 +5,7 @@ import os
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
-from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import parse_show
+from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
 from test_state_module import Exit, FakeModule
 
 FRONT, BACK = 'wgsplit-resolver.service', 'wgsplit-resolver-back@%d.service'

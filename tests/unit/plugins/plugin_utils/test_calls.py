@@ -16,7 +16,7 @@ from test_plan import KEY, OTHER_KEY, discovered, make_plan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 PLAN_PATH = re.compile(r'\{\{ wgsplit_plan\.([a-z_.]+) \}\}')
-GATE = re.compile(r"^([a-z_]+)_pending\.run\['([a-z_.]+)'\] \| default\(wgsplit_pending\.run\['([a-z_.]+)'\]\) \| default\(true\)$")
+GATE = re.compile(r"^([a-z_]+)_pending\.run\['([a-z_.]+)'\] \| default\(wgsplit_plan\.pending\.run\['([a-z_.]+)'\]\) \| default\(true\)$")
 # What is left behind by earlier runs (removals go in the same calls), and a resolver that still asks an upstream's
 # resolver the plan no longer has (dnsmasq_split's refusal table).
 FOUND = discovered(
@@ -44,7 +44,7 @@ def gated_tasks():
             if task.get('register') == '%s_pending' % role:
                 assert task['wgsplit.gateway.split_pending']['calls'] == '{{ wgsplit_plan.calls.%s }}' % role
                 # Skipped only in site.yml, when nothing ran before the role since the run's reading, used once.
-                assert task['when'][-1] == ("not wgsplit_pending_reuse | default(false) or wgsplit_pending.read_again.{0}"
+                assert task['when'][-1] == ("not wgsplit_pending_reuse | default(false) or wgsplit_plan.pending.read_again.{0}"
                                             " | default(true) or '{0}' in wgsplit_pending_used | default([])").format(role), task['name']
                 checked = True
             gates = [GATE.match(condition) for condition in task.get('when', []) if isinstance(task.get('when'), list)]
@@ -145,14 +145,19 @@ def test_keys_are_only_in_the_secrets_part():
     assert result['calls']['wg_upstream'][0]['args']['upstreams'][-1] == dict(name='wg-up-3', state='absent')
 
 
-def test_the_plan_role_reads_every_call_of_the_run_once():
-    with open(os.path.join(ROOT, 'roles', 'plan', 'tasks', 'main.yml')) as handle:
-        tasks = yaml.safe_load(handle)
-    read = [task for task in tasks if task.get('register') == 'wgsplit_pending']
-    assert len(read) == 1 and read[0] is tasks[-1]  # after the inventory's check: a bad plan is never read
-    assert read[0]['wgsplit.gateway.split_pending'] == {
-        'calls': '{{ wgsplit_plan.calls.values() | flatten(levels=1) }}',
-        'interface_keys': '{{ wgsplit_plan.secrets.interface_keys }}'}
+def test_the_plan_role_reads_and_plans_in_one_task_before_the_check():
+    """split_plan reads every call of the run (tests/unit/plugins/action/test_split_plan.py); the roles' gates use
+    that reading as wgsplit_plan.pending. The packages' file plans again under the same name."""
+    files = {}
+    for name in ('main.yml', 'packages.yml'):
+        with open(os.path.join(ROOT, 'roles', 'plan', 'tasks', name)) as handle:
+            files[name] = yaml.safe_load(handle)
+        planned = [task for task in files[name] if 'wgsplit.gateway.split_plan' in task]
+        assert len(planned) == 1 and planned[0]['register'] == 'wgsplit_plan', name
+        assert planned[0]['wgsplit.gateway.split_plan']['variables'] == '{{ plan_variables }}'
+        assert 'no_log' not in planned[0]  # the action hides its result itself, and shows a failed read
+    modules = [next(key for key in task if key.startswith('ansible.') or key.startswith('wgsplit.')) for task in files['main.yml']]
+    assert modules[:3] == ['wgsplit.gateway.split_plan', 'ansible.builtin.include_tasks', 'ansible.builtin.assert']
 
 
 def test_only_site_yml_lets_the_roles_reuse_the_runs_reading():

@@ -1,0 +1,98 @@
+"""split_plan's action: split_info read first, the plan made from it, then every call of the run read by split_pending
+in the run's order with the keys apart; nothing read while the plan has errors or a command is missing; a failed read
+is shown (it holds no key), a plan never is."""
+import json
+import os
+import sys
+from unittest import mock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.wgsplit.gateway.plugins.action.split_plan import ActionModule
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'plugin_utils'))
+from test_plan import CLIENTS, OTHER_KEY, UPSTREAMS, discovered  # noqa: E402
+
+VARIABLES = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
+PENDING = dict(changed=False, run={'wg_upstream': True}, pending={'wg_upstream': ['the kernel differs']},
+               read_again={'wg_upstream': False}, invocation=dict(module_args=dict(calls=['wg_upstream'])))
+
+
+def action(args, results):
+    """The action with `args`, whose module executions answer from `results` ({module: result}) and are recorded."""
+    task = mock.MagicMock(args=args, async_val=0, check_mode=False)
+    plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    plugin.executed = []
+
+    def execute(module_name, module_args=None, task_vars=None, **_kwargs):
+        plugin.executed.append((module_name, module_args))
+        return json.loads(json.dumps(results[module_name]))  # a copy, as a module's JSON would be
+    plugin._execute_module = execute
+    return plugin
+
+
+def found(**changes):
+    return dict(discovered(**changes), changed=False, invocation=dict(module_args={}), missing_packages=[])
+
+
+def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
+    plugin = action(dict(variables=VARIABLES, server_interface='wg0'),
+                    {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
+    result = plugin.run(task_vars={})
+    assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending']
+    assert plugin.executed[0][1] == dict(server_interface='wg0')
+    calls = plugin.executed[1][1]['calls']
+    assert calls == [call for role_calls in result['calls'].values() for call in role_calls]
+    assert [call['name'].split('.')[0] for call in calls][:1] == ['wg_upstream'] and len(calls) > 3
+    # The keys go apart from the calls, which the module echoes by name only.
+    assert plugin.executed[1][1]['interface_keys'] == result['secrets']['interface_keys']
+    assert '"private_key"' not in json.dumps(calls) and OTHER_KEY not in json.dumps(calls)  # KEY is a public key too
+    assert result['pending'] == dict(run={'wg_upstream': True}, pending={'wg_upstream': ['the kernel differs']},
+                                     read_again={'wg_upstream': False})
+    assert result['found']['server']['name'] == 'wg0' and 'invocation' not in result['found']
+    assert result['errors'] == [] and result['changed'] is False and 'failed' not in result
+    assert result['_ansible_no_log'] is True  # the secrets part holds the keys
+
+
+def test_a_bad_inventory_is_planned_with_its_errors_and_nothing_is_read():
+    plugin = action(dict(variables=dict(VARIABLES, clients=[dict(CLIENTS[0], address='nowhere')])),
+                    {'wgsplit.gateway.split_info': found()})
+    result = plugin.run(task_vars={})
+    assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info']
+    assert plugin.executed[0][1] == {}  # split_info's own default interface
+    assert result['errors'] and 'nowhere' in ' '.join(result['errors']) and result['pending'] == {}
+
+
+def test_while_a_command_is_missing_the_calls_are_not_read_and_all_run():
+    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), missing_packages=['ipset'])})
+    result = plugin.run(task_vars={})
+    assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info']
+    assert result['found']['missing_packages'] == ['ipset'] and result['pending'] == {} and result['calls']
+
+
+@pytest.mark.parametrize('failing', ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending'])
+def test_a_failed_read_is_shown_and_warnings_are_passed_on(failing):
+    results = {'wgsplit.gateway.split_info': dict(found(), warnings=['info warns']),
+               'wgsplit.gateway.split_pending': dict(PENDING, warnings=['pending warns'])}
+    results[failing] = dict(results[failing], failed=True, msg='it broke')
+    result = action(dict(variables=VARIABLES), results).run(task_vars={})
+    assert result['failed'] is True and result['msg'] == '%s failed: it broke' % failing.split('.')[-1]
+    assert '_ansible_no_log' not in result and 'secrets' not in result
+    assert result['warnings'][0] == 'info warns'
+
+
+def test_warnings_of_both_reads_and_of_the_plan_are_the_tasks():
+    upstreams = [dict(UPSTREAMS[0], enabled=False), UPSTREAMS[1]]
+    result = action(dict(variables=dict(VARIABLES, upstreams=upstreams)),
+                    {'wgsplit.gateway.split_info': dict(found(), warnings=['info warns']),
+                     'wgsplit.gateway.split_pending': dict(PENDING, warnings=['pending warns'])}).run(task_vars={})
+    assert result['warnings'][:2] == ['info warns', 'pending warns'] and len(result['warnings']) > 2
+    assert "'us'" in ' '.join(result['warnings'][2:])
+
+
+def test_arguments_are_checked():
+    with pytest.raises(AnsibleActionFail):
+        action(dict(variables=VARIABLES, unknown=1), {}).run(task_vars={})
+    with pytest.raises(AnsibleActionFail):
+        action(dict(), {}).run(task_vars={})
