@@ -23,6 +23,7 @@ def action(args, results):
     """The action with `args`, whose module executions answer from `results` ({module: result}) and are recorded."""
     task = mock.MagicMock(args=args, async_val=0, check_mode=False)
     plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    plugin._load_name = 'wgsplit.gateway.split_plan'  # what the plugin loader sets (named in argument errors)
     plugin.executed = []
 
     def execute(module_name, module_args=None, task_vars=None, **_kwargs):
