@@ -33,7 +33,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
         info_args = {} if args['server_interface'] is None else dict(server_interface=args['server_interface'])
         found = self._execute_module('wgsplit.gateway.split_info', module_args=info_args, task_vars=task_vars)
         warnings = list(found.get('warnings') or [])
