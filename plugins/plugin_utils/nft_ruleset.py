@@ -23,6 +23,7 @@ import ipaddress
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE as TABLE
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import element_text
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT
 
 SET_TYPES = {4: 'ipv4_addr', 6: 'ipv6_addr'}
 MATCH = {4: 'ip', 6: 'ip6'}
@@ -72,12 +73,16 @@ class Ruleset(object):
         return lines
 
     def client_chain(self, client):
-        """Most decisive first, each a goto: redirected DNS (left "not classified"), direct CIDRs and names, proxy
-        CIDRs and names, then the default (as the iptables chain, where every rule marks and the last wins)."""
+        """Most decisive first, each a goto: redirected DNS and refused encrypted DNS (left "not classified"), direct
+        CIDRs and names, proxy CIDRs and names, then the default (as the iptables chain, where every rule marks and
+        the last wins)."""
         owner = self.planner.owners[client['owner']]
         # DNS stays "not classified" when it is redirected (as in Planner.client_chain_rules): local once redirected,
         # refused if the redirect is gone.
         rules = ['meta l4proto { tcp, udp } th dport 53 return'] if self.planner.settings['dns_redirect'] else []
+        # Encrypted DNS, when refused, too: refused by the refusal table should the encrypted-dns chain be gone.
+        if self.planner.settings['block_encrypted_dns']:
+            rules.append('meta l4proto { tcp, udp } th dport %d return' % ENCRYPTED_DNS_PORT)
         for action in ('direct', 'proxy'):
             target = mark_chain_name('mark', None if action == 'direct' else client['upstream'])
             for version in client['families']:
@@ -147,7 +152,7 @@ class Ruleset(object):
                       '  oifname %s masquerade' % anonymous(interfaces), '}']
         if settings['block_encrypted_dns']:
             lines += self.per_client_address('encrypted-dns', 'type filter hook forward priority filter',
-                                             'meta l4proto { tcp, udp } th dport 853', 'reject')
+                                             'meta l4proto { tcp, udp } th dport %d' % ENCRYPTED_DNS_PORT, 'reject')
         return lines
 
     def sets(self):

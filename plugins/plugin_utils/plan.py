@@ -32,12 +32,12 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, check_inventory, server_networks
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
 FAMILIES = ((4, 'inet'), (6, 'inet6'))
 INTERFACE_PREFIX = 'wg-up-'
-ENCRYPTED_DNS_PORT = 853
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
 RESOLVER_LINE_MAX = 1024
 # The accounting sets, per address family: (direction, path, name part, set type, lookup flags). A split client's
@@ -288,8 +288,8 @@ class Planner(object):
     def client_chain_rules(self, client):
         """A client's own chain, entered (by goto) for the first packet of each connection. Every rule sets the
         mark and the last match wins: the default first, proxy matches next, direct matches last (a destination
-        matched both ways goes direct), DNS left "not classified" when it is redirected. An empty or flushed chain
-        leaves the packet "not classified": refused."""
+        matched both ways goes direct), DNS left "not classified" when it is redirected, and encrypted DNS when it is
+        refused. An empty or flushed chain leaves the packet "not classified": refused."""
         direct = dict(action='mark', mark=self.marks.direct, mask=self.marks.mask)
         proxy = dict(action='mark', mark=client['upstream']['mark'], mask=self.marks.mask)
         label = 'wgsplit %s' % client['name']
@@ -310,6 +310,11 @@ class Planner(object):
             # the mark). One still forwarded (the redirect deleted) would bypass the domain rules: refused.
             rules += [dict(comment='%s dns through the gateway only' % label, protocol=protocol, destination_port=53,
                            action='mark', mark=self.marks.mask, mask=self.marks.mask) for protocol in ('udp', 'tcp')]
+        if self.settings['block_encrypted_dns']:
+            # Refused by the filter chain; left "not classified" too, so that a new connection is refused (the refusal
+            # table) when that chain or its jump is gone (a reload of the filter table by other software).
+            rules += [dict(comment='%s no encrypted dns' % label, protocol=protocol, destination_port=ENCRYPTED_DNS_PORT,
+                           action='mark', mark=self.marks.mask, mask=self.marks.mask) for protocol in ('tcp', 'udp')]
         return rules
 
     def clients_chain_rules(self):

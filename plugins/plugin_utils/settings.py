@@ -25,6 +25,8 @@ INVENTORY_LISTS = ('upstreams', 'clients', 'rule_sets')
 # The answers of playbooks/client.yml's survey (plugin_utils/kept_clients.py): not settings, not unknown either.
 EDIT_VARIABLES = ('edit_name', 'edit_state', 'edit_address', 'edit_public_key', 'edit_upstream', 'edit_default_action',
                   'edit_rules', 'edit_rule_sets')
+# DNS over TLS and over QUIC, refused for split clients with block_encrypted_dns (it would bypass the domain rules).
+ENCRYPTED_DNS_PORT = 853
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain')
 DIRECTORY = re.compile(r'(/[A-Za-z0-9_.-]+)+')
 

@@ -169,6 +169,12 @@ def drop_dns_redirect(gateway):
                      'iptables -t nat -D PREROUTING -j WGSPLIT_DNS && ip6tables -t nat -D PREROUTING -j WGSPLIT_DNS')
 
 
+def drop_encrypted_dns_refusal(gateway):
+    """What a reload of the filter table by other software does: encrypted DNS is no longer rejected there."""
+    gateway.run_test('nft delete chain %s encrypted-dns' % NFT_TABLE if NFT else
+                     'iptables -D FORWARD -j WGSPLIT_FILTER && ip6tables -D FORWARD -j WGSPLIT_FILTER')
+
+
 def flush_client_chain(gateway, name):
     gateway.run_test('nft flush chain %s client-%s' % (NFT_TABLE, name) if NFT else
                      'iptables -t mangle -F wgs-%s && ip6tables -t mangle -F wgs-%s' % (name, name))

@@ -77,6 +77,11 @@ def test_dns_redirect_masquerade_and_encrypted_dns_follow_their_settings():
     assert 'iifname "wg0" ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } meta l4proto { tcp, udp } th dport 53 redirect to :53' in text
     assert 'oifname { "wg-up-1", "wg-up-2" } masquerade' in text
     assert 'th dport 853 reject' in text
+    # Left "not classified" in each client's chain (refused should the encrypted-dns chain be gone), only when asked.
+    client = text[text.index('chain client-alice {'):]
+    assert client.splitlines()[1:3] == ['  meta l4proto { tcp, udp } th dport 53 return',
+                                        '  meta l4proto { tcp, udp } th dport 853 return']
+    assert 'dport 853' not in '\n'.join(nft_plan()['nftables']['definition'])
     quiet = '\n'.join(nft_plan(dns_redirect=False)['nftables']['definition'])
     assert 'dns-redirect' not in quiet and 'encrypted-dns' not in quiet
 

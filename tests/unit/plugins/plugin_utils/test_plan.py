@@ -257,6 +257,13 @@ def test_encrypted_dns_refused_only_when_asked():
     assert rules['table'] == 'filter' and rules['jump_from'] == ['FORWARD']
     assert rules['rules'][0] == dict(comment='wgsplit alice no encrypted dns', in_interface='wg0', source='10.8.0.2',
                                      protocol='tcp', destination_port=853, action='reject')
+    # A new connection is left "not classified" too, last in the client's chain (the last mark wins): refused by the
+    # refusal table should the filter chain or its jump be gone.
+    mask = make_plan()['settings']['mark_mask']
+    guard = [dict(comment='wgsplit alice no encrypted dns', protocol=protocol, destination_port=853, action='mark',
+                  mark=mask, mask=mask) for protocol in ('tcp', 'udp')]
+    assert chain(make_plan(block_encrypted_dns=True), 'wgs-alice')['rules'][-2:] == guard
+    assert 'no encrypted dns' not in str(chain(make_plan(), 'wgs-alice')['rules'])
 
 
 def test_hundred_dual_stack_clients_with_domain_and_ip_rules_fit_the_kernel():
