@@ -17,7 +17,8 @@ import yaml
 
 from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO, STATUS, add_member, assert_unchanged, chains_call,
                  classification, client_dispatched, collection_rules, drop_classification, drop_dns_redirect,
-                 drop_encrypted_dns_refusal, expected, filter_listing, flush_client_chain, gateway_state, host, inventory, label, seen, set_listing, set_names, site, wait_booted)
+                 drop_encrypted_dns_refusal, expected, filter_listing, flush_client_chain, gateway_state, host, inventory, label,
+                 seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
 ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
