@@ -9,9 +9,14 @@ module arguments, which grew with the inventory."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import traceback
+
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan_inventory
+
+display = Display()
 
 ARGUMENTS = dict(
     variables=dict(type='dict', required=True),
@@ -19,7 +24,9 @@ ARGUMENTS = dict(
     base_dir=dict(type='path'),
 )
 # What a module's result carries for Ansible itself, not for the plan's reader.
-INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', '_ansible_parsed', '_ansible_no_log')
+INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', 'ansible_facts', '_ansible_parsed', '_ansible_no_log')
+# What a failed module's result says of its failure (split_info holds no key; split_pending's keys are no_log there).
+FAILURE = ('msg', 'exception', 'module_stderr', 'module_stdout', 'rc')
 
 
 def module_data(result):
@@ -36,23 +43,43 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
         info_args = {} if args['server_interface'] is None else dict(server_interface=args['server_interface'])
         found = self._execute_module('wgsplit.gateway.split_info', module_args=info_args, task_vars=task_vars)
-        warnings = list(found.get('warnings') or [])
+        # The interpreter found on the first module's run is the host's fact, as after any module task.
+        result['ansible_facts'] = found.get('ansible_facts') or {}
+        warn(found)
         if found.get('failed'):
-            return dict(result, failed=True, msg='split_info failed: %s' % found.get('msg'), warnings=warnings)
+            return failure(result, 'split_info', found)
         found = module_data(found)
-        planned = plan_inventory(args['variables'], found, args['base_dir'])
+        try:
+            planned = plan_inventory(args['variables'], found, args['base_dir'])
+        except Exception as error:  # pylint: disable=broad-except  # a bug: its type and place, never the values
+            return dict(result, failed=True, msg='the plan failed: %s' % type(error).__name__,
+                        exception=traceback.format_exc().rsplit('\n', 2)[0])
         calls = [call for role_calls in (planned.get('calls') or {}).values() for call in role_calls]
         pending = {}
-        # Without a command it needs (packages not yet installed) every call runs and reports what is missing.
+        # Without a command it needs (packages not yet installed) no reading: each role reads its calls again.
         if calls and not planned['errors'] and not found.get('missing_packages'):
             read = self._execute_module('wgsplit.gateway.split_pending', task_vars=task_vars, module_args=dict(
                 calls=calls, interface_keys=planned['secrets']['interface_keys']))
-            warnings += read.get('warnings') or []
+            warn(read)
             if read.get('failed'):
-                return dict(result, failed=True, msg='split_pending failed: %s' % read.get('msg'), warnings=warnings)
+                return failure(result, 'split_pending', read)
             pending = module_data(read)
-        # What the plan could not do as asked is shown as the task's warnings, with those of the reads.
-        result.update(planned, found=found, pending=pending, changed=False, warnings=warnings + planned['warnings'])
+        # What the plan could not do as asked. Shown here: the result is hidden, and ansible-core before 2.19 drops a
+        # hidden result's warnings.
+        for warning in planned.pop('warnings'):
+            display.warning(warning)
+        result.update(planned, found=found, pending=pending, changed=False)
         # The plan's secrets part holds the upstreams' keys: the result is never shown (a failure above holds none).
         result['_ansible_no_log'] = True
         return result
+
+
+def warn(module_result):
+    """A module's warnings, shown (the task's result is hidden)."""
+    for warning in module_result.get('warnings') or []:
+        display.warning(warning)
+
+
+def failure(result, module, module_result):
+    return dict(result, failed=True, msg='%s failed: %s' % (module, module_result.get('msg')),
+                **dict((key, module_result[key]) for key in FAILURE[1:] if key in module_result))

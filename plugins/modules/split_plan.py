@@ -19,7 +19,8 @@ description:
     arguments, which cost about a second per run with a hundred clients.
   - The result is the plan, with what was read (C(found)) and the reading of the calls (C(pending)). It holds the
     upstreams' keys (C(secrets)), so it is never shown. A failure of either read is shown, since it holds no key.
-  - What the plan could not do as asked (a disabled upstream, ...) is shown as the task's warnings.
+  - What the plan could not do as asked (a disabled upstream, a variable that is not the collection's, ...) is
+    shown as warnings, as are the reads' own.
   - Role P(wgsplit.gateway.plan#role) runs it once per host into C(wgsplit_plan).
 extends_documentation_fragment:
   - wgsplit.gateway.attributes.read_only
@@ -48,7 +49,8 @@ attributes:
     support: none
 notes:
   - The calls are not read when the plan has errors, when the plan makes none, or while a command the collection
-    needs is missing (C(found.missing_packages)); C(pending) is then empty, and a role makes every call.
+    needs is missing (C(found.missing_packages)); C(pending) is then empty, and each role of the collection reads
+    its own calls right before making them.
 seealso:
   - module: wgsplit.gateway.split_info
   - module: wgsplit.gateway.split_pending
@@ -81,23 +83,26 @@ EXAMPLES = r'''
 
 RETURN = r'''
 errors:
-  description: Every problem of the inventory, or of the host it is for; when not empty, only C(state), C(errors), C(found) and C(pending) are set.
-  returned: always
+  description:
+    - Every problem of the inventory, or of the host it is for. With a problem of the inventory itself, only C(state),
+      C(errors), C(found) and C(pending) are set; with one of the host (port 53 held, a foreign wg-up-N, ...), the
+      plan is there too.
+  returned: when both reads succeed
   type: list
   elements: str
   sample: ["client 'alice' rule 1 (domain 'goo gle.com'): bad domain 'goo gle.com': holds whitespace or a control character (U+0020)"]
 state:
   description: The inventory's C(state).
-  returned: always
+  returned: when both reads succeed
   type: str
   sample: present
 found:
   description: What M(wgsplit.gateway.split_info) read (its result).
-  returned: always
+  returned: when both reads succeed
   type: dict
 pending:
   description: What M(wgsplit.gateway.split_pending) read of the plan's calls (its C(run), C(pending), C(read_again)); empty when not read.
-  returned: always
+  returned: when both reads succeed
   type: dict
   sample: {"run": {"wg_upstream": false}, "pending": {}, "read_again": {"wg_upstream": false}}
 calls:

@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.wgsplit.gateway.plugins.action import split_plan
 from ansible_collections.wgsplit.gateway.plugins.action.split_plan import ActionModule
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'plugin_utils'))
@@ -72,24 +73,50 @@ def test_while_a_command_is_missing_the_calls_are_not_read_and_all_run():
     assert result['found']['missing_packages'] == ['ipset'] and result['pending'] == {} and result['calls']
 
 
+@pytest.fixture
+def shown(monkeypatch):
+    """The warnings the action shows."""
+    warnings = []
+    monkeypatch.setattr(split_plan.display, 'warning', warnings.append)
+    return warnings
+
+
 @pytest.mark.parametrize('failing', ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending'])
-def test_a_failed_read_is_shown_and_warnings_are_passed_on(failing):
+def test_a_failed_read_is_shown_with_what_it_says_of_its_failure(failing, shown):
     results = {'wgsplit.gateway.split_info': dict(found(), warnings=['info warns']),
                'wgsplit.gateway.split_pending': dict(PENDING, warnings=['pending warns'])}
-    results[failing] = dict(results[failing], failed=True, msg='it broke')
+    results[failing] = dict(results[failing], failed=True, msg='it broke', module_stderr='Traceback ...', rc=1)
     result = action(dict(variables=VARIABLES), results).run(task_vars={})
     assert result['failed'] is True and result['msg'] == '%s failed: it broke' % failing.split('.')[-1]
+    assert result['module_stderr'] == 'Traceback ...' and result['rc'] == 1
     assert '_ansible_no_log' not in result and 'secrets' not in result
-    assert result['warnings'][0] == 'info warns'
+    assert shown[0] == 'info warns'
 
 
-def test_warnings_of_both_reads_and_of_the_plan_are_the_tasks():
+def test_a_failing_plan_shows_where_but_no_value(monkeypatch):
+    def broken(*_args):
+        raise ValueError('private_key %s' % OTHER_KEY)
+    monkeypatch.setattr(split_plan, 'plan_inventory', broken)
+    result = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': found()}).run(task_vars={})
+    assert result['failed'] is True and result['msg'] == 'the plan failed: ValueError'
+    assert 'broken' in result['exception'] and OTHER_KEY not in json.dumps(result)
+
+
+def test_warnings_of_both_reads_and_of_the_plan_are_shown_the_result_being_hidden(shown):
+    """Shown by the action: ansible-core before 2.19 drops the warnings of a hidden result."""
     upstreams = [dict(UPSTREAMS[0], enabled=False), UPSTREAMS[1]]
     result = action(dict(variables=dict(VARIABLES, upstreams=upstreams)),
                     {'wgsplit.gateway.split_info': dict(found(), warnings=['info warns']),
                      'wgsplit.gateway.split_pending': dict(PENDING, warnings=['pending warns'])}).run(task_vars={})
-    assert result['warnings'][:2] == ['info warns', 'pending warns'] and len(result['warnings']) > 2
-    assert "'us'" in ' '.join(result['warnings'][2:])
+    assert shown[:2] == ['info warns', 'pending warns'] and len(shown) > 2 and "'us'" in ' '.join(shown[2:])
+    assert 'warnings' not in result and result['_ansible_no_log'] is True
+
+
+def test_the_interpreter_found_is_the_hosts_fact():
+    facts = dict(discovered_interpreter_python='/usr/bin/python3')
+    result = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), ansible_facts=facts),
+                                                'wgsplit.gateway.split_pending': PENDING}).run(task_vars={})
+    assert result['ansible_facts'] == facts and 'ansible_facts' not in result['found']
 
 
 def test_arguments_are_checked():
