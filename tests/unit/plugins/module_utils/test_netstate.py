@@ -63,3 +63,30 @@ def test_firewall_units_that_flush_the_ruleset_are_followed_by_the_restore_again
 ])
 def test_a_wireguard_configuration_is_ours_only_by_its_first_line(text, expected):
     assert netstate.owned_wireguard_config(text) is expected
+
+
+class SystemctlModule(object):
+    """Answers `systemctl is-enabled UNIT...` with one state per unit, as systemctl prints them."""
+
+    def __init__(self, states):
+        self.states = states
+        self.asked = []
+
+    def run_command(self, argv, **_kwargs):
+        self.asked.append(argv[2:])
+        return 1, ''.join('%s\n' % self.states[unit] for unit in argv[2:]), ''
+
+
+def test_disabled_units_are_read_in_one_call_and_a_unit_without_a_file_is_not_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(netstate, 'UNIT_DIR', str(tmp_path))
+    for unit in ('a.service', 'b.service', 'c.timer'):
+        (tmp_path / unit).write_text('')
+    module = SystemctlModule({'a.service': 'enabled', 'b.service': 'disabled', 'c.timer': 'masked'})
+    assert netstate.disabled_units(module, 'systemctl', ['a.service', 'b.service', 'c.timer', 'gone.service']) == [
+        'b.service', 'c.timer', 'gone.service']
+    assert module.asked == [['a.service', 'b.service', 'c.timer']]
+    # Output that does not give one state per unit enables them all again (a change each run, never a skip).
+    module.states = {'a.service': '', 'b.service': '', 'c.timer': ''}
+    assert netstate.disabled_units(module, 'systemctl', ['a.service', 'b.service', 'c.timer']) == [
+        'a.service', 'b.service', 'c.timer']
+    assert netstate.disabled_units(SystemctlModule({}), 'systemctl', ['gone.service']) == ['gone.service']
