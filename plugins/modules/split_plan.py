@@ -56,8 +56,6 @@ seealso:
   - module: wgsplit.gateway.split_pending
   - plugin: wgsplit.gateway.split_plan
     plugin_type: filter
-  - plugin: wgsplit.gateway.plan
-    plugin_type: role
 '''
 
 EXAMPLES = r'''
