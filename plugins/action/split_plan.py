@@ -42,10 +42,9 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
         info_args = {} if args['server_interface'] is None else dict(server_interface=args['server_interface'])
-        found = self._execute_module('wgsplit.gateway.split_info', module_args=info_args, task_vars=task_vars)
+        found = self.read('split_info', info_args, task_vars)
         # The interpreter found on the first module's run is the host's fact, as after any module task.
         result['ansible_facts'] = found.get('ansible_facts') or {}
-        warn(found)
         if found.get('failed'):
             return failure(result, 'split_info', found)
         found = module_data(found)
@@ -58,12 +57,11 @@ class ActionModule(ActionBase):
         pending = {}
         # Without a command it needs (packages not yet installed) no reading: each role reads its calls again.
         if calls and not planned['errors'] and not found.get('missing_packages'):
-            read = self._execute_module('wgsplit.gateway.split_pending', task_vars=task_vars, module_args=dict(
-                calls=calls, interface_keys=planned['secrets']['interface_keys']))
-            warn(read)
-            if read.get('failed'):
-                return failure(result, 'split_pending', read)
-            pending = module_data(read)
+            keys = planned['secrets']['interface_keys']
+            reading = self.read('split_pending', dict(calls=calls, interface_keys=keys), task_vars)
+            if reading.get('failed'):
+                return failure(result, 'split_pending', reading)
+            pending = module_data(reading)
         # What the plan could not do as asked. Shown here: the result is hidden, and ansible-core before 2.19 drops a
         # hidden result's warnings.
         for warning in planned.pop('warnings'):
@@ -73,11 +71,12 @@ class ActionModule(ActionBase):
         result['_ansible_no_log'] = True
         return result
 
-
-def warn(module_result):
-    """A module's warnings, shown (the task's result is hidden)."""
-    for warning in module_result.get('warnings') or []:
-        display.warning(warning)
+    def read(self, module, module_args, task_vars):
+        """The result of one of the collection's read-only modules, its warnings shown (the task's result is hidden)."""
+        module_result = self._execute_module('wgsplit.gateway.' + module, module_args=module_args, task_vars=task_vars)
+        for warning in module_result.get('warnings') or []:
+            display.warning(warning)
+        return module_result
 
 
 def failure(result, module, module_result):
