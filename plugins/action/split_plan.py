@@ -25,8 +25,9 @@ ARGUMENTS = dict(
 )
 # What a module's result carries for Ansible itself, not for the plan's reader.
 INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', 'ansible_facts', '_ansible_parsed', '_ansible_no_log')
-# What a failed module's result says of its failure (split_info holds no key; split_pending's keys are no_log there).
-FAILURE = ('msg', 'exception', 'module_stderr', 'module_stdout', 'rc')
+# What a failed module's result says of its failure besides its message (split_info holds no key; split_pending's
+# keys are no_log there).
+FAILURE = ('exception', 'module_stderr', 'module_stdout', 'rc')
 
 
 def module_data(result):
@@ -81,4 +82,4 @@ class ActionModule(ActionBase):
 
 def failure(result, module, module_result):
     return dict(result, failed=True, msg='%s failed: %s' % (module, module_result.get('msg')),
-                **dict((key, module_result[key]) for key in FAILURE[1:] if key in module_result))
+                **dict((key, module_result[key]) for key in FAILURE if key in module_result))

@@ -595,7 +595,7 @@ def disabled_units(module, systemctl, units):
     present = [unit for unit in units if os.path.exists(os.path.join(UNIT_DIR, unit))]
     states = module.run_command([systemctl, 'is-enabled'] + present, environ_update=C_LOCALE)[1].split() if present else []
     if len(states) != len(present):
-        states = ['unknown'] * len(present)
+        return list(units)  # not one state per unit: enabled again, never taken as enabled
     enabled = set(unit for unit, state in zip(present, states) if state in ENABLED)
     return [unit for unit in units if unit not in enabled]
 
