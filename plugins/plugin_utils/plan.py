@@ -128,7 +128,8 @@ class Planner(object):
                 own = [server for server in upstream['dns'] if family(server) == version]
                 resolvers += own
                 rules = [dict(priority=priority, fwmark=upstream['mark'], fwmask=self.marks.mask)]
-                rules += [dict(priority=priority, to=server) for server in own]
+                # Only the gateway's own queries (iif lo): a client's packet to that address is classified as any other.
+                rules += [dict(priority=priority, iif='lo', to=server) for server in own]
                 tables['wg_upstream'].append(dict(table=upstream['table'], family=inet, rules=rules, routes=[kill_switch]))
             stale = [server for server in previous if family(server) == version and server not in resolvers]
             tables['split_client'].append(self.refusal_table(inet, resolvers + stale, kill_switch))
@@ -142,11 +143,11 @@ class Planner(object):
         mark) is refused: one rule per bit, since a rule cannot say "not zero" for one interface only; a rule
         on unmarked packets would catch the reverse-path checks of replies to the clients (they look up with
         mark 0), a rule without the interface other software's marks. The resolver's queries for proxied names
-        are refused too when their upstream's rule is gone."""
+        (iif lo: the gateway's own packets, not its clients') are refused too when their upstream's rule is gone."""
         priority = self.settings['rule_priority'] + 1
         rules = [dict(priority=priority, iif=self.settings['server_interface'], fwmark=bit, fwmask=bit)
                  for bit in self.marks.upstream_bits()]
-        rules += [dict(priority=priority, to=server) for server in resolvers]
+        rules += [dict(priority=priority, iif='lo', to=server) for server in resolvers]
         return dict(table=self.settings['table_base'], family=inet, rules=rules, routes=[kill_switch])
 
     def previous_resolvers(self):

@@ -109,8 +109,10 @@ def test_refusal_table_for_unclassified_packets_and_marks_without_their_rule():
 def test_upstream_resolvers_are_routed_through_the_tunnel():
     result = make_plan()
     eu = [table for table in tables(result) if table['table'] == 51002]
-    assert dict(priority=5000, to='10.10.2.1') in eu[0]['rules']
-    assert dict(priority=5000, to='10.10.2.1') not in eu[1]['rules']
+    # The gateway's own queries only: a client's packet to that address is classified as any other (not classified
+    # or another upstream's mark: refused or through its own upstream, never through eu because of the address).
+    assert [rule for rule in eu[0]['rules'] if 'to' in rule] == [dict(priority=5000, iif='lo', to='10.10.2.1')]
+    assert [rule for rule in eu[1]['rules'] if 'to' in rule] == []
 
 
 def test_configurable_mask_shifts_marks():
@@ -391,7 +393,7 @@ def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restart
     assert make_plan(upstreams=upstreams, discovery=discovered(resolver=dict(config=in_place['config'], backs=backs)))[
         'routing']['split_client'] == result['routing']['split_client']
     split_client = [rule for rule in result['routing']['split_client'][0]['rules'] if 'to' in rule]
-    assert split_client == [dict(priority=5001, to='10.10.2.1')]  # until the resolver restarts, refused
+    assert split_client == [dict(priority=5001, iif='lo', to='10.10.2.1')]  # until the resolver restarts, refused
     # After the restart (dnsmasq_split), the refusal table without it; the next run plans that alone.
     assert [rule for rule in result['routing']['dnsmasq_split'][0]['rules'] if 'to' in rule] == []
     assert make_plan(upstreams=upstreams)['routing']['dnsmasq_split'] == []
