@@ -11,6 +11,8 @@ __metaclass__ = type
 
 import traceback
 
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -18,11 +20,16 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan_i
 
 display = Display()
 
+# Checked as Ansible checks a module's (`variables`, the whole inventory, only for its type: the check would copy it).
 ARGUMENTS = dict(
-    variables=dict(type='dict', required=True),
     server_interface=dict(type='str'),
     base_dir=dict(type='path'),
 )
+PREFIX = 'wgsplit_'
+# Variables of that prefix that are the collection's own, not the inventory's: registered results, facts, loop
+# variables, the flags of playbooks/status.yml.
+OWN_VARIABLES = frozenset(PREFIX + name for name in ('plan', 'role', 'roles', 'status', 'status_fail_on_down',
+                                                     'status_fail_on_drift', 'pending_used', 'pending_reuse'))
 # What a module's result carries for Ansible itself, not for the plan's reader.
 INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', 'ansible_facts', '_ansible_parsed', '_ansible_no_log')
 # What a failed module's result says of its failure besides its message (split_info holds no key; split_pending's
@@ -41,7 +48,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
+        variables, args = self.arguments(task_vars)
         info_args = {} if args['server_interface'] is None else dict(server_interface=args['server_interface'])
         found = self.read('split_info', info_args, task_vars)
         # The interpreter found on the first module's run is the host's fact, as after any module task.
@@ -50,7 +57,7 @@ class ActionModule(ActionBase):
             return failure(result, 'split_info', found)
         found = module_data(found)
         try:
-            planned = plan_inventory(args['variables'], found, args['base_dir'])
+            planned = plan_inventory(variables, found, args['base_dir'])
         except Exception as error:  # pylint: disable=broad-except  # a bug: its type and place, never the values
             return dict(result, failed=True, msg='the plan failed: %s' % type(error).__name__,
                         exception=traceback.format_exc().rsplit('\n', 2)[0])
@@ -71,6 +78,22 @@ class ActionModule(ActionBase):
         # The plan's secrets part holds the upstreams' keys: the result is never shown (a failure above holds none).
         result['_ansible_no_log'] = True
         return result
+
+    def arguments(self, task_vars):
+        """(the inventory's variables keyed without the prefix, the other arguments checked). Without `variables`, the
+        play's wgsplit_* variables for the host, templated here: templating them once as a task argument cost twice
+        as long with a hundred clients."""
+        given = dict(self._task.args)
+        variables = given.pop('variables', None)
+        checked = ArgumentSpecValidator(ARGUMENTS).validate(given)
+        if checked.error_messages:
+            raise AnsibleActionFail('%s: %s' % (self._load_name, '; '.join(checked.error_messages)))
+        if variables is None:
+            variables = dict((name[len(PREFIX):], self._templar.template(value)) for name, value in task_vars.items()
+                             if name.startswith(PREFIX) and name not in OWN_VARIABLES)
+        elif not isinstance(variables, dict):
+            raise AnsibleActionFail('%s: variables is a %s, not a dictionary' % (self._load_name, type(variables).__name__))
+        return variables, checked.validated_parameters
 
     def read(self, module, module_args, task_vars):
         """The result of one of the collection's read-only modules, its warnings shown (the task's result is hidden)."""

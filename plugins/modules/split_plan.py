@@ -30,8 +30,10 @@ options:
     description:
       - The inventory's C(wgsplit_*) variables, keyed without the C(wgsplit_) prefix (C(clients), C(upstreams),
         C(dns_servers), C(state), ...). docs/contract.md has every key.
+      - When left out, the host's C(wgsplit_*) variables, but for the collection's own (C(wgsplit_plan),
+        C(wgsplit_role), C(wgsplit_roles), C(wgsplit_status*), C(wgsplit_pending_*)); templated by the action itself,
+        which with a hundred clients costs half of templating them as a task argument.
     type: dict
-    required: true
   server_interface:
     description: The WireGuard server interface the clients connect through (M(wgsplit.gateway.split_info)'s default when left out).
     type: str
@@ -59,7 +61,12 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Read the gateway and plan (the result holds the keys and is not shown)
+- name: Read the gateway and plan the play's wgsplit_* variables (the result holds the keys and is not shown)
+  wgsplit.gateway.split_plan:
+    base_dir: "{{ inventory_dir }}"
+  register: plan
+
+- name: Or plan variables given here
   wgsplit.gateway.split_plan:
     variables:
       upstreams: "{{ wgsplit_upstreams }}"

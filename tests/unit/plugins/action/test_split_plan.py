@@ -23,7 +23,8 @@ PENDING = dict(changed=False, run={'wg_upstream': True}, pending={'wg_upstream':
 def action(args, results):
     """The action with `args`, whose module executions answer from `results` ({module: result}) and are recorded."""
     task = mock.MagicMock(args=args, async_val=0, check_mode=False)
-    plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    templar = mock.MagicMock(template=lambda value: ('templated', value))  # what each variable went through
+    plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=templar, shared_loader_obj=None)
     plugin._load_name = 'wgsplit.gateway.split_plan'  # what the plugin loader sets (named in argument errors)
     plugin.executed = []
 
@@ -119,8 +120,21 @@ def test_the_interpreter_found_is_the_hosts_fact():
     assert result['ansible_facts'] == facts and 'ansible_facts' not in result['found']
 
 
-def test_arguments_are_checked():
-    with pytest.raises(AnsibleActionFail):
-        action(dict(variables=VARIABLES, unknown=1), {}).run(task_vars={})
-    with pytest.raises(AnsibleActionFail):
-        action(dict(), {}).run(task_vars={})
+def test_without_variables_the_plays_wgsplit_variables_are_planned_but_the_collections_own():
+    plugin = action(dict(), {})
+    task_vars = dict(wgsplit_dns_servers=['1.1.1.1'], wgsplit_clients=[], wgsplit_blok='a typo', other=1, wgsplit_plan={},
+                     wgsplit_role='split_client', wgsplit_roles=[], wgsplit_status={}, wgsplit_status_fail_on_down=True,
+                     wgsplit_status_fail_on_drift=True, wgsplit_pending_used=True, wgsplit_pending_reuse=True)
+    variables, args = plugin.arguments(task_vars)
+    assert variables == dict(dns_servers=('templated', ['1.1.1.1']), clients=('templated', []), blok=('templated', 'a typo'))
+    assert args == dict(server_interface=None, base_dir=None)
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(variables=VARIABLES, unknown=1), 'unknown'),
+    (dict(variables=[VARIABLES]), 'variables is a list, not a dictionary'),
+    (dict(variables='clients: []'), 'variables is a str, not a dictionary'),
+])
+def test_arguments_are_checked(args, message):
+    with pytest.raises(AnsibleActionFail, match=message):
+        action(args, {}).run(task_vars={})
