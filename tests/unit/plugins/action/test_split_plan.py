@@ -126,8 +126,14 @@ def test_without_variables_the_plays_wgsplit_variables_are_planned_but_the_colle
                      wgsplit_role='split_client', wgsplit_roles=[], wgsplit_status={}, wgsplit_status_fail_on_down=True,
                      wgsplit_status_fail_on_drift=True, wgsplit_pending_used=True, wgsplit_pending_reuse=True)
     variables, args = plugin.arguments(task_vars)
-    assert variables == dict(dns_servers=('templated', ['1.1.1.1']), clients=('templated', []), blok=('templated', 'a typo'))
+    assert variables == dict(dns_servers=['1.1.1.1'], clients=[], blok='a typo')
     assert args == dict(server_interface=None, base_dir=None)
+
+
+@pytest.mark.parametrize('value', ['{{ key }}', ['a', {'b': 'x{% if y %}'}], {'{{ name }}': 1}, ({'c': ['{# no #}']},)])
+def test_a_variable_holding_a_template_anywhere_is_templated(value):
+    variables, _args = action(dict(), {}).arguments(dict(wgsplit_upstreams=value, wgsplit_clients=[{'name': 'a{b}'}]))
+    assert variables == dict(upstreams=('templated', value), clients=[{'name': 'a{b}'}])
 
 
 @pytest.mark.parametrize('args, message', [
