@@ -18,6 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.calls import role_work
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan_inventory
 
 display = Display()
@@ -78,7 +79,7 @@ class ActionModule(ActionBase):
         # hidden result's warnings.
         for warning in planned.pop('warnings'):
             display.warning(warning)
-        result.update(planned, found=found, pending=pending, changed=False)
+        result.update(planned, found=found, pending=pending, work=role_work(planned, pending), changed=False)
         # The plan's secrets part holds the upstreams' keys: the result is never shown (a failure above holds none).
         result['_ansible_no_log'] = True
         return result

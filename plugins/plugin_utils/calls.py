@@ -60,3 +60,33 @@ def given(args):
     if not args or 'table' in args:
         return bool(args)
     return all(value for key, value in args.items() if key != 'family')
+
+
+# What a role does beside its calls, each from the plan alone (tests/unit/plugins/plugin_utils/test_calls.py checks
+# that a role's tasks read no other plan key outside their calls).
+OTHER_WORK = dict(
+    wg_upstream={},
+    split_client=dict(
+        kept_clients=lambda kept: bool(kept['write'] or kept['remove']),
+        removed=lambda removed: bool(removed['sets']),
+        metrics=lambda metrics: bool(any(item['write'] for item in metrics['files']) or metrics['start']
+                                     or metrics['stop'] or metrics['remove'])),
+    dnsmasq_split=dict(
+        resolver=lambda resolver: bool(resolver['stale_sets'] or resolver['stale_table_sets'] or resolver['apply']
+                                       or resolver['journal'] is not None)),
+)
+
+
+def role_work(planned, pending):
+    """{role: whether its tasks have anything to do}, from the plan and split_pending's reading of its calls (`pending`,
+    empty when there was none): a call to run, its calls to read again, or other work. A role with nothing to do skips
+    its tasks in one (playbooks/site.yml): a run that changes nothing evaluates a handful of tasks, not dozens."""
+    if planned['errors']:
+        return dict.fromkeys(ROLES, True)  # the plan role's assert stops the run first
+    work = {}
+    for role in ROLES:
+        calls = [call['name'] for call in planned['calls'].get(role, [])]
+        read = bool(calls) and (not pending or pending['read_again'].get(role, True)
+                                or any(pending['run'].get(name, True) for name in calls))
+        work[role] = read or any(pending_work(planned[key]) for key, pending_work in OTHER_WORK[role].items())
+    return work

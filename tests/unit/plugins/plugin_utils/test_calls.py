@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from ansible_collections.wgsplit.gateway.plugins.modules.split_pending import with_keys
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.calls import OTHER_WORK, ROLES, role_work
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
-from test_plan import KEY, OTHER_KEY, discovered, make_plan
+from test_plan import CLIENTS as CLIENTS_FOR_WORK, UPSTREAMS as UPSTREAMS_FOR_WORK, KEY, OTHER_KEY, discovered, make_plan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 PLAN_PATH = re.compile(r'\{\{ wgsplit_plan\.([a-z_.]+) \}\}')
@@ -172,3 +173,61 @@ def test_only_site_yml_lets_the_roles_reuse_the_runs_reading():
         if not path.endswith(os.path.join('playbooks', 'site.yml')):
             with open(path) as handle:
                 assert 'wgsplit_pending_reuse: true' not in handle.read(), path
+
+
+def test_a_role_skips_its_tasks_only_when_none_of_them_has_anything_to_do():
+    """Each role's main task file gates the rest on the run's `work` (site.yml only); every task behind that gate is
+    the role's reading, or gated by its call's reading, or reads only plan keys the role's other work covers."""
+    gated = {}
+    for role, file_name, tasks in role_tasks():
+        if role == 'plan':
+            continue
+        if file_name == 'main.yml':
+            includes = [task for task in tasks if 'ansible.builtin.include_tasks' in task]
+            assert includes, role
+            for task in includes:
+                conditions = task['when'] if isinstance(task['when'], list) else [task['when']]
+                assert conditions[-1] == 'not wgsplit_pending_reuse | default(false) or wgsplit_plan.work.%s' % role
+            continue
+        for task in tasks:
+            if task.get('register') == '%s_pending' % role or 'ansible.builtin.set_fact' in task:
+                continue
+            conditions = task.get('when', [])
+            conditions = conditions if isinstance(conditions, list) else [conditions]
+            if any(GATE.match(condition) for condition in conditions):
+                continue
+            keys = set(re.findall(r'wgsplit_plan\.([a-z_]+)', ' '.join(conditions + [str(task.get('loop', ''))])))
+            gated.setdefault(role, set()).update(keys)
+            assert keys and keys <= set(OTHER_WORK[role]), (role, file_name, task['name'], keys)
+    assert gated == dict((role, set(keys)) for role, keys in OTHER_WORK.items() if keys)
+
+
+def test_work_is_what_the_reading_and_the_plan_leave_to_do():
+    planned = plan(check_inventory(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS_FOR_WORK, clients=CLIENTS_FOR_WORK)),
+                   discovered())
+    names = dict((role, [call['name'] for call in calls]) for role, calls in planned['calls'].items())
+    everything = [name for role in names.values() for name in role]
+    in_sync = dict(run=dict.fromkeys(everything, False), read_again=dict.fromkeys(names, False), pending={})
+    idle = dict(planned, kept_clients=dict(write=[], remove=[], directory='d'), removed=dict(sets=[]),
+                metrics=dict(planned['metrics'], files=[dict(write=False)], start=False, stop=False, remove=[]),
+                resolver=dict(planned['resolver'], stale_sets=[], stale_table_sets=[], apply=False, journal=None))
+    assert role_work(idle, in_sync) == dict(wg_upstream=False, split_client=False, dnsmasq_split=False)
+    # Without a reading (a command was missing), every role with calls reads them; one without calls has none to read.
+    assert role_work(idle, {}) == dict((role, bool(names.get(role))) for role in ROLES)
+    assert role_work(dict(idle, errors=['bad']), in_sync) == dict.fromkeys(ROLES, True)
+    one_call = dict(in_sync, run=dict(in_sync['run'], **{names['split_client'][0]: True}))
+    assert role_work(idle, one_call) == dict(wg_upstream=False, split_client=True, dnsmasq_split=False)
+    again = dict(in_sync, read_again=dict(in_sync['read_again'], dnsmasq_split=True))
+    assert role_work(idle, again)['dnsmasq_split'] is True
+    for key, value, role in (('kept_clients', dict(write=[1], remove=[]), 'split_client'),
+                             ('kept_clients', dict(write=[], remove=['x']), 'split_client'),
+                             ('removed', dict(sets=['wgs-gone-p4']), 'split_client'),
+                             ('metrics', dict(files=[dict(write=True)], start=False, stop=False, remove=[]), 'split_client'),
+                             ('metrics', dict(files=[], start=False, stop=True, remove=[]), 'split_client'),
+                             ('metrics', dict(files=[], start=False, stop=False, remove=['f']), 'split_client'),
+                             ('resolver', dict(idle['resolver'], apply=True), 'dnsmasq_split'),
+                             ('resolver', dict(idle['resolver'], stale_sets=[{}]), 'dnsmasq_split'),
+                             ('resolver', dict(idle['resolver'], stale_table_sets=['s']), 'dnsmasq_split'),
+                             ('resolver', dict(idle['resolver'], journal=''), 'dnsmasq_split')):
+        work = role_work(dict(idle, **{key: value}), in_sync)
+        assert work == dict(dict.fromkeys(ROLES, False), **{role: True}), (key, value)
