@@ -112,10 +112,11 @@ pending:
   sample: {"run": {"wg_upstream": false}, "pending": {}, "read_again": {"wg_upstream": false}}
 work:
   description:
-    - Per role of the collection, whether its tasks have anything to do on this run, from C(pending) and the plan: a
-      call to make, its calls to read again (a role before it makes one), or other work (clients kept on the gateway,
-      sets of removed clients, metrics files for C(split_client); stale sets, resolver files or the journal for
-      C(dnsmasq_split)). True for every role with calls when they were not read, and for all when C(errors) is not empty.
+    - Per role of the collection, whether its tasks have anything to do on this run, from C(pending) and the plan (a
+      call to make, its calls to read again since a role before it makes one, or other work; clients kept on the
+      gateway, sets of removed clients, metrics files for C(split_client); stale sets, resolver files or the journal
+      for C(dnsmasq_split)). True for every role with calls when they were not read, and for all when C(errors) is not
+      empty.
     - In playbooks/site.yml, a role with nothing to do skips its tasks in one.
   returned: when both reads succeed
   type: dict
