@@ -96,8 +96,14 @@ class ActionModule(ActionBase):
         if variables is None:
             # Only a variable with a template in it is templated: templating copies the whole value (half a second
             # for a hundred clients of fifty rules, which seldom hold one).
-            variables = dict((name[len(PREFIX):], self._templar.template(value) if holds_template(value) else value)
-                             for name, value in task_vars.items() if name.startswith(PREFIX) and name not in OWN_VARIABLES)
+            names = [name for name in task_vars if name.startswith(PREFIX) and name not in OWN_VARIABLES]
+            templating = dict((name, task_vars[name]) for name in names if holds_template(task_vars[name]))
+            # Templated as one mapping, as the old task argument was: a variable that resolves to omit is left out
+            # (ansible-core 2.19 drops it from the mapping; 2.16 leaves its placeholder, removed here) and takes
+            # its default, and a vault-encrypted string is decrypted.
+            templated = without_omit(self._templar.template(templating), task_vars.get('omit')) if templating else {}
+            variables = dict((name[len(PREFIX):], templated[name] if name in templating else task_vars[name])
+                             for name in names if name not in templating or name in templated)
         elif not isinstance(variables, dict):
             raise AnsibleActionFail('%s: variables is a %s, not a dictionary' % (self._load_name, type(variables).__name__))
         return variables, checked.validated_parameters
@@ -117,7 +123,24 @@ def holds_template(value):
         return any(holds_template(key) or holds_template(item) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return any(holds_template(item) for item in value)
-    return False
+    # Numbers, booleans and null hold none. Anything else is templated, as every variable was: a vault-encrypted
+    # string (AnsibleVaultEncryptedUnicode, EncryptedString: not a str, decrypted by templating), a set, ...
+    return not (value is None or isinstance(value, (bool, int, float)))
+
+
+def without_omit(value, omit):
+    """`value` as the old task argument had it: without the mapping entries and list items that are ansible-core
+    2.16's omit placeholder (2.19 leaves none in a templated mapping), and with 2.16's vault-encrypted strings
+    decrypted (its templating leaves them as they are; 2.19's decrypts them)."""
+    if getattr(value, '__ENCRYPTED__', False):
+        return str(value)
+    if not isinstance(omit, str):
+        omit = object()
+    if isinstance(value, Mapping):
+        return dict((key, without_omit(item, omit)) for key, item in value.items() if not (isinstance(item, str) and item == omit))
+    if isinstance(value, list):
+        return [without_omit(item, omit) for item in value if not (isinstance(item, str) and item == omit)]
+    return value
 
 
 def failure(result, module, module_result):

@@ -23,7 +23,8 @@ PENDING = dict(changed=False, run={'wg_upstream': True}, pending={'wg_upstream':
 def action(args, results):
     """The action with `args`, whose module executions answer from `results` ({module: result}) and are recorded."""
     task = mock.MagicMock(args=args, async_val=0, check_mode=False)
-    templar = mock.MagicMock(template=lambda value: ('templated', value))  # what each variable went through
+    # What each variable went through (the action templates those holding a template as one mapping).
+    templar = mock.MagicMock(template=lambda value: dict((name, ('templated', item)) for name, item in value.items()))
     plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=templar, shared_loader_obj=None)
     plugin._load_name = 'wgsplit.gateway.split_plan'  # what the plugin loader sets (named in argument errors)
     plugin.executed = []
@@ -144,3 +145,28 @@ def test_a_variable_holding_a_template_anywhere_is_templated(value):
 def test_arguments_are_checked(args, message):
     with pytest.raises(AnsibleActionFail, match=message):
         action(args, {}).run(task_vars={})
+
+
+class Encrypted(object):
+    """What ansible-core 2.16 loads `!vault |` as (AnsibleVaultEncryptedUnicode): not a str, decrypted by str()."""
+    __ENCRYPTED__ = True
+
+    def __str__(self):
+        return 'the key'
+
+
+@pytest.mark.parametrize('value', [Encrypted(), [{'private_key': Encrypted()}], {'a'}])
+def test_a_value_of_another_type_than_plain_data_is_templated(value):
+    assert split_plan.holds_template(value)
+
+
+@pytest.mark.parametrize('value', [None, True, 5, 1.5, 'plain', ['a', {'b': 1}]])
+def test_plain_data_is_not_templated(value):
+    assert not split_plan.holds_template(value)
+
+
+def test_a_variable_resolving_to_omit_is_left_out_and_a_vault_string_decrypted():
+    omit = '__omit_place_holder__1'
+    templated = dict(backend=omit, upstreams=[dict(name='us', private_key=Encrypted(), preshared_key=omit)])
+    assert split_plan.without_omit(templated, omit) == dict(upstreams=[dict(name='us', private_key='the key')])
+    assert split_plan.without_omit(dict(backend='x'), None) == dict(backend='x')

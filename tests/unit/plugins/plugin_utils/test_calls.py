@@ -166,9 +166,10 @@ def test_only_site_yml_lets_the_roles_reuse_the_runs_reading():
     calls. site.yml runs them back to back."""
     with open(os.path.join(ROOT, 'playbooks', 'site.yml')) as handle:
         play = yaml.safe_load(handle)[0]
-    include = play['tasks'][0]
+    # A fresh plan for the play (a plan an earlier play of the run registered is outdated), then the roles.
+    planning, include = play['tasks']
+    assert planning['ansible.builtin.include_role']['name'] == 'wgsplit.gateway.plan' and 'when' not in planning
     assert list(include['ansible.builtin.include_role']) == ['name'] and include['vars']['wgsplit_pending_reuse'] is True
-    assert len(play['tasks']) == 1
     for path in glob.glob(os.path.join(ROOT, 'playbooks', '*.yml')) + glob.glob(os.path.join(ROOT, 'roles', '*', '*', '*.yml')):
         if not path.endswith(os.path.join('playbooks', 'site.yml')):
             with open(path) as handle:
@@ -185,6 +186,15 @@ def test_a_role_skips_its_tasks_only_when_none_of_them_has_anything_to_do():
         if file_name == 'main.yml':
             includes = [task for task in tasks if 'ansible.builtin.include_tasks' in task]
             assert includes, role
+            # Nothing else there does work: the plan's include (once per host), the gated includes, and at most the
+            # record that the run's reading is used.
+            for task in tasks:
+                module = next(key for key in task if key.startswith('ansible.') or key.startswith('wgsplit.'))
+                assert module in ('ansible.builtin.include_role', 'ansible.builtin.include_tasks', 'ansible.builtin.set_fact'), task['name']
+                if module == 'ansible.builtin.include_role':
+                    assert task['when'] == 'wgsplit_plan is not defined', task['name']
+                if module == 'ansible.builtin.set_fact':
+                    assert set(task[module]) == {'wgsplit_pending_used'}, task['name']
             for task in includes:
                 conditions = task['when'] if isinstance(task['when'], list) else [task['when']]
                 assert ' '.join(conditions[-1].split()) == ("not wgsplit_pending_reuse | default(false) or wgsplit_plan.work.{0}"
@@ -236,3 +246,40 @@ def test_work_is_what_the_reading_and_the_plan_leave_to_do():
                              ('resolver', dict(idle['resolver'], journal=''), 'dnsmasq_split')):
         work = role_work(dict(idle, **{key: value}), in_sync)
         assert work == dict(dict.fromkeys(ROLES, False), **{role: True}), (key, value)
+
+
+def idle_plan():
+    """A plan and a reading with nothing to do for any role."""
+    planned = plan(check_inventory(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS_FOR_WORK, clients=CLIENTS_FOR_WORK)),
+                   discovered())
+    names = dict((role, [call['name'] for call in calls]) for role, calls in planned['calls'].items())
+    in_sync = dict(run=dict.fromkeys([name for role in names.values() for name in role], False),
+                   read_again=dict.fromkeys(names, False), pending={})
+    idle = dict(planned, kept_clients=dict(write=[], remove=[], directory='d'), removed=dict(sets=[]),
+                metrics=dict(planned['metrics'], files=[dict(write=False)], start=False, stop=False, remove=[]),
+                resolver=dict(planned['resolver'], stale_sets=[], stale_table_sets=[], apply=False, journal=None))
+    assert role_work(idle, in_sync) == dict.fromkeys(ROLES, False)
+    return idle, in_sync
+
+
+def test_every_plan_field_a_task_behind_the_gate_reads_makes_work():
+    """Field by field, not key by key: each `wgsplit_plan.KEY.FIELD` an ungated task's `when` or `loop` reads, given a
+    value that makes the task run, makes its role's work true (a task reading a field role_work ignores would be
+    skipped in site.yml while it has something to do)."""
+    idle, in_sync = idle_plan()
+    for role, file_name, tasks in role_tasks():
+        if role == 'plan' or file_name == 'main.yml':
+            continue
+        for task in tasks:
+            if task.get('register') == '%s_pending' % role or 'ansible.builtin.set_fact' in task:
+                continue
+            conditions = task.get('when', [])
+            conditions = conditions if isinstance(conditions, list) else [conditions]
+            if any(GATE.match(condition) for condition in conditions):
+                continue
+            text = ' '.join(conditions + [str(task.get('loop', ''))])
+            for key, field in re.findall(r'wgsplit_plan\.([a-z_]+)\.([a-z_]+)', text):
+                value = idle[key].get(field)
+                busy = [dict(write=True)] if isinstance(value, list) else '' if value is None else True
+                work = role_work(dict(idle, **{key: dict(idle[key], **{field: busy})}), in_sync)
+                assert work[role], (role, file_name, task['name'], '%s.%s' % (key, field))
