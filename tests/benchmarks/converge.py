@@ -2,8 +2,9 @@
 WireGuard server wg0 runs), beside a yardstick Y of 20 trivial tasks on the same connection in the same run.
 For each connection (SSH with pipelining, as AWX connects, and the container connection): a first run, a run
 that changes nothing (changed=0 is checked), a run with one client edited, and the removal. Prints seconds,
-the ratio to Y (targets: first <= 1.5 Y, no-op <= 0.5 Y, edit <= 0.6 Y) and the modules each run executed on the
-host (skipped tasks and controller-only tasks excluded; split_plan's task executes two).
+the ratio to Y (targets: first <= 1.5 Y, no-op <= 0.5 Y, edit <= 0.6 Y), the modules each run executed on the
+host (skipped tasks and controller-only tasks excluded; split_plan's task executes two) and the tasks it evaluated
+(skipped ones included: each costs the strategy's round of templating and callbacks).
 Run as root (Docker is started and the lab image built if needed):
     python3 tests/benchmarks/converge.py [--clients 100] [--rules 50] [--ipv4-only] [--connections ssh,docker]
                                          [--backend nftables]
@@ -95,8 +96,8 @@ def hosts(connection, name, address, key_file):
 
 
 def run(work, playbook, variables, env, show_tasks=False):
-    """(seconds, changed, modules executed on the host) of one ansible-playbook run; with show_tasks, prints
-    each task that ran and how long it took."""
+    """(seconds, changed, modules executed on the host, tasks evaluated) of one ansible-playbook run; with show_tasks,
+    prints each task that ran and how long it took."""
     with open(os.path.join(work, 'variables.json'), 'w') as out:
         json.dump(variables, out)
     start = time.monotonic()
@@ -107,15 +108,15 @@ def run(work, playbook, variables, env, show_tasks=False):
         sys.exit(process.stdout[-6000:])
     report = json.loads(process.stdout[process.stdout.index('{'):])
     changed = sum(stats['changed'] for stats in report['stats'].values())
-    ran = [(task['task'], result) for play in report['plays'] for task in play['tasks']
-           for result in task['hosts'].values() if not result.get('skipped')]
+    evaluated = [(task['task'], result) for play in report['plays'] for task in play['tasks'] for result in task['hosts'].values()]
+    ran = [(task, result) for task, result in evaluated if not result.get('skipped')]
     # Tasks that ran a module on the host: not one of those the controller runs by itself.
     executed = sum(MODULES_PER_TASK.get(result.get('action'), 1) for _task, result in ran
                    if result.get('action') not in CONTROLLER_ONLY)
     if show_tasks:
         for task, result in ran:
             print('    %6.2f s  %-28s %s' % (seconds(task['duration']), result.get('action'), task['name']))
-    return elapsed, changed, executed
+    return elapsed, changed, executed, len(evaluated)
 
 
 def seconds(duration):
@@ -136,11 +137,12 @@ def measure(connection, work, site, yardstick, args, env):
         if label == 'no-op' and figures['no-op'][1] != 0:
             sys.exit('%s: the run that should change nothing changed %d' % (connection, figures['no-op'][1]))
     yard = figures['Y'][0]
-    print('%-7s %-8s %7s %7s %8s %7s' % ('', 'run', 'seconds', 'x Y', 'changed', 'modules'))
+    print('%-7s %-8s %7s %7s %8s %7s %6s' % ('', 'run', 'seconds', 'x Y', 'changed', 'modules', 'tasks'))
     for label, target in (('Y', None), ('first', 1.5), ('no-op', 0.5), ('edit', 0.6), ('removal', None)):
-        elapsed, changed, executed = figures[label]
+        elapsed, changed, executed, tasks = figures[label]
         verdict = '' if target is None else ('  (target %.1f: %s)' % (target, 'met' if elapsed <= target * yard else 'NOT met'))
-        print('%-7s %-8s %7.1f %7.2f %8d %7d%s' % (connection, label, elapsed, elapsed / yard, changed, executed, verdict))
+        row = (connection, label, elapsed, elapsed / yard, changed, executed, tasks, verdict)
+        print('%-7s %-8s %7.1f %7.2f %8d %7d %6d%s' % row)
     sys.stdout.flush()
 
 
