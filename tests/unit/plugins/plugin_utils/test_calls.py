@@ -181,9 +181,7 @@ def test_a_role_skips_its_tasks_only_when_none_of_them_has_anything_to_do():
     the role's reading, or gated by its call's reading, or reads only plan keys the role's other work covers."""
     gated = {}
     for role, file_name, tasks in role_tasks():
-        if role == 'plan':
-            continue
-        if file_name == 'main.yml':
+        if role != 'plan' and file_name == 'main.yml':
             includes = [task for task in tasks if 'ansible.builtin.include_tasks' in task]
             assert includes, role
             # Nothing else there does work: the plan's include (once per host), the gated includes, and at most the
@@ -203,30 +201,31 @@ def test_a_role_skips_its_tasks_only_when_none_of_them_has_anything_to_do():
             assert tasks[-1]['ansible.builtin.set_fact']['wgsplit_pending_used'] == (
                 "{{ wgsplit_pending_used | default([]) + ['%s'] }}" % role), role
             assert tasks.index(includes[-1]) < len(tasks) - 1
+    for role, file_name, task, text in ungated_tasks():
+        keys = set(re.findall(r'wgsplit_plan\.([a-z_]+)', text))
+        gated.setdefault(role, set()).update(keys)
+        assert keys and keys <= set(OTHER_WORK[role]), (role, file_name, task['name'], keys)
+    assert gated == dict((role, set(keys)) for role, keys in OTHER_WORK.items() if keys)
+
+
+def ungated_tasks():
+    """(role, file, task, its `when` and `loop` as text) of each task behind a role's gate that is neither the role's
+    reading of its calls nor gated by one of them."""
+    for role, file_name, tasks in role_tasks():
+        if role == 'plan' or file_name == 'main.yml':
             continue
         for task in tasks:
             if task.get('register') == '%s_pending' % role or 'ansible.builtin.set_fact' in task:
                 continue
             conditions = task.get('when', [])
             conditions = conditions if isinstance(conditions, list) else [conditions]
-            if any(GATE.match(condition) for condition in conditions):
-                continue
-            keys = set(re.findall(r'wgsplit_plan\.([a-z_]+)', ' '.join(conditions + [str(task.get('loop', ''))])))
-            gated.setdefault(role, set()).update(keys)
-            assert keys and keys <= set(OTHER_WORK[role]), (role, file_name, task['name'], keys)
-    assert gated == dict((role, set(keys)) for role, keys in OTHER_WORK.items() if keys)
+            if not any(GATE.match(condition) for condition in conditions):
+                yield role, file_name, task, ' '.join(conditions + [str(task.get('loop', ''))])
 
 
 def test_work_is_what_the_reading_and_the_plan_leave_to_do():
-    planned = plan(check_inventory(dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS_FOR_WORK, clients=CLIENTS_FOR_WORK)),
-                   discovered())
-    names = dict((role, [call['name'] for call in calls]) for role, calls in planned['calls'].items())
-    everything = [name for role in names.values() for name in role]
-    in_sync = dict(run=dict.fromkeys(everything, False), read_again=dict.fromkeys(names, False), pending={})
-    idle = dict(planned, kept_clients=dict(write=[], remove=[], directory='d'), removed=dict(sets=[]),
-                metrics=dict(planned['metrics'], files=[dict(write=False)], start=False, stop=False, remove=[]),
-                resolver=dict(planned['resolver'], stale_sets=[], stale_table_sets=[], apply=False, journal=None))
-    assert role_work(idle, in_sync) == dict(wg_upstream=False, split_client=False, dnsmasq_split=False)
+    idle, in_sync = idle_plan()
+    names = dict((role, [call['name'] for call in calls]) for role, calls in idle['calls'].items())
     # Without a reading (a command was missing), every role with calls reads them; one without calls has none to read.
     assert role_work(idle, {}) == dict((role, bool(names.get(role))) for role in ROLES)
     assert role_work(dict(idle, errors=['bad']), in_sync) == dict.fromkeys(ROLES, True)
@@ -267,19 +266,9 @@ def test_every_plan_field_a_task_behind_the_gate_reads_makes_work():
     value that makes the task run, makes its role's work true (a task reading a field role_work ignores would be
     skipped in site.yml while it has something to do)."""
     idle, in_sync = idle_plan()
-    for role, file_name, tasks in role_tasks():
-        if role == 'plan' or file_name == 'main.yml':
-            continue
-        for task in tasks:
-            if task.get('register') == '%s_pending' % role or 'ansible.builtin.set_fact' in task:
-                continue
-            conditions = task.get('when', [])
-            conditions = conditions if isinstance(conditions, list) else [conditions]
-            if any(GATE.match(condition) for condition in conditions):
-                continue
-            text = ' '.join(conditions + [str(task.get('loop', ''))])
-            for key, field in re.findall(r'wgsplit_plan\.([a-z_]+)\.([a-z_]+)', text):
-                value = idle[key].get(field)
-                busy = [dict(write=True)] if isinstance(value, list) else '' if value is None else True
-                work = role_work(dict(idle, **{key: dict(idle[key], **{field: busy})}), in_sync)
-                assert work[role], (role, file_name, task['name'], '%s.%s' % (key, field))
+    for role, file_name, task, text in ungated_tasks():
+        for key, field in re.findall(r'wgsplit_plan\.([a-z_]+)\.([a-z_]+)', text):
+            value = idle[key].get(field)
+            busy = [dict(write=True)] if isinstance(value, list) else '' if value is None else True
+            work = role_work(dict(idle, **{key: dict(idle[key], **{field: busy})}), in_sync)
+            assert work[role], (role, file_name, task['name'], '%s.%s' % (key, field))
