@@ -28,11 +28,11 @@ ARGUMENTS = dict(
     server_interface=dict(type='str'),
     base_dir=dict(type='path'),
 )
+# What makes a string a template for Ansible (Jinja's default delimiters).
+TEMPLATE_MARKS = ('{{', '{%', '{#')
 PREFIX = 'wgsplit_'
 # Variables of that prefix that are the collection's own, not the inventory's: registered results, facts, loop
 # variables, the flags of playbooks/status.yml.
-# What makes a string a template for Ansible (Jinja's default delimiters).
-TEMPLATE_MARKS = ('{{', '{%', '{#')
 OWN_VARIABLES = frozenset(PREFIX + name for name in ('plan', 'role', 'roles', 'status', 'status_fail_on_down',
                                                      'status_fail_on_drift', 'pending_used', 'pending_reuse'))
 # What a module's result carries for Ansible itself, not for the plan's reader.
