@@ -24,7 +24,7 @@ import unicodedata
 
 import idna
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings, strategies as st
+from hypothesis import assume, given, note, settings, strategies as st
 from hypothesis.control import currently_in_test_context
 
 from ansible_collections.wgsplit.gateway.plugins.filter.split import split_plan
@@ -44,10 +44,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import BU
 
 # Profiles ------------------------------------------------------------------------------------------
 SCALES = dict(wgsplit=1, thorough=25)
-settings.register_profile('wgsplit', deadline=None, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.filter_too_much])
-settings.register_profile('thorough', parent=settings.get_profile('wgsplit'))
+# (registered and loaded in tests/unit/conftest.py)
 PROFILE = os.environ.get('HYPOTHESIS_PROFILE', 'wgsplit')
 PROFILE = PROFILE if PROFILE in SCALES else 'wgsplit'
 
