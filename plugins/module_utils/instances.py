@@ -35,7 +35,7 @@ ARGUMENTS = dict(argument_spec=dict(
     backs=dict(type='list', elements='str', default=[]),
     retire=dict(type='list', elements='str', default=[]),
     remove=dict(type='list', elements='path', default=[]),
-    journal=dict(type='dict', options=FILE),
+    journal=dict(type='dict', options=dict(FILE, keep=dict(type='bool', default=True))),
     restart=dict(type='bool', default=False),
 ))
 
@@ -131,6 +131,7 @@ class DnsmasqInstances:
         params = self.params
         directory = params['directory']
         files = [item['path'] for item in params['configs'] + params['units']] + params['remove']
+        files += [params['journal']['path']] if params['journal'] else []
         try:
             owner = os.stat(directory)
             directory_state = (owner.st_mode & 0o7777, owner.st_uid, owner.st_gid)
@@ -171,10 +172,13 @@ class DnsmasqInstances:
             self.fail('masked, so it cannot run: %s (systemctl unmask it, or remove the resolver)' % ', '.join(masked))
         front = services[params['front']]
         restart = bool(configs or units or params['restart'])
-        written = [params['journal']['path']] if params['journal'] and (configs or units) else []
+        journal = params['journal']
+        written = [journal['path']] if journal and (configs or units) else []
+        # Removed at the call's end when nothing after it in the run needs it (the caller says so).
+        finished = [journal['path']] if journal and not journal['keep'] and (written or files[journal['path']][0] is not None) else []
         if current['directory'] != (DIRECTORY_MODE, 0, 0):
             written.insert(0, params['directory'])
-        self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed,
+        self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
                          restarted=restart, enabled=not front['enabled'],
                          reloaded=bool(units) or any(value['reload'] for value in services.values()),
                          started=([] if restart or front['active'] else [params['front']])
@@ -184,8 +188,8 @@ class DnsmasqInstances:
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
-        if params['journal']:  # before any file changes: what the running resolvers serve
-            write_file(self.module, params['journal']['path'], params['journal']['text'], CONFIG_MODE)
+        if journal:  # before any file changes: what the running resolvers serve
+            write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
             write_file(self.module, item['path'], item['text'], CONFIG_MODE)
         for item in units + modes:
@@ -203,6 +207,8 @@ class DnsmasqInstances:
         for path in removed:
             os.unlink(path)
         self.verify()
+        for path in finished:  # only once every service is as wanted: a failure leaves it for the next run
+            os.unlink(path)
 
     def make_directory(self):
         directory = self.params['directory']
@@ -281,6 +287,9 @@ class DnsmasqInstances:
         files = dict(current['files'])
         files.update((item['path'], (item['text'], CONFIG_MODE)) for item in params['configs'])
         files.update((item['path'], (item['text'], UNIT_MODE)) for item in params['units'] if present)
+        journal = params['journal']
+        if journal and journal['path'] in self.done['written']:
+            files[journal['path']] = (journal['text'], CONFIG_MODE)
         files.update((path, (None, None)) for path in self.done['removed'] if path in files)
         running = set(self.to_run()) if present else set()
         services = dict((name, dict(value, active=name in running)) for name, value in current['services'].items())

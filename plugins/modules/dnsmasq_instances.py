@@ -21,8 +21,8 @@ description:
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
     I(front) is enabled, and restarted when a file changed or I(restart) is set, else started when it does not run;
     the instances of I(backs) that do not run are started; then, the front no longer asking them, the instances of
-    I(retire) are stopped and the files of I(remove) removed. Last, the call fails unless I(front) and I(backs)
-    run and I(retire) do not.
+    I(retire) are stopped and the files of I(remove) removed. Then the call fails unless I(front) and I(backs)
+    run and I(retire) do not. Last, I(journal) is removed unless it is to be kept.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
@@ -99,8 +99,7 @@ options:
   journal:
     description:
       - A file of I(directory) written before any configuration (what the running resolvers serve), so that a run
-        stopped midway is finished by the next one. The caller removes it at the end of the run (it is needed
-        until then).
+        stopped midway is finished by the next one.
       - With C(state=absent), only its I(path) is needed; it is removed.
     type: dict
     suboptions:
@@ -111,6 +110,14 @@ options:
       text:
         description: Its text.
         type: str
+      keep:
+        description:
+          - Whether it stays after the call. The caller then removes it at the end of the run, once what still needs
+            it is done (the collection's role empties the sets that lost a domain once more after the restart).
+          - When false, it is removed (found or written) as the call's last step, once every service runs as wanted:
+            a call that fails leaves it.
+        type: bool
+        default: true
   restart:
     description: Restart I(front) even when no file changed (a run before stopped midway).
     type: bool
@@ -167,7 +174,7 @@ written:
   elements: str
   sample: [/etc/wgsplit/resolver/back-2.conf, /etc/wgsplit/resolver/dnsmasq.conf]
 removed:
-  description: The files (and I(directory) with C(state=absent)) removed.
+  description: The files (and I(directory) with C(state=absent)) removed, I(journal) last when it is not kept.
   returned: always
   type: list
   elements: str

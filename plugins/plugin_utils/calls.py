@@ -73,7 +73,7 @@ OTHER_WORK = dict(
                                      or metrics['stop'] or metrics['remove'])),
     dnsmasq_split=dict(
         resolver=lambda resolver: bool(resolver['stale_sets'] or resolver['stale_table_sets'] or resolver['apply']
-                                       or resolver['journal'] is not None)),
+                                       or resolver['journal'] is not None or resolver['journal_removal'] is not None)),
 )
 
 

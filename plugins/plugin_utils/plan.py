@@ -641,6 +641,10 @@ def plan(checked, discovery):
     set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets] if table is None else
                   [dict(name=item['name'], maxelem=item['size']) for item in table['sets']])
     table_sets = set(item['name'] for item in table['sets']) if table else set()
+    # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names refill as clients
+    # ask again (the refill window, README Limits).
+    stale_sets = [dict(item, members=[]) for item in sets if item['name'] in stale]
+    stale_table_sets = [name for name in stale if name in table_sets]
     interfaces = ([planner.interface_spec(upstream) for upstream in upstreams] +
                   [dict(name=name, state='absent') for name in stale_interfaces])
     return dict(
@@ -662,12 +666,10 @@ def plan(checked, discovery):
         chains=chains,
         nftables=table,  # nft_table's arguments (the nftables backend), or None
         nftables_removed=dict(dict(split_client=None, dnsmasq_split=None), **table_removed),  # per role: the table's removal
-        resolver=dict(resolver.files(found, front, backs, in_place),
+        # The journal outlives the resolvers' call only to empty the stale sets again after the restart.
+        resolver=dict(resolver.files(found, front, backs, in_place, keep_journal=bool(stale_sets or stale_table_sets)),
                       lines=lines,  # the table the back resolvers serve (docs/architecture.md)
-                      # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names
-                      # refill as clients ask again (the refill window, README Limits).
-                      stale_sets=[dict(item, members=[]) for item in sets if item['name'] in stale],
-                      stale_table_sets=[name for name in stale if name in table_sets]),
+                      stale_sets=stale_sets, stale_table_sets=stale_table_sets),
         removed=removed,
     )
 

@@ -326,14 +326,15 @@ def upstream_servers(table):
     return found
 
 
-def files(found, front, backs, old_lines=()):
+def files(found, front, backs, old_lines=(), keep_journal=False):
     """The resolver part of the plan: the arguments of the one dnsmasq_instances call (`instances`) and whether it
     must run (`apply`), by what differs from what split_info found (`found` is its `resolver`), so that a run that
     changes nothing makes no call for the resolver's files and services; the reasons, for status. `front` is None
     when the resolver is to be removed. `backs`: [(number, text)]. `old_lines`: the table in place
     (in_place_lines), the journal a run writes before it changes any file and removes at its end: a run that finds
     it restarts the resolvers and treats its lines as in place (sets to empty, resolvers to keep refused until the
-    restart)."""
+    restart). `keep_journal`: the run still needs the journal after the call (sets to empty again after the restart:
+    the role removes it then); else the call removes it as its last step."""
     in_place = found.get('backs') or {}
     running = found.get('backs_active') or []
     interrupted = found.get('journal') is not None
@@ -344,7 +345,7 @@ def files(found, front, backs, old_lines=()):
                          front=RESOLVER_UNIT, backs=[], retire=running, remove=[], journal=dict(path=JOURNAL), restart=False)
         return dict(instances=instances, apply=bool(stop or running or in_place or any(value is not None for value in left)),
                     config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
-                    interrupted=interrupted, stop=stop)
+                    interrupted=interrupted, stop=stop, journal_removal=None)
     wanted = [dict(path=back_path(number), text=text) for number, text in backs]
     wanted.append(dict(path=RESOLVER_CONFIG, text=front))  # the front last: it names the backs
 
@@ -367,11 +368,14 @@ def files(found, front, backs, old_lines=()):
     instances = dict(state='present', directory=CONFIG_DIR, configs=write,
                      units=[dict(path=BACK_UNIT_PATH, text=BACK_UNIT_TEXT), dict(path=UNIT_PATH, text=unit)],
                      front=RESOLVER_UNIT, backs=units, retire=stop_backs, remove=remove,
-                     journal=None if journal is None else dict(path=JOURNAL, text=journal), restart=interrupted)
+                     journal=None if journal is None else dict(path=JOURNAL, text=journal, keep=keep_journal),
+                     restart=interrupted)
     return dict(instances=instances, apply=bool(write_config or write_unit or start or start_backs or stop_backs or interrupted),
                 config=front, backs=wanted[:-1],  # the texts wanted, written or not
                 write_config=write_config, write_unit=write_unit, start=start, start_backs=start_backs,
-                stop_backs=stop_backs, journal=journal, journal_path=JOURNAL, interrupted=interrupted, stop=False)
+                stop_backs=stop_backs, journal=journal, interrupted=interrupted, stop=False,
+                # What the role removes at the run's end: the journal the call keeps.
+                journal_removal=JOURNAL if journal is not None and keep_journal else None)
 
 
 def ancestors(domain):

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
 from test_state_module import Exit, FakeModule
@@ -27,8 +28,9 @@ class FakeHost(FakeModule):
 
     def __init__(self, params, units=None, check_mode=False, diff=False, refuse=None):
         super(FakeHost, self).__init__(check_mode=check_mode, diff=diff)
-        self.params = dict((name, spec.get('default')) for name, spec in ARGUMENTS['argument_spec'].items())
-        self.params.update(params)
+        checked = ArgumentSpecValidator(**ARGUMENTS).validate(params)  # as AnsibleModule would: defaults filled
+        assert not checked.error_messages, checked.error_messages
+        self.params = checked.validated_parameters
         self.units = units if units is not None else {}
         self.refuse, self.log = refuse, []
 
@@ -147,6 +149,46 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
     assert commands(edit)[2:] == [('restart', FRONT), ('start', '--', BACK % 3), ('stop', '--', BACK % 2)]
     assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
     assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
+
+
+def journal_kept(tmp_path, keep, **changes):
+    params = wanted(tmp_path, **changes)
+    return dict(params, journal=dict(params['journal'], keep=keep))
+
+
+def test_a_journal_not_kept_is_removed_last_once_every_service_runs(tmp_path):
+    host = FakeHost(journal_kept(tmp_path, False))
+    result = run(host)
+    journal = str(tmp_path / 'resolver' / 'previous.lines')
+    assert not result['failed'] and not os.path.exists(journal)
+    assert journal in result['written'] and result['removed'] == [journal]
+    # Nothing left to do: a second call changes nothing.
+    again = FakeHost(wanted(tmp_path, journal=None), units=host.units)
+    assert not run(again)['changed']
+
+
+def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)  # kept: the state a run stopped after the call leaves
+    journal = tmp_path / 'resolver' / 'previous.lines'
+    assert journal.exists()
+    again = FakeHost(journal_kept(tmp_path, False, restart=True), units=host.units)
+    result = run(again)
+    assert result['restarted'] and result['removed'] == [str(journal)] and not journal.exists()
+    assert commands(again) == [('restart', FRONT)]
+
+
+def test_a_journal_stays_when_the_call_fails_and_in_check_mode(tmp_path):
+    class Stubborn(FakeHost):
+        def run_command(self, argv, **kwargs):
+            result = super(Stubborn, self).run_command(argv, **kwargs)
+            self.units.get(BACK % 2, {})['active'] = False
+            return result
+    journal = tmp_path / 'resolver' / 'previous.lines'
+    assert run(Stubborn(journal_kept(tmp_path, False)))['failed'] and journal.exists()
+    checked = run(FakeHost(journal_kept(tmp_path, False), check_mode=True, diff=True))
+    assert checked['removed'] == [str(journal)] and journal.exists()
+    assert checked['diff']['after']['files'][str(journal)] is None
 
 
 def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_files(tmp_path):

@@ -242,7 +242,8 @@ def test_work_is_what_the_reading_and_the_plan_leave_to_do():
                              ('resolver', dict(idle['resolver'], apply=True), 'dnsmasq_split'),
                              ('resolver', dict(idle['resolver'], stale_sets=[{}]), 'dnsmasq_split'),
                              ('resolver', dict(idle['resolver'], stale_table_sets=['s']), 'dnsmasq_split'),
-                             ('resolver', dict(idle['resolver'], journal=''), 'dnsmasq_split')):
+                             ('resolver', dict(idle['resolver'], journal=''), 'dnsmasq_split'),
+                             ('resolver', dict(idle['resolver'], journal_removal='j'), 'dnsmasq_split')):
         work = role_work(dict(idle, **{key: value}), in_sync)
         assert work == dict(dict.fromkeys(ROLES, False), **{role: True}), (key, value)
 
@@ -256,7 +257,8 @@ def idle_plan():
                    read_again=dict.fromkeys(names, False), pending={})
     idle = dict(planned, kept_clients=dict(write=[], remove=[], directory='d'), removed=dict(sets=[]),
                 metrics=dict(planned['metrics'], files=[dict(write=False)], start=False, stop=False, remove=[]),
-                resolver=dict(planned['resolver'], stale_sets=[], stale_table_sets=[], apply=False, journal=None))
+                resolver=dict(planned['resolver'], stale_sets=[], stale_table_sets=[], apply=False, journal=None,
+                              journal_removal=None))
     assert role_work(idle, in_sync) == dict.fromkeys(ROLES, False)
     return idle, in_sync
 

@@ -411,6 +411,15 @@ def test_sets_that_lost_a_domain_are_emptied():
     assert result['resolver']['stale_sets'] == [dict(emptied, name='wgs-alice-d4', family='inet'),
                                                 dict(emptied, name='wgs-alice-d6', family='inet6'),
                                                 dict(emptied, name='wgs-bob-p4', family='inet')]
+    # The journal outlives the resolvers' call: the role empties these sets again after the restart, then removes it.
+    assert result['resolver']['instances']['journal']['keep']
+    assert result['resolver']['journal_removal'] == '/etc/wgsplit/resolver/previous.lines'
+
+
+def test_without_sets_to_empty_the_resolvers_call_removes_its_journal_itself():
+    result = make_plan()['resolver']
+    assert result['journal'] is not None and not result['stale_sets'] and not result['stale_table_sets']
+    assert result['instances']['journal']['keep'] is False and result['journal_removal'] is None
 
 
 def test_a_resolver_in_place_as_planned_needs_no_task():

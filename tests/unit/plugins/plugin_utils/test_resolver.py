@@ -212,7 +212,7 @@ def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
     journal = 'ipset=/gone.test/wgs-old-p4\nserver=/gone.test/10.10.9.1\n'
     planned = resolver.files(in_place(journal=journal), FRONT, BACKS, ['ipset=/gone.test/wgs-old-p4'])
     assert planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
-    assert planned['instances']['restart'] and planned['instances']['journal'] == dict(path=resolver.JOURNAL, text=planned['journal'])
+    assert planned['instances']['restart'] and planned['instances']['journal'] == dict(path=resolver.JOURNAL, text=planned['journal'], keep=False)
     table = resolver.in_place_lines(FRONT, [text for _n, text in BACKS], journal)
     assert resolver.stale_sets(table, resolver.lines(ENTRIES)) == ['wgs-old-p4']
     assert resolver.upstream_servers(table) == ['10.10.2.1', '10.10.9.1']
