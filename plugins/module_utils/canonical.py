@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -136,11 +137,18 @@ def interface_address(value):
     return _parsed(ipaddress.ip_interface, value, 'not an address with an optional /prefix')
 
 
+@functools.lru_cache(maxsize=65536)
+def _network_text(text, strict):
+    """What ipaddress prints of the network `text`, remembered: a plan names the same networks for many clients,
+    and the modules parse each rule's on every reading (a refused text raises every time)."""
+    return str(ipaddress.ip_network(text, strict=strict))
+
+
 def network(value, strict=True):
     """A network ('203.0.113.0/24'); with `strict`, host bits set are refused."""
     text = _ip_text(value)
     try:
-        return str(ipaddress.ip_network(text, strict=strict))
+        return _network_text(text, bool(strict))
     except ValueError as error:
         if 'has host bits set' in str(error):
             raise Invalid('has host bits set (the network is %s)' % ipaddress.ip_network(text, strict=False))

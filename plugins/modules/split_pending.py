@@ -116,16 +116,22 @@ class Refused(Exception):
 
 class CheckModeCall(object):
     """What a module's StateModule sees of its AnsibleModule: the call's checked arguments, check mode, and
-    this module's commands; a failure is raised, not exited, so that the other calls are read too."""
+    this module's commands; a failure is raised, not exited, so that the other calls are read too. `reads` holds
+    the output of each command already run: in check mode every command reads, and nothing changes between the
+    calls, so several calls reading the same table (iptables-save -t nat, the boot units) run it once."""
 
-    def __init__(self, module, params):
+    def __init__(self, module, params, reads):
         self.params = params
         self.check_mode = True
         self._diff = False
         self.module = module
+        self.reads = reads
 
-    def run_command(self, *args, **kwargs):
-        return self.module.run_command(*args, handle_exceptions=False, **kwargs)  # raised: this call is pending
+    def run_command(self, args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key not in self.reads:  # raised: this call is pending (not kept: the next call runs it again)
+            self.reads[key] = self.module.run_command(args, handle_exceptions=False, **kwargs)
+        return self.reads[key]
 
     def get_bin_path(self, name, required=False):
         path = self.module.get_bin_path(name)
@@ -142,7 +148,7 @@ def with_keys(args, keys):
     return dict(args, upstreams=[dict(spec, **keys.get(spec.get('name'), {})) for spec in args.get('upstreams') or []])
 
 
-def reasons(module, call, keys):
+def reasons(module, call, keys, reads):
     """Why the call would change the gateway ([] when it would not)."""
     if call['module'] == 'wg_upstream' and any(
             isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
@@ -153,7 +159,7 @@ def reasons(module, call, keys):
         checked = ArgumentSpecValidator(**arguments).validate(args)
         if checked.error_messages:
             return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
-        return state_module(CheckModeCall(module, checked.validated_parameters)).pending()
+        return state_module(CheckModeCall(module, checked.validated_parameters, reads)).pending()
     except Refused as error:
         return ['it fails: %s' % error]
     except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
@@ -202,7 +208,8 @@ def main():
     repeated = sorted(set(name for name in names if names.count(name) > 1))
     if repeated:
         module.fail_json(msg='calls names %s more than once' % ', '.join(repeated))
-    pending = dict((call['name'], reasons(module, call, module.params['interface_keys'])) for call in module.params['calls'])
+    reads = {}
+    pending = dict((call['name'], reasons(module, call, module.params['interface_keys'], reads)) for call in module.params['calls'])
     # The calls' arguments are the plan's (hundreds of kilobytes for hundreds of clients): echoed back as the
     # invocation they would double what the run carries and the controller processes; their names say enough.
     run = must_run(names, pending)

@@ -53,17 +53,17 @@ class FakeModule:
 
 
 def test_arguments_the_module_refuses_make_the_call_pending():
-    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='X', table='nosuch')])), {})
+    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='X', table='nosuch')])), {}, {})
     assert len(found) == 1 and found[0].startswith('its arguments are refused') and 'nosuch' in found[0]
 
 
 def test_a_check_the_module_fails_makes_the_call_pending():
-    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='PREROUTING')])), {})
+    found = split_pending.reasons(FakeModule(), dict(module='mangle_mark', args=dict(chains=[dict(chain='PREROUTING')])), {}, {})
     assert found == ["it fails: chain 'PREROUTING' must be a non-built-in chain name of 1 to 28 of A-Z a-z 0-9 _ -"]
 
 
 def test_a_missing_command_makes_the_call_pending():
-    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {}, {})
     assert found == ['it fails: ipset is not installed']
 
 
@@ -72,13 +72,13 @@ def test_an_unexpected_error_makes_the_call_pending(monkeypatch):
         def __init__(self, module):
             raise KeyError('surprise')
     monkeypatch.setitem(split_pending.MODULES, 'ipset_set', (split_pending.MODULES['ipset_set'][0], Broken))
-    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    found = split_pending.reasons(FakeModule(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {}, {})
     assert found == ["its reading fails: KeyError: 'surprise'"]
 
 
 def test_a_malformed_call_is_pending_not_a_crash():
     for args in (dict(upstreams=[dict(state='absent')]), dict(upstreams=['wg-up-1'])):
-        found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {})
+        found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {}, {})
         assert len(found) == 1 and found[0].startswith(('its arguments are refused', 'it fails', 'its reading fails'))
 
 
@@ -92,18 +92,45 @@ class CommandFails(FakeModule):
 
 
 def test_a_command_that_cannot_run_makes_the_call_pending():
-    found = split_pending.reasons(CommandFails(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {})
+    found = split_pending.reasons(CommandFails(), dict(module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')])), {}, {})
     assert found == ['its reading fails: OSError: exec format error']
 
 
 def test_an_empty_list_is_refused():
     for module, option in (('wg_upstream', 'upstreams'), ('policy_route', 'tables'), ('mangle_mark', 'chains'),
                            ('ipset_set', 'sets')):
-        found = split_pending.reasons(FakeModule(), dict(module=module, args={option: []}), {})
+        found = split_pending.reasons(FakeModule(), dict(module=module, args={option: []}), {}, {})
         assert found == ['it fails: %s is empty: give at least one, or leave the task out' % option], module
 
 
 def test_keys_given_in_the_calls_are_refused_and_never_echoed():
     args = dict(upstreams=[dict(name='wg-up-1', private_key='SECRETKEY')])
-    found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {})
+    found = split_pending.reasons(FakeModule(), dict(module='wg_upstream', args=args), {}, {})
     assert found == ['its arguments are refused: keys belong in interface_keys, hidden from logs']
+
+
+def test_a_command_two_calls_read_runs_once_and_a_failed_one_again():
+    class Counting:
+        def __init__(self):
+            self.argv = []
+
+        def run_command(self, args, handle_exceptions=True, **_kwargs):
+            assert handle_exceptions is False  # raised, so that the call is pending
+            self.argv.append(args)
+            if args[0] == 'broken':
+                raise OSError('no such command')
+            return 0, ' '.join(args), ''
+    module, reads = Counting(), {}
+    first = split_pending.CheckModeCall(module, {}, reads)
+    second = split_pending.CheckModeCall(module, {}, reads)
+    assert first.run_command(['iptables-save', '-t', 'nat']) == second.run_command(['iptables-save', '-t', 'nat'])
+    assert second.run_command(['iptables-save', '-t', 'raw'])[1] == 'iptables-save -t raw'
+    second.run_command(['ip', 'rule'], environ_update=dict(LANG='C'))
+    second.run_command(['ip', 'rule'])  # other arguments, another command
+    for call in (first, second):
+        try:
+            call.run_command(['broken'])
+        except OSError:
+            pass
+    assert module.argv == [['iptables-save', '-t', 'nat'], ['iptables-save', '-t', 'raw'], ['ip', 'rule'], ['ip', 'rule'],
+                           ['broken'], ['broken']]
