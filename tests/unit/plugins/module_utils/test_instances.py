@@ -178,6 +178,18 @@ def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
     assert commands(again) == [('restart', FRONT)]
 
 
+@pytest.mark.parametrize('keep', [True, False])
+def test_no_journal_is_written_when_no_file_the_resolvers_read_changes(tmp_path, keep):
+    host = FakeHost(journal_kept(tmp_path, False))
+    run(host)
+    directory = tmp_path / 'resolver'
+    os.chmod(str(directory), 0o755)  # drift that changes nothing the resolvers serve
+    again = FakeHost(journal_kept(tmp_path, keep), units=host.units)
+    result = run(again)
+    assert result['written'] == [str(directory)] and not result['restarted'] and result['removed'] == []
+    assert not (directory / 'previous.lines').exists()
+
+
 def test_a_journal_stays_when_the_call_fails_and_in_check_mode(tmp_path):
     class Stubborn(FakeHost):
         def run_command(self, argv, **kwargs):
