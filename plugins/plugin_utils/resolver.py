@@ -32,6 +32,8 @@ BACK_UNIT_PATH = UNIT_DIR + '/' + RESOLVER_BACK_TEMPLATE
 BACK_NETWORK = RESOLVER_BACK_NETWORK
 BACKS_MAX = 250  # 127.53.0.1 to 127.53.0.250
 JOURNAL = CONFIG_DIR + '/' + RESOLVER_JOURNAL
+# Between the tables of the journal (what the resolvers served before each run that stopped midway).
+TABLE_BREAK = '# table'
 
 # Both units: dnsmasq binds port 53, fills ipsets over netlink (CAP_NET_ADMIN) and drops to an unprivileged user
 # after reading its configuration; it needs nothing else of the system.
@@ -277,8 +279,9 @@ def back_body(settings, combination, items):
 def in_place_lines(front, backs, journal=None):
     """The table the resolvers in place serve, as `lines` gives it for a plan (the same feeds and servers), from
     the front configuration and the back ones' texts, or from a front configuration that holds the lines itself
-    (as the collection wrote it before back resolvers); with the lines of the journal of a run that stopped
-    before its end (what the resolvers running then served)."""
+    (as the collection wrote it before back resolvers); then, after a TABLE_BREAK, the tables of the journal of a
+    run that stopped before its end (what the resolvers running then served). The tables stay apart: a name's most
+    specific line in one is not the one of another (stale_sets)."""
     served = {}  # listen address: (its catch-all sets or None, its upstream servers, its lines), read once per back
     for text in backs:
         text_lines = [logical_line(line) for line in text.splitlines()]
@@ -312,7 +315,19 @@ def in_place_lines(front, backs, journal=None):
                 if nearest(routes, ancestors(name)) == target:
                     result.append(value)
     result = list(dict.fromkeys(result))  # each line once, where it first came
-    return result + [line for line in (journal or '').splitlines() if line.startswith(('ipset=/', 'server=/'))]
+    kept = [line for line in (journal or '').splitlines() if line.startswith(('ipset=/', 'server=/')) or line == TABLE_BREAK]
+    return result + ([TABLE_BREAK] + kept if kept else [])
+
+
+def tables(lines):
+    """The tables of in_place_lines' list, apart."""
+    result = [[]]
+    for line in lines:
+        if line == TABLE_BREAK:
+            result.append([])
+        else:
+            result[-1].append(line)
+    return [table for table in result if table]
 
 
 def upstream_servers(table):
@@ -395,7 +410,9 @@ def stale_sets(old_lines, new_lines):
     or addresses would keep a path their rules no longer give them. dnsmasq feeds a name's addresses to the
     sets of its most specific ipset= line, so for every domain of either table the sets its nearest
     line fed before are compared with those it feeds now: a domain removed, a set dropped from a line, and a
-    more specific line added under a domain (its names left the parent's sets) all count."""
+    more specific line added under a domain (its names left the parent's sets) all count. Each table of
+    `old_lines` (the files in place, a journal's) counts apart: a line of the files more specific than the
+    journal's would hide what the journal's resolvers fed."""
     def feeds(lines):
         result = {}
         for line in lines:
@@ -404,8 +421,9 @@ def stale_sets(old_lines, new_lines):
                 result[domain] = set(names.split(','))
         return result
 
-    old, new = feeds(old_lines), feeds(new_lines)
+    new = feeds(new_lines)
     stale = set()
-    for domain in set(old) | set(new):
-        stale |= nearest(old, ancestors(domain), set()) - nearest(new, ancestors(domain), set())
+    for old in [feeds(table) for table in tables(old_lines)]:
+        for domain in set(old) | set(new):
+            stale |= nearest(old, ancestors(domain), set()) - nearest(new, ancestors(domain), set())
     return sorted(stale)

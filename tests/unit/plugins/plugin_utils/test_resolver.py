@@ -171,6 +171,23 @@ def test_a_more_specific_rule_added_empties_the_set_its_names_were_fed_to():
     assert resolver.stale_sets(old, ['ipset=/example.com/wgs-alice-d4', 'ipset=/sub.example.com/wgs-alice-d4,wgs-bob-p4']) == []
 
 
+def test_a_journal_counts_apart_from_the_files_in_place():
+    # A run moved d.test's sub.d.test from the direct set to eu's proxy set and stopped after the restart, before
+    # emptying the direct set again: the old resolver may have refilled it with sub.d.test's addresses meanwhile.
+    front = resolver.MARKER + '\nipset=/d.test/direct4\nipset=/sub.d.test/eu4\n'
+    journal = 'ipset=/d.test/direct4\n'
+    table = resolver.in_place_lines(front, [], journal)
+    assert table == ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4', resolver.TABLE_BREAK, 'ipset=/d.test/direct4']
+    # Merged, the files' more specific sub.d.test line would hide what the journal's resolvers fed.
+    assert resolver.stale_sets(table, ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == ['direct4']
+    assert resolver.stale_sets(table[:2], ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == []
+    # The next journal keeps every table apart, however many runs stopped midway.
+    written = resolver.files(in_place(journal=journal), FRONT, BACKS, table)['journal']
+    again = resolver.in_place_lines(front, [], written)
+    assert resolver.tables(again) == [table[:2], table[:2], ['ipset=/d.test/direct4']]
+    assert resolver.stale_sets(again, ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == ['direct4']
+
+
 def test_nothing_to_do_when_everything_is_in_place():
     planned = resolver.files(in_place(), FRONT, BACKS)
     call = planned['instances']
