@@ -16,7 +16,8 @@ description:
     given, in the one order that never leaves the front asking an instance that is not there.
   - With C(state=present), in this order, only what differs from the host is done. Every configuration of
     I(configs) that differs is checked by C(/usr/sbin/dnsmasq --test) before any file is written (in check mode
-    too, where dnsmasq is installed); I(journal) is written; the configurations and I(units) that differ are written
+    too, where dnsmasq is installed); I(journal) is written when one of them or of I(units) differs; those that
+    differ are written
     atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)), followed by a
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
     I(front) is enabled, and restarted when a file changed or I(restart) is set, else started when it does not run;
@@ -114,7 +115,7 @@ options:
         description:
           - Whether it stays after the call. The caller then removes it at the end of the run, once what still needs
             it is done (the collection's role empties the sets that lost a domain once more after the restart).
-          - When false, it is removed (found or written) as the call's last step, once every service runs as wanted:
+          - When false, it is removed (found or written) as the call's last step, once every service runs as wanted;
             a call that fails leaves it.
         type: bool
         default: true
