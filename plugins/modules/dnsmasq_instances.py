@@ -17,8 +17,8 @@ description:
   - With C(state=present), in this order, only what differs from the host is done. Every configuration of
     I(configs) that differs is checked by C(/usr/sbin/dnsmasq --test) before any file is written (in check mode
     too, where dnsmasq is installed); I(journal) is written when one of them or of I(units) differs; those that
-    differ are written
-    atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)), followed by a
+    differ are written atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)),
+    followed by a
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
     I(front) is enabled, and restarted when a file changed or I(restart) is set, else started when it does not run;
     the instances of I(backs) that do not run are started; then, the front no longer asking them, the instances of
