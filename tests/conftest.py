@@ -32,6 +32,26 @@ COLLECTIONS_TREE = _collections_tree()
 sys.path.insert(0, COLLECTIONS_TREE)
 
 
+def _hypothesis_profiles():
+    """`wgsplit` (the default, what CI runs) is derandomized: the same examples every run, so a gate never fails by
+    the luck of a draw, and a failure found once is found again. `thorough` (HYPOTHESIS_PROFILE=thorough) draws new
+    examples each run, 25 times as many in test_properties.py: the search for what the fixed examples miss. (The
+    benchmarks import this file too, where Hypothesis need not be installed.)"""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return
+    settings.register_profile('wgsplit', deadline=None, database=None, print_blob=True, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.filter_too_much])
+    settings.register_profile('thorough', parent=settings.get_profile('wgsplit'), derandomize=False)
+    profile = os.environ.get('HYPOTHESIS_PROFILE', 'wgsplit')
+    settings.load_profile(profile if profile in ('wgsplit', 'thorough') else 'wgsplit')
+
+
+_hypothesis_profiles()
+
+
 @pytest.fixture(scope='session')
 def collection_env():
     """Environment for ansible-playbook runs that see this checkout as wgsplit.gateway."""

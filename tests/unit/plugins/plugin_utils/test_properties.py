@@ -44,7 +44,7 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import BU
 
 # Profiles ------------------------------------------------------------------------------------------
 SCALES = dict(wgsplit=1, thorough=25)
-# (registered and loaded in tests/unit/conftest.py)
+# (registered and loaded in tests/conftest.py)
 PROFILE = os.environ.get('HYPOTHESIS_PROFILE', 'wgsplit')
 PROFILE = PROFILE if PROFILE in SCALES else 'wgsplit'
 
