@@ -67,6 +67,15 @@ class FakeHost(FakeModule):
             unit.get('file', 'enabled' if unit['enabled'] else 'disabled'), 'yes' if unit.get('reload') else 'no')
 
 
+class Stubborn(FakeHost):
+    """A host whose back resolver 2 never stays up."""
+
+    def run_command(self, argv, **kwargs):
+        result = super(Stubborn, self).run_command(argv, **kwargs)
+        self.units.get(BACK % 2, {})['active'] = False
+        return result
+
+
 def run(host):
     with pytest.raises(Exit):
         DnsmasqInstances(host).run()
@@ -191,11 +200,6 @@ def test_no_journal_is_written_when_no_file_the_resolvers_read_changes(tmp_path,
 
 
 def test_a_journal_stays_when_the_call_fails_and_in_check_mode(tmp_path):
-    class Stubborn(FakeHost):
-        def run_command(self, argv, **kwargs):
-            result = super(Stubborn, self).run_command(argv, **kwargs)
-            self.units.get(BACK % 2, {})['active'] = False
-            return result
     journal = tmp_path / 'resolver' / 'previous.lines'
     assert run(Stubborn(journal_kept(tmp_path, False)))['failed'] and journal.exists()
     checked = run(FakeHost(journal_kept(tmp_path, False), check_mode=True, diff=True))
@@ -271,11 +275,6 @@ def test_removal_keeps_a_directory_with_files_of_others_and_says_so(tmp_path):
 
 
 def test_a_service_that_does_not_come_up_fails_the_call(tmp_path):
-    class Stubborn(FakeHost):
-        def run_command(self, argv, **kwargs):
-            result = super(Stubborn, self).run_command(argv, **kwargs)
-            self.units.get(BACK % 2, {})['active'] = False
-            return result
     result = run(Stubborn(wanted(tmp_path)))
     assert result['failed'] and BACK % 2 in result['msg']
 
