@@ -638,9 +638,11 @@ def _any_boot_files():
 
 
 def read_text(path):
-    """The file's text, or None when it does not exist."""
+    """The file's text, or None when it does not exist. Bytes that are not UTF-8 (a hand-edited file) read as U+FFFD:
+    such a text matches nothing the collection writes, and a reading that raised would stop every run, the one
+    that would remove the file too."""
     try:
-        with open(path) as handle:
+        with open(path, errors='replace') as handle:
             return handle.read()
     except (IOError, OSError):
         return None

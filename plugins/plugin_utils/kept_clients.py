@@ -86,15 +86,18 @@ def edited_entry(edit, name_pattern, kept):
     for field, parse in (('address', words), ('rule_sets', words), ('rules', survey_rules),
                          ('public_key', None), ('upstream', None), ('default_action', None)):
         answer = edit.get(field)
-        if answer in (None, ''):
+        # Blank, or blank-looking (a line feed, spaces, a comment alone): only `-` empties a field, never a slip.
+        if answer is None or (isinstance(answer, str) and not answer.strip()):
             continue
         if answer == '-':
             entry.pop(field, None)
             continue
         try:
-            entry[field] = parse(answer) if parse else answer
+            parsed = parse(answer) if parse else answer
         except Invalid as error:
             raise Invalid('wgsplit_edit_%s: %s' % (field, error))
+        if parsed != []:
+            entry[field] = parsed
     return name, entry
 
 
@@ -108,6 +111,10 @@ def kept_entries(checker, variables, found, inventory_names, name_pattern):
         removed[edit['name']] = None
         found = dict((name, text) for name, text in found.items() if name != edit['name'])
         edit = {}
+    elif edit.get('state') == 'absent' and isinstance(edit.get('name'), str) and edit['name'] not in inventory_names:
+        # A mistyped name removes nothing: said, not passed over in silence.
+        checker.warnings.append('client %s is not kept on the gateway: nothing to remove (kept: %s)'
+                                % (describe(edit['name']), ', '.join(sorted(found)) or 'none'))
     for name, text in sorted(found.items()):
         try:
             raw = json.loads(text)

@@ -36,6 +36,13 @@ def test_read_text_of_a_missing_file(tmp_path):
     assert netstate.read_text(str(tmp_path / 'missing')) is None
 
 
+def test_read_text_of_bytes_that_are_not_utf8(tmp_path):
+    # A hand-edited kept client: reading it must not raise (every run, the one removing it too, would stop).
+    path = tmp_path / 'erin.json'
+    path.write_bytes(b'{"name": "erin\xff"}\n')
+    assert netstate.read_text(str(path)) == '{"name": "erin\ufffd"}\n'
+
+
 def test_restore_script_restores_sets_before_chains_before_routes():
     text = netstate.RESTORE_SCRIPT_TEXT
     assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('route/*.batch')

@@ -1,6 +1,7 @@
 """Clients kept on the gateway (playbooks/client.yml): one client added, changed, disabled or removed by a survey's
 answers, checked as the inventory is, recorded canonically, and kept by every later run."""
 import json
+import os
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -8,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.kept_clients import survey_rules, words
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import EDIT_VARIABLES
 
 from test_plan import CLIENTS, DISCOVERY, UPSTREAMS, discovered, make_plan
 
@@ -114,3 +116,34 @@ def test_a_kept_client_whose_name_the_inventory_took_can_still_be_removed():
     assert "client 'alice' (kept on the gateway): is in the inventory too" in stuck['errors'][0]
     freed = check_inventory(dict(variables, edit_name='alice', edit_state='absent'), DISCOVERY['server'], kept={'alice': text})
     assert freed['errors'] == [] and freed['kept'] == {'alice': None}
+
+
+@pytest.mark.parametrize('field, answer', [(field, answer) for field in ('edit_rules', 'edit_address', 'edit_rule_sets')
+                                            for answer in ('\n', '  ', ' \n\t')]
+                         + [('edit_rules', '# keep them\n'), ('edit_address', ' , '), ('edit_rule_sets', ',')])
+def test_a_blank_looking_answer_keeps_what_the_client_had(field, answer):
+    """Only `-` empties a field: a stray line feed or comment in the survey's box must not drop every rule."""
+    text = kept(make_plan(**DAVE))[PATH]
+    again = make_plan(discovery=discovered(kept_clients={'erin': text}), edit_name='erin', **{field: answer})
+    assert again['errors'] == [] and again['kept_clients']['write'] == [], again['errors']
+
+
+def test_removing_a_client_not_kept_says_so():
+    variables = dict(dns_servers=['1.1.1.1'], upstreams=UPSTREAMS, clients=CLIENTS)
+    text = kept(make_plan(**DAVE))[PATH]
+    checked = check_inventory(dict(variables, edit_name='ernie', edit_state='absent'), DISCOVERY['server'], kept={'erin': text})
+    assert checked['errors'] == [] and checked['kept'] == {'erin': text}
+    assert "client 'ernie' is not kept on the gateway: nothing to remove (kept: erin)" in checked['warnings']
+
+
+def test_the_survey_asks_only_edit_variables_and_its_blank_defaults_keep():
+    """AWX sends a question's default whenever the operator leaves it: any default but blank on an optional
+    question would overwrite that field of the client at every edit (a default path of direct, silently)."""
+    with open(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'docs', 'awx', 'client_survey.json')) as handle:
+        spec = json.load(handle)['spec']
+    assert set(question['variable'] for question in spec) == set('wgsplit_' + name for name in EDIT_VARIABLES)
+    for question in spec:
+        if not question['required']:
+            assert question['default'] == '', question['variable']
+        if question['type'] == 'multiplechoice' and question['default']:
+            assert question['default'] in question['choices'], question['variable']
