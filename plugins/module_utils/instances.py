@@ -188,7 +188,7 @@ class DnsmasqInstances:
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
-        if journal and (configs or units):  # before any file changes: what the running resolvers serve
+        if journal and journal['path'] in written:  # before any file changes: what the running resolvers serve
             write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
             write_file(self.module, item['path'], item['text'], CONFIG_MODE)

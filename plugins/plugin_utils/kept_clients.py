@@ -106,12 +106,13 @@ def kept_entries(checker, variables, found, inventory_names, name_pattern):
     the edit removes. `found`: {name: file text} (split_info's `kept_clients`)."""
     entries, removed = {}, {}
     edit = edit_variables(variables)
-    if edit.get('state') == 'absent' and isinstance(edit.get('name'), str) and edit['name'] in found:
+    removing = edit.get('state') == 'absent' and isinstance(edit.get('name'), str)
+    if removing and edit['name'] in found:
         # A kept file goes whatever it holds or is named (a broken file, a name the inventory took since).
         removed[edit['name']] = None
         found = dict((name, text) for name, text in found.items() if name != edit['name'])
         edit = {}
-    elif edit.get('state') == 'absent' and isinstance(edit.get('name'), str) and edit['name'] not in inventory_names:
+    elif removing and edit['name'] not in inventory_names:
         # A mistyped name removes nothing: said, not passed over in silence.
         checker.warnings.append('client %s is not kept on the gateway: nothing to remove (kept: %s)'
                                 % (describe(edit['name']), ', '.join(sorted(found)) or 'none'))
