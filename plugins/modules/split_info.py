@@ -53,6 +53,14 @@ options:
     description: The port whose listeners are reported.
     type: int
     default: 53
+  recheck:
+    description:
+      - A digest of what a run's calls are planned from. When the last M(wgsplit.gateway.split_pending) reading that
+        was asked to remember them kept calls planned from the same digest, they are read again here, as
+        M(wgsplit.gateway.split_pending) would read them, and returned as I(recheck).
+      - The collection's C(split_plan) action gives it, and uses I(recheck) instead of a second round trip when the
+        calls it plans are those read (compared by I(recheck.digest)).
+    type: str
 notes:
   - Requires iproute2 with JSON output (C(ip -j)). C(wg), C(ipset) and C(systemctl) are used when present.
   - The sockets are those of the network namespace the module runs in; their owners are found among
@@ -327,6 +335,17 @@ listeners:
   sample:
     - {"protocol": "udp", "address": "10.8.0.1", "port": 53, "pid": 612, "process": "dnsmasq", "ours": true}
     - {"protocol": "tcp", "address": "127.0.0.53", "port": 53, "pid": 388, "process": "systemd-resolve", "ours": false}
+kept_reading:
+  description: Whether calls of a M(wgsplit.gateway.split_pending) reading are kept on the host (its I(remember)).
+  returned: always
+  type: bool
+recheck:
+  description:
+    - The reading of the calls kept for I(recheck), as M(wgsplit.gateway.split_pending) returns it (I(run), I(pending),
+      I(read_again)), and I(digest), the digest of those calls and their keys.
+  returned: when I(recheck) matches the calls kept, and no command the collection runs is missing
+  type: dict
+  sample: {"digest": "5f0c...", "run": {"wg_upstream": false}, "pending": {}, "read_again": {"wg_upstream": false}}
 '''
 
 import ipaddress
@@ -344,6 +363,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
     RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_READING, Remembering, digest, kept, reading
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -728,10 +748,18 @@ def main():
             resolver_config=dict(type='path', default=RESOLVER_CONFIG),
             resolver_unit=dict(type='str', default=RESOLVER_UNIT),
             dns_port=dict(type='int', default=53),
+            recheck=dict(type='str', no_log=False),
         ),
         supports_check_mode=True,
     )
-    module.exit_json(changed=False, **SplitInfo(module).read())
+    reads = {}
+    found = dict(SplitInfo(Remembering(module, reads)).read(), kept_reading=os.path.lexists(KEPT_READING))
+    # After the state is read, in the same round trip (a run whose calls did not change reads them here), from the
+    # same outputs where a command is the same.
+    calls = None if module.params['recheck'] is None or found['missing_packages'] else kept(module.params['recheck'])
+    if calls is not None:
+        found['recheck'] = dict(reading(module, *calls, reads=reads), digest=digest(*calls))
+    module.exit_json(changed=False, **found)
 
 
 if __name__ == '__main__':

@@ -59,6 +59,14 @@ options:
       - Apart from I(calls) so that only the keys are hidden from logs.
     type: dict
     default: {}
+  remember:
+    description:
+      - A digest of what the calls were planned from. Given, the calls and their keys are kept on the host
+        (C(/run/wgsplit/reading.json), root only, forgotten at reboot), and the next
+        M(wgsplit.gateway.split_info) given the same digest as I(recheck) reads them again in its own call, so that a
+        run whose calls did not change needs no call of this module.
+      - An empty string forgets the calls kept (the gateway's removal). Not in check mode.
+    type: str
 notes:
   - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls per role as its C(calls) and the keys as
     C(secrets.interface_keys).
@@ -101,96 +109,7 @@ read_again:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, nftables, routing, sets, upstreams
-
-# Each module's arguments and its StateModule.
-MODULES = dict(wg_upstream=(upstreams.ARGUMENTS, upstreams.WgUpstream), policy_route=(routing.ARGUMENTS, routing.PolicyRoute),
-               mangle_mark=(chains.ARGUMENTS, chains.MangleMark), ipset_set=(sets.ARGUMENTS, sets.IpsetSet),
-               nft_table=(nftables.ARGUMENTS, nftables.NftTable))
-
-
-class Refused(Exception):
-    """A call's module would fail (fail_json)."""
-
-
-class CheckModeCall(object):
-    """What a module's StateModule sees of its AnsibleModule: the call's checked arguments, check mode, and
-    this module's commands; a failure is raised, not exited, so that the other calls are read too. `reads` holds
-    the output of each command already run: in check mode every command reads, and nothing changes between the
-    calls, so several calls reading the same table (iptables-save -t nat, the boot units) run it once."""
-
-    def __init__(self, module, params, reads):
-        self.params = params
-        self.check_mode = True
-        self._diff = False
-        self.module = module
-        self.reads = reads
-
-    def run_command(self, args, **kwargs):
-        key = repr((args, sorted(kwargs.items())))
-        if key not in self.reads:  # raised: this call is pending (not kept: the next call runs it again)
-            self.reads[key] = self.module.run_command(args, handle_exceptions=False, **kwargs)
-        return self.reads[key]
-
-    def get_bin_path(self, name, required=False):
-        path = self.module.get_bin_path(name)
-        if path is None and required:
-            raise Refused('%s is not installed' % name)
-        return path
-
-    def fail_json(self, msg, **_result):
-        raise Refused(msg)
-
-
-def with_keys(args, keys):
-    """wg_upstream arguments with each interface's keys from `keys`."""
-    return dict(args, upstreams=[dict(spec, **keys.get(spec.get('name'), {})) for spec in args.get('upstreams') or []])
-
-
-def reasons(module, call, keys, reads):
-    """Why the call would change the gateway ([] when it would not)."""
-    if call['module'] == 'wg_upstream' and any(
-            isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
-        return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
-    try:
-        args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
-        arguments, state_module = MODULES[call['module']]
-        checked = ArgumentSpecValidator(**arguments).validate(args)
-        if checked.error_messages:
-            return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
-        return state_module(CheckModeCall(module, checked.validated_parameters, reads)).pending()
-    except Refused as error:
-        return ['it fails: %s' % error]
-    except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
-        return ['its reading fails: %s' % ('%s: %s' % (type(error).__name__, error))]
-
-
-def must_run(names, pending):
-    """{name: whether the call runs}: it is pending, or a call of the same role before it is (its change can change
-    what a later call finds: an interface recreated loses its routes). A role is what a name has before its first
-    dot (a later role reads its calls again when one of an earlier role runs: read_again)."""
-    run, earlier = {}, set()
-    for name in names:
-        role = name.split('.')[0]
-        if pending[name]:
-            earlier.add(role)
-        run[name] = role in earlier
-    return run
-
-
-def read_again(names, run):
-    """{role: whether it must read its calls again}: a call of a role before it (in the order of the calls) runs, so
-    what its calls find may have changed, and one of its calls would be skipped (when all of them run anyway, a
-    reading could only skip some, which change nothing)."""
-    result, ran, skipped = {}, False, {}
-    for name in names:
-        role = name.split('.')[0]
-        if role not in result:
-            result[role] = ran
-        skipped[role] = skipped.get(role, False) or not run[name]
-        ran = ran or run[name]
-    return dict((role, before and skipped[role]) for role, before in result.items())
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import MODULES, forget, keep, reading
 
 
 def main():
@@ -201,20 +120,25 @@ def main():
                 module=dict(type='str', required=True, choices=sorted(MODULES)),
                 args=dict(type='dict', required=True))),
             interface_keys=dict(type='dict', default={}, no_log=True),
+            remember=dict(type='str', no_log=False),
         ),
         supports_check_mode=True,
     )
-    names = [call['name'] for call in module.params['calls']]
+    calls, keys, remember = module.params['calls'], module.params['interface_keys'], module.params['remember']
+    names = [call['name'] for call in calls]
     repeated = sorted(set(name for name in names if names.count(name) > 1))
     if repeated:
         module.fail_json(msg='calls names %s more than once' % ', '.join(repeated))
-    reads = {}
-    pending = dict((call['name'], reasons(module, call, module.params['interface_keys'], reads)) for call in module.params['calls'])
+    result = reading(module, calls, keys)
+    # Only what the reading was asked for, and never in check mode (it writes).
+    if remember is not None and not module.check_mode:
+        if remember:
+            keep(remember, calls, keys)
+        else:
+            forget()
     # The calls' arguments are the plan's (hundreds of kilobytes for hundreds of clients): echoed back as the
     # invocation they would double what the run carries and the controller processes; their names say enough.
-    run = must_run(names, pending)
-    module.exit_json(changed=False, run=run, pending=dict((name, found) for name, found in pending.items() if found),
-                     read_again=read_again(names, run), invocation=dict(module_args=dict(calls=names)))
+    module.exit_json(changed=False, invocation=dict(module_args=dict(calls=names)), **result)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ Each playbook asserts its own lifecycle (create, again, check mode, modify, abse
 kernel; the namespace keeps the host's sets, rules and routes out of reach and is deleted afterwards.
 The modules also write files (/etc/wgsplit, the restore unit under /etc/systemd/system): each playbook
 runs in a mount namespace of its own where /etc is an overlay whose writes land in a temporary
-directory, so the host's /etc is never written.
+directory, so the host's /etc is never written; /run/wgsplit (split_pending's calls kept) is a tmpfs of its own.
 """
 import os
 import subprocess
@@ -13,11 +13,13 @@ import uuid
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Run "$@" with a private /etc: the host's /etc as the lower layer, writes in a tmpfs at $1.
+# Run "$@" with a private /etc (the host's /etc as the lower layer, writes in a tmpfs at $1) and /run/wgsplit.
 PRIVATE_ETC = '''set -e
 mount -t tmpfs wgsplit-etc "$1"
 mkdir "$1/upper" "$1/work"
 mount -t overlay wgsplit-etc -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+mkdir -p /run/wgsplit
+mount -t tmpfs -o mode=0700 wgsplit-run /run/wgsplit
 shift
 exec "$@"
 '''

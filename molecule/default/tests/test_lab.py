@@ -245,6 +245,7 @@ def test_removal_of_a_client_and_an_upstream(tmp_path):
 def test_kill_switch_and_drift_repair(tmp_path):
     applied(tmp_path)
     gateway = host('gateway')
+    kept = gateway.check_output('stat -c %y /run/wgsplit/reading.json')
     gateway.run_test('ip link set wg-up-1 down')
     assert seen('alice', 'proxied.test', timeout_s=3) is None  # dropped, never sent direct
     assert seen('alice', 'plain.test') == DIRECT
@@ -257,6 +258,9 @@ def test_kill_switch_and_drift_repair(tmp_path):
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0, output[-3000:]
     assert changed > 0
+    # The same inventory: split_info read the calls kept again (split_pending did not run: the file is as it was),
+    # and that reading saw every fault.
+    assert gateway.check_output('stat -c %y /run/wgsplit/reading.json') == kept
     assert seen('alice', 'proxied.test') == US
     assert seen('bob', 'plain.test') == EU
 
@@ -890,6 +894,7 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     assert 'active' not in state.split('$ systemctl is-active wgsplit-resolver')[1].split('$')[0].replace('inactive', '')
     gateway = host('gateway')
     assert not gateway.file('/etc/wgsplit').exists
+    assert not gateway.file('/run/wgsplit').exists  # the calls kept (with the keys) forgotten
     assert not gateway.file('/etc/systemd/system/wgsplit-restore.service').exists
     assert not gateway.file('/etc/systemd/system/nftables.service.d').exists
     # Other software's objects, there from the start, are all still there.

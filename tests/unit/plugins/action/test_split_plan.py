@@ -10,6 +10,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.wgsplit.gateway.plugins.action import split_plan
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import digest
 from ansible_collections.wgsplit.gateway.plugins.action.split_plan import ActionModule
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'plugin_utils'))
@@ -45,7 +46,10 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
                     {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
     result = plugin.run(task_vars={})
     assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending']
-    assert plugin.executed[0][1] == dict(server_interface='wg0')
+    inputs = plugin.executed[0][1].pop('recheck')
+    assert plugin.executed[0][1] == dict(server_interface='wg0') and len(inputs) == 64
+    # The calls read are kept on the host for the next run planned from the same inputs.
+    assert plugin.executed[1][1]['remember'] == inputs
     calls = plugin.executed[1][1]['calls']
     assert calls == [call for role_calls in result['calls'].values() for call in role_calls]
     assert [call['name'].split('.')[0] for call in calls][:1] == ['wg_upstream'] and len(calls) > 3
@@ -59,12 +63,54 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert result['_ansible_no_log'] is True  # the secrets part holds the keys
 
 
+def test_calls_split_info_read_again_are_used_when_they_are_the_plans_own():
+    first = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
+    first.run(task_vars={})
+    (_info, info_args), (_pending, pending_args) = first.executed
+    again = dict(run={'wg_upstream': False}, pending={}, read_again={'wg_upstream': False})
+    kept = dict(again, digest=digest(pending_args['calls'], pending_args['interface_keys']))
+    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), recheck=kept)})
+    result = plugin.run(task_vars={})
+    assert plugin.executed == [('wgsplit.gateway.split_info', info_args)]  # one round trip
+    assert result['pending'] == again and 'recheck' not in result['found']
+    # Other calls, or the same calls with other keys: read by split_pending, and kept.
+    for changed in (dict(variables=dict(VARIABLES, upstreams=[dict(UPSTREAMS[0], endpoint='other.example.com:51820'), UPSTREAMS[1]])),
+                    dict(variables=dict(VARIABLES, upstreams=[dict(UPSTREAMS[0], private_key=OTHER_KEY), UPSTREAMS[1]]))):
+        plugin = action(changed, {'wgsplit.gateway.split_info': dict(found(), recheck=kept), 'wgsplit.gateway.split_pending': PENDING})
+        result = plugin.run(task_vars={})
+        assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending']
+        assert plugin.executed[1][1]['remember'] == plugin.executed[0][1]['recheck'] != info_args['recheck']
+        assert result['pending']['pending'] == PENDING['pending']
+
+
+def test_removal_forgets_the_calls_kept_even_with_nothing_else_left():
+    on_host = found(chains=[dict(table='mangle', chain='WGSPLIT', family='inet')], routing=dict(inet=[51000], inet6=[]))
+    plugin = action(dict(variables=dict(VARIABLES, state='absent')),
+                    {'wgsplit.gateway.split_info': on_host, 'wgsplit.gateway.split_pending': PENDING})
+    plugin.run(task_vars={})
+    assert plugin.executed[1][1]['remember'] == ''
+    # Nothing else on the host: the calls kept are forgotten by a reading of none, and nothing is read without them.
+    forgotten = dict(changed=False, run={}, pending={}, read_again={})
+    for kept, reads in ((True, [dict(calls=[], remember='')]), (False, [])):
+        plugin = action(dict(variables=dict(VARIABLES, state='absent')),
+                        {'wgsplit.gateway.split_info': dict(found(), kept_reading=kept), 'wgsplit.gateway.split_pending': forgotten})
+        result = plugin.run(task_vars={})
+        assert [args for name, args in plugin.executed[1:]] == reads and result['pending'] == {}
+
+
+def test_inputs_json_cannot_hold_are_never_compared():
+    variables = dict(VARIABLES, note=float('nan'))  # not a setting: warned of, and ignored
+    plugin = action(dict(variables=variables), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
+    plugin.run(task_vars={})
+    assert 'recheck' not in plugin.executed[0][1] and plugin.executed[1][1]['remember'] == ''
+
+
 def test_a_bad_inventory_is_planned_with_its_errors_and_nothing_is_read():
     plugin = action(dict(variables=dict(VARIABLES, clients=[dict(CLIENTS[0], address='nowhere')])),
                     {'wgsplit.gateway.split_info': found()})
     result = plugin.run(task_vars={})
     assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info']
-    assert plugin.executed[0][1] == {}  # split_info's own default interface
+    assert list(plugin.executed[0][1]) == ['recheck']  # split_info's own default interface
     assert result['errors'] and 'nowhere' in ' '.join(result['errors']) and result['pending'] == {}
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.wgsplit.gateway.plugins.modules.split_pending import with_keys
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import with_keys
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.calls import OTHER_WORK, ROLES, role_work
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan

@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, wgsplit.gateway developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which of a run's module calls would change the gateway (split_pending), and the calls of the last reading kept on
+the host so that the next run's split_info reads them again in its own round trip (a run whose calls did not change
+then needs no second one). The reading runs each module's own StateModule in check mode: the same code as the calls."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, nftables, routing, sets, upstreams
+
+# Each module's arguments and its StateModule.
+MODULES = dict(wg_upstream=(upstreams.ARGUMENTS, upstreams.WgUpstream), policy_route=(routing.ARGUMENTS, routing.PolicyRoute),
+               mangle_mark=(chains.ARGUMENTS, chains.MangleMark), ipset_set=(sets.ARGUMENTS, sets.IpsetSet),
+               nft_table=(nftables.ARGUMENTS, nftables.NftTable))
+# The last reading's calls and keys (root only, like the interfaces' own files), on tmpfs: a reboot forgets them.
+KEPT_DIR = '/run/wgsplit'
+KEPT_READING = KEPT_DIR + '/reading.json'
+
+
+class Refused(Exception):
+    """A call's module would fail (fail_json)."""
+
+
+def command_key(args, kwargs):
+    return repr((args, sorted(kwargs.items())))
+
+
+class Remembering(object):
+    """A module whose commands' output is kept in `reads`, for a reading that only reads: split_info's, then the
+    calls it reads again see the same moment and run a command they share once (iptables-save, wg show)."""
+
+    def __init__(self, module, reads):
+        self._module = module
+        self._reads = reads
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def run_command(self, args, **kwargs):
+        key = command_key(args, kwargs)
+        if key not in self._reads:
+            self._reads[key] = self._module.run_command(args, **kwargs)
+        return self._reads[key]
+
+
+class CheckModeCall(object):
+    """What a module's StateModule sees of its AnsibleModule: the call's checked arguments, check mode, and
+    this module's commands; a failure is raised, not exited, so that the other calls are read too. `reads` holds
+    the output of each command already run: in check mode every command reads, and nothing changes between the
+    calls, so several calls reading the same table (iptables-save -t nat, the boot units) run it once."""
+
+    def __init__(self, module, params, reads):
+        self.params = params
+        self.check_mode = True
+        self._diff = False
+        self.module = module
+        self.reads = reads
+
+    def run_command(self, args, **kwargs):
+        key = command_key(args, kwargs)
+        if key not in self.reads:  # raised: this call is pending (not kept: the next call runs it again)
+            self.reads[key] = self.module.run_command(args, handle_exceptions=False, **kwargs)
+        return self.reads[key]
+
+    def get_bin_path(self, name, required=False):
+        path = self.module.get_bin_path(name)
+        if path is None and required:
+            raise Refused('%s is not installed' % name)
+        return path
+
+    def fail_json(self, msg, **_result):
+        raise Refused(msg)
+
+
+def with_keys(args, keys):
+    """wg_upstream arguments with each interface's keys from `keys`."""
+    return dict(args, upstreams=[dict(spec, **keys.get(spec.get('name'), {})) for spec in args.get('upstreams') or []])
+
+
+def reasons(module, call, keys, reads):
+    """Why the call would change the gateway ([] when it would not)."""
+    if call['module'] == 'wg_upstream' and any(
+            isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
+        return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
+    try:
+        args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
+        arguments, state_module = MODULES[call['module']]
+        checked = ArgumentSpecValidator(**arguments).validate(args)
+        if checked.error_messages:
+            return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
+        return state_module(CheckModeCall(module, checked.validated_parameters, reads)).pending()
+    except Refused as error:
+        return ['it fails: %s' % error]
+    except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
+        return ['its reading fails: %s' % ('%s: %s' % (type(error).__name__, error))]
+
+
+def must_run(names, pending):
+    """{name: whether the call runs}: it is pending, or a call of the same role before it is (its change can change
+    what a later call finds: an interface recreated loses its routes). A role is what a name has before its first
+    dot (a later role reads its calls again when one of an earlier role runs: read_again)."""
+    run, earlier = {}, set()
+    for name in names:
+        role = name.split('.')[0]
+        if pending[name]:
+            earlier.add(role)
+        run[name] = role in earlier
+    return run
+
+
+def read_again(names, run):
+    """{role: whether it must read its calls again}: a call of a role before it (in the order of the calls) runs, so
+    what its calls find may have changed, and one of its calls would be skipped (when all of them run anyway, a
+    reading could only skip some, which change nothing)."""
+    result, ran, skipped = {}, False, {}
+    for name in names:
+        role = name.split('.')[0]
+        if role not in result:
+            result[role] = ran
+        skipped[role] = skipped.get(role, False) or not run[name]
+        ran = ran or run[name]
+    return dict((role, before and skipped[role]) for role, before in result.items())
+
+
+def reading(module, calls, keys, reads=None):
+    """split_pending's result for `calls` (each with name, module and args) and the interfaces' `keys`: run, pending
+    (the calls that would change something, with their reasons) and read_again."""
+    reads = {} if reads is None else reads
+    names = [call['name'] for call in calls]
+    pending = dict((call['name'], reasons(module, call, keys, reads)) for call in calls)
+    run = must_run(names, pending)
+    return dict(run=run, pending=dict((name, found) for name, found in pending.items() if found), read_again=read_again(names, run))
+
+
+def digest(*values):
+    """The digest of JSON-like values; the controller's plan and the host's kept calls compare by it. None for a value
+    JSON cannot hold the same way on both sides (then nothing is compared equal)."""
+    try:
+        text = json.dumps(values, sort_keys=True, separators=(',', ':'), ensure_ascii=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode('ascii')).hexdigest()
+
+
+def keep(inputs, calls, keys, path=KEPT_READING):
+    """Keep the calls read and their keys for the next run planned from the same `inputs` (a digest). False when the
+    place is not the collection's to write (not a directory of root only)."""
+    directory = os.path.dirname(path)
+    try:
+        os.mkdir(directory, 0o700)
+    except OSError:
+        pass  # there already (checked below), or not creatable (refused below)
+    try:
+        found = os.lstat(directory)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid() or found.st_mode & 0o077:
+        return False
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.reading-')
+    try:
+        with os.fdopen(handle, 'w') as out:  # mkstemp: 0600
+            json.dump(dict(inputs=inputs, calls=calls, interface_keys=keys), out, sort_keys=True)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return True
+
+
+def forget(path=KEPT_READING):
+    """Remove the kept calls (the gateway's removal) and their directory when nothing else is in it."""
+    for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+        try:
+            remove(target)
+        except OSError:
+            pass  # absent, or the directory holds something else
+
+
+def kept(inputs, path=KEPT_READING):
+    """(calls, keys) kept by the last reading when it was planned from the same `inputs`, else None: an absent,
+    unreadable or malformed file, or one that is not root's only, is no reading."""
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError:
+        return None
+    with os.fdopen(handle) as found:
+        status = os.fstat(found.fileno())
+        if not stat.S_ISREG(status.st_mode) or status.st_uid != os.geteuid() or status.st_mode & 0o077:
+            return None
+        try:
+            data = json.load(found)
+        except ValueError:
+            return None
+    if not isinstance(data, dict) or data.get('inputs') != inputs or not isinstance(data.get('interface_keys'), dict):
+        return None
+    calls = data.get('calls')
+    if not isinstance(calls, list) or not all(
+            isinstance(call, dict) and sorted(call) == ['args', 'module', 'name'] and isinstance(call['name'], str)
+            and call['module'] in MODULES and isinstance(call['args'], dict) for call in calls):
+        return None
+    if len(set(call['name'] for call in calls)) != len(calls):
+        return None
+    return calls, data['interface_keys']
