@@ -18,7 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import digest
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import call_digest, summary
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.calls import role_work
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan_inventory
 
@@ -55,25 +55,24 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         variables, args = self.arguments(task_vars)
-        info_args = {} if args['server_interface'] is None else dict(server_interface=args['server_interface'])
-        # What the calls are planned from, besides the host: split_info reads the calls the last reading kept when
-        # they were planned from the same (a run that changes nothing then makes one round trip, not two).
-        inputs = digest(variables, args)
-        if inputs is not None:
-            info_args['recheck'] = inputs
+        # split_info also reads again the calls the last reading kept: a run whose calls are planned the same then
+        # makes one round trip to the host, not two.
+        info_args = dict(recheck=True)
+        if args['server_interface'] is not None:
+            info_args['server_interface'] = args['server_interface']
         found = self.read('split_info', info_args, task_vars)
         # The interpreter found on the first module's run is the host's fact, as after any module task.
         result['ansible_facts'] = found.get('ansible_facts') or {}
         if found.get('failed'):
             return failure(result, 'split_info', found)
-        recheck = found.pop('recheck', None)
+        recheck = found.pop('recheck', None) or {}
         found = module_data(found)
         try:
             planned = plan_inventory(variables, found, args['base_dir'])
         except Exception as error:  # pylint: disable=broad-except  # a bug: its type and place, never the values
             return dict(result, failed=True, msg='the plan failed: %s' % type(error).__name__,
                         exception=traceback.format_exc().rsplit('\n', 2)[0])
-        reading = self.read_calls(planned, found, recheck, inputs, task_vars)
+        reading = self.read_calls(planned, found, recheck, task_vars)
         if reading.get('failed'):
             return failure(result, 'split_pending', reading)
         pending = module_data(reading)
@@ -86,22 +85,24 @@ class ActionModule(ActionBase):
         result['_ansible_no_log'] = True
         return result
 
-    def read_calls(self, planned, found, recheck, inputs, task_vars):
-        """The reading of every call of the run: split_info's when it read these calls again (keys included), else
-        split_pending's, which keeps them for the next run planned from the same inputs. None ({}) without calls, with
-        a bad inventory, or while a command is missing (each role then reads its calls again)."""
+    def read_calls(self, planned, found, recheck, task_vars):
+        """The reading of every call of the run: split_info's (`recheck`) for the calls planned exactly as those it read
+        again, keys included; split_pending's for the others, which keeps them all for the next run. None ({}) without
+        calls, with a bad inventory, or while a command is missing (each role then reads its calls again)."""
         calls = [call for role_calls in (planned.get('calls') or {}).values() for call in role_calls]
         absent = planned['state'] == 'absent'
         if calls and not planned['errors'] and not found.get('missing_packages'):
             keys = planned['secrets']['interface_keys']
-            if recheck and recheck.pop('digest', None) == digest(calls, keys):
-                return recheck
-            # Forgotten with the gateway's removal.
-            remember = '' if absent or inputs is None else inputs
-            return self.read('split_pending', dict(calls=calls, interface_keys=keys, remember=remember), task_vars)
+            known = dict((call['name'], recheck[call['name']]['pending']) for call in calls
+                         if call['name'] in recheck and recheck[call['name']].get('digest') == call_digest(call, keys))
+            names = [call['name'] for call in calls]
+            if not absent and len(known) == len(calls) == len(recheck):
+                return summary(names, known)  # the calls kept are this run's: nothing to read or keep
+            # The calls kept anew, or forgotten with the gateway's removal.
+            return self.read('split_pending', dict(calls=calls, interface_keys=keys, known=known, remember=not absent), task_vars)
         if absent and found.get('kept_reading'):
             # Nothing left to remove but the calls kept: forgotten all the same (they hold the keys).
-            forgotten = self.read('split_pending', dict(calls=[], remember=''), task_vars)
+            forgotten = self.read('split_pending', dict(calls=[], remember=False), task_vars)
             return forgotten if forgotten.get('failed') else {}
         return {}
 

@@ -2,8 +2,9 @@
 # Copyright: (c) 2026, wgsplit.gateway developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which of a run's module calls would change the gateway (split_pending), and the calls of the last reading kept on
-the host so that the next run's split_info reads them again in its own round trip (a run whose calls did not change
-then needs no second one). The reading runs each module's own StateModule in check mode: the same code as the calls."""
+the host so that the next run's split_info reads them again in its own round trip: a call planned the same (by its
+digest, keys included) then needs no second one. The reading runs each module's own StateModule in check mode: the
+same code as the calls."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -86,13 +87,23 @@ def with_keys(args, keys):
     return dict(args, upstreams=[dict(spec, **keys.get(spec.get('name'), {})) for spec in args.get('upstreams') or []])
 
 
+def call_arguments(call, keys):
+    """The arguments the call's module gets: a wg_upstream call's with its interfaces' keys."""
+    return with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
+
+
+def call_digest(call, keys):
+    """What makes a call read the same: its name, module and arguments, keys included."""
+    return digest(call['name'], call['module'], call_arguments(call, keys))
+
+
 def reasons(module, call, keys, reads):
     """Why the call would change the gateway ([] when it would not)."""
     if call['module'] == 'wg_upstream' and any(
             isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
         return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
     try:
-        args = with_keys(call['args'], keys) if call['module'] == 'wg_upstream' else call['args']
+        args = call_arguments(call, keys)
         arguments, state_module = MODULES[call['module']]
         checked = ArgumentSpecValidator(**arguments).validate(args)
         if checked.error_messages:
@@ -131,14 +142,29 @@ def read_again(names, run):
     return dict((role, before and skipped[role]) for role, before in result.items())
 
 
-def reading(module, calls, keys, reads=None):
-    """split_pending's result for `calls` (each with name, module and args) and the interfaces' `keys`: run, pending
+def summary(names, found):
+    """split_pending's result from each call's reasons (`found`, by name; the calls in the run's order): run, pending
     (the calls that would change something, with their reasons) and read_again."""
+    run = must_run(names, found)
+    return dict(run=run, pending=dict((name, found[name]) for name in names if found[name]), read_again=read_again(names, run))
+
+
+def reading(module, calls, keys, reads=None, known=None):
+    """The reasons of each call (by name), read on the host but for those `known` (read already, by split_info)."""
     reads = {} if reads is None else reads
-    names = [call['name'] for call in calls]
-    pending = dict((call['name'], reasons(module, call, keys, reads)) for call in calls)
-    run = must_run(names, pending)
-    return dict(run=run, pending=dict((name, found) for name, found in pending.items() if found), read_again=read_again(names, run))
+    known = known or {}
+    return dict((call['name'], known[call['name']] if call['name'] in known else reasons(module, call, keys, reads))
+                for call in calls)
+
+
+def read_kept(module, reads, path=KEPT_READING):
+    """{name: dict(digest, pending)} of the calls the last reading kept, read again now (sharing `reads`), or None."""
+    found = kept(path)
+    if found is None:
+        return None
+    calls, keys = found
+    found = reading(module, calls, keys, reads)
+    return dict((call['name'], dict(digest=call_digest(call, keys), pending=found[call['name']])) for call in calls)
 
 
 def digest(*values):
@@ -151,9 +177,9 @@ def digest(*values):
     return hashlib.sha256(text.encode('ascii')).hexdigest()
 
 
-def keep(inputs, calls, keys, path=KEPT_READING):
-    """Keep the calls read and their keys for the next run planned from the same `inputs` (a digest). False when the
-    place is not the collection's to write (not a directory of root only)."""
+def keep(calls, keys, path=KEPT_READING):
+    """Keep the calls read and their keys for the next run's split_info. False when the place is not the collection's
+    to write (not a directory of root only)."""
     directory = os.path.dirname(path)
     try:
         os.mkdir(directory, 0o700)
@@ -168,7 +194,7 @@ def keep(inputs, calls, keys, path=KEPT_READING):
     handle, temporary = tempfile.mkstemp(dir=directory, prefix='.reading-')
     try:
         with os.fdopen(handle, 'w') as out:  # mkstemp: 0600
-            json.dump(dict(inputs=inputs, calls=calls, interface_keys=keys), out, sort_keys=True)
+            json.dump(dict(calls=calls, interface_keys=keys), out, sort_keys=True)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -185,9 +211,9 @@ def forget(path=KEPT_READING):
             pass  # absent, or the directory holds something else
 
 
-def kept(inputs, path=KEPT_READING):
-    """(calls, keys) kept by the last reading when it was planned from the same `inputs`, else None: an absent,
-    unreadable or malformed file, or one that is not root's only, is no reading."""
+def kept(path=KEPT_READING):
+    """(calls, keys) kept by the last reading, else None: an absent, unreadable or malformed file, or one that is not
+    root's only, is no reading."""
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
     except OSError:
@@ -200,7 +226,7 @@ def kept(inputs, path=KEPT_READING):
             data = json.load(found)
         except ValueError:
             return None
-    if not isinstance(data, dict) or data.get('inputs') != inputs or not isinstance(data.get('interface_keys'), dict):
+    if not isinstance(data, dict) or not isinstance(data.get('interface_keys'), dict):
         return None
     calls = data.get('calls')
     if not isinstance(calls, list) or not all(

@@ -55,12 +55,12 @@ options:
     default: 53
   recheck:
     description:
-      - A digest of what a run's calls are planned from. When the last M(wgsplit.gateway.split_pending) reading that
-        was asked to remember them kept calls planned from the same digest, they are read again here, as
-        M(wgsplit.gateway.split_pending) would read them, and returned as I(recheck).
-      - The collection's C(split_plan) action gives it, and uses I(recheck) instead of a second round trip when the
-        calls it plans are those read (compared by I(recheck.digest)).
-    type: str
+      - Read again the calls the last M(wgsplit.gateway.split_pending) reading kept (its I(remember)), right after
+        this module's own reading and sharing its commands, and return what each would change as I(recheck).
+      - The collection's C(split_plan) action asks for it, and reads with M(wgsplit.gateway.split_pending) only the
+        calls it plans differently from those read here (by I(recheck)'s digests).
+    type: bool
+    default: false
 notes:
   - Requires iproute2 with JSON output (C(ip -j)). C(wg), C(ipset) and C(systemctl) are used when present.
   - The sockets are those of the network namespace the module runs in; their owners are found among
@@ -341,11 +341,11 @@ kept_reading:
   type: bool
 recheck:
   description:
-    - The reading of the calls kept for I(recheck), as M(wgsplit.gateway.split_pending) returns it (I(run), I(pending),
-      I(read_again)), and I(digest), the digest of those calls and their keys.
-  returned: when I(recheck) matches the calls kept, and no command the collection runs is missing
+    - For each call kept, by name, I(digest) (of its name, module and arguments, keys included) and I(pending), the
+      reasons it would change the gateway (empty when it would not), as M(wgsplit.gateway.split_pending) reads them.
+  returned: with I(recheck), when calls are kept and no command the collection runs is missing
   type: dict
-  sample: {"digest": "5f0c...", "run": {"wg_upstream": false}, "pending": {}, "read_again": {"wg_upstream": false}}
+  sample: {"wg_upstream": {"digest": "5f0c...", "pending": []}, "split_client.chains": {"digest": "9a1e...", "pending": ["the kernel differs"]}}
 '''
 
 import ipaddress
@@ -363,7 +363,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
     RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_READING, Remembering, digest, kept, reading
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_READING, Remembering, read_kept
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -748,17 +748,17 @@ def main():
             resolver_config=dict(type='path', default=RESOLVER_CONFIG),
             resolver_unit=dict(type='str', default=RESOLVER_UNIT),
             dns_port=dict(type='int', default=53),
-            recheck=dict(type='str', no_log=False),
+            recheck=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
     reads = {}
     found = dict(SplitInfo(Remembering(module, reads)).read(), kept_reading=os.path.lexists(KEPT_READING))
-    # After the state is read, in the same round trip (a run whose calls did not change reads them here), from the
-    # same outputs where a command is the same.
-    calls = None if module.params['recheck'] is None or found['missing_packages'] else kept(module.params['recheck'])
-    if calls is not None:
-        found['recheck'] = dict(reading(module, *calls, reads=reads), digest=digest(*calls))
+    # After the state is read, in the same round trip (calls planned the same need no second one), from the same
+    # outputs where a command is the same.
+    recheck = read_kept(module, reads) if module.params['recheck'] and not found['missing_packages'] else None
+    if recheck is not None:
+        found['recheck'] = recheck
     module.exit_json(changed=False, **found)
 
 

@@ -59,14 +59,19 @@ options:
       - Apart from I(calls) so that only the keys are hidden from logs.
     type: dict
     default: {}
+  known:
+    description:
+      - The reasons already read for some calls, by call name (a list, empty when the call would change nothing):
+        those calls are not read again. The collection's C(split_plan) action gives what
+        M(wgsplit.gateway.split_info) read of the calls kept (its I(recheck)) for the calls planned exactly the same.
+    type: dict
+    default: {}
   remember:
     description:
-      - A digest of what the calls were planned from. Given, the calls and their keys are kept on the host
-        (C(/run/wgsplit/reading.json), root only, forgotten at reboot), and the next
-        M(wgsplit.gateway.split_info) given the same digest as I(recheck) reads them again in its own call, so that a
-        run whose calls did not change needs no call of this module.
-      - An empty string forgets the calls kept (the gateway's removal). Not in check mode.
-    type: str
+      - C(true) keeps the calls and their keys on the host (C(/run/wgsplit/reading.json), root only, gone at reboot)
+        for the next M(wgsplit.gateway.split_info) given I(recheck), which reads them again in its own call. C(false)
+        forgets them (the gateway's removal). Nothing is kept or forgotten in check mode.
+    type: bool
 notes:
   - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls per role as its C(calls) and the keys as
     C(secrets.interface_keys).
@@ -109,7 +114,7 @@ read_again:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import MODULES, forget, keep, reading
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import MODULES, forget, keep, reading, summary
 
 
 def main():
@@ -120,20 +125,25 @@ def main():
                 module=dict(type='str', required=True, choices=sorted(MODULES)),
                 args=dict(type='dict', required=True))),
             interface_keys=dict(type='dict', default={}, no_log=True),
-            remember=dict(type='str', no_log=False),
+            known=dict(type='dict', default={}),
+            remember=dict(type='bool'),
         ),
         supports_check_mode=True,
     )
-    calls, keys, remember = module.params['calls'], module.params['interface_keys'], module.params['remember']
+    calls, keys, known, remember = (module.params[name] for name in ('calls', 'interface_keys', 'known', 'remember'))
     names = [call['name'] for call in calls]
     repeated = sorted(set(name for name in names if names.count(name) > 1))
     if repeated:
         module.fail_json(msg='calls names %s more than once' % ', '.join(repeated))
-    result = reading(module, calls, keys)
-    # Only what the reading was asked for, and never in check mode (it writes).
+    malformed = sorted(name for name, found in known.items()
+                       if not isinstance(found, list) or not all(isinstance(reason, str) for reason in found))
+    if malformed:
+        module.fail_json(msg='known: the reasons of %s are not a list of strings' % ', '.join(malformed))
+    result = summary(names, reading(module, calls, keys, known=known))
+    # Only when asked, and never in check mode (it writes).
     if remember is not None and not module.check_mode:
         if remember:
-            keep(remember, calls, keys)
+            keep(calls, keys)
         else:
             forget()
     # The calls' arguments are the plan's (hundreds of kilobytes for hundreds of clients): echoed back as the

@@ -10,7 +10,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.wgsplit.gateway.plugins.action import split_plan
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import digest
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import call_digest
 from ansible_collections.wgsplit.gateway.plugins.action.split_plan import ActionModule
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'plugin_utils'))
@@ -46,10 +46,9 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
                     {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
     result = plugin.run(task_vars={})
     assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending']
-    inputs = plugin.executed[0][1].pop('recheck')
-    assert plugin.executed[0][1] == dict(server_interface='wg0') and len(inputs) == 64
-    # The calls read are kept on the host for the next run planned from the same inputs.
-    assert plugin.executed[1][1]['remember'] == inputs
+    assert plugin.executed[0][1] == dict(server_interface='wg0', recheck=True)
+    # Nothing was kept on the host (no recheck): every call is read, and kept for the next run.
+    assert plugin.executed[1][1]['remember'] is True and plugin.executed[1][1]['known'] == {}
     calls = plugin.executed[1][1]['calls']
     assert calls == [call for role_calls in result['calls'].values() for call in role_calls]
     assert [call['name'].split('.')[0] for call in calls][:1] == ['wg_upstream'] and len(calls) > 3
@@ -63,24 +62,49 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert result['_ansible_no_log'] is True  # the secrets part holds the keys
 
 
-def test_calls_split_info_read_again_are_used_when_they_are_the_plans_own():
-    first = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
+def kept_reading(variables, **reasons):
+    """split_info's recheck of the calls of `variables` as planned, each with `reasons` (by name; else none), and the
+    calls and keys read."""
+    first = action(dict(variables=variables), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
     first.run(task_vars={})
-    (_info, info_args), (_pending, pending_args) = first.executed
-    again = dict(run={'wg_upstream': False}, pending={}, read_again={'wg_upstream': False})
-    kept = dict(again, digest=digest(pending_args['calls'], pending_args['interface_keys']))
-    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), recheck=kept)})
+    calls, keys = first.executed[1][1]['calls'], first.executed[1][1]['interface_keys']
+    return dict((call['name'], dict(digest=call_digest(call, keys), pending=reasons.get(call['name'], []))) for call in calls), calls
+
+
+def test_calls_split_info_read_again_are_used_when_they_are_the_plans_own():
+    recheck, calls = kept_reading(VARIABLES, wg_upstream=['the kernel differs'])
+    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), recheck=recheck)})
     result = plugin.run(task_vars={})
-    assert plugin.executed == [('wgsplit.gateway.split_info', info_args)]  # one round trip
-    assert result['pending'] == again and 'recheck' not in result['found']
-    # Other calls, or the same calls with other keys: read by split_pending, and kept.
-    for changed in (dict(variables=dict(VARIABLES, upstreams=[dict(UPSTREAMS[0], endpoint='other.example.com:51820'), UPSTREAMS[1]])),
-                    dict(variables=dict(VARIABLES, upstreams=[dict(UPSTREAMS[0], private_key=OTHER_KEY), UPSTREAMS[1]]))):
-        plugin = action(changed, {'wgsplit.gateway.split_info': dict(found(), recheck=kept), 'wgsplit.gateway.split_pending': PENDING})
-        result = plugin.run(task_vars={})
-        assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info', 'wgsplit.gateway.split_pending']
-        assert plugin.executed[1][1]['remember'] == plugin.executed[0][1]['recheck'] != info_args['recheck']
-        assert result['pending']['pending'] == PENDING['pending']
+    assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info']  # one round trip
+    names = [call['name'] for call in calls]
+    assert result['pending']['pending'] == {'wg_upstream': ['the kernel differs']} and 'recheck' not in result['found']
+    assert result['pending']['run'] == dict((name, name.startswith('wg_upstream')) for name in names)
+    assert list(result['pending']['read_again']) == ['wg_upstream', 'split_client', 'dnsmasq_split']
+
+
+@pytest.mark.parametrize('change', ['endpoint', 'private_key'])
+def test_only_the_calls_planned_otherwise_are_read_and_all_are_kept(change):
+    recheck, calls = kept_reading(VARIABLES, **{'split_client.chains': ['the kernel differs']})
+    edited = dict(UPSTREAMS[0], endpoint='other.example.com:51820') if change == 'endpoint' else dict(UPSTREAMS[0], private_key=OTHER_KEY)
+    plugin = action(dict(variables=dict(VARIABLES, upstreams=[edited, UPSTREAMS[1]])),
+                    {'wgsplit.gateway.split_info': dict(found(), recheck=recheck), 'wgsplit.gateway.split_pending': PENDING})
+    result = plugin.run(task_vars={})
+    args = plugin.executed[1][1]
+    assert [call['name'] for call in args['calls']] == [call['name'] for call in calls] and args['remember'] is True
+    # The upstream interfaces' call is read (its endpoint or key differs); the others are known, with their reasons.
+    assert sorted(args['known']) == sorted(call['name'] for call in calls if call['name'] != 'wg_upstream')
+    assert args['known']['split_client.chains'] == ['the kernel differs']
+    assert result['pending']['pending'] == PENDING['pending']
+
+
+def test_calls_kept_but_no_longer_planned_are_kept_anew():
+    recheck, _calls = kept_reading(VARIABLES)
+    recheck['split_client.gone'] = dict(digest='0' * 64, pending=[])
+    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), recheck=recheck),
+                                                'wgsplit.gateway.split_pending': PENDING})
+    plugin.run(task_vars={})
+    args = plugin.executed[1][1]
+    assert args['remember'] is True and sorted(args['known']) == sorted(call['name'] for call in args['calls'])
 
 
 def test_removal_forgets_the_calls_kept_even_with_nothing_else_left():
@@ -88,21 +112,14 @@ def test_removal_forgets_the_calls_kept_even_with_nothing_else_left():
     plugin = action(dict(variables=dict(VARIABLES, state='absent')),
                     {'wgsplit.gateway.split_info': on_host, 'wgsplit.gateway.split_pending': PENDING})
     plugin.run(task_vars={})
-    assert plugin.executed[1][1]['remember'] == ''
+    assert plugin.executed[1][1]['remember'] is False
     # Nothing else on the host: the calls kept are forgotten by a reading of none, and nothing is read without them.
     forgotten = dict(changed=False, run={}, pending={}, read_again={})
-    for kept, reads in ((True, [dict(calls=[], remember='')]), (False, [])):
+    for kept, reads in ((True, [dict(calls=[], remember=False)]), (False, [])):
         plugin = action(dict(variables=dict(VARIABLES, state='absent')),
                         {'wgsplit.gateway.split_info': dict(found(), kept_reading=kept), 'wgsplit.gateway.split_pending': forgotten})
         result = plugin.run(task_vars={})
         assert [args for name, args in plugin.executed[1:]] == reads and result['pending'] == {}
-
-
-def test_inputs_json_cannot_hold_are_never_compared():
-    variables = dict(VARIABLES, note=float('nan'))  # not a setting: warned of, and ignored
-    plugin = action(dict(variables=variables), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
-    plugin.run(task_vars={})
-    assert 'recheck' not in plugin.executed[0][1] and plugin.executed[1][1]['remember'] == ''
 
 
 def test_a_bad_inventory_is_planned_with_its_errors_and_nothing_is_read():
@@ -110,7 +127,7 @@ def test_a_bad_inventory_is_planned_with_its_errors_and_nothing_is_read():
                     {'wgsplit.gateway.split_info': found()})
     result = plugin.run(task_vars={})
     assert [name for name, _args in plugin.executed] == ['wgsplit.gateway.split_info']
-    assert list(plugin.executed[0][1]) == ['recheck']  # split_info's own default interface
+    assert plugin.executed[0][1] == dict(recheck=True)  # split_info's own default interface
     assert result['errors'] and 'nowhere' in ' '.join(result['errors']) and result['pending'] == {}
 
 
