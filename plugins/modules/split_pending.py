@@ -61,8 +61,8 @@ options:
     default: {}
   known:
     description:
-      - The reasons already read for some calls, by call name (a list, empty when the call would change nothing):
-        those calls are not read again. The collection's C(split_plan) action gives what
+      - The reasons already read for some calls, by call name (a list, empty when the call would change nothing).
+        Those calls are not read again. The collection's C(split_plan) action gives what
         M(wgsplit.gateway.split_info) read of the calls kept (its I(recheck)) for the calls planned exactly the same.
     type: dict
     default: {}
