@@ -94,7 +94,7 @@ class ActionModule(ActionBase):
         if calls and not planned['errors'] and not found.get('missing_packages'):
             keys = planned['secrets']['interface_keys']
             known = dict((call['name'], recheck[call['name']]['pending']) for call in calls
-                         if call['name'] in recheck and recheck[call['name']].get('digest') == call_digest(call, keys))
+                         if call['name'] in recheck and same_digest(recheck[call['name']].get('digest'), call_digest(call, keys)))
             names = [call['name'] for call in calls]
             if not absent and len(known) == len(calls) == len(recheck):
                 return summary(names, known)  # the calls kept are this run's: nothing to read or keep
@@ -136,6 +136,11 @@ class ActionModule(ActionBase):
         for warning in module_result.get('warnings') or []:
             display.warning(warning)
         return module_result
+
+
+def same_digest(found, planned):
+    """A call planned without a digest (a value JSON cannot hold the same way) reads anew: None never matches."""
+    return planned is not None and found == planned
 
 
 def holds_template(value):

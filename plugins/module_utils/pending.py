@@ -25,6 +25,7 @@ MODULES = dict(wg_upstream=(upstreams.ARGUMENTS, upstreams.WgUpstream), policy_r
 # The last reading's calls and keys (root only, like the interfaces' own files), on tmpfs: a reboot forgets them.
 KEPT_DIR = '/run/wgsplit'
 KEPT_READING = KEPT_DIR + '/reading.json'
+TEMPORARY_PREFIX = '.reading-'
 
 
 class Refused(Exception):
@@ -158,13 +159,19 @@ def reading(module, calls, keys, reads=None, known=None):
 
 
 def read_kept(module, reads, path=KEPT_READING):
-    """{name: dict(digest, pending)} of the calls the last reading kept, read again now (sharing `reads`), or None."""
+    """{name: dict(digest, pending)} of the calls the last reading kept, read again now (sharing `reads`), or None.
+    A call without a digest (a value JSON cannot hold the same way) is left out: nothing could match it."""
     found = kept(path)
     if found is None:
         return None
     calls, keys = found
+    # The keys came from a file, not a no_log option: hidden from whatever the module returns all the same.
+    module.no_log_values.update(value for interface in keys.values() if isinstance(interface, dict)
+                                for value in interface.values() if isinstance(value, str) and value)
+    digests = dict((call['name'], call_digest(call, keys)) for call in calls)
+    calls = [call for call in calls if digests[call['name']] is not None]
     found = reading(module, calls, keys, reads)
-    return dict((call['name'], dict(digest=call_digest(call, keys), pending=found[call['name']])) for call in calls)
+    return dict((call['name'], dict(digest=digests[call['name']], pending=found[call['name']])) for call in calls)
 
 
 def digest(*values):
@@ -179,7 +186,7 @@ def digest(*values):
 
 def keep(calls, keys, path=KEPT_READING):
     """Keep the calls read and their keys for the next run's split_info. False when the place is not the collection's
-    to write (not a directory of root only)."""
+    to write (not a directory of root only) or the file cannot be written (a full /run): a cache, never a failure."""
     directory = os.path.dirname(path)
     try:
         os.mkdir(directory, 0o700)
@@ -191,11 +198,17 @@ def keep(calls, keys, path=KEPT_READING):
         return False
     if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid() or found.st_mode & 0o077:
         return False
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.reading-')
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX)
+    except OSError:
+        return False
     try:
         with os.fdopen(handle, 'w') as out:  # mkstemp: 0600
-            json.dump(dict(calls=calls, interface_keys=keys), out, sort_keys=True)
+            json.dump(dict(calls=calls, interface_keys=keys), out, sort_keys=True, allow_nan=False)
         os.replace(temporary, path)
+    except (OSError, ValueError):
+        os.unlink(temporary)
+        return False
     except BaseException:
         os.unlink(temporary)
         raise
@@ -203,8 +216,14 @@ def keep(calls, keys, path=KEPT_READING):
 
 
 def forget(path=KEPT_READING):
-    """Remove the kept calls (the gateway's removal) and their directory when nothing else is in it."""
-    for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+    """Remove the kept calls (the gateway's removal), a file a stopped keep() left, and their directory when nothing
+    else is in it."""
+    directory = os.path.dirname(path)
+    try:
+        left = [os.path.join(directory, name) for name in os.listdir(directory) if name.startswith(TEMPORARY_PREFIX)]
+    except OSError:
+        left = []
+    for remove, target in [(os.unlink, path)] + [(os.unlink, name) for name in left] + [(os.rmdir, directory)]:
         try:
             remove(target)
         except OSError:

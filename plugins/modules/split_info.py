@@ -336,7 +336,7 @@ listeners:
     - {"protocol": "udp", "address": "10.8.0.1", "port": 53, "pid": 612, "process": "dnsmasq", "ours": true}
     - {"protocol": "tcp", "address": "127.0.0.53", "port": 53, "pid": 388, "process": "systemd-resolve", "ours": false}
 kept_reading:
-  description: Whether calls of a M(wgsplit.gateway.split_pending) reading are kept on the host (its I(remember)).
+  description: Whether the directory of the calls a M(wgsplit.gateway.split_pending) reading kept is on the host (its I(remember)).
   returned: always
   type: bool
 recheck:
@@ -363,7 +363,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
     RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_READING, Remembering, read_kept
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_DIR, Remembering, read_kept
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
 CHAIN_FILE = re.compile(r'^([a-z]+)\.([A-Za-z0-9_-]+)\.(inet|inet6|ipv4|ipv6)\.rules$')
@@ -753,7 +753,7 @@ def main():
         supports_check_mode=True,
     )
     reads = {}
-    found = dict(SplitInfo(Remembering(module, reads)).read(), kept_reading=os.path.lexists(KEPT_READING))
+    found = dict(SplitInfo(Remembering(module, reads)).read(), kept_reading=os.path.lexists(KEPT_DIR))
     # After the state is read, in the same round trip (calls planned the same need no second one), from the same
     # outputs where a command is the same.
     recheck = read_kept(module, reads) if module.params['recheck'] and not found['missing_packages'] else None

@@ -25,10 +25,15 @@ description:
     again; the collection's roles do, right before their calls, unless C(playbooks/site.yml) runs them back to back.
     There, once a call of an earlier role runs, what a later role's calls find may differ, so I(read_again) names
     the roles that must read their calls again.
-  - The module is read-only, so C(changed) is always C(false); it runs the same in check mode.
+  - The module changes nothing on the gateway, so C(changed) is always C(false). With I(remember) it keeps the calls it
+    read (a cache for M(wgsplit.gateway.split_info)), but not in check mode.
 extends_documentation_fragment:
   - wgsplit.gateway.attributes.read_only
   - wgsplit.gateway.attributes
+attributes:
+  check_mode:
+    description: The reading is the same in check mode; the calls are then neither kept nor forgotten (I(remember)).
+    support: full
 options:
   calls:
     description: The module calls, in the order the run makes them.
@@ -114,7 +119,7 @@ read_again:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import MODULES, forget, keep, reading, summary
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_DIR, MODULES, forget, keep, reading, summary
 
 
 def main():
@@ -142,9 +147,10 @@ def main():
     result = summary(names, reading(module, calls, keys, known=known))
     # Only when asked, and never in check mode (it writes).
     if remember is not None and not module.check_mode:
-        if remember:
-            keep(calls, keys)
-        else:
+        if remember and not keep(calls, keys):
+            module.warn('the calls read could not be kept under %s (a directory not root\'s only, or a full /run): '
+                        'the next run reads them all again' % KEPT_DIR)
+        elif not remember:
             forget()
     # The calls' arguments are the plan's (hundreds of kilobytes for hundreds of clients): echoed back as the
     # invocation they would double what the run carries and the controller processes; their names say enough.

@@ -14,7 +14,12 @@ version_added: 0.4.0
 description:
   - Reads the host with M(wgsplit.gateway.split_info), checks the whole inventory and plans every object of the
     gateway on the controller (what the filter P(wgsplit.gateway.split_plan#filter) returns), then reads with
-    M(wgsplit.gateway.split_pending) which of the plan's module calls would change the host. Changes nothing.
+    M(wgsplit.gateway.split_pending) which of the plan's module calls would change the host. Changes nothing on the
+    gateway but, outside check mode, the calls read kept for the next run (C(/run/wgsplit), root only).
+  - M(wgsplit.gateway.split_info) also reads again the calls the last reading kept. A call planned exactly as one of
+    those (name, module and arguments, keys included) takes its reasons from there; only the others are read by
+    M(wgsplit.gateway.split_pending), and when there are none it does not run. A run that changes nothing then
+    makes one module call on the host.
   - One task instead of three. The plan is not templated into a fact, and its calls are not templated into module
     arguments, which cost about a second per run with a hundred clients.
   - The result is the plan, with what was read (C(found)) and the reading of the calls (C(pending)). It holds the

@@ -4,7 +4,8 @@ Each playbook asserts its own lifecycle (create, again, check mode, modify, abse
 kernel; the namespace keeps the host's sets, rules and routes out of reach and is deleted afterwards.
 The modules also write files (/etc/wgsplit, the restore unit under /etc/systemd/system): each playbook
 runs in a mount namespace of its own where /etc is an overlay whose writes land in a temporary
-directory, so the host's /etc is never written; /run/wgsplit (split_pending's calls kept) is a tmpfs of its own.
+directory, so the host's /etc is never written; /run/wgsplit (split_pending's calls kept) is a tmpfs of its own
+(on the host, it leaves the empty root-only directory a gateway run makes).
 """
 import os
 import subprocess
@@ -18,7 +19,7 @@ PRIVATE_ETC = '''set -e
 mount -t tmpfs wgsplit-etc "$1"
 mkdir "$1/upper" "$1/work"
 mount -t overlay wgsplit-etc -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
-mkdir -p /run/wgsplit
+install -d -m 0700 /run/wgsplit
 mount -t tmpfs -o mode=0700 wgsplit-run /run/wgsplit
 shift
 exec "$@"

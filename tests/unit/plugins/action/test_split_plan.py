@@ -11,6 +11,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.wgsplit.gateway.plugins.action import split_plan
 from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import call_digest
+from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import call_digest as real_digest
 from ansible_collections.wgsplit.gateway.plugins.action.split_plan import ActionModule
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'plugin_utils'))
@@ -95,6 +96,16 @@ def test_only_the_calls_planned_otherwise_are_read_and_all_are_kept(change):
     assert sorted(args['known']) == sorted(call['name'] for call in calls if call['name'] != 'wg_upstream')
     assert args['known']['split_client.chains'] == ['the kernel differs']
     assert result['pending']['pending'] == PENDING['pending']
+
+
+def test_a_call_without_a_digest_is_read_anew(monkeypatch):
+    recheck, _calls = kept_reading(VARIABLES)
+    recheck['wg_upstream']['digest'] = None
+    monkeypatch.setattr(split_plan, 'call_digest', lambda call, keys: None if call['name'] == 'wg_upstream' else real_digest(call, keys))
+    plugin = action(dict(variables=VARIABLES), {'wgsplit.gateway.split_info': dict(found(), recheck=recheck),
+                                                'wgsplit.gateway.split_pending': PENDING})
+    plugin.run(task_vars={})
+    assert 'wg_upstream' not in plugin.executed[1][1]['known'] and len(plugin.executed[1][1]['known']) == len(recheck) - 1
 
 
 def test_calls_kept_but_no_longer_planned_are_kept_anew():

@@ -51,6 +51,9 @@ def test_keys_are_merged_by_interface_and_removals_keep_none():
 
 
 class FakeModule:
+    def __init__(self):
+        self.no_log_values = set()
+
     def run_command(self, *_args, **_kwargs):
         raise AssertionError('nothing is run for a call refused before it reads')
 
@@ -174,7 +177,9 @@ def test_calls_kept_are_read_again_with_their_digests_and_root_alone_reads_them(
     assert reading.kept(path) is None and reading.read_kept(FakeModule(), {}, path) is None  # nothing kept yet
     assert reading.keep(CALLS, KEYS, path) is True
     assert reading.kept(path) == (CALLS, KEYS)
-    again = reading.read_kept(FakeModule(), {}, path)
+    module = FakeModule()
+    again = reading.read_kept(module, {}, path)
+    assert module.no_log_values == {'SECRETKEY'}  # read from a file, hidden from the result all the same
     assert again == dict((call['name'], dict(digest=reading.call_digest(call, KEYS), pending=found))
                          for call, found in zip(CALLS, (['it fails: ipset is not installed'], ['it fails: ip is not installed'])))
     assert oct(os.stat(path).st_mode & 0o777) == '0o600' and oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == '0o700'
@@ -206,9 +211,10 @@ def test_a_link_is_not_followed_and_a_shared_directory_is_not_written(tmp_path):
     assert reading.keep(CALLS, KEYS, str(shared / 'reading.json')) is False and list(shared.iterdir()) == []
 
 
-def test_forgetting_removes_the_file_and_its_directory_when_empty(tmp_path):
+def test_forgetting_removes_the_file_what_a_stopped_keep_left_and_the_directory_when_empty(tmp_path):
     path = tmp_path / 'run' / 'reading.json'
     reading.keep(CALLS, KEYS, str(path))
+    (tmp_path / 'run' / '.reading-stopped').write_text('keys')
     reading.forget(str(path))
     assert not (tmp_path / 'run').exists()
     reading.forget(str(path))  # nothing to forget
@@ -233,3 +239,37 @@ def test_the_digest_of_what_json_cannot_hold_the_same_way_is_none():
     assert reading.digest(CALLS, {1: 'a'}) is not None
     assert reading.digest({'a'}) is None and reading.digest(float('nan')) is None
     assert reading.digest({1: 'a', 'b': 2}) is None  # keys JSON would sort otherwise
+
+
+def test_calls_that_cannot_be_kept_are_not_and_leave_nothing(tmp_path, monkeypatch):
+    path = tmp_path / 'run' / 'reading.json'
+    assert reading.keep([dict(CALLS[0], args=dict(timeout=float('nan')))], KEYS, str(path)) is False
+    assert os.listdir(str(tmp_path / 'run')) == []
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(reading.os, 'replace', full)
+    assert reading.keep(CALLS, KEYS, str(path)) is False and os.listdir(str(tmp_path / 'run')) == []
+    monkeypatch.setattr(reading.tempfile, 'mkstemp', full)
+    assert reading.keep(CALLS, KEYS, str(path)) is False
+
+
+def test_a_kept_call_without_a_digest_is_not_read_again(tmp_path):
+    path = tmp_path / 'reading.json'
+    path.write_text('{"calls": [{"name": "a", "module": "ipset_set", "args": {"x": NaN}}], "interface_keys": {}}')
+    path.chmod(0o600)
+    assert reading.read_kept(FakeModule(), {}, str(path)) == {}
+
+
+def test_split_info_and_the_calls_it_reads_again_share_their_commands():
+    class Counting:
+        def __init__(self):
+            self.argv = []
+
+        def run_command(self, args, **_kwargs):
+            self.argv.append(args)
+            return 0, 'out', ''
+    module, reads = Counting(), {}
+    reading.Remembering(module, reads).run_command(['iptables-save', '-t', 'mangle'], data=None, environ_update=dict(LANG='C'))
+    found = reading.CheckModeCall(module, {}, reads).run_command(['iptables-save', '-t', 'mangle'], data=None, environ_update=dict(LANG='C'))
+    assert found == (0, 'out', '') and module.argv == [['iptables-save', '-t', 'mangle']]
