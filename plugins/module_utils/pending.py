@@ -98,18 +98,30 @@ def call_digest(call, keys):
     return digest(call['name'], call['module'], call_arguments(call, keys))
 
 
-def reasons(module, call, keys, reads):
-    """Why the call would change the gateway ([] when it would not)."""
+def checked(call, keys):
+    """(the arguments the call's module would run with, as its own specification checks them, or None; why not)."""
     if call['module'] == 'wg_upstream' and any(
             isinstance(spec, dict) and set(spec) & set(upstreams.KEY_OPTIONS) for spec in call['args'].get('upstreams') or []):
-        return ['its arguments are refused: keys belong in interface_keys, hidden from logs']
+        return None, ['its arguments are refused: keys belong in interface_keys, hidden from logs']
+    result = ArgumentSpecValidator(**MODULES[call['module']][0]).validate(call_arguments(call, keys))
+    if result.error_messages:
+        return None, ['its arguments are refused: %s' % '; '.join(result.error_messages)]
+    return result.validated_parameters, []
+
+
+def reasons(module, call, keys, reads, params=None):
+    """Why the call would change the gateway ([] when it would not). `params` ({name: checked arguments}) holds those
+    of the calls a reading of the same calls checked already (the check of 5,000 rules costs a tenth of a second),
+    and gets this call's."""
+    params = {} if params is None else params
+    name = call.get('name')
     try:
-        args = call_arguments(call, keys)
-        arguments, state_module = MODULES[call['module']]
-        checked = ArgumentSpecValidator(**arguments).validate(args)
-        if checked.error_messages:
-            return ['its arguments are refused: %s' % '; '.join(checked.error_messages)]
-        return state_module(CheckModeCall(module, checked.validated_parameters, reads)).pending()
+        if name not in params:
+            found, refused = checked(call, keys)
+            if found is None:
+                return refused
+            params[name] = found
+        return MODULES[call['module']][1](CheckModeCall(module, params[name], reads)).pending()
     except Refused as error:
         return ['it fails: %s' % error]
     except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
@@ -150,11 +162,13 @@ def summary(names, found):
     return dict(run=run, pending=dict((name, found[name]) for name in names if found[name]), read_again=read_again(names, run))
 
 
-def reading(module, calls, keys, reads=None, known=None):
-    """The reasons of each call (by name), read on the host but for those `known` (read already, by split_info)."""
+def reading(module, calls, keys, reads=None, known=None, params=None):
+    """The reasons of each call (by name), read on the host but for those `known` (read already, by split_info).
+    `params`: as reasons() takes and fills them."""
     reads = {} if reads is None else reads
     known = known or {}
-    return dict((call['name'], known[call['name']] if call['name'] in known else reasons(module, call, keys, reads))
+    params = {} if params is None else params
+    return dict((call['name'], known[call['name']] if call['name'] in known else reasons(module, call, keys, reads, params))
                 for call in calls)
 
 
@@ -164,13 +178,13 @@ def read_kept(module, reads, path=KEPT_READING):
     found = kept(path)
     if found is None:
         return None
-    calls, keys = found
+    calls, keys, params = found
     # The keys came from a file, not a no_log option: hidden from whatever the module returns all the same.
     module.no_log_values.update(value for interface in keys.values() if isinstance(interface, dict)
                                 for value in interface.values() if isinstance(value, str) and value)
     digests = dict((call['name'], call_digest(call, keys)) for call in calls)
     calls = [call for call in calls if digests[call['name']] is not None]
-    found = reading(module, calls, keys, reads)
+    found = reading(module, calls, keys, reads, params=params)
     return dict((call['name'], dict(digest=digests[call['name']], pending=found[call['name']])) for call in calls)
 
 
@@ -184,9 +198,18 @@ def digest(*values):
     return hashlib.sha256(text.encode('ascii')).hexdigest()
 
 
-def keep(calls, keys, path=KEPT_READING):
-    """Keep the calls read and their keys for the next run's split_info. False when the place is not the collection's
-    to write (not a directory of root only) or the file cannot be written (a full /run): a cache, never a failure."""
+# Each module's specification, by digest: arguments it checked are used again only by the same.
+SPECS = dict((name, digest(arguments)) for name, (arguments, _state_module) in MODULES.items())
+
+
+def keep(calls, keys, params, path=KEPT_READING):
+    """Keep the calls read, their keys and their checked arguments (`params`, by name; each with the digest of its
+    module's specification) for the next run's split_info. False when the place is not the collection's to write
+    (not a directory of root only) or the file cannot be written (a full /run): a cache, never a failure. A call
+    known to the reading (not checked by it) keeps the arguments kept for it before, when it is the same."""
+    params = dict(previous_params(calls, keys, path), **params)
+    params = dict((call['name'], dict(spec=SPECS[call['module']], args=params[call['name']])) for call in calls
+                  if call['name'] in params and digest(params[call['name']]) is not None)
     directory = os.path.dirname(path)
     try:
         os.mkdir(directory, 0o700)
@@ -204,7 +227,7 @@ def keep(calls, keys, path=KEPT_READING):
         return False
     try:
         with os.fdopen(handle, 'w') as out:  # mkstemp: 0600
-            json.dump(dict(calls=calls, interface_keys=keys), out, sort_keys=True, allow_nan=False)
+            json.dump(dict(calls=calls, interface_keys=keys, params=params), out, sort_keys=True, allow_nan=False)
         os.replace(temporary, path)
     except (OSError, ValueError):
         os.unlink(temporary)
@@ -213,6 +236,16 @@ def keep(calls, keys, path=KEPT_READING):
         os.unlink(temporary)
         raise
     return True
+
+
+def previous_params(calls, keys, path=KEPT_READING):
+    """{name: checked arguments} kept before for those of `calls` that are the same (digest, keys included)."""
+    found = kept(path)
+    if found is None:
+        return {}
+    before = dict((call['name'], call_digest(call, found[1])) for call in found[0] if call['name'] in found[2])
+    return dict((call['name'], found[2][call['name']]) for call in calls
+                if before.get(call['name']) is not None and before[call['name']] == call_digest(call, keys))
 
 
 def forget(path=KEPT_READING):
@@ -231,8 +264,9 @@ def forget(path=KEPT_READING):
 
 
 def kept(path=KEPT_READING):
-    """(calls, keys) kept by the last reading, else None: an absent, unreadable or malformed file, or one that is not
-    root's only, is no reading."""
+    """(calls, keys, checked arguments by name) kept by the last reading, else None: an absent, unreadable or
+    malformed file, or one that is not root's only, is no reading. Checked arguments are those of a module whose
+    specification is the same (another version of the collection checks them again)."""
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
     except OSError:
@@ -254,4 +288,9 @@ def kept(path=KEPT_READING):
         return None
     if len(set(call['name'] for call in calls)) != len(calls):
         return None
-    return calls, data['interface_keys']
+    params = data.get('params') if isinstance(data.get('params'), dict) else {}
+    modules = dict((call['name'], call['module']) for call in calls)
+    return calls, data['interface_keys'], dict(
+        (name, found['args']) for name, found in params.items()
+        if name in modules and isinstance(found, dict) and isinstance(found.get('args'), dict)
+        and SPECS[modules[name]] is not None and found.get('spec') == SPECS[modules[name]])

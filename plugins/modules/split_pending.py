@@ -144,10 +144,11 @@ def main():
                        if not isinstance(found, list) or not all(isinstance(reason, str) for reason in found))
     if malformed:
         module.fail_json(msg='known: the reasons of %s are not a list of strings' % ', '.join(malformed))
-    result = summary(names, reading(module, calls, keys, known=known))
+    params = {}
+    result = summary(names, reading(module, calls, keys, known=known, params=params))
     # Only when asked, and never in check mode (it writes).
     if remember is not None and not module.check_mode:
-        if remember and not keep(calls, keys):
+        if remember and not keep(calls, keys, params):
             module.warn('the calls read could not be kept under %s (a directory not root\'s only, or a full /run): '
                         'the next run reads them all again' % KEPT_DIR)
         elif not remember:

@@ -175,8 +175,8 @@ def test_a_reading_says_what_runs_what_is_pending_and_what_reads_again_and_reads
 def test_calls_kept_are_read_again_with_their_digests_and_root_alone_reads_them(tmp_path):
     path = str(tmp_path / 'run' / 'reading.json')
     assert reading.kept(path) is None and reading.read_kept(FakeModule(), {}, path) is None  # nothing kept yet
-    assert reading.keep(CALLS, KEYS, path) is True
-    assert reading.kept(path) == (CALLS, KEYS)
+    assert reading.keep(CALLS, KEYS, {}, path) is True
+    assert reading.kept(path) == (CALLS, KEYS, {})
     module = FakeModule()
     again = reading.read_kept(module, {}, path)
     assert module.no_log_values == {'SECRETKEY'}  # read from a file, hidden from the result all the same
@@ -201,24 +201,24 @@ def test_a_malformed_kept_file_is_no_reading(tmp_path, text):
 
 def test_a_link_is_not_followed_and_a_shared_directory_is_not_written(tmp_path):
     target = tmp_path / 'elsewhere.json'
-    assert reading.keep(CALLS, KEYS, str(target)) is True
+    assert reading.keep(CALLS, KEYS, {}, str(target)) is True
     link = tmp_path / 'reading.json'
     link.symlink_to(target)
     assert reading.kept(str(link)) is None
     shared = tmp_path / 'shared'
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
-    assert reading.keep(CALLS, KEYS, str(shared / 'reading.json')) is False and list(shared.iterdir()) == []
+    assert reading.keep(CALLS, KEYS, {}, str(shared / 'reading.json')) is False and list(shared.iterdir()) == []
 
 
 def test_forgetting_removes_the_file_what_a_stopped_keep_left_and_the_directory_when_empty(tmp_path):
     path = tmp_path / 'run' / 'reading.json'
-    reading.keep(CALLS, KEYS, str(path))
+    reading.keep(CALLS, KEYS, {}, str(path))
     (tmp_path / 'run' / '.reading-stopped').write_text('keys')
     reading.forget(str(path))
     assert not (tmp_path / 'run').exists()
     reading.forget(str(path))  # nothing to forget
-    reading.keep(CALLS, KEYS, str(path))
+    reading.keep(CALLS, KEYS, {}, str(path))
     (tmp_path / 'run' / 'other').write_text('')
     reading.forget(str(path))
     assert sorted(os.listdir(str(tmp_path / 'run'))) == ['other']
@@ -243,15 +243,15 @@ def test_the_digest_of_what_json_cannot_hold_the_same_way_is_none():
 
 def test_calls_that_cannot_be_kept_are_not_and_leave_nothing(tmp_path, monkeypatch):
     path = tmp_path / 'run' / 'reading.json'
-    assert reading.keep([dict(CALLS[0], args=dict(timeout=float('nan')))], KEYS, str(path)) is False
+    assert reading.keep([dict(CALLS[0], args=dict(timeout=float('nan')))], KEYS, {}, str(path)) is False
     assert os.listdir(str(tmp_path / 'run')) == []
 
     def full(*_args, **_kwargs):
         raise OSError(28, 'No space left on device')
     monkeypatch.setattr(reading.os, 'replace', full)
-    assert reading.keep(CALLS, KEYS, str(path)) is False and os.listdir(str(tmp_path / 'run')) == []
+    assert reading.keep(CALLS, KEYS, {}, str(path)) is False and os.listdir(str(tmp_path / 'run')) == []
     monkeypatch.setattr(reading.tempfile, 'mkstemp', full)
-    assert reading.keep(CALLS, KEYS, str(path)) is False
+    assert reading.keep(CALLS, KEYS, {}, str(path)) is False
 
 
 def test_a_kept_call_without_a_digest_is_not_read_again(tmp_path):
@@ -273,3 +273,26 @@ def test_split_info_and_the_calls_it_reads_again_share_their_commands():
     reading.Remembering(module, reads).run_command(['iptables-save', '-t', 'mangle'], data=None, environ_update=dict(LANG='C'))
     found = reading.CheckModeCall(module, {}, reads).run_command(['iptables-save', '-t', 'mangle'], data=None, environ_update=dict(LANG='C'))
     assert found == (0, 'out', '') and module.argv == [['iptables-save', '-t', 'mangle']]
+
+
+def test_checked_arguments_are_kept_and_used_again_by_the_same_specification_only(tmp_path, monkeypatch):
+    path = str(tmp_path / 'reading.json')
+    calls = [dict(name='split_client.sets', module='ipset_set', args=dict(sets=[dict(name='wgs-a-p4')]))]
+    params = {}
+    reading.reading(FakeModule(), calls, {}, params=params)
+    assert params['split_client.sets']['sets'][0]['name'] == 'wgs-a-p4' and 'persist' in params['split_client.sets']
+    reading.keep(calls, {}, params, path)
+    assert reading.kept(path)[2] == params
+    # Used as given: a reading with them checks nothing (arguments the check would refuse pass).
+    used = {'split_client.sets': dict(params['split_client.sets'], sets=[])}
+    assert reading.reading(FakeModule(), calls, {}, params=used) == {'split_client.sets': ['it fails: sets is empty: give at least one, or leave the task out']}
+    # A call known to a later reading keeps them while it is the same; changed, it loses them.
+    reading.keep(calls, {}, {}, path)
+    assert reading.kept(path)[2] == params
+    other = [dict(calls[0], args=dict(sets=[dict(name='wgs-b-p4')]))]
+    reading.keep(other, {}, {}, path)
+    assert reading.kept(path)[2] == {}
+    # Another version of the module's specification checks them again.
+    reading.keep(calls, {}, params, path)
+    monkeypatch.setitem(reading.SPECS, 'ipset_set', 'another')
+    assert reading.kept(path)[2] == {}
