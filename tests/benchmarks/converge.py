@@ -33,11 +33,10 @@ Address = 10.8.0.1/16, fdcc::1/112
 ListenPort = 51820
 PostUp = wg set %i private-key /etc/wireguard/wg0.key
 """
-CONTROLLER_ONLY = tuple(prefix + name for prefix in ('', 'ansible.builtin.')
-                        for name in ('validate_argument_spec', 'set_fact', 'assert', 'debug', 'include_role',
-                                     'include_tasks', 'meta'))
-# Tasks that execute more than one module on the host (split_plan: split_info, then split_pending).
-MODULES_PER_TASK = {'wgsplit.gateway.split_plan': 2}
+# The gateway's Python, counting each module it runs (split_plan runs one or two): a line per run in COUNTED.
+INTERPRETER = '/usr/local/bin/wgsplit-bench-python3'
+COUNTED = '/run/wgsplit-bench-modules'
+INTERPRETER_TEXT = '#!/bin/sh\necho >> %s\nexec /usr/bin/python3 "$@"\n' % COUNTED
 YARDSTICK = [dict(name='Yardstick', hosts='wgsplit_gateways', gather_facts=False,
                   tasks=[{'name': 'Trivial task %d' % number, 'ansible.builtin.ping': None}
                          for number in range(YARDSTICK_TASKS)])]
@@ -81,6 +80,7 @@ def start_gateway(name, public_key):
     docker('exec', '-i', name, 'sh', '-c', 'umask 077; mkdir -p /etc/wireguard /root/.ssh; wg genkey > /etc/wireguard/wg0.key;'
            ' cat > /etc/wireguard/wg0.conf; wg-quick up wg0 2>/dev/null', input=SERVER_CONFIG)
     docker('exec', '-i', name, 'sh', '-c', 'umask 077; cat > /root/.ssh/authorized_keys', input=public_key)
+    docker('exec', '-i', name, 'sh', '-c', 'cat > %s; chmod 0755 %s' % (INTERPRETER, INTERPRETER), input=INTERPRETER_TEXT)
     return docker('inspect', '-f', '{{.NetworkSettings.IPAddress}}', name).strip()
 
 
@@ -91,15 +91,16 @@ def hosts(connection, name, address, key_file):
         host = dict(ansible_connection='ssh', ansible_host=address, ansible_user='root',
                     ansible_ssh_private_key_file=key_file,
                     ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null')
-    host['ansible_python_interpreter'] = '/usr/bin/python3'
+    host['ansible_python_interpreter'] = INTERPRETER
     return dict(all=dict(children=dict(wgsplit_gateways=dict(hosts=dict(gateway=host)))))
 
 
-def run(work, playbook, variables, env, show_tasks=False):
+def run(work, playbook, variables, env, gateway, show_tasks=False):
     """(seconds, changed, modules executed on the host, tasks evaluated) of one ansible-playbook run; with show_tasks,
     prints each task that ran and how long it took."""
     with open(os.path.join(work, 'variables.json'), 'w') as out:
         json.dump(variables, out)
+    docker('exec', gateway, 'sh', '-c', ': > %s' % COUNTED)
     start = time.monotonic()
     process = subprocess.run(['ansible-playbook', '-i', os.path.join(work, 'hosts.json'), '-e', '@' + os.path.join(work, 'variables.json'),
                               playbook], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False)
@@ -110,9 +111,7 @@ def run(work, playbook, variables, env, show_tasks=False):
     changed = sum(stats['changed'] for stats in report['stats'].values())
     evaluated = [(task['task'], result) for play in report['plays'] for task in play['tasks'] for result in task['hosts'].values()]
     ran = [(task, result) for task, result in evaluated if not result.get('skipped')]
-    # Tasks that ran a module on the host: not one of those the controller runs by itself.
-    executed = sum(MODULES_PER_TASK.get(result.get('action'), 1) for _task, result in ran
-                   if result.get('action') not in CONTROLLER_ONLY)
+    executed = len(docker('exec', gateway, 'cat', COUNTED).splitlines())
     if show_tasks:
         for task, result in ran:
             print('    %6.2f s  %-28s %s' % (seconds(task['duration']), result.get('action'), task['name']))
@@ -124,16 +123,16 @@ def seconds(duration):
     return (end - start).total_seconds()
 
 
-def measure(connection, work, site, yardstick, args, env):
+def measure(connection, work, site, yardstick, args, env, gateway):
     variables = inventory(args.clients, args.rules, args.ipv4_only, args.backend)
     figures = {}
-    figures['Y'] = run(work, yardstick, {}, env)
+    figures['Y'] = run(work, yardstick, {}, env, gateway)
     for label, variables in (('first', variables), ('no-op', variables),
                              ('edit', inventory(args.clients, args.rules, args.ipv4_only, args.backend, edited=True)),
                              ('removal', dict(variables, wgsplit_state='absent'))):
         if args.tasks:
             print('  %s, %s run:' % (connection, label))
-        figures[label] = run(work, site, variables, env, show_tasks=args.tasks)
+        figures[label] = run(work, site, variables, env, gateway, show_tasks=args.tasks)
         if label == 'no-op' and figures['no-op'][1] != 0:
             sys.exit('%s: the run that should change nothing changed %d' % (connection, figures['no-op'][1]))
     yard = figures['Y'][0]
@@ -174,7 +173,7 @@ def main():
             for connection in args.connections.split(','):
                 with open(os.path.join(work, 'hosts.json'), 'w') as out:
                     json.dump(hosts(connection, name, address, key_file), out)
-                measure(connection, work, os.path.join(ROOT, 'playbooks', 'site.yml'), yardstick, args, env)
+                measure(connection, work, os.path.join(ROOT, 'playbooks', 'site.yml'), yardstick, args, env, name)
         finally:
             subprocess.run(['docker', 'rm', '-f', name], stdout=subprocess.DEVNULL, check=False)
 
