@@ -170,6 +170,8 @@ def test_only_site_yml_lets_the_roles_reuse_the_runs_reading():
     planning, include = play['tasks']
     assert planning['ansible.builtin.include_role']['name'] == 'wgsplit.gateway.plan' and 'when' not in planning
     assert list(include['ansible.builtin.include_role']) == ['name'] and include['vars']['wgsplit_pending_reuse'] is True
+    # A role with no work is not included (its own gate would skip its tasks; a second pass has a fresh plan).
+    assert include['when'] == 'wgsplit_plan.work[wgsplit_role]' and include['loop_control']['loop_var'] == 'wgsplit_role'
     for path in glob.glob(os.path.join(ROOT, 'playbooks', '*.yml')) + glob.glob(os.path.join(ROOT, 'roles', '*', '*', '*.yml')):
         if not path.endswith(os.path.join('playbooks', 'site.yml')):
             with open(path) as handle:
