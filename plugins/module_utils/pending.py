@@ -9,12 +9,14 @@ same code as the calls."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import copy
 import hashlib
 import json
 import os
 import stat
 import tempfile
 
+from ansible.module_utils.ansible_release import __version__ as ansible_version
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.wgsplit.gateway.plugins.module_utils import chains, nftables, routing, sets, upstreams
 
@@ -94,8 +96,12 @@ def call_arguments(call, keys):
 
 
 def call_digest(call, keys):
-    """What makes a call read the same: its name, module and arguments, keys included."""
-    return digest(call['name'], call['module'], call_arguments(call, keys))
+    """What makes a call read the same: its name, module and arguments, keys included. None for a call whose keys
+    cannot be merged (a malformed call or keys: nothing matches it)."""
+    try:
+        return digest(call['name'], call['module'], call_arguments(call, keys))
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def checked(call, keys):
@@ -116,12 +122,15 @@ def reasons(module, call, keys, reads, params=None):
     params = {} if params is None else params
     name = call.get('name')
     try:
-        if name not in params:
+        if name in params:
+            found = params[name]  # handed on as given: a reading given them keeps nothing
+        else:
             found, refused = checked(call, keys)
             if found is None:
                 return refused
-            params[name] = found
-        return MODULES[call['module']][1](CheckModeCall(module, params[name], reads)).pending()
+            # Kept as checked: the module's own code may normalise its arguments in place (sorted set elements).
+            params[name] = copy.deepcopy(found)
+        return MODULES[call['module']][1](CheckModeCall(module, found, reads)).pending()
     except Refused as error:
         return ['it fails: %s' % error]
     except Exception as error:  # pylint: disable=broad-except  # the module itself then runs and reports it
@@ -198,8 +207,9 @@ def digest(*values):
     return hashlib.sha256(text.encode('ascii')).hexdigest()
 
 
-# Each module's specification, by digest: arguments it checked are used again only by the same.
-SPECS = dict((name, digest(arguments)) for name, (arguments, _state_module) in MODULES.items())
+# Each module's specification, by digest (with the version of ansible-core that checks it): arguments it checked are
+# used again only by the same.
+SPECS = dict((name, digest(ansible_version, arguments)) for name, (arguments, _state_module) in MODULES.items())
 
 
 def keep(calls, keys, params, path=KEPT_READING):
@@ -279,7 +289,8 @@ def kept(path=KEPT_READING):
             data = json.load(found)
         except ValueError:
             return None
-    if not isinstance(data, dict) or not isinstance(data.get('interface_keys'), dict):
+    keys = data.get('interface_keys') if isinstance(data, dict) else None
+    if not isinstance(keys, dict) or not all(isinstance(value, dict) for value in keys.values()):
         return None
     calls = data.get('calls')
     if not isinstance(calls, list) or not all(

@@ -73,9 +73,10 @@ options:
     default: {}
   remember:
     description:
-      - C(true) keeps the calls and their keys on the host (C(/run/wgsplit/reading.json), root only, gone at reboot)
-        for the next M(wgsplit.gateway.split_info) given I(recheck), which reads them again in its own call. C(false)
-        forgets them (the gateway's removal). Nothing is kept or forgotten in check mode.
+      - C(true) keeps the calls, their keys and their arguments as the modules' specifications checked them (keys
+        included) on the host (C(/run/wgsplit/reading.json), root only, gone at reboot) for the next
+        M(wgsplit.gateway.split_info) given I(recheck), which reads them again in its own call. C(false) forgets them
+        (the gateway's removal). Nothing is kept or forgotten in check mode.
     type: bool
 notes:
   - The plan (filter C(wgsplit.gateway.split_plan)) gives the calls per role as its C(calls) and the keys as

@@ -63,10 +63,10 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert result['_ansible_no_log'] is True  # the secrets part holds the keys
 
 
-def kept_reading(variables, **reasons):
+def kept_reading(variables, on_host=None, **reasons):
     """split_info's recheck of the calls of `variables` as planned, each with `reasons` (by name; else none), and the
     calls and keys read."""
-    first = action(dict(variables=variables), {'wgsplit.gateway.split_info': found(), 'wgsplit.gateway.split_pending': PENDING})
+    first = action(dict(variables=variables), {'wgsplit.gateway.split_info': on_host or found(), 'wgsplit.gateway.split_pending': PENDING})
     first.run(task_vars={})
     calls, keys = first.executed[1][1]['calls'], first.executed[1][1]['interface_keys']
     return dict((call['name'], dict(digest=call_digest(call, keys), pending=reasons.get(call['name'], []))) for call in calls), calls
@@ -124,6 +124,12 @@ def test_removal_forgets_the_calls_kept_even_with_nothing_else_left():
                     {'wgsplit.gateway.split_info': on_host, 'wgsplit.gateway.split_pending': PENDING})
     plugin.run(task_vars={})
     assert plugin.executed[1][1]['remember'] is False
+    # Even when every call is known (read again by split_info): the removal forgets what is kept.
+    recheck, _calls = kept_reading(dict(VARIABLES, state='absent'), on_host)
+    plugin = action(dict(variables=dict(VARIABLES, state='absent')),
+                    {'wgsplit.gateway.split_info': dict(on_host, recheck=recheck), 'wgsplit.gateway.split_pending': PENDING})
+    plugin.run(task_vars={})
+    assert plugin.executed[1][1]['remember'] is False and len(plugin.executed[1][1]['known']) == len(recheck)
     # Nothing else on the host: the calls kept are forgotten by a reading of none, and nothing is read without them.
     forgotten = dict(changed=False, run={}, pending={}, read_again={})
     for kept, reads in ((True, [dict(calls=[], remember=False)]), (False, [])):

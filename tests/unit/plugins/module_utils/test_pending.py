@@ -296,3 +296,36 @@ def test_checked_arguments_are_kept_and_used_again_by_the_same_specification_onl
     reading.keep(calls, {}, params, path)
     monkeypatch.setitem(reading.SPECS, 'ipset_set', 'another')
     assert reading.kept(path)[2] == {}
+
+
+def test_arguments_kept_are_those_checked_not_those_the_module_normalised(tmp_path, monkeypatch):
+    class Sorting:
+        def __init__(self, module):
+            module.params['sets'].sort(key=lambda spec: spec['name'])  # in place, as a module may
+
+        def pending(self):
+            return []
+    monkeypatch.setitem(reading.MODULES, 'ipset_set', (reading.MODULES['ipset_set'][0], Sorting))
+    calls = [dict(name='sets', module='ipset_set', args=dict(sets=[dict(name='wgs-b-p4'), dict(name='wgs-a-p4')]))]
+    params = {}
+    reading.reading(FakeModule(), calls, {}, params=params)
+    assert [spec['name'] for spec in params['sets']['sets']] == ['wgs-b-p4', 'wgs-a-p4']
+
+
+def test_arguments_kept_for_a_call_whose_keys_changed_are_not_used_again(tmp_path):
+    path = str(tmp_path / 'reading.json')
+    upstream = dict(name='wg_upstream', module='wg_upstream', args=dict(upstreams=[dict(name='wg-up-1')]))
+    reading.keep([upstream], KEYS, {'wg_upstream': dict(upstreams=[dict(name='wg-up-1', private_key='SECRETKEY')])}, path)
+    assert reading.previous_params([upstream], KEYS, path) != {}
+    # The same call with another key (another run kept its own meanwhile): checked again.
+    assert reading.previous_params([upstream], {'wg-up-1': dict(private_key='OTHER', preshared_key=None)}, path) == {}
+
+
+@pytest.mark.parametrize('calls, keys', [([dict(name='u', module='wg_upstream', args=dict(upstreams=['x']))], {}),
+                                         (CALLS, {'wg-up-1': 'x'})])
+def test_a_kept_file_whose_calls_or_keys_are_malformed_is_no_reading_and_no_crash(tmp_path, calls, keys):
+    path = tmp_path / 'reading.json'
+    path.write_text(json.dumps(dict(calls=calls, interface_keys=keys, params={})))
+    path.chmod(0o600)
+    assert reading.read_kept(FakeModule(), {}, str(path)) in (None, {})
+    assert reading.previous_params(calls, {}, str(path)) == {}
