@@ -34,6 +34,9 @@ attributes:
   check_mode:
     description: The reading is the same in check mode; the calls are then neither kept nor forgotten (I(remember)).
     support: full
+  diff_mode:
+    description: Nothing of the gateway changes (the calls kept are a cache of the reading), so there is no difference to report.
+    support: full
 options:
   calls:
     description: The module calls, in the order the run makes them.
