@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -34,8 +35,12 @@ class Refused(Exception):
     """A call's module would fail (fail_json)."""
 
 
-def command_key(args, kwargs):
-    return repr((args, sorted(kwargs.items())))
+def remembered(reads, run_command, args, kwargs):
+    """The output of a command in `reads`, run once per reading (by its arguments, stdin and environment)."""
+    key = repr((args, sorted(kwargs.items())))
+    if key not in reads:
+        reads[key] = run_command(args, **kwargs)
+    return reads[key]
 
 
 class Remembering(object):
@@ -50,10 +55,7 @@ class Remembering(object):
         return getattr(self._module, name)
 
     def run_command(self, args, **kwargs):
-        key = command_key(args, kwargs)
-        if key not in self._reads:
-            self._reads[key] = self._module.run_command(args, **kwargs)
-        return self._reads[key]
+        return remembered(self._reads, self._module.run_command, args, kwargs)
 
 
 class CheckModeCall(object):
@@ -70,10 +72,8 @@ class CheckModeCall(object):
         self.reads = reads
 
     def run_command(self, args, **kwargs):
-        key = command_key(args, kwargs)
-        if key not in self.reads:  # raised: this call is pending (not kept: the next call runs it again)
-            self.reads[key] = self.module.run_command(args, handle_exceptions=False, **kwargs)
-        return self.reads[key]
+        # Raised: this call is pending (not kept: the next call runs it again).
+        return remembered(self.reads, functools.partial(self.module.run_command, handle_exceptions=False), args, kwargs)
 
     def get_bin_path(self, name, required=False):
         path = self.module.get_bin_path(name)
@@ -189,8 +189,8 @@ def read_kept(module, reads, path=KEPT_READING):
         return None
     calls, keys, params = found
     # The keys came from a file, not a no_log option: hidden from whatever the module returns all the same.
-    module.no_log_values.update(value for interface in keys.values() if isinstance(interface, dict)
-                                for value in interface.values() if isinstance(value, str) and value)
+    module.no_log_values.update(value for interface in keys.values() for value in interface.values()
+                                if isinstance(value, str) and value)
     digests = dict((call['name'], call_digest(call, keys)) for call in calls)
     calls = [call for call in calls if digests[call['name']] is not None]
     found = reading(module, calls, keys, reads, params=params)
@@ -217,7 +217,7 @@ def keep(calls, keys, params, path=KEPT_READING):
     module's specification) for the next run's split_info. False when the place is not the collection's to write
     (not a directory of root only) or the file cannot be written (a full /run): a cache, never a failure. A call
     known to the reading (not checked by it) keeps the arguments kept for it before, when it is the same."""
-    params = dict(previous_params(calls, keys, path), **params)
+    params = dict(previous_params([call for call in calls if call['name'] not in params], keys, path), **params)
     params = dict((call['name'], dict(spec=SPECS[call['module']], args=params[call['name']])) for call in calls
                   if call['name'] in params and digest(params[call['name']]) is not None)
     directory = os.path.dirname(path)
@@ -250,7 +250,7 @@ def keep(calls, keys, params, path=KEPT_READING):
 
 def previous_params(calls, keys, path=KEPT_READING):
     """{name: checked arguments} kept before for those of `calls` that are the same (digest, keys included)."""
-    found = kept(path)
+    found = kept(path) if calls else None
     if found is None:
         return {}
     before = dict((call['name'], call_digest(call, found[1])) for call in found[0] if call['name'] in found[2])
