@@ -9,6 +9,7 @@ module arguments, which grew with the inventory."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import gc
 import traceback
 
 from collections.abc import Mapping
@@ -52,6 +53,10 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
+        # This task's worker is a fork of ansible-playbook, whose heap holds the inventory: what the worker inherited is
+        # left out of its garbage collections (the module payloads' parsing, the plan allocate plenty), which would
+        # otherwise walk, and copy page by page, every inherited object. The worker ends with the task.
+        gc.freeze()
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         variables, args = self.arguments(task_vars)

@@ -5,8 +5,9 @@
 services started, restarted and stopped in the one order a change of them needs, in one call.
 
 Make before break: the configurations are all checked by dnsmasq before any is written, the journal is written
-before them, the front restarts once every new file is in place, and the instances it no longer asks stop only
-after that restart. A run stopped anywhere leaves the journal, so the next one restarts the resolvers."""
+before them, the front restarts (or, when only its servers-file changed, reloads after the new instances started)
+once every new file is in place, and the instances it no longer asks stop only after that. A run stopped anywhere
+leaves the journal, so the next one restarts the resolvers."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -29,8 +30,9 @@ FILE = dict(path=dict(type='path', required=True), text=dict(type='str'))
 ARGUMENTS = dict(argument_spec=dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     directory=dict(type='path', required=True),
-    configs=dict(type='list', elements='dict', default=[], options=FILE),
-    units=dict(type='list', elements='dict', default=[], options=FILE),
+    configs=dict(type='list', elements='dict', default=[],
+                 options=dict(FILE, unit=dict(type='str'), reload=dict(type='bool', default=False))),
+    units=dict(type='list', elements='dict', default=[], options=dict(FILE, restart=dict(type='bool', default=True))),
     front=dict(type='str', required=True),
     backs=dict(type='list', elements='str', default=[]),
     retire=dict(type='list', elements='str', default=[]),
@@ -75,8 +77,8 @@ class DnsmasqInstances:
         self.module = module
         self.params = module.params
         self.cmd = Commands(module)
-        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, enabled=False, disabled=False,
-                         reloaded=False)
+        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, reread=False, enabled=False,
+                         disabled=False, reloaded=False)
 
     def fail(self, msg, **result):
         """Fail with what the call already changed."""
@@ -117,6 +119,9 @@ class DnsmasqInstances:
         retired = set(params['retire']) & set(self.to_run())
         if retired:
             self.fail('units both wanted and retired: %s' % ', '.join(sorted(retired)))
+        unknown = [item['path'] for item in params['configs'] if item['unit'] is not None and item['unit'] not in params['backs']]
+        if unknown:
+            self.fail('read by an instance that is not one of backs: %s' % ', '.join(unknown))
 
     def services(self, names):
         if not names:
@@ -171,7 +176,10 @@ class DnsmasqInstances:
         if masked:
             self.fail('masked, so it cannot run: %s (systemctl unmask it, or remove the resolver)' % ', '.join(masked))
         front = services[params['front']]
-        restart = bool(configs or units or params['restart'])
+        # A new instance's file is read by its start, the servers-file by a reload; any other change needs a restart.
+        restart = params['restart'] or any(item['restart'] for item in units) or any(
+            not item['reload'] and (item['unit'] is None or services[item['unit']]['active']) for item in configs)
+        reread = not restart and front['active'] and any(item['reload'] for item in configs)
         journal = params['journal']
         written = [journal['path']] if journal and (configs or units) else []
         # Removed at the call's end when nothing after it in the run needs it (the caller says so).
@@ -179,7 +187,7 @@ class DnsmasqInstances:
         if current['directory'] != (DIRECTORY_MODE, 0, 0):
             written.insert(0, params['directory'])
         self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
-                         restarted=restart, enabled=not front['enabled'],
+                         restarted=restart, reread=reread, enabled=not front['enabled'],
                          reloaded=bool(units) or any(value['reload'] for value in services.values()),
                          started=([] if restart or front['active'] else [params['front']])
                          + [name for name in params['backs'] if not services[name]['active']],
@@ -202,6 +210,8 @@ class DnsmasqInstances:
             self.systemctl('restart', params['front'])
         if self.done['started']:
             self.systemctl('start', '--', *self.done['started'])
+        if reread:  # once the new instances run: the front asks them from now on
+            self.systemctl('reload', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in removed:

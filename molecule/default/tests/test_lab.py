@@ -162,8 +162,13 @@ def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):
     applied(tmp_path)
     host('up2').run_test('systemctl restart lab-dns')  # eu's resolver forgets late.test
     assert seen('carol', 'late.test') == DIRECT  # now in the gateway resolver's cache
+    gateway = host('gateway')
+    front = gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver')
     carol_rules = INVENTORY['wgsplit_clients'][2]['rules'] + [{'type': 'domain', 'value': 'late.test'}]
     applied(tmp_path, inventory(wgsplit_clients={'carol': {'rules': carol_rules}}))
+    # Applied by a reload of the front resolver (its servers-file read again, its cache emptied), not a restart:
+    # it kept answering throughout.
+    assert gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver') == front
     # No set lost a domain: the resolvers' call removed its journal itself once the resolvers ran.
     assert not host('gateway').file('/etc/wgsplit/resolver/previous.lines').exists
     assert seen('carol', 'late.test') == EU
@@ -555,7 +560,7 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     backs = gateway.check_output('grep -lE "^(ipset=/#/wgs-L|nftset=/#/[46]#inet#wgsplit#wgs-L)" '
                                  '/etc/wgsplit/resolver/back-*.conf').split()
     assert len(backs) == 1, backs
-    assert len(running_backs()) == 2 == len(gateway.check_output('ls /etc/wgsplit/resolver/').split()) - 1
+    assert len(running_backs()) == 2 == len(gateway.check_output('ls /etc/wgsplit/resolver/').split()) - 2
     # A download that came back empty: refused before anything changes, the paths stay.
     before = gateway_state()
     listed.write_text('')
@@ -566,7 +571,7 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     # Back to the lab inventory: one back resolver; the other is stopped and its file removed.
     applied(tmp_path)
     assert len(running_backs()) == 1 and gateway.check_output('ls /etc/wgsplit/resolver/').split() == ['back-%d.conf' % (
-        running_backs()[0]), 'dnsmasq.conf']
+        running_backs()[0]), 'dnsmasq.conf', 'servers.conf']
     gateway.run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
     assert seen('alice', 'proxied.test') == US
 

@@ -160,6 +160,63 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
     assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
 
 
+def moved_by_a_reload(tmp_path, **changes):
+    """The front sent to a new back by its servers-file alone; its unit changed only in the backs it pulls in."""
+    directory = str(tmp_path / 'resolver')
+    params = wanted(tmp_path, configs=[dict(path=directory + '/back-3.conf', text=MARK + 'listen-address=127.53.0.3\n', unit=BACK % 3),
+                                       dict(path=directory + '/servers.conf', text=MARK + 'server=/a.test/127.53.0.3\n', reload=True)],
+                    units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Unit]\nWants=b3\n[Service]\n', restart=False)],
+                    backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
+    params.update(changes)
+    return params
+
+
+def test_an_edit_of_the_servers_file_reloads_the_front_once_the_new_back_runs_and_restarts_nothing(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    # In check mode, what would be done is reported and nothing is run.
+    check = FakeHost(moved_by_a_reload(tmp_path), units=dict(host.units), check_mode=True)
+    assert run(check)['reread'] and [entry[0] for entry in commands(check)] == ['dnsmasq --test', 'dnsmasq --test']
+    edit = FakeHost(moved_by_a_reload(tmp_path), units=host.units)
+    result = run(edit)
+    assert [entry[0] for entry in commands(edit)[:2]] == ['dnsmasq --test', 'dnsmasq --test']
+    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('reload', FRONT), ('stop', '--', BACK % 2)]
+    assert result['reread'] and not result['restarted'] and result['changed']
+
+
+@pytest.mark.parametrize('change, running', [
+    # The file of an instance that runs: it reads it only when it restarts, with the front.
+    (dict(configs=[dict(path='back-2.conf', text=MARK + 'listen-address=127.53.0.2\nx\n', unit=BACK % 2)], backs=[BACK % 2],
+          retire=[], remove=[]), True),
+    # The front's own configuration (no unit, not read on a reload).
+    (dict(configs=[dict(path='dnsmasq.conf', text=MARK + 'cache-size=5\n')]), True),
+    # A unit whose change is more than the backs it names.
+    (dict(units=[dict(path='front.service', text=MARK + '[Service]\nRestartSec=3\n')]), True),
+    # The front does not run: it starts (and reads every file), nothing to reload.
+    (dict(), False),
+])
+def test_what_a_reload_cannot_apply_restarts_or_starts_the_front(tmp_path, change, running):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[FRONT]['active'] = running
+    directory = str(tmp_path / 'resolver')
+    for key in ('configs', 'units'):
+        for item in change.get(key, []):
+            item['path'] = os.path.join(directory if key == 'configs' else str(tmp_path), item['path'])
+    edit = FakeHost(moved_by_a_reload(tmp_path, **change), units=host.units)
+    result = run(edit)
+    assert not result['reread'] and ('reload', FRONT) not in commands(edit)
+    assert result['restarted'] == running and (FRONT in result['started']) == (not running)
+
+
+def test_a_configuration_read_by_an_instance_not_to_run_is_refused(tmp_path):
+    params = wanted(tmp_path)
+    params['configs'][0]['unit'] = BACK % 9
+    host = FakeHost(params)
+    result = run(host)
+    assert result['failed'] and 'not one of backs' in result['msg'] and commands(host) == []
+
+
 def journal_kept(tmp_path, keep, **changes):
     params = wanted(tmp_path, **changes)
     return dict(params, journal=dict(params['journal'], keep=keep))
