@@ -5,9 +5,9 @@
 services started, restarted and stopped in the one order a change of them needs, in one call.
 
 Make before break: the configurations are all checked by dnsmasq before any is written, the journal is written
-before them, the front restarts (or, when only its servers-file changed, reloads after the new instances started)
-once every new file is in place, and the instances it no longer asks stop only after that. A run stopped anywhere
-leaves the journal, so the next one restarts the resolvers."""
+before them, the instances that read a changed file start or restart once every new file is in place, the front
+last, and the instances it no longer asks stop only after that. A run stopped anywhere leaves the journal, so the
+next one restarts the resolvers."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -30,9 +30,9 @@ FILE = dict(path=dict(type='path', required=True), text=dict(type='str'))
 ARGUMENTS = dict(argument_spec=dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     directory=dict(type='path', required=True),
-    configs=dict(type='list', elements='dict', default=[],
-                 options=dict(FILE, unit=dict(type='str'), reload=dict(type='bool', default=False))),
-    units=dict(type='list', elements='dict', default=[], options=dict(FILE, restart=dict(type='bool', default=True))),
+    # `restarts`: the services that read the file (None: the front).
+    configs=dict(type='list', elements='dict', default=[], options=dict(FILE, restarts=dict(type='list', elements='str'))),
+    units=dict(type='list', elements='dict', default=[], options=dict(FILE, restarts=dict(type='list', elements='str'))),
     front=dict(type='str', required=True),
     backs=dict(type='list', elements='str', default=[]),
     retire=dict(type='list', elements='str', default=[]),
@@ -77,7 +77,7 @@ class DnsmasqInstances:
         self.module = module
         self.params = module.params
         self.cmd = Commands(module)
-        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, reread=False, enabled=False,
+        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, restarted_backs=[], enabled=False,
                          disabled=False, reloaded=False)
 
     def fail(self, msg, **result):
@@ -119,9 +119,10 @@ class DnsmasqInstances:
         retired = set(params['retire']) & set(self.to_run())
         if retired:
             self.fail('units both wanted and retired: %s' % ', '.join(sorted(retired)))
-        unknown = [item['path'] for item in params['configs'] if item['unit'] is not None and item['unit'] not in params['backs']]
+        unknown = [item['path'] for item in params['configs'] + params['units']
+                   if not set(item['restarts'] or []) <= set(self.to_run())]
         if unknown:
-            self.fail('read by an instance that is not one of backs: %s' % ', '.join(unknown))
+            self.fail('restarts a service that is neither front nor one of backs: %s' % ', '.join(unknown))
 
     def services(self, names):
         if not names:
@@ -176,10 +177,11 @@ class DnsmasqInstances:
         if masked:
             self.fail('masked, so it cannot run: %s (systemctl unmask it, or remove the resolver)' % ', '.join(masked))
         front = services[params['front']]
-        # A new instance's file is read by its start, the servers-file by a reload; any other change needs a restart.
-        restart = params['restart'] or any(item['restart'] for item in units) or any(
-            not item['reload'] and (item['unit'] is None or services[item['unit']]['active']) for item in configs)
-        reread = not restart and front['active'] and any(item['reload'] for item in configs)
+        # Each running service that reads a changed file restarts; one that does not run starts, reading them all.
+        restarts = set(self.to_run()) if params['restart'] else set()
+        for item in configs + units:
+            restarts.update(item['restarts'] if item['restarts'] is not None else [params['front']])
+        restart = params['front'] in restarts and front['active']
         journal = params['journal']
         written = [journal['path']] if journal and (configs or units) else []
         # Removed at the call's end when nothing after it in the run needs it (the caller says so).
@@ -187,10 +189,11 @@ class DnsmasqInstances:
         if current['directory'] != (DIRECTORY_MODE, 0, 0):
             written.insert(0, params['directory'])
         self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
-                         restarted=restart, reread=reread, enabled=not front['enabled'],
+                         restarted=restart, enabled=not front['enabled'],
+                         restarted_backs=[name for name in params['backs'] if name in restarts and services[name]['active']],
                          reloaded=bool(units) or any(value['reload'] for value in services.values()),
-                         started=([] if restart or front['active'] else [params['front']])
-                         + [name for name in params['backs'] if not services[name]['active']],
+                         started=[name for name in params['backs'] if not services[name]['active']]
+                         + ([] if front['active'] else [params['front']]),
                          stopped=[name for name in params['retire'] if services[name]['active']])
         self.validate(configs)
         if self.module.check_mode or not any(self.done.values()):
@@ -206,12 +209,15 @@ class DnsmasqInstances:
             self.systemctl('daemon-reload')
         if self.done['enabled']:
             self.systemctl('enable', params['front'])
-        if restart:  # the back instances are PartOf= the front: they restart with it, reading their files again
-            self.systemctl('restart', params['front'])
+        # The back instances first (a new one under a new number, or a file of its own changed), the front last: it asks
+        # them from its restart on. Only the front restarts for an edit: the backs whose files did not change keep
+        # running (they are not PartOf it).
         if self.done['started']:
             self.systemctl('start', '--', *self.done['started'])
-        if reread:  # once the new instances run: the front asks them from now on
-            self.systemctl('reload', params['front'])
+        if self.done['restarted_backs']:
+            self.systemctl('restart', '--', *self.done['restarted_backs'])
+        if restart:
+            self.systemctl('restart', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in removed:

@@ -61,12 +61,12 @@ def parse_set_headers(text):
     return sets
 
 
-def parse_counters(text):
-    """{member: bytes} of `ipset save NAME` for a set with counters."""
+def parse_counters(text, name=None):
+    """{member: bytes} of `ipset save NAME` for a set with counters; of set `name` alone in a save of several."""
     counts = {}
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 3 and words[0] == 'add':
+        if len(words) >= 3 and words[0] == 'add' and name in (None, words[1]):
             options = dict(zip(words[3::2], words[4::2]))
             if options.get('bytes', '').isdigit():
                 counts[words[2]] = int(options['bytes'])

@@ -48,8 +48,6 @@ RESOLVER_UNIT = 'wgsplit-resolver.service'
 RESOLVER_BACK_NETWORK = '127.53.0.'
 # The table the resolvers served, kept beside RESOLVER_CONFIG while a run changes their files.
 RESOLVER_JOURNAL = 'previous.lines'
-# The front resolver's servers-file beside RESOLVER_CONFIG: where it asks each listed domain (read again on SIGHUP).
-RESOLVER_SERVERS = 'servers.conf'
 RESOLVER_BACK_TEMPLATE = 'wgsplit-resolver-back@.service'
 RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX = 'back-', '.conf'
 CLIENTS_DIR = PERSIST_DIR + '/clients'

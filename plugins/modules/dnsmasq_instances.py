@@ -20,18 +20,16 @@ description:
     differ are written atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)),
     followed by a
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
-    I(front) is enabled, and restarted when a file changed that needs it (see I(configs) and I(units)) or
-    I(restart) is set, else started when it does not run; the instances of I(backs) that do not run are started;
-    I(front) is reloaded (C(systemctl reload)) when it runs and only files it reads again on a reload changed, its
-    unit's C(ExecReload=) being expected to send dnsmasq C(SIGHUP), which reads its C(servers-file) again and
-    empties its cache; then, the front no longer asking them, the instances of I(retire) are stopped and the files of
-    I(remove) removed. Then the call fails unless I(front) and I(backs)
+    I(front) is enabled; the instances of I(backs) that do not run are started, and those that run restarted when a
+    file they read changed (see I(configs) and I(units)); then I(front) is restarted when a file it reads changed or
+    I(restart) is set (which restarts the back instances too), or started when it does not run; then, the front no
+    longer asking them, the instances of I(retire) are stopped and the files of I(remove) removed. Then the call fails unless I(front) and I(backs)
     run and I(retire) do not. Last, I(journal) is removed unless it is to be kept.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
-  - A back instance is expected to be C(PartOf=) the front, so that the front's restart restarts it and it reads its
-    file again. A reload of the front leaves the back instances alone.
+  - A back instance is expected not to be C(PartOf=) the front, so that the front's restart (an edit of where it
+    sends names) leaves running the back instances whose files did not change.
   - With C(state=absent), I(front) is disabled, I(front) and the instances of I(backs) and I(retire) that run
     (restarting after a failure counts) are stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
     removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
@@ -68,16 +66,12 @@ options:
       text:
         description: Its whole text.
         type: str
-      unit:
+      restarts:
         description:
-          - The instance of I(backs) that reads it. A change of it, found while that instance does not run, restarts
-            nothing (the instance starts with it); while it runs, the front restarts and the instance with it.
-          - Without it, a change restarts the front, unless I(reload) is set.
-        type: str
-      reload:
-        description: The front reads it again on a reload (its C(servers-file)), so a change of it reloads the front.
-        type: bool
-        default: false
+          - The services that read it (I(front), instances of I(backs)), restarted when it changes and they run.
+          - Without it, I(front).
+        type: list
+        elements: str
   units:
     description: Systemd unit files (the front's, the back instances' template) to hold these texts.
     type: list
@@ -91,13 +85,14 @@ options:
       text:
         description: Its whole text; not needed with C(state=absent).
         type: str
-      restart:
+      restarts:
         description:
-          - Whether a change of it restarts the front (and the instances with it). False for a change that systemd
-            needs only to read again (C(daemon-reload)), such as the back instances the front pulls in at boot, which
-            the call starts itself.
-        type: bool
-        default: true
+          - The services it defines (I(front), instances of I(backs)), restarted when it changes and they run.
+          - An empty list for a change that systemd needs only to read again (C(daemon-reload)), such as the back
+            instances the front pulls in at boot, which the call starts itself.
+          - Without it, I(front).
+        type: list
+        elements: str
   front:
     description: The front resolver's service unit.
     type: str
@@ -108,7 +103,7 @@ options:
     elements: str
     default: []
   retire:
-    description: Back instances to stop once the front restarted or reloaded (it no longer asks them).
+    description: Back instances to stop once the front restarted (it no longer asks them).
     type: list
     elements: str
     default: []
@@ -140,7 +135,7 @@ options:
         type: bool
         default: true
   restart:
-    description: Restart I(front) even when no file changed (a run before stopped midway).
+    description: Restart I(front) and I(backs) even when no file changed (a run before stopped midway).
     type: bool
     default: false
 notes:
@@ -155,21 +150,21 @@ EXAMPLES = r'''
     directory: /etc/wgsplit/resolver
     configs:
       - path: /etc/wgsplit/resolver/back-2.conf
-        unit: wgsplit-resolver-back@2.service
+        restarts: [wgsplit-resolver-back@2.service]
         text: |
           # Written by wgsplit.gateway (role dnsmasq_split): a back resolver, asked by the front one only.
           listen-address=127.53.0.2
           port=53
           bind-interfaces
           ipset=/#/wgs-alice-p4
-      - path: /etc/wgsplit/resolver/servers.conf
-        reload: true
+      - path: /etc/wgsplit/resolver/dnsmasq.conf
         text: |
-          # Written by wgsplit.gateway (role dnsmasq_split): where the front resolver asks each name.
+          # Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.
+          interface=wg0
           server=/example.com/127.53.0.2
     units:
       - {path: /etc/systemd/system/wgsplit-resolver.service, text: "{{ front_unit }}"}
-      - {path: /etc/systemd/system/wgsplit-resolver-back@.service, text: "{{ back_unit }}"}
+      - {path: /etc/systemd/system/wgsplit-resolver-back@.service, text: "{{ back_unit }}", restarts: [wgsplit-resolver-back@2.service]}
     front: wgsplit-resolver.service
     backs: [wgsplit-resolver-back@2.service]
     retire: [wgsplit-resolver-back@1.service]
@@ -194,7 +189,7 @@ written:
   returned: always
   type: list
   elements: str
-  sample: [/etc/wgsplit/resolver/back-2.conf, /etc/wgsplit/resolver/servers.conf]
+  sample: [/etc/wgsplit/resolver/back-2.conf, /etc/wgsplit/resolver/dnsmasq.conf]
 removed:
   description: The files (and I(directory) with C(state=absent)) removed, I(journal) last when it is not kept.
   returned: always
@@ -205,10 +200,12 @@ restarted:
   description: Whether I(front) was restarted.
   returned: always
   type: bool
-reread:
-  description: Whether I(front) was reloaded (it read its C(servers-file) again), without a restart.
+restarted_backs:
+  description: The instances of I(backs) restarted (a file they read changed).
   returned: always
-  type: bool
+  type: list
+  elements: str
+  sample: []
 started:
   description: The services started that did not run.
   returned: always

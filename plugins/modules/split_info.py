@@ -273,15 +273,6 @@ resolver:
       description: The permission bits of I(resolver_config) in octal; C(null) when it does not exist.
       type: str
       sample: "0600"
-    servers:
-      description:
-        - The text of C(servers.conf) beside I(resolver_config), the front resolver's C(servers-file) (where it asks
-          each listed domain; it reads it again on a reload); C(null) when it does not exist.
-      type: str
-    servers_mode:
-      description: The permission bits of C(servers.conf) in octal; C(null) when it does not exist.
-      type: str
-      sample: "0600"
     config_dir_mode:
       description: The permission bits of the directory of I(resolver_config); C(null) when it does not exist.
       type: str
@@ -371,7 +362,6 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_SERVERS,
     RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_DIR, Remembering, read_kept
 
@@ -389,7 +379,7 @@ MAX_SETS_PATH = '/sys/module/ip_set/parameters/max_sets'
 # The Debian packages of the commands the collection runs on the host.
 PACKAGES = (('wg', 'wireguard-tools'), ('wg-quick', 'wireguard-tools'), ('wireguard-go', 'wireguard-go'),
             ('ip', 'iproute2'), ('ipset', 'ipset'), ('iptables-restore', 'iptables'),
-            ('ip6tables-restore', 'iptables'), ('dnsmasq', 'dnsmasq-base'), ('nft', 'nftables'), ('kill', 'procps'))
+            ('ip6tables-restore', 'iptables'), ('dnsmasq', 'dnsmasq-base'), ('nft', 'nftables'))
 NO_IPV6 = 'Address family not supported'
 
 
@@ -573,10 +563,12 @@ class SplitInfo:
             headers = parse_set_headers(self.cmd.run(['ipset', 'list', '-t'])[1])
         persisted = boot_sets(list_dir(self.persist_path('ipset')))
         owned = [name for name in persisted if name in headers]
+        counted = [name for name in owned if headers[name]['counters']]
+        # One save of every set, not one per set: the reading of the sets call kept runs the same command.
+        saved = self.cmd.run(['ipset', 'save'])[1] if counted else ''
         return dict(names=sorted(headers), persisted=persisted, max_sets=parse_max_sets(read_text(MAX_SETS_PATH)),
                     entries=dict((name, headers[name]['entries']) for name in owned),
-                    counters=dict((name, parse_counters(self.cmd.run(['ipset', 'save', name])[1]))
-                                  for name in owned if headers[name]['counters']))
+                    counters=dict((name, parse_counters(saved, name)) for name in counted))
 
     def nftables(self):
         listing, sets = None, {}
@@ -631,9 +623,7 @@ class SplitInfo:
                      for path in [os.path.join(directory, name) for name in list_dir(directory)
                                   if name.startswith(RESOLVER_BACK_PREFIX) and name.endswith(RESOLVER_BACK_SUFFIX)])
         systemctl = self.has('systemctl')
-        servers = os.path.join(directory, RESOLVER_SERVERS)
         return dict(config=read_text(config), config_mode=file_mode(config), config_dir_mode=file_mode(directory),
-                    servers=read_text(servers), servers_mode=file_mode(servers),
                     unit=unit_text, unit_exists=unit_text is not None,
                     enabled=systemctl and self.systemctl('is-enabled', unit),
                     active=systemctl and self.systemctl('is-active', unit),

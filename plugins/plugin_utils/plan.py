@@ -156,7 +156,7 @@ class Planner(object):
 
     def in_place_lines(self):
         found = self.discovery.get('resolver', {})
-        return resolver.in_place_lines(resolver.front_text(found), [back['text'] or '' for back in (found.get('backs') or {}).values()],
+        return resolver.in_place_lines(found.get('config'), [back['text'] or '' for back in (found.get('backs') or {}).values()],
                                        found.get('journal'))
 
     # Clients ------------------------------------------------------------------------------------
@@ -495,7 +495,7 @@ class Planner(object):
 
     def check_resolver_config(self):
         found = self.discovery.get('resolver', {})
-        texts = [(resolver.RESOLVER_CONFIG, found.get('config')), (resolver.SERVERS_PATH, found.get('servers'))]
+        texts = [(resolver.RESOLVER_CONFIG, found.get('config'))]
         texts += sorted((path, back.get('text')) for path, back in (found.get('backs') or {}).items())
         for path, text in texts:
             if text is not None and not instances.ours(text):
@@ -635,8 +635,8 @@ def plan(checked, discovery):
     found = discovery.get('resolver', {})
     in_place = planner.in_place_lines()
     stale = resolver.stale_sets(in_place, lines)
-    front, servers, backs = (resolver.layout(checked['settings'], entries, list_counts(checked),
-                                             in_place=resolver.numbered(found.get('backs') or {})) if present else (None, None, []))
+    front, backs = (resolver.layout(checked['settings'], entries, list_counts(checked),
+                                    in_place=resolver.numbered(found.get('backs') or {})) if present else (None, []))
     clients = [planner.client_summary(client) for client in planner.clients]
     set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets] if table is None else
                   [dict(name=item['name'], maxelem=item['size']) for item in table['sets']])
@@ -667,7 +667,7 @@ def plan(checked, discovery):
         nftables=table,  # nft_table's arguments (the nftables backend), or None
         nftables_removed=dict(dict(split_client=None, dnsmasq_split=None), **table_removed),  # per role: the table's removal
         # The journal outlives the resolvers' call only to empty the stale sets again after the restart.
-        resolver=dict(resolver.files(found, front, servers, backs, in_place, keep_journal=bool(stale_sets or stale_table_sets)),
+        resolver=dict(resolver.files(found, front, backs, in_place, keep_journal=bool(stale_sets or stale_table_sets)),
                       lines=lines,  # the table the back resolvers serve (docs/architecture.md)
                       stale_sets=stale_sets, stale_table_sets=stale_table_sets),
         removed=removed,
@@ -679,7 +679,7 @@ def plan_inventory(variables, discovery, base_dir=None):
     checked first: `errors` lists every problem, and then nothing else is planned. Rule list files are read from
     `base_dir` (the inventory's directory) when their path is relative."""
     read = None if base_dir is None else functools.partial(rule_lists.read_file, str(base_dir))
-    previous = rule_lists.previous_counts(resolver.front_text(discovery.get('resolver') or {}))
+    previous = rule_lists.previous_counts((discovery.get('resolver') or {}).get('config'))
     checked = check_inventory(variables, discovery.get('server'), read, previous, discovery.get('kept_clients'))
     if checked['errors']:
         return dict(state=checked['settings'].get('state'), errors=checked['errors'], warnings=checked['warnings'])

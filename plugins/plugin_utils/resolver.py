@@ -19,13 +19,12 @@ import os
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_SERVERS, RESOLVER_UNIT, UNIT_DIR, unit_instance)
+    RESOLVER_UNIT, UNIT_DIR, unit_instance)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import TABLE as NFT_TABLE
 
 MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): the resolver of the split clients.'
 BACK_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): a back resolver, asked by the front one only.'
-SERVERS_MARKER = '# Written by wgsplit.gateway (role dnsmasq_split): where the front resolver asks each name.'
 UNIT_PATH = UNIT_DIR + '/' + RESOLVER_UNIT
 CONFIG_DIR = os.path.dirname(RESOLVER_CONFIG)
 CONFIG_MODE, CONFIG_DIR_MODE = '0600', '0700'
@@ -33,7 +32,6 @@ BACK_UNIT_PATH = UNIT_DIR + '/' + RESOLVER_BACK_TEMPLATE
 BACK_NETWORK = RESOLVER_BACK_NETWORK
 BACKS_MAX = 250  # 127.53.0.1 to 127.53.0.250
 JOURNAL = CONFIG_DIR + '/' + RESOLVER_JOURNAL
-SERVERS_PATH = CONFIG_DIR + '/' + RESOLVER_SERVERS
 # Between the tables of the journal (what the resolvers served before each run that stopped midway).
 TABLE_BREAK = '# table'
 
@@ -71,9 +69,6 @@ After=network.target wgsplit-restore.service{backs}
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={config}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={config}
-# Its servers-file read again, and its cache emptied: what a run that changes only where names are asked needs.
-# ('+': kill runs outside the sandbox, which has no capability to signal dnsmasq once it dropped to its user.)
-ExecReload=+/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
 {sandbox}
@@ -85,15 +80,15 @@ BACK_UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are
 [Unit]
 Description=wgsplit.gateway back resolver %i (fills the client ipsets of its domains)
 After=network.target wgsplit-restore.service
-# Started by the front resolver (its Wants=), stopped and restarted with it: a restart reads every file again.
-PartOf={front}
+# Started by the front resolver (its Wants=), not stopped or restarted with it: the front restarts for an edit, and
+# a back's file never changes under its number (a changed back is a new one), so the others keep running.
 
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={directory}/{prefix}%i{suffix}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={directory}/{prefix}%i{suffix}
 Restart=on-failure
 RestartSec=2
-{sandbox}'''.format(front=RESOLVER_UNIT, directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
+{sandbox}'''.format(directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
 
 
 def unit_text(numbers):
@@ -213,8 +208,8 @@ def domain_order(item):
 
 
 def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES), in_place=None):
-    """(front configuration, its servers-file, [(number, back configuration)] by number). `in_place`: {number: text}
-    of the back configurations in place (numbers()): make before break."""
+    """(front configuration, [(number, back configuration)] by number). `in_place`: {number: text} of the back
+    configurations in place (numbers()): make before break."""
     planned = instances(entries, settings['resolver_instances'], packing, shared_in_place(in_place or {}))
     bodies = [back_body(settings, combination, items) for combination, items in planned]
     backs, number_of = [], {}
@@ -226,7 +221,7 @@ def layout(settings, entries, counts=None, packing=(SMALL, SHARED_LINES), in_pla
         parent = nearest(number_of, ancestors(item['domain'])[1:])
         if number_of[item['domain']] != parent:
             routes.append('server=/%s/%s' % (item['domain'], back_address(number_of[item['domain']])))
-    return front_config(settings), servers_config(settings, routes, counts), sorted(backs)
+    return front_config(settings, routes, counts), sorted(backs)
 
 
 def shared_in_place(in_place):
@@ -273,13 +268,12 @@ def numbered(found_backs):
     return result
 
 
-def front_config(settings):
-    """The clients' resolver: fixed options from the settings. Where it asks names is its servers-file
-    (servers_config), which a reload makes it read again: an edit of the rules does not restart it."""
+def front_config(settings, routes, counts):
+    """The clients' resolver: fixed options from the settings, the size of each rule list file applied (comments:
+    the next run's guard compares with them), then where each listed domain is asked."""
     text = [MARKER,
             '# It answers on the server interface only and sends each listed domain to the back resolver that puts',
-            '# its addresses into the client sets (one server= line per domain, in its servers-file: looked up by',
-            '# name, not one by one).',
+            '# its addresses into the client sets (one server= line per domain: looked up by name, not one by one).',
             'port=53',
             'interface=%s' % settings['server_interface'],
             'except-interface=lo',
@@ -291,24 +285,10 @@ def front_config(settings):
             'pid-file=',
             'cache-size=%d' % settings['resolver_cache_size'],
             'max-ttl=%d' % settings['resolver_max_ttl'],
-            'max-cache-ttl=%d' % settings['resolver_max_ttl'],
-            'servers-file=%s' % SERVERS_PATH]
-    return '\n'.join(text) + '\n'
-
-
-def servers_config(settings, routes, counts):
-    """The front's servers-file: the default servers, the size of each rule list file applied (comments: the next
-    run's guard compares with them), then where each listed domain is asked."""
-    text = [SERVERS_MARKER]
+            'max-cache-ttl=%d' % settings['resolver_max_ttl']]
     text += ['server=%s' % server for server in settings['dns_servers']]
     text += rule_lists.count_lines(counts or {})
     return '\n'.join(text + routes) + '\n'
-
-
-def front_text(found):
-    """The front's configuration in place with its servers-file (split_info's `resolver`): where it asks names
-    and the rule list sizes, wherever a build of the collection wrote them."""
-    return '\n'.join(text for text in (found.get('config'), found.get('servers')) if text)
 
 
 def back_body(settings, combination, items):
@@ -339,10 +319,9 @@ def back_body(settings, combination, items):
 # What is in place -------------------------------------------------------------------------------------------
 def in_place_lines(front, backs, journal=None):
     """The table the resolvers in place serve, as `lines` gives it for a plan (the same feeds and servers), from
-    the front configuration with its servers-file (front_text) and the back ones' texts, or from a front
-    configuration that holds the lines itself (as the collection wrote it before back resolvers); then, after a
-    TABLE_BREAK, the tables of the journal of a run that stopped before its end (what the resolvers running then
-    served). The tables stay apart: a name's most specific line in one is not the one of another (stale_sets)."""
+    the front configuration and the back ones' texts, or from a front configuration that holds the lines itself
+    (as the collection wrote it before back resolvers); then, after a TABLE_BREAK, the tables of the journal of a
+    run that stopped before its end (what the resolvers running then served). The tables stay apart: a name's most specific line in one is not the one of another (stale_sets)."""
     served = {}  # listen address: (its catch-all sets or None, its upstream servers, its lines), read once per back
     for text in backs:
         text_lines = [logical_line(line) for line in text.splitlines()]
@@ -402,12 +381,12 @@ def upstream_servers(table):
     return found
 
 
-def files(found, front, servers, backs, old_lines=(), keep_journal=False):
+def files(found, front, backs, old_lines=(), keep_journal=False):
     """The resolver part of the plan: the arguments of the one dnsmasq_instances call (`instances`) and whether it
     must run (`apply`), by what differs from what split_info found (`found` is its `resolver`), so that a run that
-    changes nothing makes no call for the resolver's files and services; the reasons, for status. `front` (and its
-    `servers` file) is None when the resolver is to be removed. `backs`: [(number, text)]. Each file says what
-    reading it takes: a new back's, its start; the servers-file, a reload of the front; any other, a restart.
+    changes nothing makes no call for the resolver's files and services; the reasons, for status. `front` is None
+    when the resolver is to be removed. `backs`: [(number, text)]. Each file names the services a change of it
+    restarts: a back's file its back (a new one starts instead), the front's the front alone.
     `old_lines`: the table in place (in_place_lines), the journal a run writes before it changes any file and removes
     at its end: a run that finds it restarts the resolvers and treats its lines as in place (sets to empty,
     resolvers to keep refused until the restart). `keep_journal`: the run still needs the journal after the call (sets to empty again after the restart:
@@ -417,21 +396,18 @@ def files(found, front, servers, backs, old_lines=(), keep_journal=False):
     interrupted = found.get('journal') is not None
     if front is None:
         stop = found.get('unit') is not None or bool(found.get('active'))
-        left = [found.get(key) for key in ('config', 'servers', 'config_dir_mode', 'unit', 'back_unit', 'journal')]
+        left = [found.get(key) for key in ('config', 'config_dir_mode', 'unit', 'back_unit', 'journal')]
         instances = dict(state='absent', directory=CONFIG_DIR, configs=[], units=[dict(path=UNIT_PATH), dict(path=BACK_UNIT_PATH)],
                          front=RESOLVER_UNIT, backs=[], retire=running, remove=[], journal=dict(path=JOURNAL), restart=False)
         return dict(instances=instances, apply=bool(stop or running or in_place or any(value is not None for value in left)),
-                    config=None, servers=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
+                    config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
                     interrupted=interrupted, stop=stop, journal_removal=None)
-    # The backs first, the front's files last: they name the backs.
-    wanted = [dict(path=back_path(number), text=text, unit=back_unit(number)) for number, text in backs]
-    wanted += [dict(path=SERVERS_PATH, text=servers, reload=True), dict(path=RESOLVER_CONFIG, text=front)]
-    front_files = {RESOLVER_CONFIG: ('config', 'config_mode'), SERVERS_PATH: ('servers', 'servers_mode')}
+    wanted = [dict(path=back_path(number), text=text, restarts=[back_unit(number)]) for number, text in backs]
+    wanted.append(dict(path=RESOLVER_CONFIG, text=front, restarts=[RESOLVER_UNIT]))  # the front last: it names the backs
 
     def differs(path, text):
-        if path in front_files:
-            text_key, mode_key = front_files[path]
-            return found.get(text_key) != text or found.get(mode_key) != CONFIG_MODE
+        if path == RESOLVER_CONFIG:
+            return found.get('config') != text or found.get('config_mode') != CONFIG_MODE
         return in_place.get(path) != dict(text=text, mode=CONFIG_MODE)
     write = [item for item in wanted if differs(item['path'], item['text'])]
     paths = [item['path'] for item in wanted]
@@ -441,19 +417,20 @@ def files(found, front, servers, backs, old_lines=(), keep_journal=False):
     write_unit = found.get('unit') != unit or found.get('back_unit') != BACK_UNIT_TEXT
     units = [back_unit(number) for number in numbers_planned]
     # A front unit that changed only in the backs it pulls in is read again, not restarted for.
-    front_restart = found.get('unit') is None or service_part(found.get('unit')) != service_part(unit)
+    front_restarts = [RESOLVER_UNIT] if found.get('unit') is None or service_part(found['unit']) != service_part(unit) else []
     write_config = bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE
     journal = ''.join(line + '\n' for line in old_lines) if write_config or write_unit or interrupted else None
     start_backs = [name for name in units if name not in running]
     stop_backs = sorted(name for name in running if name not in units)
     start = write_unit or not (found.get('enabled') and found.get('active'))
     instances = dict(state='present', directory=CONFIG_DIR, configs=write,
-                     units=[dict(path=BACK_UNIT_PATH, text=BACK_UNIT_TEXT), dict(path=UNIT_PATH, text=unit, restart=front_restart)],
+                     units=[dict(path=BACK_UNIT_PATH, text=BACK_UNIT_TEXT, restarts=units),
+                            dict(path=UNIT_PATH, text=unit, restarts=front_restarts)],
                      front=RESOLVER_UNIT, backs=units, retire=stop_backs, remove=remove,
                      journal=None if journal is None else dict(path=JOURNAL, text=journal, keep=keep_journal),
                      restart=interrupted)
     return dict(instances=instances, apply=bool(write_config or write_unit or start or start_backs or stop_backs or interrupted),
-                config=front, servers=servers, backs=wanted[:-2],  # the texts wanted, written or not
+                config=front, backs=wanted[:-1],  # the texts wanted, written or not
                 write_config=write_config, write_unit=write_unit, start=start, start_backs=start_backs,
                 stop_backs=stop_backs, journal=journal, interrupted=interrupted, stop=False,
                 # What the role removes at the run's end: the journal the call keeps.

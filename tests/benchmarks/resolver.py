@@ -36,7 +36,6 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import bo
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import SERVERS_PATH  # noqa: E402
 
 KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
 SERVER = dict(exists=True, addresses=['10.8.0.1/16'], peers=None)
@@ -67,7 +66,7 @@ def planned(clients, rules, instances, backend):
                                            timeout=item.get('timeout'), counters=False), None)
             for item in result['sets']]
     table = result['nftables']
-    return dict(front=result['resolver']['config'], servers=result['resolver']['servers'], backs=result['resolver']['backs'], sets='\n'.join(sets) + '\n',
+    return dict(front=result['resolver']['config'], backs=result['resolver']['backs'], sets='\n'.join(sets) + '\n',
                 table=table and boot_text(table['table'], table['sets'], table['definition']),
                 count=len(table['sets']) if table else len(sets), lines=len(result['resolver']['lines']))
 
@@ -133,10 +132,7 @@ class Lab(object):
             self.netns(self.gateway, 'ipset', 'restore', input=setup['sets'])
         self.resolvers = [self.dnsmasq('back-%d.conf' % number, back['text'])
                           for number, back in enumerate(setup['backs'], 1)]
-        servers = os.path.join(self.directory, 'servers.conf')  # the front's servers-file, kept here
-        with open(servers, 'w') as handle:
-            handle.write(setup['servers'])
-        self.resolvers.append(self.dnsmasq('front.conf', setup['front'].replace(SERVERS_PATH, servers)))
+        self.resolvers.append(self.dnsmasq('front.conf', setup['front']))
         time.sleep(1 + len(setup['backs']) / 50.0)
 
     def dnsperf(self, data, seconds, rate=None):

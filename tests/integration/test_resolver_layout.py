@@ -1,8 +1,7 @@
 """The resolver layout on the real dnsmasq, in a throwaway network namespace: the front resolver as the plan renders
 it (on a stand-in server interface), its back resolvers on the loopback, and an upstream that answers each name with
 an address of its own. Every name ends in the sets of its most specific rule, and only those, whether a combination
-has its own back resolver or shares the last one; and after an edit applied by a reload of the front (its
-servers-file read again), names it had cached feed the sets of the new table."""
+has its own back resolver or shares the last one."""
 import json
 import shutil
 import signal
@@ -71,7 +70,6 @@ def namespace(tmp_path):
         subprocess.run(['dnsmasq', '--test', '--conf-file=%s' % path], check=True, capture_output=True)
         processes.append(subprocess.Popen(['ip', 'netns', 'exec', name, 'dnsmasq', '--keep-in-foreground',
                                            '--conf-file=%s' % path, '--user=root']))
-        return processes[-1]
 
     subprocess.run(['ip', 'netns', 'add', name], check=True)
     try:
@@ -90,20 +88,6 @@ def namespace(tmp_path):
         subprocess.run(['ip', 'netns', 'del', name], check=False)
 
 
-def start_layout(start, tmp_path, front, servers, backs):
-    """The back resolvers, then the front with its servers-file where the test keeps it; the front's process."""
-    for number, text in backs:
-        start('back-%d.conf' % number, text)
-    (tmp_path / 'servers.conf').write_text(servers)
-    return start('front.conf', front.replace(resolver.SERVERS_PATH, str(tmp_path / 'servers.conf')))
-
-
-def start_upstream(start):
-    upstream = ['listen-address=127.0.0.1', 'port=5399', 'bind-interfaces', 'no-resolv', 'no-hosts', 'pid-file=']
-    upstream += ['address=/%s/%s' % (item, address_of(item)) for item in NAMES]
-    start('upstream.conf', '\n'.join(upstream) + '\n')
-
-
 def members(run, set_name):
     return sorted(line.split()[2] for line in run('ipset', 'save', set_name).splitlines() if line.startswith('add '))
 
@@ -114,49 +98,17 @@ def members(run, set_name):
     (1, (0, 1000), 1),
     (32, (1, 2), 2),     # combinations of one domain share a back of at most two lines
 ])
-def test_every_name_feeds_the_sets_of_its_most_specific_rule(namespace, tmp_path, instances, packing, count):
+def test_every_name_feeds_the_sets_of_its_most_specific_rule(namespace, instances, packing, count):
     run, start = namespace
-    start_upstream(start)
-    front, servers, backs = resolver.layout(dict(SETTINGS, resolver_instances=instances), ENTRIES, packing=packing)
+    upstream = ['listen-address=127.0.0.1', 'port=5399', 'bind-interfaces', 'no-resolv', 'no-hosts', 'pid-file=']
+    upstream += ['address=/%s/%s' % (item, address_of(item)) for item in NAMES]
+    start('upstream.conf', '\n'.join(upstream) + '\n')
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=instances), ENTRIES, packing=packing)
     assert len(backs) == count
-    start_layout(start, tmp_path, front, servers, backs)
+    for number, text in backs:
+        start('back-%d.conf' % number, text)
+    start('front.conf', front)
     time.sleep(1)
     assert json.loads(run('python3', '-c', QUERY, *NAMES)) == dict((item, [address_of(item)]) for item in NAMES)
     for set_name in SETS:
         assert members(run, set_name) == sorted(address_of(item) for item in NAMES if set_name in expected(item)), set_name
-
-
-# The edit: example.org leaves the proxy sets of a and b for c's; www.example.com's names go back to its parent's sets.
-EDITED = [item for item in ENTRIES if item['domain'] not in ('example.org', 'www.example.com')]
-EDITED.append(resolver.entry('example.org', ['wgs-c-p4'], ['#']))
-
-
-def test_a_reload_of_the_front_applies_an_edit_to_the_names_it_had_cached(namespace, tmp_path):
-    run, start = namespace
-    start_upstream(start)
-    settings = dict(SETTINGS, resolver_instances=32)
-    front, servers, backs = resolver.layout(settings, ENTRIES, packing=(0, 1000))
-    process = start_layout(start, tmp_path, front, servers, backs)
-    time.sleep(1)
-    assert json.loads(run('python3', '-c', QUERY, *NAMES)) == dict((item, [address_of(item)]) for item in NAMES)
-    # The edit as a run applies it: new backs under numbers not in place, started; the same front file; its
-    # servers-file replaced, then SIGHUP (systemctl reload); the sets that lost names emptied.
-    edited_front, edited_servers, edited_backs = resolver.layout(settings, sorted(EDITED, key=resolver.domain_order),
-                                                                 packing=(0, 1000), in_place=dict(backs))
-    assert edited_front == front and edited_servers != servers
-    for number, text in edited_backs:
-        if (number, text) not in backs:
-            start('back-%d.conf' % number, text)
-    time.sleep(1)
-    (tmp_path / 'servers.conf').write_text(edited_servers)
-    process.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
-    for set_name in SETS:
-        run('ipset', 'flush', set_name)
-    # Every name asked again: those the front had cached too feed the sets of the edited table.
-    assert json.loads(run('python3', '-c', QUERY, *NAMES)) == dict((item, [address_of(item)]) for item in NAMES)
-    fed = dict((item['domain'], item['sets']) for item in EDITED)
-    for set_name in SETS:
-        wanted = sorted(address_of(name) for name in NAMES
-                        if set_name in next((fed[domain] for domain in resolver.ancestors(name) if domain in fed), []))
-        assert members(run, set_name) == wanted, set_name

@@ -162,13 +162,8 @@ def test_rule_added_for_a_name_the_resolver_had_cached(tmp_path):
     applied(tmp_path)
     host('up2').run_test('systemctl restart lab-dns')  # eu's resolver forgets late.test
     assert seen('carol', 'late.test') == DIRECT  # now in the gateway resolver's cache
-    gateway = host('gateway')
-    front = gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver')
     carol_rules = INVENTORY['wgsplit_clients'][2]['rules'] + [{'type': 'domain', 'value': 'late.test'}]
     applied(tmp_path, inventory(wgsplit_clients={'carol': {'rules': carol_rules}}))
-    # Applied by a reload of the front resolver (its servers-file read again, its cache emptied), not a restart:
-    # it kept answering throughout.
-    assert gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver') == front
     # No set lost a domain: the resolvers' call removed its journal itself once the resolvers ran.
     assert not host('gateway').file('/etc/wgsplit/resolver/previous.lines').exists
     assert seen('carol', 'late.test') == EU
@@ -546,9 +541,9 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     # More than 100 domains: the list's sets get a back resolver of their own (one catch-all line).
     fillers = ''.join('filler-%d.test\n' % number for number in range(120))
     listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n' + fillers)
-    sharing = inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))], wgsplit_clients={
-        'bob': dict(default_action='direct', rules=[], rule_sets=['eu-list']),
-        'carol': dict(rules=[], rule_sets=['eu-list'])})
+    sharers = {'bob': dict(default_action='direct', rules=[], rule_sets=['eu-list']),
+               'carol': dict(rules=[], rule_sets=['eu-list'])}
+    sharing = inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))], wgsplit_clients=sharers)
     applied(tmp_path, sharing)
     assert seen('bob', 'proxied.test') == EU and seen('carol', 'proxied.test') == EU
     assert seen('bob', 'proxied.test', ip=6) is None  # eu has no IPv6: refused, not leaked
@@ -560,7 +555,16 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     backs = gateway.check_output('grep -lE "^(ipset=/#/wgs-L|nftset=/#/[46]#inet#wgsplit#wgs-L)" '
                                  '/etc/wgsplit/resolver/back-*.conf').split()
     assert len(backs) == 1, backs
-    assert len(running_backs()) == 2 == len(gateway.check_output('ls /etc/wgsplit/resolver/').split()) - 2
+    assert len(running_backs()) == 2 == len(gateway.check_output('ls /etc/wgsplit/resolver/').split()) - 1
+    # alice's rules edited: her shared back is replaced and the front restarts; the list's back, its file
+    # unchanged, keeps running as it was (not PartOf the front).
+    number = int(re.search(r'back-([0-9]+)\.conf', backs[0]).group(1))
+    pid = gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver-back@%d' % number)
+    alice_rules = INVENTORY['wgsplit_clients'][0]['rules'] + [{'type': 'domain', 'value': 'late.test'}]
+    applied(tmp_path, inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))],
+                                wgsplit_clients=dict(sharers, alice={'rules': alice_rules})))
+    assert gateway.check_output('systemctl show -p MainPID --value wgsplit-resolver-back@%d' % number) == pid
+    assert seen('alice', 'late.test') == US and seen('carol', 'proxied.test') == EU
     # A download that came back empty: refused before anything changes, the paths stay.
     before = gateway_state()
     listed.write_text('')
@@ -571,7 +575,7 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     # Back to the lab inventory: one back resolver; the other is stopped and its file removed.
     applied(tmp_path)
     assert len(running_backs()) == 1 and gateway.check_output('ls /etc/wgsplit/resolver/').split() == ['back-%d.conf' % (
-        running_backs()[0]), 'dnsmasq.conf', 'servers.conf']
+        running_backs()[0]), 'dnsmasq.conf']
     gateway.run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
     assert seen('alice', 'proxied.test') == US
 

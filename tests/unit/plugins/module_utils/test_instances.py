@@ -110,8 +110,9 @@ def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     assert (directory / 'previous.lines').read_text() == 'ipset=/a.test/s\n'  # removed by the role at the run's end
     checked = [entry for entry in host.log if entry[0] == 'dnsmasq --test']
     assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
-    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('restart', FRONT), ('start', '--', BACK % 2)]
-    assert result['restarted'] and result['enabled'] and result['started'] == [BACK % 2]
+    # Nothing ran: the back first, then the front that asks it.
+    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('start', '--', BACK % 2, FRONT)]
+    assert not result['restarted'] and result['enabled'] and result['started'] == [BACK % 2, FRONT]
     assert result['written'] == [str(directory), str(directory / 'previous.lines'), str(directory / 'back-2.conf'),
                                  str(directory / 'dnsmasq.conf'), str(tmp_path / 'front.service')]
     assert not [name for name in os.listdir(str(directory)) if name.startswith('.')]  # no check file left
@@ -128,7 +129,7 @@ def test_a_second_run_changes_nothing_and_makes_no_change_command(tmp_path):
 def test_check_mode_reports_and_changes_nothing(tmp_path):
     host = FakeHost(wanted(tmp_path), check_mode=True, diff=True)
     result = run(host)
-    assert result['changed'] and result['restarted'] and not (tmp_path / 'resolver').exists()
+    assert result['changed'] and result['started'] == [BACK % 2, FRONT] and not (tmp_path / 'resolver').exists()
     assert [entry[0] for entry in commands(host)] == ['dnsmasq --test', 'dnsmasq --test']
     after = result['diff']['after']
     assert after['services'] == {FRONT: 'running', BACK % 2: 'running'}
@@ -155,66 +156,78 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
                    backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     edit = FakeHost(moved, units=host.units)
     result = run(edit)
-    assert commands(edit)[2:] == [('restart', FRONT), ('start', '--', BACK % 3), ('stop', '--', BACK % 2)]
+    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
     assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
     assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
 
 
-def moved_by_a_reload(tmp_path, **changes):
-    """The front sent to a new back by its servers-file alone; its unit changed only in the backs it pulls in."""
+def moved(tmp_path, **changes):
+    """The front sent to a new back (its own file changed); its unit changed only in the backs it pulls in."""
     directory = str(tmp_path / 'resolver')
-    params = wanted(tmp_path, configs=[dict(path=directory + '/back-3.conf', text=MARK + 'listen-address=127.53.0.3\n', unit=BACK % 3),
-                                       dict(path=directory + '/servers.conf', text=MARK + 'server=/a.test/127.53.0.3\n', reload=True)],
-                    units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Unit]\nWants=b3\n[Service]\n', restart=False)],
+    params = wanted(tmp_path, configs=[dict(path=directory + '/back-3.conf', text=MARK + 'listen-address=127.53.0.3\n',
+                                            restarts=[BACK % 3]),
+                                       dict(path=directory + '/dnsmasq.conf', text=MARK + 'server=/a.test/127.53.0.3\n')],
+                    units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Unit]\nWants=b3\n[Service]\n', restarts=[])],
                     backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     params.update(changes)
     return params
 
 
-def test_an_edit_of_the_servers_file_reloads_the_front_once_the_new_back_runs_and_restarts_nothing(tmp_path):
-    host = FakeHost(wanted(tmp_path))
+def test_an_edit_starts_the_new_back_restarts_the_front_alone_then_stops_the_old_back(tmp_path):
+    host = FakeHost(wanted(tmp_path, backs=[BACK % 2, BACK % 4],
+                           configs=wanted(tmp_path)['configs'] + [dict(path=str(tmp_path / 'resolver' / 'back-4.conf'),
+                                                                       text=MARK + 'listen-address=127.53.0.4\n')]))
     run(host)
-    # In check mode, what would be done is reported and nothing is run.
-    check = FakeHost(moved_by_a_reload(tmp_path), units=dict(host.units), check_mode=True)
-    assert run(check)['reread'] and [entry[0] for entry in commands(check)] == ['dnsmasq --test', 'dnsmasq --test']
-    edit = FakeHost(moved_by_a_reload(tmp_path), units=host.units)
+    edit = FakeHost(moved(tmp_path, backs=[BACK % 3, BACK % 4]), units=host.units)
     result = run(edit)
     assert [entry[0] for entry in commands(edit)[:2]] == ['dnsmasq --test', 'dnsmasq --test']
-    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('reload', FRONT), ('stop', '--', BACK % 2)]
-    assert result['reread'] and not result['restarted'] and result['changed']
+    # Back 4 (its file unchanged) keeps running: it is not PartOf the front.
+    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
+    assert result['restarted'] and result['restarted_backs'] == [] and result['started'] == [BACK % 3]
 
 
-@pytest.mark.parametrize('change, running', [
-    # The file of an instance that runs: it reads it only when it restarts, with the front.
-    (dict(configs=[dict(path='back-2.conf', text=MARK + 'listen-address=127.53.0.2\nx\n', unit=BACK % 2)], backs=[BACK % 2],
-          retire=[], remove=[]), True),
-    # The front's own configuration (no unit, not read on a reload).
-    (dict(configs=[dict(path='dnsmasq.conf', text=MARK + 'cache-size=5\n')]), True),
-    # A unit whose change is more than the backs it names.
-    (dict(units=[dict(path='front.service', text=MARK + '[Service]\nRestartSec=3\n')]), True),
-    # The front does not run: it starts (and reads every file), nothing to reload.
-    (dict(), False),
+@pytest.mark.parametrize('change, restarted, backs', [
+    # The file of a back that runs (a number reused): that back restarts, then the front.
+    (dict(configs=[dict(path='back-2.conf', text=MARK + 'listen-address=127.53.0.2\nx\n', restarts=[BACK % 2])],
+          backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2]),
+    # The back template: every back that runs restarts.
+    (dict(configs=[], units=[dict(path='back.service', text=MARK + '[Service]\nRestartSec=3\n', restarts=[BACK % 2])],
+          backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2]),
+    # A unit whose change is more than the backs it names, given no restarts: the front restarts.
+    (dict(configs=[], units=[dict(path='front.service', text=MARK + '[Service]\nRestartSec=3\n')], backs=[BACK % 2],
+          retire=[], remove=[]), True, []),
+    # A run stopped midway: every resolver restarts, whatever changed.
+    (dict(configs=[], units=[], backs=[BACK % 2], retire=[], remove=[], restart=True), True, [BACK % 2]),
 ])
-def test_what_a_reload_cannot_apply_restarts_or_starts_the_front(tmp_path, change, running):
+def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted, backs):
     host = FakeHost(wanted(tmp_path))
     run(host)
-    host.units[FRONT]['active'] = running
-    directory = str(tmp_path / 'resolver')
     for key in ('configs', 'units'):
         for item in change.get(key, []):
-            item['path'] = os.path.join(directory if key == 'configs' else str(tmp_path), item['path'])
-    edit = FakeHost(moved_by_a_reload(tmp_path, **change), units=host.units)
+            item['path'] = os.path.join(str(tmp_path / 'resolver') if key == 'configs' else str(tmp_path), item['path'])
+    edit = FakeHost(moved(tmp_path, **change), units=host.units)
     result = run(edit)
-    assert not result['reread'] and ('reload', FRONT) not in commands(edit)
-    assert result['restarted'] == running and (FRONT in result['started']) == (not running)
+    assert result['restarted'] == restarted and result['restarted_backs'] == backs and result['started'] == []
+    assert [entry for entry in commands(edit) if entry[0] == 'restart'] == (
+        ([('restart', '--') + tuple(backs)] if backs else []) + ([('restart', FRONT)] if restarted else []))
 
 
-def test_a_configuration_read_by_an_instance_not_to_run_is_refused(tmp_path):
+def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[FRONT]['active'] = False
+    edit = FakeHost(moved(tmp_path), units=host.units)
+    result = run(edit)
+    assert not result['restarted'] and result['started'] == [BACK % 3, FRONT]
+    assert ('start', '--', BACK % 3, FRONT) in commands(edit)
+
+
+def test_a_file_that_restarts_a_service_not_to_run_is_refused(tmp_path):
     params = wanted(tmp_path)
-    params['configs'][0]['unit'] = BACK % 9
+    params['configs'][0]['restarts'] = [BACK % 9]
     host = FakeHost(params)
     result = run(host)
-    assert result['failed'] and 'not one of backs' in result['msg'] and commands(host) == []
+    assert result['failed'] and 'neither front nor one of backs' in result['msg'] and commands(host) == []
 
 
 def journal_kept(tmp_path, keep, **changes):
@@ -241,7 +254,7 @@ def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
     again = FakeHost(journal_kept(tmp_path, False, restart=True), units=host.units)
     result = run(again)
     assert result['restarted'] and result['removed'] == [str(journal)] and not journal.exists()
-    assert commands(again) == [('restart', FRONT)]
+    assert commands(again) == [('restart', '--', BACK % 2), ('restart', FRONT)]
 
 
 @pytest.mark.parametrize('keep', [True, False])
@@ -269,7 +282,8 @@ def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_
     run(host)
     again = FakeHost(wanted(tmp_path, restart=True), units=host.units)
     result = run(again)
-    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', FRONT)]
+    # The backs too: they are not PartOf the front.
+    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', '--', BACK % 2), ('restart', FRONT)]
 
 
 def test_only_what_does_not_run_is_started(tmp_path):
@@ -362,7 +376,7 @@ def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path)
     host.units[FRONT]['reload'] = True  # the file matches, systemd still has the old one
     again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
     assert run(again)['reloaded']
-    assert commands(again) == [('daemon-reload',), ('restart', FRONT)]
+    assert commands(again) == [('daemon-reload',), ('restart', '--', BACK % 2), ('restart', FRONT)]
 
 
 def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):
@@ -397,7 +411,7 @@ def test_a_symbolic_link_for_the_directory_is_refused(tmp_path):
 def test_a_failing_systemctl_reports_what_already_changed(tmp_path):
     class Refusing(FakeHost):
         def run_command(self, argv, **kwargs):
-            if argv[1:2] == ['restart']:
+            if argv[1:2] == ['start']:
                 return 1, '', 'Job failed'
             return super(Refusing, self).run_command(argv, **kwargs)
     result = run(Refusing(wanted(tmp_path)))

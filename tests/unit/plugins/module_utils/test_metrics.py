@@ -43,6 +43,10 @@ def test_set_headers_give_entries_and_whether_members_count():
 def test_counters_are_the_bytes_of_each_member():
     assert metrics.parse_counters(SENT_UP) == {'10.8.0.3,wg-up-2': 60, '10.8.0.2,wg-up-1': 5120}
     assert metrics.parse_counters('add s 10.0.0.1\nadd s 10.0.0.2 timeout 5\n') == {}  # a set without counters
+    # One set's members in a save of several.
+    both = SENT_UP + 'add other 10.8.0.9,wg-up-1 packets 1 bytes 7\n'
+    assert metrics.parse_counters(both, 'other') == {'10.8.0.9,wg-up-1': 7}
+    assert metrics.parse_counters(both, 'nothing') == {}
 
 
 def test_client_traffic_adds_the_counters_of_each_path_and_direction():

@@ -155,13 +155,10 @@ def test_resolver_line_per_domain_lists_what_each_clients_nearest_rule_says():
 
 
 def test_resolver_configuration_is_rendered_from_canonical_values():
-    planned = make_plan(dns_servers=['1.1.1.1', '2606:4700::1111'], resolver_max_ttl=120)['resolver']
-    lines = planned['config'].splitlines()
+    config = make_plan(dns_servers=['1.1.1.1', '2606:4700::1111'], resolver_max_ttl=120)['resolver']['config']
+    lines = config.splitlines()
     assert lines[0].startswith('# Written by wgsplit.gateway')
     assert 'interface=wg0' in lines and 'max-ttl=120' in lines and 'max-cache-ttl=120' in lines
-    assert lines[-1] == 'servers-file=/etc/wgsplit/resolver/servers.conf'
-    lines = planned['servers'].splitlines()
-    assert lines[0].startswith('# Written by wgsplit.gateway')
     assert lines.index('server=1.1.1.1') < lines.index('server=2606:4700::1111') < lines.index(
         'server=/bank.example/127.53.0.1')
     # So few domains share one back resolver, which has the default servers and a line per domain.
@@ -393,8 +390,7 @@ def test_resolvers_the_running_resolver_still_asks_stay_refused_until_it_restart
     # The same, read from a back resolver of the layout in place.
     in_place = make_plan()['resolver']
     backs = dict((item['path'], dict(text=item['text'], mode='0600')) for item in in_place['backs'])
-    found = dict(config=in_place['config'], servers=in_place['servers'], backs=backs)
-    assert make_plan(upstreams=upstreams, discovery=discovered(resolver=found))[
+    assert make_plan(upstreams=upstreams, discovery=discovered(resolver=dict(config=in_place['config'], backs=backs)))[
         'routing']['split_client'] == result['routing']['split_client']
     split_client = [rule for rule in result['routing']['split_client'][0]['rules'] if 'to' in rule]
     assert split_client == [dict(priority=5001, iif='lo', to='10.10.2.1')]  # until the resolver restarts, refused
@@ -430,11 +426,10 @@ def test_a_resolver_in_place_as_planned_needs_no_task():
     first = make_plan()['resolver']
     assert first['write_config'] and first['write_unit'] and first['start'] and first['apply']
     call = first['instances']
-    assert [item['path'] for item in call['configs']] == [item['path'] for item in first['backs']] + [
-        '/etc/wgsplit/resolver/servers.conf', '/etc/wgsplit/resolver/dnsmasq.conf']
+    assert [item['path'] for item in call['configs']] == [item['path'] for item in first['backs']] + ['/etc/wgsplit/resolver/dnsmasq.conf']
     assert call['front'] == 'wgsplit-resolver.service' and call['directory'] == '/etc/wgsplit/resolver'
     units = dict((item['path'], item['text']) for item in call['units'])
-    found = dict(config=first['config'], config_mode='0600', servers=first['servers'], servers_mode='0600', config_dir_mode='0700',
+    found = dict(config=first['config'], config_mode='0600', config_dir_mode='0700',
                  unit=units['/etc/systemd/system/wgsplit-resolver.service'],
                  back_unit=units['/etc/systemd/system/wgsplit-resolver-back@.service'], enabled=True, active=True,
                  backs=dict((item['path'], dict(text=item['text'], mode='0600')) for item in first['backs']),

@@ -104,7 +104,7 @@ def test_the_base_inventory_is_valid():
 NFTSET = re.compile(r'([46])#inet#wgsplit#([A-Za-z_][A-Za-z0-9_-]*)')
 RESOLVER_FLAGS = frozenset(('bind-dynamic', 'bind-interfaces', 'no-resolv', 'no-hosts'))
 RESOLVER_KEYS = frozenset(('port', 'interface', 'except-interface', 'listen-address', 'pid-file', 'cache-size', 'max-ttl',
-                           'max-cache-ttl', 'server', 'ipset', 'nftset', 'servers-file'))
+                           'max-cache-ttl', 'server', 'ipset', 'nftset'))
 BACK_ADDRESS = re.compile(r'127\.53\.0\.([1-9][0-9]{0,2})')
 WG_KEYS = frozenset(('PrivateKey', 'Address', 'MTU', 'Table', 'PostUp', 'PublicKey', 'PresharedKey', 'Endpoint',
                      'AllowedIPs', 'PersistentKeepalive'))
@@ -278,18 +278,17 @@ def check_metrics(result):
 def check_resolver(result, rule_domains):
     """Every line of every resolver file is an option the collection writes, with a canonical value; the table
     the files serve is the plan's (read back from them); returns the domains of the plan's table."""
-    config, servers = result['resolver']['config'], result['resolver']['servers']
+    config = result['resolver']['config']
     if result['state'] == 'absent':
-        assert config is None and servers is None and result['resolver']['backs'] == []
+        assert config is None and result['resolver']['backs'] == []
         return
     backs = [item['text'] for item in result['resolver']['backs']]
-    assert not [line for line in servers.splitlines() if not line.startswith(('#', 'server='))]  # all a servers-file may hold
-    for text in [config, servers] + backs:
+    for text in [config] + backs:
         check_resolver_text(text, result, rule_domains)
         # Each backend's directive only: sets of the other would not exist.
         assert ('\nipset=' if result['settings']['backend'] == 'nftables' else '\nnftset=') not in text
     lines = result['resolver']['lines']
-    in_place = resolver.in_place_lines(resolver.front_text(result['resolver']), backs)
+    in_place = resolver.in_place_lines(config, backs)
     assert resolver.stale_sets(in_place, lines) == [] and resolver.stale_sets(lines, in_place) == []
     return check_resolver_text('\n'.join(lines) + '\n', result, rule_domains) if lines else []
 
@@ -318,8 +317,6 @@ def check_resolver_text(text, result, rule_domains):
             assert BACK_ADDRESS.fullmatch(value) and int(BACK_ADDRESS.fullmatch(value).group(1)) <= 250, line
         elif key == 'pid-file':
             assert value == ''
-        elif key == 'servers-file':
-            assert value == resolver.SERVERS_PATH
         elif key in ('cache-size', 'max-ttl', 'max-cache-ttl'):
             assert NUMBER.fullmatch(value), 'resolver line %r' % line
         elif key == 'server' and not value.startswith('/'):

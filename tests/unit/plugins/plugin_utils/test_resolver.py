@@ -14,14 +14,12 @@ ENTRIES = [resolver.entry('example.com', ['wgs-alice-p4'], ['#']),
            resolver.entry('www.example.com', ['wgs-alice-p4'], ['#']),
            resolver.entry('maps.example.org', ['wgs-alice-d4', 'wgs-bob-p4'], ['#'])]
 OWN = (0, 1000)  # every combination a back resolver of its own (the default packs combinations this small together)
-FRONT, SERVERS, BACKS = resolver.layout(SETTINGS, ENTRIES, packing=OWN)
-FRONT_TEXT = resolver.front_text(dict(config=FRONT, servers=SERVERS))
+FRONT, BACKS = resolver.layout(SETTINGS, ENTRIES, packing=OWN)
 
 
 def in_place(**changes):
     """split_info's `resolver` with FRONT and BACKS running, and the changes."""
-    found = dict(config=FRONT, config_mode='0600', servers=SERVERS, servers_mode='0600', config_dir_mode='0700',
-                 unit=resolver.unit_text([1, 2, 3]),
+    found = dict(config=FRONT, config_mode='0600', config_dir_mode='0700', unit=resolver.unit_text([1, 2, 3]),
                  back_unit=resolver.BACK_UNIT_TEXT, enabled=True, active=True,
                  backs=dict((resolver.back_path(number), dict(text=text, mode='0600')) for number, text in BACKS),
                  backs_active=[resolver.back_unit(number) for number, _text in BACKS])
@@ -45,11 +43,8 @@ def test_one_back_resolver_per_combination_most_domains_first():
 
 
 def test_front_resolver_sends_each_domain_to_its_back_and_holds_no_ipset_line():
-    assert option_lines(FRONT, 'ipset=') == [] and option_lines(SERVERS, 'ipset=') == []
-    # Where it asks names is its servers-file alone: a reload makes it read that again.
-    assert option_lines(FRONT, 'server') == ['servers-file=/etc/wgsplit/resolver/servers.conf']
-    assert instances.ours(SERVERS) and SERVERS.splitlines()[0] == resolver.SERVERS_MARKER
-    assert option_lines(SERVERS, 'server=') == [
+    assert option_lines(FRONT, 'ipset=') == []
+    assert option_lines(FRONT, 'server=') == [
         'server=192.0.2.53',
         'server=/example.com/127.53.0.1', 'server=/example.org/127.53.0.1', 'server=/video.example.net/127.53.0.3',
         # www.example.com asks the back of its parent: no line; maps.example.org another one.
@@ -61,7 +56,7 @@ def test_front_resolver_sends_each_domain_to_its_back_and_holds_no_ipset_line():
 
 
 def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domain():
-    _front, front, backs = resolver.layout(dict(SETTINGS, resolver_instances=2), ENTRIES, packing=OWN)
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=2), ENTRIES, packing=OWN)
     assert [number for number, _text in backs] == [1, 2]
     shared = backs[1][1].splitlines()
     assert option_lines(backs[1][1], 'ipset=') == ['ipset=/maps.example.org/wgs-alice-d4,wgs-bob-p4',
@@ -69,7 +64,7 @@ def test_combinations_beyond_the_limit_share_the_last_back_with_a_line_per_domai
     assert 'server=/video.example.net/10.10.2.1' in shared and 'server=192.0.2.53' in shared
     assert 'server=/maps.example.org/127.53.0.2' in front
     # One back: the old cost (a line per domain), one hop further.
-    _front, front, backs = resolver.layout(dict(SETTINGS, resolver_instances=1), ENTRIES, packing=OWN)
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=1), ENTRIES, packing=OWN)
     assert len(backs) == 1 and len(option_lines(backs[0][1], 'ipset=/')) == len(ENTRIES)
     assert option_lines(front, 'server=/') == ['server=/example.com/127.53.0.1', 'server=/example.org/127.53.0.1',
                                                'server=/video.example.net/127.53.0.1']
@@ -97,13 +92,12 @@ def test_units_front_pulls_in_its_backs_which_follow_it():
     assert 'Wants=wgsplit-restore' not in unit and '\nWants=' not in resolver.BACK_UNIT_TEXT  # ordered after it, not pulled
     assert '\nWants=' not in resolver.unit_text([])
     assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in unit
-    # A reload sends dnsmasq SIGHUP from outside the sandbox (dnsmasq runs as another user by then).
-    assert '\nExecReload=+/bin/kill -HUP $MAINPID\n' in unit and 'ExecReload' not in resolver.BACK_UNIT_TEXT
+    # Not PartOf the front: its restart (an edit) leaves the backs whose files did not change running.
+    assert 'PartOf=' not in resolver.BACK_UNIT_TEXT and 'BindsTo=' not in resolver.BACK_UNIT_TEXT
     # The lines naming the backs are all a running front needs no restart for.
     assert resolver.service_part(unit) == resolver.service_part(resolver.unit_text([4])) != resolver.service_part(
         unit.replace('RestartSec=2', 'RestartSec=3'))
     assert 'wgsplit-resolver-back@' not in resolver.service_part(unit)
-    assert 'PartOf=wgsplit-resolver.service\n' in resolver.BACK_UNIT_TEXT
     assert '--conf-file=/etc/wgsplit/resolver/back-%i.conf\n' in resolver.BACK_UNIT_TEXT
     for text in (unit, resolver.BACK_UNIT_TEXT):
         assert text.startswith('# Written by wgsplit.gateway') and 'NoNewPrivileges=yes\n' in text
@@ -111,13 +105,12 @@ def test_units_front_pulls_in_its_backs_which_follow_it():
 
 def test_the_table_in_place_is_read_back_from_the_layout_and_from_the_old_single_resolver():
     lines = resolver.lines(ENTRIES)
-    assert resolver.stale_sets(resolver.in_place_lines(FRONT_TEXT, [text for _n, text in BACKS]), lines) == []
-    assert resolver.upstream_servers(resolver.in_place_lines(FRONT_TEXT, [text for _n, text in BACKS])) == ['10.10.2.1']
-    assert resolver.in_place_lines(FRONT, [text for _n, text in BACKS]) == []  # the routes are in the servers-file
+    assert resolver.stale_sets(resolver.in_place_lines(FRONT, [text for _n, text in BACKS]), lines) == []
+    assert resolver.upstream_servers(resolver.in_place_lines(FRONT, [text for _n, text in BACKS])) == ['10.10.2.1']
     old = 'server=1.1.1.1\nipset=/video.example.net/wgs-bob-p4\nserver=/video.example.net/10.10.2.1\n'
     assert resolver.in_place_lines(old, []) == ['ipset=/video.example.net/wgs-bob-p4', 'server=/video.example.net/10.10.2.1']
     # A back resolver that is gone feeds nothing.
-    assert resolver.in_place_lines(FRONT_TEXT, []) == []
+    assert resolver.in_place_lines(FRONT, []) == []
 
 
 DOMAINS = ['a.test', 'b.test', 'x.a.test', 'y.x.a.test', 'b.a.test', 'c.test']
@@ -155,7 +148,7 @@ def resolve(front, backs, name):
 @given(tables())
 def test_property_the_layout_feeds_every_name_the_sets_of_its_nearest_rule(drawn):
     entries, limit, packing = drawn
-    _front, front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing)
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing)
     assert len(backs) <= limit
     lines = resolver.lines(entries)
     for name in DOMAINS + ['z.' + domain for domain in DOMAINS]:
@@ -194,14 +187,14 @@ def test_a_journal_counts_apart_from_the_files_in_place():
     assert resolver.stale_sets(table, ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == ['direct4']
     assert resolver.stale_sets(table[:2], ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == []
     # The next journal keeps every table apart, however many runs stopped midway.
-    written = resolver.files(in_place(journal=journal), FRONT, SERVERS, BACKS, table)['journal']
+    written = resolver.files(in_place(journal=journal), FRONT, BACKS, table)['journal']
     again = resolver.in_place_lines(front, [], written)
     assert resolver.tables(again) == [table[:2], table[:2], ['ipset=/d.test/direct4']]
     assert resolver.stale_sets(again, ['ipset=/d.test/direct4', 'ipset=/sub.d.test/eu4']) == ['direct4']
 
 
 def test_nothing_to_do_when_everything_is_in_place():
-    planned = resolver.files(in_place(), FRONT, SERVERS, BACKS)
+    planned = resolver.files(in_place(), FRONT, BACKS)
     call = planned['instances']
     assert (call['configs'], call['remove'], call['retire'], call['journal'], call['restart']) == ([], [], [], None, False)
     assert (planned['write_config'], planned['write_unit'], planned['start'], planned['apply']) == (False, False, False, False)
@@ -215,9 +208,6 @@ def test_nothing_to_do_when_everything_is_in_place():
     (dict(config=FRONT + 'address=/x/1.2.3.4\n'), (True, False, False)),
     (dict(config_mode='0644'), (True, False, False)),
     (dict(config_dir_mode='0755'), (True, False, False)),
-    (dict(servers=None, servers_mode=None), (True, False, False)),
-    (dict(servers=SERVERS.replace('127.53.0.3', '127.53.0.2')), (True, False, False)),
-    (dict(servers_mode='0644'), (True, False, False)),
     (dict(backs={}), (True, False, False)),
     (dict(unit=None), (False, True, True)),
     (dict(unit=resolver.unit_text([1, 2])), (False, True, True)),
@@ -226,7 +216,7 @@ def test_nothing_to_do_when_everything_is_in_place():
     (dict(active=False), (False, False, True)),
 ])
 def test_each_drift_is_repaired(drift, expected):
-    planned = resolver.files(in_place(**drift), FRONT, SERVERS, BACKS)
+    planned = resolver.files(in_place(**drift), FRONT, BACKS)
     assert (planned['write_config'], planned['write_unit'], planned['start']) == expected
     assert planned['apply']
     # What the resolvers served is kept until the run's end whenever a file changes.
@@ -235,17 +225,17 @@ def test_each_drift_is_repaired(drift, expected):
 
 def test_a_back_resolver_that_does_not_run_is_started_by_itself():
     # Starting the front resolver, when it runs, starts nothing it wants.
-    planned = resolver.files(in_place(backs_active=['wgsplit-resolver-back@1.service']), FRONT, SERVERS, BACKS)
+    planned = resolver.files(in_place(backs_active=['wgsplit-resolver-back@1.service']), FRONT, BACKS)
     assert planned['start_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
     assert not planned['start'] and planned['journal'] is None and planned['apply']
 
 
 def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
     journal = 'ipset=/gone.test/wgs-old-p4\nserver=/gone.test/10.10.9.1\n'
-    planned = resolver.files(in_place(journal=journal), FRONT, SERVERS, BACKS, ['ipset=/gone.test/wgs-old-p4'])
+    planned = resolver.files(in_place(journal=journal), FRONT, BACKS, ['ipset=/gone.test/wgs-old-p4'])
     assert planned['interrupted'] and planned['journal'] == 'ipset=/gone.test/wgs-old-p4\n'
     assert planned['instances']['restart'] and planned['instances']['journal'] == dict(path=resolver.JOURNAL, text=planned['journal'], keep=False)
-    table = resolver.in_place_lines(FRONT_TEXT, [text for _n, text in BACKS], journal)
+    table = resolver.in_place_lines(FRONT, [text for _n, text in BACKS], journal)
     assert resolver.stale_sets(table, resolver.lines(ENTRIES)) == ['wgs-old-p4']
     assert resolver.upstream_servers(table) == ['10.10.2.1', '10.10.9.1']
 
@@ -253,62 +243,56 @@ def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
 def test_a_changed_back_takes_a_number_no_file_in_place_has_and_unchanged_ones_keep_theirs():
     in_place = dict(BACKS)
     changed = ENTRIES + [resolver.entry('more.example.org', ['wgs-alice-d4', 'wgs-bob-p4', 'wgs-carol-p4'], ['#'])]
-    _front, _servers, backs = resolver.layout(SETTINGS, changed, packing=OWN, in_place=in_place)
+    _front, backs = resolver.layout(SETTINGS, changed, packing=OWN, in_place=in_place)
     assert [number for number, _text in backs] == [1, 2, 3, 4]
     assert dict(backs)[1] == in_place[1] and dict(backs)[3] == in_place[3]
     # alice's proxy set gains a domain: its back's meaning changes, so it moves to a number not in place.
     grown = ENTRIES + [resolver.entry('new.test', ['wgs-alice-p4'], ['#'])]
-    _front, _servers, backs = resolver.layout(SETTINGS, grown, packing=OWN, in_place=in_place)
+    _front, backs = resolver.layout(SETTINGS, grown, packing=OWN, in_place=in_place)
     assert [number for number, _text in backs] == [1, 2, 3]  # one back per combination: alice's keeps its line
-    _front, one, _backs = resolver.layout(SETTINGS, grown, packing=(100, 1000), in_place=in_place)
+    one, _backs = resolver.layout(SETTINGS, grown, packing=(100, 1000), in_place=in_place)
     assert 'server=/new.test/127.53.0.4' in one  # the shared back's lines changed: a new number
     # Numbers out of range in place are not taken over.
-    assert [n for n, _t in resolver.layout(SETTINGS, ENTRIES, packing=OWN, in_place={999: BACKS[0][1]})[2]] == [1, 2, 3]
+    assert [n for n, _t in resolver.layout(SETTINGS, ENTRIES, packing=OWN, in_place={999: BACKS[0][1]})[1]] == [1, 2, 3]
 
 
 def test_only_the_files_that_differ_are_written_backs_before_the_front():
     found = in_place(config=None)
     found['backs'] = dict(found['backs'])
     found['backs'][resolver.back_path(2)] = dict(text='x', mode='0600')
-    planned = resolver.files(found, FRONT, SERVERS, BACKS)
+    planned = resolver.files(found, FRONT, BACKS)
     configs = planned['instances']['configs']
     assert [item['path'] for item in configs] == [resolver.back_path(2), resolver.RESOLVER_CONFIG]
-    # Each says what reading it takes: a back's names its instance, the servers-file a reload.
-    assert configs[0]['unit'] == 'wgsplit-resolver-back@2.service' and 'unit' not in configs[1] and 'reload' not in configs[1]
-    found = in_place(servers=None)
-    assert planned_configs(found) == [dict(path=resolver.SERVERS_PATH, text=SERVERS, reload=True)]
-
-
-def planned_configs(found):
-    return resolver.files(found, FRONT, SERVERS, BACKS)['instances']['configs']
+    # Each names what a change of it restarts: a back's file its back alone, the front's the front alone.
+    assert [item['restarts'] for item in configs] == [['wgsplit-resolver-back@2.service'], ['wgsplit-resolver.service']]
 
 
 def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
-    front, servers, backs = resolver.layout(SETTINGS, ENTRIES[:2], packing=OWN)
-    planned = resolver.files(in_place(), front, servers, backs)
+    front, backs = resolver.layout(SETTINGS, ENTRIES[:2], packing=OWN)
+    planned = resolver.files(in_place(), front, backs)
     assert planned['instances']['retire'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
     assert planned['instances']['remove'] == [resolver.back_path(2), resolver.back_path(3)]
     assert planned['write_unit'] and planned['start']  # the front no longer pulls them in
-    # That change of its unit is read again, not restarted for: the front reloads its servers-file.
-    assert [item.get('restart') for item in planned['instances']['units']] == [None, False]
-    assert [item['path'] for item in planned['instances']['configs']] == [resolver.SERVERS_PATH]
+    # That change of its unit is read again (daemon-reload), not restarted for; the back template restarts no back.
+    assert [item['restarts'] for item in planned['instances']['units']] == [['wgsplit-resolver-back@1.service'], []]
+    assert [item['restarts'] for item in resolver.files(in_place(unit=None), FRONT, BACKS)['instances']['units']][1] == [
+        'wgsplit-resolver.service']
     assert planned['instances']['backs'] == ['wgsplit-resolver-back@1.service']
 
 
 def test_removal_plans_only_the_paths_and_stops_every_back():
-    planned = resolver.files(in_place(), None, None, [])
+    planned = resolver.files(in_place(), None, [])
     assert planned['config'] is None and not planned['start'] and planned['stop'] and planned['apply']
     call = planned['instances']
     assert call['state'] == 'absent' and call['retire'] == [resolver.back_unit(number) for number, _text in BACKS]
     assert [item['path'] for item in call['units']] == ['/etc/systemd/system/wgsplit-resolver.service',
                                                         '/etc/systemd/system/wgsplit-resolver-back@.service']
     assert (call['directory'], call['journal']) == ('/etc/wgsplit/resolver', dict(path='/etc/wgsplit/resolver/previous.lines'))
-    nothing = resolver.files(dict(unit=None, active=False), None, None, [])
+    nothing = resolver.files(dict(unit=None, active=False), None, [])
     assert not nothing['stop'] and not nothing['apply']
     # Anything of the collection's left (a journal alone, a back's file) makes the call.
-    assert resolver.files(dict(journal='x'), None, None, [])['apply']
-    assert resolver.files(dict(servers='x'), None, None, [])['apply']
-    assert resolver.files(dict(backs={resolver.back_path(4): dict(text='x', mode='0600')}), None, None, [])['apply']
+    assert resolver.files(dict(journal='x'), None, [])['apply']
+    assert resolver.files(dict(backs={resolver.back_path(4): dict(text='x', mode='0600')}), None, [])['apply']
 
 
 def test_a_shared_back_counts_only_for_the_names_the_front_sends_it():
@@ -334,35 +318,35 @@ def small_combinations(count, size, extra=()):
 
 def test_an_edit_of_one_client_changes_only_the_shared_back_it_is_in():
     packing = (5, 10)  # combinations of at most 5 domains share backs of at most 10 lines
-    _front, _servers, before = resolver.layout(SETTINGS, small_combinations(6, 3), packing=packing)
+    _front, before = resolver.layout(SETTINGS, small_combinations(6, 3), packing=packing)
     assert [len(option_lines(text, 'ipset=/')) for _number, text in before] == [9, 9]
     # Client 0 gains a domain: packed anew, it would come first and shift every back; it stays where it was.
-    _front, servers, after = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
+    front, after = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
                                              in_place=dict(before))
     assert len(after) == 2 and len(set(after) - set(before)) == 1, 'one back replaced, the other kept as it runs'
     unchanged = (set(after) & set(before)).pop()
     assert 'ipset=/new.c0.test/wgs-c0-p4' not in unchanged[1]
-    assert 'server=/new.c0.test/127.53.0.%d' % (set(after) - set(before)).pop()[0] in servers
+    assert 'server=/new.c0.test/127.53.0.%d' % (set(after) - set(before)).pop()[0] in front
     # Without what is in place, the same table is packed as a first run packs it.
     assert [len(option_lines(text, 'ipset=/')) for _n, text in resolver.layout(
-        SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing)[2]] == [10, 9]
+        SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing)[1]] == [10, 9]
 
 
 def test_a_new_client_joins_the_shared_back_that_changes_anyway_else_a_new_one():
     packing = (5, 10)
-    _front, _servers, before = resolver.layout(SETTINGS, small_combinations(5, 3), packing=packing)
+    _front, before = resolver.layout(SETTINGS, small_combinations(5, 3), packing=packing)
     assert [len(option_lines(text, 'ipset=/')) for _number, text in before] == [9, 6]
     # A sixth client: the backs in place are unchanged but for the one with room, which takes it.
     grown = small_combinations(6, 3)
-    _front, _servers, after = resolver.layout(SETTINGS, grown, packing=packing, in_place=dict(before))
+    _front, after = resolver.layout(SETTINGS, grown, packing=packing, in_place=dict(before))
     assert len(after) == 2 and len(set(after) - set(before)) == 1
     assert sorted(len(option_lines(text, 'ipset=/')) for _number, text in after) == [9, 9]
     # Client 0 grown by one fills its back to the brim: the newcomer goes to the other back's room, not a new back.
-    _front, _servers, both = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
+    _front, both = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
                                              in_place=dict(before))
     assert len(set(both) - set(before)) == 2 and sorted(len(option_lines(text, 'ipset=/')) for _n, text in both) == [9, 10]
     # Client 0 grows, and its back no longer holds all it held: what does not fit goes to the other back's room.
-    _front, _servers, moved = resolver.layout(SETTINGS, small_combinations(5, 3, ['x.c0.test', 'y.c0.test']),
+    _front, moved = resolver.layout(SETTINGS, small_combinations(5, 3, ['x.c0.test', 'y.c0.test']),
                                               packing=packing, in_place=dict(before))
     assert [len(option_lines(text, 'ipset=/')) for _number, text in moved] == [8, 9] and not set(moved) & set(before)
 
@@ -371,13 +355,13 @@ def test_a_new_client_joins_the_shared_back_that_changes_anyway_else_a_new_one()
 @given(tables(), tables())
 def test_property_a_layout_made_from_the_one_in_place_feeds_every_name_the_sets_of_its_nearest_rule(first, second):
     entries, limit, packing = second
-    _front, _servers, in_place = resolver.layout(dict(SETTINGS, resolver_instances=first[1]), first[0], packing=first[2])
-    _front, servers, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing,
+    _front, in_place = resolver.layout(dict(SETTINGS, resolver_instances=first[1]), first[0], packing=first[2])
+    front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing,
                                              in_place=dict(in_place))
     assert len(backs) <= limit and len(set(number for number, _text in backs)) == len(backs)
     lines = resolver.lines(entries)
     for name in DOMAINS + ['z.' + domain for domain in DOMAINS]:
-        assert resolve(servers, backs, name) == served(lines, name), name
+        assert resolve(front, backs, name) == served(lines, name), name
     # A back in place whose file is planned unchanged keeps its number; a changed one takes a number not in place.
     for number, text in backs:
         assert dict(in_place).get(number) in (None, text) or number not in dict(in_place)

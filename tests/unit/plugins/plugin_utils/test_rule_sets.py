@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import resolver, rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
@@ -139,11 +139,9 @@ def test_list_ip_rules_go_to_the_clients_of_their_family_only():
 
 def test_the_resolver_records_each_file_lists_size_for_the_next_guard():
     result = make([client('bob', '10.8.0.3', rule_sets=['streaming'])])
-    assert '# wgsplit rule set streaming: 4 entries' in result['resolver']['servers'].splitlines()
-    config = resolver.front_text(result['resolver'])
+    config = result['resolver']['config']
+    assert '# wgsplit rule set streaming: 4 entries' in config.splitlines()
     assert rule_lists.previous_counts(config) == {'streaming': 4}
-    # As a build before the servers-file recorded them, in the front's own file.
-    assert rule_lists.previous_counts(resolver.front_text(dict(config=result['resolver']['servers']))) == {'streaming': 4}
     shrunk = checked([client('bob', '10.8.0.3', rule_sets=['streaming'])], LISTS, {'lists/streaming.txt': 'a.example\n'},
                      rule_lists.previous_counts(config))
     assert shrunk['errors'] == ["rule set 'streaming' file 'lists/streaming.txt': has 1 entries, 4 when last applied: a"
