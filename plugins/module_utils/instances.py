@@ -77,8 +77,8 @@ class DnsmasqInstances:
         self.module = module
         self.params = module.params
         self.cmd = Commands(module)
-        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, restarted_backs=[], enabled=False,
-                         disabled=False, reloaded=False)
+        self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, restarted_backs=[], reused=[],
+                         enabled=False, disabled=False, reloaded=False)
 
     def fail(self, msg, **result):
         """Fail with what the call already changed."""
@@ -181,7 +181,12 @@ class DnsmasqInstances:
         restarts = set(self.to_run()) if params['restart'] else set()
         for item in configs + units:
             restarts.update(item['restarts'] if item['restarts'] is not None else [params['front']])
-        restart = params['front'] in restarts and front['active']
+        # A running back whose own file changes (its number reused: every one was in use) changes meaning: stopped
+        # before its file is written, it restarts with the front in one transaction, so that no front asks it with
+        # the other meaning, even when the run stops between the two (the front's restart by hand starts it again).
+        reused = [name for name in params['backs'] if services[name]['active']
+                  and any(name in (item['restarts'] or []) for item in configs)]
+        restart = (params['front'] in restarts or bool(reused)) and front['active']
         journal = params['journal']
         written = [journal['path']] if journal and (configs or units) else []
         # Removed at the call's end when nothing after it in the run needs it (the caller says so).
@@ -194,11 +199,14 @@ class DnsmasqInstances:
                          reloaded=bool(units) or any(value['reload'] for value in services.values()),
                          started=[name for name in params['backs'] if not services[name]['active']]
                          + ([] if front['active'] else [params['front']]),
+                         reused=reused,
                          stopped=[name for name in params['retire'] if services[name]['active']])
         self.validate(configs)
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
+        if reused:
+            self.systemctl('stop', '--', *reused)
         if journal and journal['path'] in written:  # before any file changes: what the running resolvers serve
             write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
@@ -209,15 +217,16 @@ class DnsmasqInstances:
             self.systemctl('daemon-reload')
         if self.done['enabled']:
             self.systemctl('enable', params['front'])
-        # The back instances first (a new one under a new number, or a file of its own changed), the front last: it asks
-        # them from its restart on. Only the front restarts for an edit: the backs whose files did not change keep
-        # running (they are not PartOf it).
-        if self.done['started']:
-            self.systemctl('start', '--', *self.done['started'])
-        if self.done['restarted_backs']:
-            self.systemctl('restart', '--', *self.done['restarted_backs'])
-        if restart:
-            self.systemctl('restart', params['front'])
+        # The new back instances first, then in one transaction the backs that restart and the front (After= them: it
+        # stops first and starts last), which asks them from then on; a front that did not run starts last. Only the
+        # front restarts for an edit: the backs whose files did not change keep running (they are not PartOf it).
+        new = [name for name in self.done['started'] if name != params['front']]
+        if new:
+            self.systemctl('start', '--', *new)
+        if self.done['restarted_backs'] or restart:
+            self.systemctl('restart', '--', *(self.done['restarted_backs'] + ([params['front']] if restart else [])))
+        if not front['active']:
+            self.systemctl('start', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in removed:

@@ -61,15 +61,20 @@ def parse_set_headers(text):
     return sets
 
 
-def parse_counters(text, name=None):
-    """{member: bytes} of `ipset save NAME` for a set with counters; of set `name` alone in a save of several."""
+def parse_counters(text):
+    """{member: bytes} of `ipset save NAME` for a set with counters."""
+    return dict(item for counts in parse_all_counters(text).values() for item in counts.items())
+
+
+def parse_all_counters(text):
+    """{set: {member: bytes}} of `ipset save` of several sets (those with counters)."""
     counts = {}
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 3 and words[0] == 'add' and name in (None, words[1]):
+        if len(words) >= 3 and words[0] == 'add':
             options = dict(zip(words[3::2], words[4::2]))
             if options.get('bytes', '').isdigit():
-                counts[words[2]] = int(options['bytes'])
+                counts.setdefault(words[1], {})[words[2]] = int(options['bytes'])
     return counts
 
 

@@ -20,16 +20,19 @@ description:
     differ are written atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)),
     followed by a
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
-    I(front) is enabled; the instances of I(backs) that do not run are started, and those that run restarted when a
-    file they read changed (see I(configs) and I(units)); then I(front) is restarted when a file it reads changed or
-    I(restart) is set (which restarts the back instances too), or started when it does not run; then, the front no
-    longer asking them, the instances of I(retire) are stopped and the files of I(remove) removed. Then the call fails unless I(front) and I(backs)
+    I(front) is enabled; the instances of I(backs) that do not run are started; then, in one transaction, those that
+    run are restarted when a file they read changed (see I(configs) and I(units)), with I(front) when a file it reads
+    changed, one of their own files changed, or I(restart) is set (which restarts them all); I(front) is started last
+    when it does not run; then, the front no longer asking them, the instances of I(retire) are stopped and the files
+    of I(remove) removed. A running instance of I(backs) whose own file changes is stopped before any file is
+    written. Then the call fails unless I(front) and I(backs)
     run and I(retire) do not. Last, I(journal) is removed unless it is to be kept.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
-  - A back instance is expected not to be C(PartOf=) the front, so that the front's restart (an edit of where it
-    sends names) leaves running the back instances whose files did not change.
+  - A back instance is expected not to be C(PartOf=) the front (C(StopPropagatedFrom=) it instead), so that the
+    front's restart (an edit of where it sends names) leaves running the back instances whose files did not
+    change.
   - With C(state=absent), I(front) is disabled, I(front) and the instances of I(backs) and I(retire) that run
     (restarting after a failure counts) are stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
     removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
@@ -201,7 +204,16 @@ restarted:
   returned: always
   type: bool
 restarted_backs:
-  description: The instances of I(backs) restarted (a file they read changed).
+  description: The instances of I(backs) restarted, in one transaction with I(front) when it restarts (a file they read
+    changed, or I(restart)).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+reused:
+  description:
+    - The instances of I(backs) that ran while their own file changed (a number used again). Each was stopped before
+      its file was written and restarted with I(front), so that the front never asks it with the other meaning.
   returned: always
   type: list
   elements: str

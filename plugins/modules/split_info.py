@@ -358,7 +358,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
-    parse_counters, parse_nft_sets, parse_set_headers, read_tunnels)
+    parse_all_counters, parse_nft_sets, parse_set_headers, read_tunnels)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
@@ -565,10 +565,10 @@ class SplitInfo:
         owned = [name for name in persisted if name in headers]
         counted = [name for name in owned if headers[name]['counters']]
         # One save of every set, not one per set: the reading of the sets call kept runs the same command.
-        saved = self.cmd.run(['ipset', 'save'])[1] if counted else ''
+        saved = parse_all_counters(self.cmd.run(['ipset', 'save'])[1]) if counted else {}
         return dict(names=sorted(headers), persisted=persisted, max_sets=parse_max_sets(read_text(MAX_SETS_PATH)),
                     entries=dict((name, headers[name]['entries']) for name in owned),
-                    counters=dict((name, parse_counters(saved, name)) for name in counted))
+                    counters=dict((name, saved.get(name, {})) for name in counted))
 
     def nftables(self):
         listing, sets = None, {}

@@ -80,15 +80,17 @@ BACK_UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are
 [Unit]
 Description=wgsplit.gateway back resolver %i (fills the client ipsets of its domains)
 After=network.target wgsplit-restore.service
-# Started by the front resolver (its Wants=), not stopped or restarted with it: the front restarts for an edit, and
-# a back's file never changes under its number (a changed back is a new one), so the others keep running.
+# Started by the front resolver (its Wants=) and stopped with it, not restarted with it (not PartOf): the front
+# restarts for an edit, and a changed back comes up under a new number, so the others keep running (a number used
+# again restarts with the front).
+StopPropagatedFrom={front}
 
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={directory}/{prefix}%i{suffix}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={directory}/{prefix}%i{suffix}
 Restart=on-failure
 RestartSec=2
-{sandbox}'''.format(directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
+{sandbox}'''.format(front=RESOLVER_UNIT, directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
 
 
 def unit_text(numbers):
@@ -184,9 +186,11 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
             rest.append(items)
     # The others go first where a back in place changes anyway (its domains are not those it holds), then where one
     # has room (it changes, as a new back would start), and only then into new backs: no back for each new client.
+    held = {}
+    for domain, number in previous.items():
+        held.setdefault(number, set()).add(domain)
     in_place = [kept[number] for number in sorted(kept)]
-    changing = [group for number, group in sorted(kept.items())
-                if set(item['domain'] for item in group) != set(domain for domain, held in previous.items() if held == number)]
+    changing = [group for number, group in sorted(kept.items()) if set(item['domain'] for item in group) != held[number]]
     fresh = []
     for items in rest:
         room = next((group for group in changing + in_place if len(group) + len(items) <= shared_lines), None)
@@ -321,7 +325,8 @@ def in_place_lines(front, backs, journal=None):
     """The table the resolvers in place serve, as `lines` gives it for a plan (the same feeds and servers), from
     the front configuration and the back ones' texts, or from a front configuration that holds the lines itself
     (as the collection wrote it before back resolvers); then, after a TABLE_BREAK, the tables of the journal of a
-    run that stopped before its end (what the resolvers running then served). The tables stay apart: a name's most specific line in one is not the one of another (stale_sets)."""
+    run that stopped before its end (what the resolvers running then served). The tables stay apart: a name's most
+    specific line in one is not the one of another (stale_sets)."""
     served = {}  # listen address: (its catch-all sets or None, its upstream servers, its lines), read once per back
     for text in backs:
         text_lines = [logical_line(line) for line in text.splitlines()]
@@ -402,7 +407,10 @@ def files(found, front, backs, old_lines=(), keep_journal=False):
         return dict(instances=instances, apply=bool(stop or running or in_place or any(value is not None for value in left)),
                     config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
                     interrupted=interrupted, stop=stop, journal_removal=None)
-    wanted = [dict(path=back_path(number), text=text, restarts=[back_unit(number)]) for number, text in backs]
+    # A back's file restarts its back; one under a number in place or running (reused: every one was in use) the
+    # front too, whose cache must not keep answering with what the number meant before.
+    wanted = [dict(path=back_path(number), text=text, restarts=[back_unit(number)] + (
+        [RESOLVER_UNIT] if back_path(number) in in_place or back_unit(number) in running else [])) for number, text in backs]
     wanted.append(dict(path=RESOLVER_CONFIG, text=front, restarts=[RESOLVER_UNIT]))  # the front last: it names the backs
 
     def differs(path, text):

@@ -111,7 +111,7 @@ def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     checked = [entry for entry in host.log if entry[0] == 'dnsmasq --test']
     assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
     # Nothing ran: the back first, then the front that asks it.
-    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('start', '--', BACK % 2, FRONT)]
+    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('start', '--', BACK % 2), ('start', FRONT)]
     assert not result['restarted'] and result['enabled'] and result['started'] == [BACK % 2, FRONT]
     assert result['written'] == [str(directory), str(directory / 'previous.lines'), str(directory / 'back-2.conf'),
                                  str(directory / 'dnsmasq.conf'), str(tmp_path / 'front.service')]
@@ -156,7 +156,7 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
                    backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     edit = FakeHost(moved, units=host.units)
     result = run(edit)
-    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
+    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', '--', FRONT), ('stop', '--', BACK % 2)]
     assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
     assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
 
@@ -182,14 +182,15 @@ def test_an_edit_starts_the_new_back_restarts_the_front_alone_then_stops_the_old
     result = run(edit)
     assert [entry[0] for entry in commands(edit)[:2]] == ['dnsmasq --test', 'dnsmasq --test']
     # Back 4 (its file unchanged) keeps running: it is not PartOf the front.
-    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
-    assert result['restarted'] and result['restarted_backs'] == [] and result['started'] == [BACK % 3]
+    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('restart', '--', FRONT), ('stop', '--', BACK % 2)]
+    assert result['restarted'] and result['restarted_backs'] == [] and result['started'] == [BACK % 3] and result['reused'] == []
 
 
 @pytest.mark.parametrize('change, restarted, backs', [
-    # The file of a back that runs (a number reused): that back restarts, then the front.
+    # The file of a back that runs (a number reused): that back restarts with the front, even when the plan names
+    # only the back.
     (dict(configs=[dict(path='back-2.conf', text=MARK + 'listen-address=127.53.0.2\nx\n', restarts=[BACK % 2])],
-          backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2]),
+          backs=[BACK % 2], retire=[], remove=[]), True, [BACK % 2]),
     # The back template: every back that runs restarts.
     (dict(configs=[], units=[dict(path='back.service', text=MARK + '[Service]\nRestartSec=3\n', restarts=[BACK % 2])],
           backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2]),
@@ -208,8 +209,9 @@ def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted
     edit = FakeHost(moved(tmp_path, **change), units=host.units)
     result = run(edit)
     assert result['restarted'] == restarted and result['restarted_backs'] == backs and result['started'] == []
-    assert [entry for entry in commands(edit) if entry[0] == 'restart'] == (
-        ([('restart', '--') + tuple(backs)] if backs else []) + ([('restart', FRONT)] if restarted else []))
+    # One transaction: systemd stops the front first and starts it last (it is After= them).
+    together = backs + ([FRONT] if restarted else [])
+    assert [entry for entry in commands(edit) if entry[0] == 'restart'] == [('restart', '--') + tuple(together)]
 
 
 def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(tmp_path):
@@ -219,7 +221,43 @@ def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(
     edit = FakeHost(moved(tmp_path), units=host.units)
     result = run(edit)
     assert not result['restarted'] and result['started'] == [BACK % 3, FRONT]
-    assert ('start', '--', BACK % 3, FRONT) in commands(edit)
+    assert commands(edit)[-3:] == [('start', '--', BACK % 3), ('start', FRONT), ('stop', '--', BACK % 2)]
+
+
+def test_a_running_back_whose_own_file_changes_is_stopped_before_the_file_then_restarts_with_the_front(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    directory = str(tmp_path / 'resolver')
+    reused = wanted(tmp_path, journal=None, configs=[
+        dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2, FRONT])])
+
+    class Watching(FakeHost):
+        """Records whether back 2 still ran when its file changed."""
+        def run_command(self, argv, **kwargs):
+            if 'other' in open(directory + '/back-2.conf').read():
+                self.log.append(('file written', self.units[BACK % 2]['active']))
+            return super(Watching, self).run_command(argv, **kwargs)
+    edit = Watching(reused, units=host.units)
+    result = run(edit)
+    assert result['reused'] == [BACK % 2] and result['restarted'] and result['restarted_backs'] == [BACK % 2]
+    steps = [entry for entry in edit.log if entry[0] in ('stop', 'restart', 'file written')]
+    assert steps[0] == ('stop', '--', BACK % 2) and steps[1] == ('file written', False)
+    assert ('restart', '--', BACK % 2, FRONT) in steps
+
+
+def test_a_failed_restart_stops_no_old_back(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+
+    class Refusing(FakeHost):
+        def run_command(self, argv, **kwargs):
+            if argv[1:2] == ['restart']:
+                return 1, '', 'Job failed'
+            return super(Refusing, self).run_command(argv, **kwargs)
+    edit = Refusing(moved(tmp_path), units=host.units)
+    result = run(edit)
+    assert result['failed'] and 'Job failed' in result['msg'] and not [entry for entry in commands(edit) if entry[0] == 'stop']
+    assert host.units[BACK % 2]['active'] and (tmp_path / 'resolver' / 'back-2.conf').exists()
 
 
 def test_a_file_that_restarts_a_service_not_to_run_is_refused(tmp_path):
@@ -254,7 +292,7 @@ def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
     again = FakeHost(journal_kept(tmp_path, False, restart=True), units=host.units)
     result = run(again)
     assert result['restarted'] and result['removed'] == [str(journal)] and not journal.exists()
-    assert commands(again) == [('restart', '--', BACK % 2), ('restart', FRONT)]
+    assert commands(again) == [('restart', '--', BACK % 2, FRONT)]
 
 
 @pytest.mark.parametrize('keep', [True, False])
@@ -283,7 +321,7 @@ def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_
     again = FakeHost(wanted(tmp_path, restart=True), units=host.units)
     result = run(again)
     # The backs too: they are not PartOf the front.
-    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', '--', BACK % 2), ('restart', FRONT)]
+    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', '--', BACK % 2, FRONT)]
 
 
 def test_only_what_does_not_run_is_started(tmp_path):
@@ -376,7 +414,7 @@ def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path)
     host.units[FRONT]['reload'] = True  # the file matches, systemd still has the old one
     again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
     assert run(again)['reloaded']
-    assert commands(again) == [('daemon-reload',), ('restart', '--', BACK % 2), ('restart', FRONT)]
+    assert commands(again) == [('daemon-reload',), ('restart', '--', BACK % 2, FRONT)]
 
 
 def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):

@@ -45,8 +45,8 @@ def test_counters_are_the_bytes_of_each_member():
     assert metrics.parse_counters('add s 10.0.0.1\nadd s 10.0.0.2 timeout 5\n') == {}  # a set without counters
     # One set's members in a save of several.
     both = SENT_UP + 'add other 10.8.0.9,wg-up-1 packets 1 bytes 7\n'
-    assert metrics.parse_counters(both, 'other') == {'10.8.0.9,wg-up-1': 7}
-    assert metrics.parse_counters(both, 'nothing') == {}
+    assert metrics.parse_all_counters(both) == {'wgs-A-sent-up4': metrics.parse_counters(SENT_UP), 'other': {'10.8.0.9,wg-up-1': 7}}
+    assert metrics.parse_all_counters('create s hash:ip counters\nadd s 10.0.0.1\n') == {}
 
 
 def test_client_traffic_adds_the_counters_of_each_path_and_direction():

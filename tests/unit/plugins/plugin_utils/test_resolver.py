@@ -92,8 +92,10 @@ def test_units_front_pulls_in_its_backs_which_follow_it():
     assert 'Wants=wgsplit-restore' not in unit and '\nWants=' not in resolver.BACK_UNIT_TEXT  # ordered after it, not pulled
     assert '\nWants=' not in resolver.unit_text([])
     assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in unit
-    # Not PartOf the front: its restart (an edit) leaves the backs whose files did not change running.
+    # Not PartOf the front: its restart (an edit) leaves the backs whose files did not change running; its stop
+    # stops them.
     assert 'PartOf=' not in resolver.BACK_UNIT_TEXT and 'BindsTo=' not in resolver.BACK_UNIT_TEXT
+    assert '\nStopPropagatedFrom=wgsplit-resolver.service\n' in resolver.BACK_UNIT_TEXT
     # The lines naming the backs are all a running front needs no restart for.
     assert resolver.service_part(unit) == resolver.service_part(resolver.unit_text([4])) != resolver.service_part(
         unit.replace('RestartSec=2', 'RestartSec=3'))
@@ -263,8 +265,16 @@ def test_only_the_files_that_differ_are_written_backs_before_the_front():
     planned = resolver.files(found, FRONT, BACKS)
     configs = planned['instances']['configs']
     assert [item['path'] for item in configs] == [resolver.back_path(2), resolver.RESOLVER_CONFIG]
-    # Each names what a change of it restarts: a back's file its back alone, the front's the front alone.
-    assert [item['restarts'] for item in configs] == [['wgsplit-resolver-back@2.service'], ['wgsplit-resolver.service']]
+    # Each names what a change of it restarts: the front's the front alone; a back's its back, and the front too when
+    # the number is in place (its meaning changes under the front's cache)...
+    assert [item['restarts'] for item in configs] == [['wgsplit-resolver-back@2.service', 'wgsplit-resolver.service'],
+                                                      ['wgsplit-resolver.service']]
+    # ...or runs; a new number's its back alone (it starts).
+    del found['backs'][resolver.back_path(2)]
+    assert resolver.files(found, FRONT, BACKS)['instances']['configs'][0]['restarts'] == [
+        'wgsplit-resolver-back@2.service', 'wgsplit-resolver.service']
+    found['backs_active'] = []
+    assert resolver.files(found, FRONT, BACKS)['instances']['configs'][0]['restarts'] == ['wgsplit-resolver-back@2.service']
 
 
 def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
@@ -322,7 +332,7 @@ def test_an_edit_of_one_client_changes_only_the_shared_back_it_is_in():
     assert [len(option_lines(text, 'ipset=/')) for _number, text in before] == [9, 9]
     # Client 0 gains a domain: packed anew, it would come first and shift every back; it stays where it was.
     front, after = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
-                                             in_place=dict(before))
+                                   in_place=dict(before))
     assert len(after) == 2 and len(set(after) - set(before)) == 1, 'one back replaced, the other kept as it runs'
     unchanged = (set(after) & set(before)).pop()
     assert 'ipset=/new.c0.test/wgs-c0-p4' not in unchanged[1]
@@ -343,11 +353,11 @@ def test_a_new_client_joins_the_shared_back_that_changes_anyway_else_a_new_one()
     assert sorted(len(option_lines(text, 'ipset=/')) for _number, text in after) == [9, 9]
     # Client 0 grown by one fills its back to the brim: the newcomer goes to the other back's room, not a new back.
     _front, both = resolver.layout(SETTINGS, small_combinations(6, 3, ['new.c0.test']), packing=packing,
-                                             in_place=dict(before))
+                                   in_place=dict(before))
     assert len(set(both) - set(before)) == 2 and sorted(len(option_lines(text, 'ipset=/')) for _n, text in both) == [9, 10]
     # Client 0 grows, and its back no longer holds all it held: what does not fit goes to the other back's room.
     _front, moved = resolver.layout(SETTINGS, small_combinations(5, 3, ['x.c0.test', 'y.c0.test']),
-                                              packing=packing, in_place=dict(before))
+                                    packing=packing, in_place=dict(before))
     assert [len(option_lines(text, 'ipset=/')) for _number, text in moved] == [8, 9] and not set(moved) & set(before)
 
 
@@ -357,11 +367,12 @@ def test_property_a_layout_made_from_the_one_in_place_feeds_every_name_the_sets_
     entries, limit, packing = second
     _front, in_place = resolver.layout(dict(SETTINGS, resolver_instances=first[1]), first[0], packing=first[2])
     front, backs = resolver.layout(dict(SETTINGS, resolver_instances=limit), entries, packing=packing,
-                                             in_place=dict(in_place))
+                                   in_place=dict(in_place))
     assert len(backs) <= limit and len(set(number for number, _text in backs)) == len(backs)
     lines = resolver.lines(entries)
     for name in DOMAINS + ['z.' + domain for domain in DOMAINS]:
         assert resolve(front, backs, name) == served(lines, name), name
     # A back in place whose file is planned unchanged keeps its number; a changed one takes a number not in place.
+    kept = dict((resolver.body_of(text), number) for number, text in sorted(in_place, reverse=True))
     for number, text in backs:
-        assert dict(in_place).get(number) in (None, text) or number not in dict(in_place)
+        assert number == kept[resolver.body_of(text)] if resolver.body_of(text) in kept else number not in dict(in_place)
