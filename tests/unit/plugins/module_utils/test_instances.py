@@ -76,6 +76,19 @@ class Stubborn(FakeHost):
         return result
 
 
+class Refusing(FakeHost):
+    """A host whose systemctl `verb` fails."""
+
+    def __init__(self, params, verb, **kwargs):
+        super(Refusing, self).__init__(params, **kwargs)
+        self.verb = verb
+
+    def run_command(self, argv, **kwargs):
+        if argv[1:2] == [self.verb]:
+            return 1, '', 'Job failed'
+        return super(Refusing, self).run_command(argv, **kwargs)
+
+
 def run(host):
     with pytest.raises(Exit):
         DnsmasqInstances(host).run()
@@ -249,12 +262,7 @@ def test_a_failed_restart_stops_no_old_back(tmp_path):
     host = FakeHost(wanted(tmp_path))
     run(host)
 
-    class Refusing(FakeHost):
-        def run_command(self, argv, **kwargs):
-            if argv[1:2] == ['restart']:
-                return 1, '', 'Job failed'
-            return super(Refusing, self).run_command(argv, **kwargs)
-    edit = Refusing(moved(tmp_path), units=host.units)
+    edit = Refusing(moved(tmp_path), units=host.units, verb='restart')
     result = run(edit)
     assert result['failed'] and 'Job failed' in result['msg'] and not [entry for entry in commands(edit) if entry[0] == 'stop']
     assert host.units[BACK % 2]['active'] and (tmp_path / 'resolver' / 'back-2.conf').exists()
@@ -447,12 +455,7 @@ def test_a_symbolic_link_for_the_directory_is_refused(tmp_path):
 
 
 def test_a_failing_systemctl_reports_what_already_changed(tmp_path):
-    class Refusing(FakeHost):
-        def run_command(self, argv, **kwargs):
-            if argv[1:2] == ['start']:
-                return 1, '', 'Job failed'
-            return super(Refusing, self).run_command(argv, **kwargs)
-    result = run(Refusing(wanted(tmp_path)))
+    result = run(Refusing(wanted(tmp_path), verb='start'))
     assert result['failed'] and 'Job failed' in result['msg'] and str(tmp_path / 'resolver' / 'dnsmasq.conf') in result['written']
 
 
