@@ -182,8 +182,8 @@ class DnsmasqInstances:
         for item in configs + units:
             restarts.update(item['restarts'] if item['restarts'] is not None else [params['front']])
         # A running back whose own file changes (its number reused: every one was in use) changes meaning: stopped
-        # before its file is written, it restarts with the front in one transaction, so that no front asks it with
-        # the other meaning, even when the run stops between the two (the front's restart by hand starts it again).
+        # before its file is written, it restarts in the front's restart call. That call queues one job per unit, so
+        # a window remains where the old front asks it with its new meaning (issue 8 note: stop the front first).
         reused = [name for name in params['backs'] if services[name]['active']
                   and any(name in (item['restarts'] or []) for item in configs)]
         restart = (params['front'] in restarts or bool(reused)) and front['active']
@@ -217,8 +217,8 @@ class DnsmasqInstances:
             self.systemctl('daemon-reload')
         if self.done['enabled']:
             self.systemctl('enable', params['front'])
-        # The new back instances first, then in one transaction the backs that restart and the front (After= them: it
-        # stops first and starts last), which asks them from then on; a front that did not run starts last. Only the
+        # The new back instances first, then in one systemctl call the backs that restart and the front (After= them),
+        # which asks them from then on; a front that did not run starts last. Only the
         # front restarts for an edit: the backs whose files did not change keep running (they are not PartOf it).
         new = [name for name in self.done['started'] if name != params['front']]
         if new:

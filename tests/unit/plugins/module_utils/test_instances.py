@@ -222,7 +222,7 @@ def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted
     edit = FakeHost(moved(tmp_path, **change), units=host.units)
     result = run(edit)
     assert result['restarted'] == restarted and result['restarted_backs'] == backs and result['started'] == []
-    # One transaction: systemd stops the front first and starts it last (it is After= them).
+    # One systemctl call for the backs and the front.
     together = backs + ([FRONT] if restarted else [])
     assert [entry for entry in commands(edit) if entry[0] == 'restart'] == [('restart', '--') + tuple(together)]
 
