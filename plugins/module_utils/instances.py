@@ -7,7 +7,7 @@ services started, restarted and stopped in the one order a change of them needs,
 Make before break: the configurations are all checked by dnsmasq before any is written, the journal is written
 before them, the instances that read a changed file start or restart once every new file is in place, the front
 last, and the instances it no longer asks stop only after that. A run stopped anywhere leaves the journal, so the
-next one restarts the resolvers."""
+next one restarts the resolvers, the front stopped first."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -68,7 +68,8 @@ def parse_show(output, names):
     if len(blocks) != len(names):
         raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
     return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
-                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
+                            enabled=block.get('UnitFileState') in ENABLED, linked=block.get('UnitFileState') == 'enabled',
+                            reload=block.get('NeedDaemonReload') == 'yes'))
                 for name, block in zip(names, blocks))
 
 
@@ -78,7 +79,7 @@ class DnsmasqInstances:
         self.params = module.params
         self.cmd = Commands(module)
         self.done = dict(written=[], removed=[], started=[], stopped=[], restarted=False, restarted_backs=[], reused=[],
-                         enabled=False, disabled=False, reloaded=False)
+                         enabled=[], disabled=[], reloaded=False)
 
     def fail(self, msg, **result):
         """Fail with what the call already changed."""
@@ -97,6 +98,11 @@ class DnsmasqInstances:
     def unit_names(self):
         """Every service the call names: those to run, and the backs to stop."""
         return self.to_run() + self.params['retire']
+
+    def enabled(self, name, service):
+        """Whether a service starts at boot: the front in any way systemd has, a back by a link of its own (an
+        instance of a template without [Install], pulled in by an older front, is 'static': not enabled here)."""
+        return service['enabled'] if name == self.params['front'] else service['linked']
 
     def check(self):
         params, directory = self.params, self.params['directory']
@@ -181,32 +187,36 @@ class DnsmasqInstances:
         restarts = set(self.to_run()) if params['restart'] else set()
         for item in configs + units:
             restarts.update(item['restarts'] if item['restarts'] is not None else [params['front']])
-        # A running back whose own file changes (its number reused: every one was in use) changes meaning: stopped
-        # before its file is written, it restarts in the front's restart call. That call queues one job per unit, so
-        # a window remains where the old front asks it with its new meaning (issue 8 note: stop the front first).
+        # A running back whose own file changes (its number reused: every one was in use) changes meaning. So that the
+        # front never asks it with the other one, the front stops first, and the back before its file is written;
+        # the front starts last. So too for a run that finds the journal (restart): it restarts them all.
         reused = [name for name in params['backs'] if services[name]['active']
                   and any(name in (item['restarts'] or []) for item in configs)]
-        restart = (params['front'] in restarts or bool(reused)) and front['active']
+        halt = bool(reused or params['restart']) and front['active']
+        restart = params['front'] in restarts and front['active']
         journal = params['journal']
         written = [journal['path']] if journal and (configs or units) else []
         # Removed at the call's end when nothing after it in the run needs it (the caller says so).
         finished = [journal['path']] if journal and not journal['keep'] and (written or files[journal['path']][0] is not None) else []
         if current['directory'] != (DIRECTORY_MODE, 0, 0):
             written.insert(0, params['directory'])
+        retired = params['retire']
         self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
-                         restarted=restart, enabled=not front['enabled'],
+                         restarted=restart or halt,
                          restarted_backs=[name for name in params['backs'] if name in restarts and services[name]['active']],
                          reloaded=bool(units) or any(value['reload'] for value in services.values()),
                          started=[name for name in params['backs'] if not services[name]['active']]
                          + ([] if front['active'] else [params['front']]),
                          reused=reused,
-                         stopped=[name for name in params['retire'] if services[name]['active']])
+                         enabled=[name for name in self.to_run() if not self.enabled(name, services[name])],
+                         stopped=[name for name in retired if services[name]['active']],
+                         disabled=[name for name in retired if services[name]['linked']])
         self.validate(configs)
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
-        if reused:
-            self.systemctl('stop', '--', *reused)
+        if halt or reused:
+            self.systemctl('stop', '--', *([params['front']] if halt else []) + reused)
         if journal and journal['path'] in written:  # before any file changes: what the running resolvers serve
             write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
@@ -215,20 +225,24 @@ class DnsmasqInstances:
             write_file(self.module, item['path'], item['text'], UNIT_MODE)
         if self.done['reloaded']:  # also when a run stopped after writing a unit left systemd with the old one
             self.systemctl('daemon-reload')
-        if self.done['enabled']:
-            self.systemctl('enable', params['front'])
-        # The new back instances first, then in one systemctl call the backs that restart and the front (After= them),
-        # which asks them from then on; a front that did not run starts last. Only the
-        # front restarts for an edit: the backs whose files did not change keep running (they are not PartOf it).
+        if self.done['enabled']:  # links only: what systemd reads at boot (the call starts the services itself)
+            self.systemctl('enable', '--no-reload', '--', *self.done['enabled'])
+        # The new back instances first, then the backs that restart, then the front, which asks them from then on.
+        # Only the front restarts for an edit: the backs whose files did not change keep running (nothing binds them to
+        # it). A front that did not run, or was stopped first, starts last.
         new = [name for name in self.done['started'] if name != params['front']]
         if new:
             self.systemctl('start', '--', *new)
-        if self.done['restarted_backs'] or restart:
-            self.systemctl('restart', '--', *(self.done['restarted_backs'] + ([params['front']] if restart else [])))
-        if not front['active']:
+        if self.done['restarted_backs']:
+            self.systemctl('restart', '--', *self.done['restarted_backs'])
+        if restart and not halt:
+            self.systemctl('restart', params['front'])
+        if halt or not front['active']:
             self.systemctl('start', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
+        if self.done['disabled']:
+            self.systemctl('disable', '--no-reload', '--', *self.done['disabled'])
         for path in removed:
             os.unlink(path)
         self.verify()
@@ -281,13 +295,14 @@ class DnsmasqInstances:
             removed.append(directory)
         removed += [item['path'] for item in params['units'] if ours(files[item['path']][0])]
         self.done.update(stopped=[name for name in self.unit_names() if services[name]['active']],
-                         disabled=front['enabled'] and front['load'] != 'masked', removed=removed)
+                         disabled=[name for name in self.unit_names() if self.enabled(name, services[name])
+                                   and services[name]['load'] != 'masked'], removed=removed)
         if kept:
             self.module.warn('%s keeps files the collection did not write: %s' % (directory, ', '.join(kept)))
         if self.module.check_mode:
             return
-        if self.done['disabled']:
-            self.systemctl('disable', params['front'])
+        if self.done['disabled']:  # while the units are there (a link is found by the unit's file)
+            self.systemctl('disable', '--no-reload', '--', *self.done['disabled'])
         if self.done['stopped']:
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in self.done['removed']:
@@ -295,7 +310,7 @@ class DnsmasqInstances:
                 os.rmdir(path)
             else:
                 os.unlink(path)
-        if any(item['path'] in self.done['removed'] for item in params['units']):
+        if self.done['disabled'] or any(item['path'] in self.done['removed'] for item in params['units']):
             self.systemctl('daemon-reload')
 
     # diff ------------------------------------------------------------------------------------------------------

@@ -20,20 +20,25 @@ description:
     differ are written atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)),
     followed by a
     C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
-    I(front) is enabled; the instances of I(backs) that do not run are started; then, in one transaction, those that
-    run are restarted when a file they read changed (see I(configs) and I(units)), with I(front) when a file it reads
-    changed, one of their own files changed, or I(restart) is set (which restarts them all); I(front) is started last
-    when it does not run; then, the front no longer asking them, the instances of I(retire) are stopped and the files
-    of I(remove) removed. A running instance of I(backs) whose own file changes is stopped before any file is
-    written. Then the call fails unless I(front) and I(backs)
-    run and I(retire) do not. Last, I(journal) is removed unless it is to be kept.
+    I(front) and the instances of I(backs) not enabled are enabled (C(--no-reload), each by its own link, read at
+    boot); the instances of I(backs) that do not run are started; then those that run are restarted when a file
+    they read changed (see I(configs) and I(units)); then I(front) is restarted when a file it reads changed, or
+    started when it does not run; then, the front no longer asking them, the instances of I(retire) are stopped and
+    disabled and the files of I(remove) removed. Then the call fails unless I(front) and I(backs) run and I(retire)
+    do not. Last, I(journal) is removed unless it is to be kept.
+  - A running instance of I(backs) whose own file changes (a number used again) changes meaning under the front.
+    So that the front never asks it with the other one, I(front) is stopped, then that instance, before any file
+    is written, and I(front) is started last, after it. I(restart) (a run before stopped midway) does the same,
+    restarting every instance of I(backs) that runs. A run stopped between the two leaves the front stopped, so no
+    name is answered until a run finishes.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
-  - A back instance is expected not to be C(PartOf=) the front (C(StopPropagatedFrom=) it instead), so that the
+  - A back instance is expected to be bound to the front in no way (no C(PartOf=), C(BindsTo=) or
+    C(StopPropagatedFrom=); C(Before=) it, and C(WantedBy=multi-user.target) in its template), so that the
     front's restart (an edit of where it sends names) leaves running the back instances whose files did not
-    change.
-  - With C(state=absent), I(front) is disabled, I(front) and the instances of I(backs) and I(retire) that run
+    change, on every systemd version.
+  - With C(state=absent), I(front) and the instances of I(backs) and I(retire) are disabled, those that run
     (restarting after a failure counts) are stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
     removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
     warning names what stays).
@@ -91,8 +96,7 @@ options:
       restarts:
         description:
           - The services it defines (I(front), instances of I(backs)), restarted when it changes and they run.
-          - An empty list for a change that systemd needs only to read again (C(daemon-reload)), such as the back
-            instances the front pulls in at boot, which the call starts itself.
+          - An empty list for a change that systemd needs only to read again (C(daemon-reload)).
           - Without it, I(front).
         type: list
         elements: str
@@ -106,7 +110,7 @@ options:
     elements: str
     default: []
   retire:
-    description: Back instances to stop once the front restarted (it no longer asks them).
+    description: Back instances to stop and disable once the front restarted (it no longer asks them).
     type: list
     elements: str
     default: []
@@ -200,20 +204,20 @@ removed:
   elements: str
   sample: [/etc/wgsplit/resolver/back-1.conf]
 restarted:
-  description: Whether I(front) was restarted.
+  description: Whether I(front) was restarted (or stopped first and started last).
   returned: always
   type: bool
 restarted_backs:
-  description: The instances of I(backs) restarted, in one transaction with I(front) when it restarts (a file they read
-    changed, or I(restart)).
+  description: The instances of I(backs) restarted before I(front) (a file they read changed, or I(restart)).
   returned: always
   type: list
   elements: str
   sample: []
 reused:
   description:
-    - The instances of I(backs) that ran while their own file changed (a number used again). Each was stopped before
-      its file was written and restarted with I(front), so that the front never asks it with the other meaning.
+    - The instances of I(backs) that ran while their own file changed (a number used again). Each was stopped, after
+      I(front), before its file was written, and started before I(front), so that the front never asks it with the
+      other meaning.
   returned: always
   type: list
   elements: str
@@ -231,13 +235,17 @@ stopped:
   elements: str
   sample: [wgsplit-resolver-back@1.service]
 enabled:
-  description: Whether I(front) was enabled.
+  description: The services enabled at boot (I(front), instances of I(backs)).
   returned: always
-  type: bool
+  type: list
+  elements: str
+  sample: [wgsplit-resolver-back@2.service]
 disabled:
-  description: Whether I(front) was disabled.
+  description: The services disabled (instances of I(retire); with C(state=absent), I(front) too).
   returned: always
-  type: bool
+  type: list
+  elements: str
+  sample: [wgsplit-resolver-back@1.service]
 reloaded:
   description: Whether systemd read its units again (C(daemon-reload)).
   returned: always

@@ -307,7 +307,16 @@ resolver:
           removes it at its end; found, it tells of a run that stopped before its end.
       type: str
     backs_active:
-      description: The active instances of C(wgsplit-resolver-back@.service), by unit name.
+      description:
+        - The instances of C(wgsplit-resolver-back@.service) that run, by unit name, restarting after a failure
+          included.
+      type: list
+      elements: str
+      sample: [wgsplit-resolver-back@1.service]
+    backs_enabled:
+      description:
+        - The instances of C(wgsplit-resolver-back@.service) enabled at boot, by unit name (their links in
+          C(/etc/systemd/system/multi-user.target.wants) to the collection's template).
       type: list
       elements: str
       sample: [wgsplit-resolver-back@1.service]
@@ -629,14 +638,17 @@ class SplitInfo:
                     active=systemctl and self.systemctl('is-active', unit),
                     backs=backs, back_unit=read_text(os.path.join(UNIT_DIR, RESOLVER_BACK_TEMPLATE)),
                     journal=read_text(os.path.join(directory, RESOLVER_JOURNAL)),
-                    backs_active=self.active_instances(RESOLVER_BACK_TEMPLATE) if systemctl else [])
+                    backs_active=self.running_instances(RESOLVER_BACK_TEMPLATE) if systemctl else [],
+                    backs_enabled=enabled_instances(RESOLVER_BACK_TEMPLATE))
 
-    def active_instances(self, template):
-        """The active instances of a template unit, by name (one restarting after a failure is not)."""
+    def running_instances(self, template):
+        """The instances of a template unit that run, by name: active, starting, stopping, or restarting after a
+        failure (systemd starts that one again unless it is stopped)."""
         prefix = unit_instance_prefix(template)
         output = self.cmd.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--no-pager',
-                               '--state=active', unit_instance(template, '*')], check=False)[1]
-        return sorted(line.split()[0] for line in output.splitlines() if line.split() and line.split()[0].startswith(prefix))
+                               unit_instance(template, '*')], check=False)[1]
+        rows = [line.split() for line in output.splitlines()]  # unit, load, active, sub, description
+        return sorted(row[0] for row in rows if len(row) > 2 and row[0].startswith(prefix) and row[2] not in ('inactive', 'failed'))
 
     def kept_clients(self):
         """{name: text} of the clients kept on the gateway (playbooks/client.yml): PERSIST_DIR/clients/NAME.json."""
@@ -696,6 +708,15 @@ def file_mode(path):
         return '%04o' % (os.stat(path).st_mode & 0o7777)
     except OSError:
         return None
+
+
+def enabled_instances(template):
+    """The instances of a template unit of the collection's enabled at boot, by name: their links in
+    multi-user.target.wants to the template's file (what its [Install] makes), read from the disk as systemd will."""
+    directory, target = os.path.join(UNIT_DIR, 'multi-user.target.wants'), os.path.join(UNIT_DIR, template)
+    prefix = unit_instance_prefix(template)
+    return [name for name in list_dir(directory) if name.startswith(prefix) and name != template
+            and os.path.islink(os.path.join(directory, name)) and os.readlink(os.path.join(directory, name)) == target]
 
 
 def list_dir(path):

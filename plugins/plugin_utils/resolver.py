@@ -62,10 +62,10 @@ UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are over
 [Unit]
 Description=wgsplit.gateway resolver (fills the client ipsets)
 # The sets must exist before dnsmasq names them: at boot the restore makes them first (multi-user.target wants it),
-# after a run they are there; pulled in, a first start would load every boot file again. The back resolvers are
-# asked for every listed domain.
-After=network.target wgsplit-restore.service{backs}
-{wants}
+# after a run they are there; pulled in, a first start would load every boot file again. The back resolvers it asks
+# for the listed domains order themselves before it (their Before=).
+After=network.target wgsplit-restore.service
+
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={config}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={config}
@@ -74,40 +74,26 @@ RestartSec=2
 {sandbox}
 [Install]
 WantedBy=multi-user.target
-'''
+'''.format(config=RESOLVER_CONFIG, sandbox=SANDBOX)
 
 BACK_UNIT_TEXT = '''# Written by wgsplit.gateway (role dnsmasq_split): edits are overwritten.
 [Unit]
 Description=wgsplit.gateway back resolver %i (fills the client ipsets of its domains)
 After=network.target wgsplit-restore.service
-# Started by the front resolver (its Wants=) and stopped with it, not restarted with it (not PartOf): the front
-# restarts for an edit, and a changed back comes up under a new number, so the others keep running (a number used
-# again restarts with the front).
-StopPropagatedFrom={front}
+# Each back is enabled on its own (its own link), not pulled in by the front, and bound to it in no way: the front
+# restarts for an edit and stops alone, on every systemd version, and a change of the backs changes no unit (no
+# daemon-reload). A back that does not run fails its names closed: the front gets no answer for them.
+Before={front}
 
 [Service]
 ExecStartPre=/usr/sbin/dnsmasq --test --conf-file={directory}/{prefix}%i{suffix}
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={directory}/{prefix}%i{suffix}
 Restart=on-failure
 RestartSec=2
-{sandbox}'''.format(front=RESOLVER_UNIT, directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
-
-
-def unit_text(numbers):
-    """The front resolver's unit: it pulls in the back resolvers it asks (BACK_LINES)."""
-    names = [back_unit(number) for number in numbers]
-    return UNIT_TEXT.format(backs=''.join(' ' + name for name in names), wants='Wants=%s\n' % ' '.join(names) if names else '',
-                            config=RESOLVER_CONFIG, sandbox=SANDBOX)
-
-
-# The front unit's lines that name the back resolvers: systemd reads them again on daemon-reload, and a running
-# front needs no restart for them (the call starts the new backs itself).
-BACK_LINES = ('After=', 'Wants=')
-
-
-def service_part(text):
-    """A unit's text without BACK_LINES: what a running front must restart for when it changes."""
-    return ''.join(line + '\n' for line in (text or '').splitlines() if not line.startswith(BACK_LINES))
+{sandbox}
+[Install]
+WantedBy=multi-user.target
+'''.format(front=RESOLVER_UNIT, directory=CONFIG_DIR, prefix=RESOLVER_BACK_PREFIX, suffix=RESOLVER_BACK_SUFFIX, sandbox=SANDBOX)
 
 
 def back_unit(number):
@@ -398,15 +384,17 @@ def files(found, front, backs, old_lines=(), keep_journal=False):
     the role removes it then); else the call removes it as its last step."""
     in_place = found.get('backs') or {}
     running = found.get('backs_active') or []
+    enabled = found.get('backs_enabled') or []
     interrupted = found.get('journal') is not None
     if front is None:
         stop = found.get('unit') is not None or bool(found.get('active'))
         left = [found.get(key) for key in ('config', 'config_dir_mode', 'unit', 'back_unit', 'journal')]
+        retire = sorted(set(running) | set(enabled))
         instances = dict(state='absent', directory=CONFIG_DIR, configs=[], units=[dict(path=UNIT_PATH), dict(path=BACK_UNIT_PATH)],
-                         front=RESOLVER_UNIT, backs=[], retire=running, remove=[], journal=dict(path=JOURNAL), restart=False)
-        return dict(instances=instances, apply=bool(stop or running or in_place or any(value is not None for value in left)),
-                    config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], stop_backs=running, journal=None,
-                    interrupted=interrupted, stop=stop, journal_removal=None)
+                         front=RESOLVER_UNIT, backs=[], retire=retire, remove=[], journal=dict(path=JOURNAL), restart=False)
+        return dict(instances=instances, apply=bool(stop or retire or in_place or any(value is not None for value in left)),
+                    config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], enable_backs=[],
+                    stop_backs=retire, journal=None, interrupted=interrupted, stop=stop, journal_removal=None)
     # A back's file restarts its back; one under a number in place or running (reused: every one was in use) the
     # front too, whose cache must not keep answering with what the number meant before.
     wanted = [dict(path=back_path(number), text=text, restarts=[back_unit(number)] + (
@@ -420,26 +408,25 @@ def files(found, front, backs, old_lines=(), keep_journal=False):
     write = [item for item in wanted if differs(item['path'], item['text'])]
     paths = [item['path'] for item in wanted]
     remove = sorted(path for path in in_place if path not in paths)
-    numbers_planned = [number for number, _text in backs]
-    unit = unit_text(numbers_planned)
-    write_unit = found.get('unit') != unit or found.get('back_unit') != BACK_UNIT_TEXT
-    units = [back_unit(number) for number in numbers_planned]
-    # A front unit that changed only in the backs it pulls in is read again, not restarted for.
-    front_restarts = [RESOLVER_UNIT] if found.get('unit') is None or service_part(found['unit']) != service_part(unit) else []
+    write_unit = found.get('unit') != UNIT_TEXT or found.get('back_unit') != BACK_UNIT_TEXT
+    units = [back_unit(number) for number, _text in backs]
     write_config = bool(write or remove) or found.get('config_dir_mode') != CONFIG_DIR_MODE
     journal = ''.join(line + '\n' for line in old_lines) if write_config or write_unit or interrupted else None
     start_backs = [name for name in units if name not in running]
-    stop_backs = sorted(name for name in running if name not in units)
+    enable_backs = [name for name in units if name not in enabled]
+    # Running or enabled at boot, and no longer asked: stopped and disabled (a back restarting after a failure runs).
+    stop_backs = sorted(name for name in set(running) | set(enabled) if name not in units)
     start = write_unit or not (found.get('enabled') and found.get('active'))
     instances = dict(state='present', directory=CONFIG_DIR, configs=write,
                      units=[dict(path=BACK_UNIT_PATH, text=BACK_UNIT_TEXT, restarts=units),
-                            dict(path=UNIT_PATH, text=unit, restarts=front_restarts)],
+                            dict(path=UNIT_PATH, text=UNIT_TEXT, restarts=[RESOLVER_UNIT])],
                      front=RESOLVER_UNIT, backs=units, retire=stop_backs, remove=remove,
                      journal=None if journal is None else dict(path=JOURNAL, text=journal, keep=keep_journal),
                      restart=interrupted)
-    return dict(instances=instances, apply=bool(write_config or write_unit or start or start_backs or stop_backs or interrupted),
+    return dict(instances=instances,
+                apply=bool(write_config or write_unit or start or start_backs or enable_backs or stop_backs or interrupted),
                 config=front, backs=wanted[:-1],  # the texts wanted, written or not
-                write_config=write_config, write_unit=write_unit, start=start, start_backs=start_backs,
+                write_config=write_config, write_unit=write_unit, start=start, start_backs=start_backs, enable_backs=enable_backs,
                 stop_backs=stop_backs, journal=journal, interrupted=interrupted, stop=False,
                 # What the role removes at the run's end: the journal the call keeps.
                 journal_removal=JOURNAL if journal is not None and keep_journal else None)

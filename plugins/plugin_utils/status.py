@@ -31,8 +31,9 @@ def drift(plan, found, pending):
     resolver = plan.get('resolver', {})
     reasons = (('write_config', 'its configuration differs'), ('write_unit', 'its unit differs'),
                ('start', 'it is not running'), ('stop', 'it still runs or its unit remains'),
-               ('stop_backs', 'back resolvers no longer planned still run'),
+               ('stop_backs', 'back resolvers no longer planned still run or start at boot'),
                ('start_backs', 'back resolvers are not running'),
+               ('enable_backs', 'back resolvers do not start at boot'),
                ('interrupted', 'a run stopped before its end (its journal remains)'),
                ('stale_sets', 'sets hold addresses of removed domains'),
                ('stale_table_sets', 'sets hold addresses of removed domains'))

@@ -610,8 +610,13 @@ def test_port_53_held_by_another_resolver_is_refused_before_any_change(tmp_path)
     applied(tmp_path)
     gateway = host('gateway')
     # A resolver of other software on all addresses (as Pi-hole or a published container port): the loopback
-    # resolver of the lab stands aside, since nothing else can listen on port 53 beside a wildcard listener.
+    # resolver of the lab stands aside, since nothing else can listen on port 53 beside a wildcard listener. The
+    # front stops alone (nothing binds the back resolvers to it); the backs, on 127.53.0.N, are stopped too.
+    backs = running_backs()
     gateway.run_test('systemctl stop wgsplit-resolver lab-system-dns')
+    assert backs and running_backs() == backs
+    assert all(gateway.check_output('systemctl is-enabled wgsplit-resolver-back@%d' % number) == 'enabled' for number in backs)
+    gateway.run_test("systemctl stop 'wgsplit-resolver-back@*'")
     squatter = ("import socket, time\n"
                 "udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(('0.0.0.0', 53))\n"
                 "tcp = socket.socket(); tcp.bind(('0.0.0.0', 53)); tcp.listen()\n"
@@ -906,6 +911,9 @@ def test_absent_removes_everything_of_the_collection_and_nothing_else(tmp_path):
     assert not gateway.file('/run/wgsplit').exists  # the calls kept (with the keys) forgotten
     assert not gateway.file('/etc/systemd/system/wgsplit-restore.service').exists
     assert not gateway.file('/etc/systemd/system/nftables.service.d').exists
+    # No back resolver left running or enabled (a link to a template that is gone would fail at every boot).
+    assert gateway.check_output("systemctl list-units --plain --no-legend 'wgsplit-resolver*'") == ''
+    assert 'wgsplit' not in gateway.check_output('ls /etc/systemd/system/multi-user.target.wants/')
     # Other software's objects, there from the start, are all still there.
     assert 'add foreign-set 192.0.2.99' in state
     assert '-A PREROUTING -s 192.0.2.99/32 -j MARK --set-xmark 0x4000/0x4000' in state

@@ -123,9 +123,10 @@ def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     assert (directory / 'previous.lines').read_text() == 'ipset=/a.test/s\n'  # removed by the role at the run's end
     checked = [entry for entry in host.log if entry[0] == 'dnsmasq --test']
     assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
-    # Nothing ran: the back first, then the front that asks it.
-    assert commands(host)[2:] == [('daemon-reload',), ('enable', FRONT), ('start', '--', BACK % 2), ('start', FRONT)]
-    assert not result['restarted'] and result['enabled'] and result['started'] == [BACK % 2, FRONT]
+    # Nothing ran: each enabled at boot (its own link), the back started first, then the front that asks it.
+    assert commands(host)[2:] == [('daemon-reload',), ('enable', '--no-reload', '--', FRONT, BACK % 2), ('start', '--', BACK % 2),
+                                  ('start', FRONT)]
+    assert not result['restarted'] and result['enabled'] == [FRONT, BACK % 2] and result['started'] == [BACK % 2, FRONT]
     assert result['written'] == [str(directory), str(directory / 'previous.lines'), str(directory / 'back-2.conf'),
                                  str(directory / 'dnsmasq.conf'), str(tmp_path / 'front.service')]
     assert not [name for name in os.listdir(str(directory)) if name.startswith('.')]  # no check file left
@@ -169,18 +170,18 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
                    backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     edit = FakeHost(moved, units=host.units)
     result = run(edit)
-    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', '--', FRONT), ('stop', '--', BACK % 2)]
+    assert commands(edit)[2:] == [('enable', '--no-reload', '--', BACK % 3), ('start', '--', BACK % 3), ('restart', FRONT),
+                                  ('stop', '--', BACK % 2), ('disable', '--no-reload', '--', BACK % 2)]
     assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
-    assert edit.units[BACK % 2]['active'] is False and edit.units[BACK % 3]['active'] is True
+    assert edit.units[BACK % 2] == dict(active=False, enabled=False) and edit.units[BACK % 3] == dict(active=True, enabled=True)
 
 
 def moved(tmp_path, **changes):
-    """The front sent to a new back (its own file changed); its unit changed only in the backs it pulls in."""
+    """The front sent to a new back (its own file changed); no unit changes."""
     directory = str(tmp_path / 'resolver')
     params = wanted(tmp_path, configs=[dict(path=directory + '/back-3.conf', text=MARK + 'listen-address=127.53.0.3\n',
                                             restarts=[BACK % 3]),
                                        dict(path=directory + '/dnsmasq.conf', text=MARK + 'server=/a.test/127.53.0.3\n')],
-                    units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Unit]\nWants=b3\n[Service]\n', restarts=[])],
                     backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     params.update(changes)
     return params
@@ -194,26 +195,32 @@ def test_an_edit_starts_the_new_back_restarts_the_front_alone_then_stops_the_old
     edit = FakeHost(moved(tmp_path, backs=[BACK % 3, BACK % 4]), units=host.units)
     result = run(edit)
     assert [entry[0] for entry in commands(edit)[:2]] == ['dnsmasq --test', 'dnsmasq --test']
-    # Back 4 (its file unchanged) keeps running: it is not PartOf the front.
-    assert commands(edit)[2:] == [('daemon-reload',), ('start', '--', BACK % 3), ('restart', '--', FRONT), ('stop', '--', BACK % 2)]
+    # Back 4 (its file unchanged) keeps running: nothing binds it to the front. No unit changes: no daemon-reload.
+    assert commands(edit)[2:] == [('enable', '--no-reload', '--', BACK % 3), ('start', '--', BACK % 3), ('restart', FRONT),
+                                  ('stop', '--', BACK % 2), ('disable', '--no-reload', '--', BACK % 2)]
     assert result['restarted'] and result['restarted_backs'] == [] and result['started'] == [BACK % 3] and result['reused'] == []
+    assert not result['reloaded'] and edit.units[BACK % 4]['active']
 
 
-@pytest.mark.parametrize('change, restarted, backs', [
-    # The file of a back that runs (a number reused): that back restarts with the front, even when the plan names
-    # only the back.
+STOPPED_FIRST = [('stop', '--', FRONT, BACK % 2), ('restart', '--', BACK % 2), ('start', FRONT)]
+
+
+@pytest.mark.parametrize('change, restarted, backs, steps', [
+    # The file of a back that runs (a number reused), even when the plan names only the back: the front stops before
+    # the file is written and starts after the back, so that it never asks the back with the other meaning.
     (dict(configs=[dict(path='back-2.conf', text=MARK + 'listen-address=127.53.0.2\nx\n', restarts=[BACK % 2])],
-          backs=[BACK % 2], retire=[], remove=[]), True, [BACK % 2]),
-    # The back template: every back that runs restarts.
+          backs=[BACK % 2], retire=[], remove=[]), True, [BACK % 2], STOPPED_FIRST),
+    # The back template: every back that runs restarts, the front keeps running.
     (dict(configs=[], units=[dict(path='back.service', text=MARK + '[Service]\nRestartSec=3\n', restarts=[BACK % 2])],
-          backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2]),
-    # A unit whose change is more than the backs it names, given no restarts: the front restarts.
+          backs=[BACK % 2], retire=[], remove=[]), False, [BACK % 2], [('restart', '--', BACK % 2)]),
+    # The front's unit, given no restarts: the front restarts, the backs keep running.
     (dict(configs=[], units=[dict(path='front.service', text=MARK + '[Service]\nRestartSec=3\n')], backs=[BACK % 2],
-          retire=[], remove=[]), True, []),
-    # A run stopped midway: every resolver restarts, whatever changed.
-    (dict(configs=[], units=[], backs=[BACK % 2], retire=[], remove=[], restart=True), True, [BACK % 2]),
+          retire=[], remove=[]), True, [], [('restart', FRONT)]),
+    # A run stopped midway: every resolver restarts, whatever changed, the front stopped first.
+    (dict(configs=[], units=[], backs=[BACK % 2], retire=[], remove=[], restart=True), True, [BACK % 2],
+     [('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]),
 ])
-def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted, backs):
+def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted, backs, steps):
     host = FakeHost(wanted(tmp_path))
     run(host)
     for key in ('configs', 'units'):
@@ -222,9 +229,7 @@ def test_a_change_restarts_the_services_that_read_it(tmp_path, change, restarted
     edit = FakeHost(moved(tmp_path, **change), units=host.units)
     result = run(edit)
     assert result['restarted'] == restarted and result['restarted_backs'] == backs and result['started'] == []
-    # One systemctl call for the backs and the front.
-    together = backs + ([FRONT] if restarted else [])
-    assert [entry for entry in commands(edit) if entry[0] == 'restart'] == [('restart', '--') + tuple(together)]
+    assert [entry for entry in commands(edit) if entry[0] in ('stop', 'restart', 'start')] == steps
 
 
 def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(tmp_path):
@@ -234,7 +239,8 @@ def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(
     edit = FakeHost(moved(tmp_path), units=host.units)
     result = run(edit)
     assert not result['restarted'] and result['started'] == [BACK % 3, FRONT]
-    assert commands(edit)[-3:] == [('start', '--', BACK % 3), ('start', FRONT), ('stop', '--', BACK % 2)]
+    assert commands(edit)[-4:] == [('start', '--', BACK % 3), ('start', FRONT), ('stop', '--', BACK % 2),
+                                   ('disable', '--no-reload', '--', BACK % 2)]
 
 
 def test_a_running_back_whose_own_file_changes_is_stopped_before_the_file_then_restarts_with_the_front(tmp_path):
@@ -245,17 +251,32 @@ def test_a_running_back_whose_own_file_changes_is_stopped_before_the_file_then_r
         dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2, FRONT])])
 
     class Watching(FakeHost):
-        """Records whether back 2 still ran when its file changed."""
+        """Records whether back 2 and the front still ran when back 2's file changed."""
         def run_command(self, argv, **kwargs):
-            if 'other' in open(directory + '/back-2.conf').read():
-                self.log.append(('file written', self.units[BACK % 2]['active']))
+            if argv[1:2] != ['show'] and 'other' in open(directory + '/back-2.conf').read():
+                self.log.append(('file written', self.units[BACK % 2]['active'], self.units[FRONT]['active']))
             return super(Watching, self).run_command(argv, **kwargs)
     edit = Watching(reused, units=host.units)
     result = run(edit)
     assert result['reused'] == [BACK % 2] and result['restarted'] and result['restarted_backs'] == [BACK % 2]
-    steps = [entry for entry in edit.log if entry[0] in ('stop', 'restart', 'file written')]
-    assert steps[0] == ('stop', '--', BACK % 2) and steps[1] == ('file written', False)
-    assert ('restart', '--', BACK % 2, FRONT) in steps
+    steps = [entry for entry in edit.log if entry[0] in ('stop', 'restart', 'start', 'file written')]
+    assert steps == [('stop', '--', FRONT, BACK % 2), ('file written', False, False), ('restart', '--', BACK % 2),
+                     ('file written', True, False), ('start', FRONT)]
+
+
+def test_a_run_stopped_after_the_front_stopped_is_finished_back_first(tmp_path):
+    """A reused back whose start fails leaves the front stopped (no answer: closed). The next run (journal found)
+    starts the back before the front."""
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    directory = str(tmp_path / 'resolver')
+    reused = wanted(tmp_path, configs=[
+        dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2, FRONT])])
+    assert run(Refusing(reused, units=host.units, verb='restart'))['failed']
+    assert not host.units[FRONT]['active'] and not host.units[BACK % 2]['active']
+    again = FakeHost(wanted(tmp_path, configs=reused['configs'], restart=True), units=host.units)
+    result = run(again)
+    assert not result['failed'] and commands(again) == [('start', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_failed_restart_stops_no_old_back(tmp_path):
@@ -300,7 +321,7 @@ def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
     again = FakeHost(journal_kept(tmp_path, False, restart=True), units=host.units)
     result = run(again)
     assert result['restarted'] and result['removed'] == [str(journal)] and not journal.exists()
-    assert commands(again) == [('restart', '--', BACK % 2, FRONT)]
+    assert commands(again) == [('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 @pytest.mark.parametrize('keep', [True, False])
@@ -328,8 +349,9 @@ def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_
     run(host)
     again = FakeHost(wanted(tmp_path, restart=True), units=host.units)
     result = run(again)
-    # The backs too: they are not PartOf the front.
-    assert result['changed'] and result['written'] == [] and commands(again) == [('restart', '--', BACK % 2, FRONT)]
+    # The backs too (nothing binds them to the front), the front stopped first and started last.
+    assert result['changed'] and result['written'] == [] and commands(again) == [
+        ('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_only_what_does_not_run_is_started(tmp_path):
@@ -374,7 +396,8 @@ def test_removal_stops_disables_and_removes_only_the_collections_files(tmp_path)
                   front=FRONT, retire=[BACK % 2], journal=dict(path=str(directory / 'previous.lines')))
     removal = FakeHost(params, units=host.units)
     result = run(removal)
-    assert commands(removal) == [('disable', FRONT), ('stop', '--', FRONT, BACK % 2), ('daemon-reload',)]
+    assert commands(removal) == [('disable', '--no-reload', '--', FRONT, BACK % 2), ('stop', '--', FRONT, BACK % 2),
+                                 ('daemon-reload',)]
     assert not directory.exists() and not (tmp_path / 'front.service').exists()
     assert str(directory) in result['removed']
     assert not run(FakeHost(params, units=removal.units))['changed']
@@ -401,10 +424,10 @@ def test_systemctl_show_blocks_are_read_in_order():
               'LoadState=loaded\nActiveState=failed\nUnitFileState=\nNeedDaemonReload=yes\n\n'
               'LoadState=loaded\nActiveState=activating\nUnitFileState=static\nNeedDaemonReload=no\n')
     assert parse_show(output, ['a.service', 'b.service', 'c.service']) == {
-        'a.service': dict(load='loaded', active=True, enabled=True, reload=False),
-        'b.service': dict(load='loaded', active=False, enabled=False, reload=True),
-        # Restarting after a failure (Restart=on-failure) is running: removal stops it.
-        'c.service': dict(load='loaded', active=True, enabled=True, reload=False)}
+        'a.service': dict(load='loaded', active=True, enabled=True, linked=True, reload=False),
+        'b.service': dict(load='loaded', active=False, enabled=False, linked=False, reload=True),
+        # Restarting after a failure (Restart=on-failure) is running: removal stops it. Static: enabled, by no link.
+        'c.service': dict(load='loaded', active=True, enabled=True, linked=False, reload=False)}
     with pytest.raises(ValueError):
         parse_show(output, ['a.service'])
 
@@ -422,7 +445,7 @@ def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path)
     host.units[FRONT]['reload'] = True  # the file matches, systemd still has the old one
     again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
     assert run(again)['reloaded']
-    assert commands(again) == [('daemon-reload',), ('restart', '--', BACK % 2, FRONT)]
+    assert commands(again) == [('stop', '--', FRONT), ('daemon-reload',), ('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):
@@ -464,3 +487,24 @@ def test_removal_stops_a_front_that_restarts_after_failures(tmp_path):
                     units={FRONT: dict(active=False, enabled=True, state='activating')})
     run(host)
     assert ('stop', '--', FRONT) in commands(host)
+
+
+def test_a_back_enabled_but_not_running_and_no_longer_asked_is_disabled(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[BACK % 7] = dict(active=False, enabled=True)  # left by a run stopped midway, or failed
+    again = FakeHost(wanted(tmp_path, journal=None, retire=[BACK % 7]), units=host.units)
+    result = run(again)
+    assert result['disabled'] == [BACK % 7] and result['stopped'] == []
+    assert commands(again) == [('disable', '--no-reload', '--', BACK % 7)]
+
+
+def test_a_back_an_older_template_left_static_is_enabled_after_the_new_template(tmp_path):
+    """Pulled in by an older front unit, a back has no link of its own: systemd calls it static."""
+    host = FakeHost(wanted(tmp_path), units={FRONT: dict(active=True, enabled=True),
+                                             BACK % 2: dict(active=True, enabled=True, file='static')})
+    template = dict(path=str(tmp_path / 'back.service'), text=MARK + '[Install]\nWantedBy=multi-user.target\n', restarts=[BACK % 2])
+    host.params['units'].append(template)
+    result = run(host)
+    assert result['enabled'] == [BACK % 2]
+    assert commands(host).index(('daemon-reload',)) < commands(host).index(('enable', '--no-reload', '--', BACK % 2))

@@ -175,3 +175,33 @@ def test_declared_chains_are_the_user_chains_of_each_table():
     text = '*mangle\n:PREROUTING ACCEPT [0:0]\n:WGSPLIT - [0:0]\nCOMMIT\n*nat\n:DOCKER - [0:0]\n:OUTPUT ACCEPT [1:2]\nCOMMIT\n'
     assert split_info.declared_chains(text, 'inet') == [dict(table='mangle', chain='WGSPLIT', family='inet'),
                                                         dict(table='nat', chain='DOCKER', family='inet')]
+
+
+def test_back_resolvers_running_include_those_restarting_after_a_failure():
+    class Listing:
+        def run(self, argv, check=True):
+            assert argv[-1] == 'wgsplit-resolver-back@*.service' and '--all' in argv
+            return 0, ('wgsplit-resolver-back@1.service loaded active running wgsplit.gateway back resolver 1\n'
+                       'wgsplit-resolver-back@2.service loaded activating auto-restart wgsplit.gateway back resolver 2\n'
+                       'wgsplit-resolver-back@3.service loaded failed failed wgsplit.gateway back resolver 3\n'
+                       'wgsplit-resolver-back@4.service loaded inactive dead wgsplit.gateway back resolver 4\n'
+                       'wgsplit-resolver-back@5.service loaded deactivating stop-sigterm wgsplit.gateway back resolver 5\n'), ''
+    info = object.__new__(split_info.SplitInfo)
+    info.cmd = Listing()
+    assert info.running_instances('wgsplit-resolver-back@.service') == [
+        'wgsplit-resolver-back@1.service', 'wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@5.service']
+
+
+def test_back_resolvers_enabled_are_the_links_to_the_collections_template(tmp_path, monkeypatch):
+    monkeypatch.setattr(split_info, 'UNIT_DIR', str(tmp_path))
+    wants = tmp_path / 'multi-user.target.wants'
+    wants.mkdir()
+    template = str(tmp_path / 'wgsplit-resolver-back@.service')
+    for name, target in (('wgsplit-resolver-back@2.service', template), ('wgsplit-resolver-back@7.service', template),
+                         ('wgsplit-resolver-back@8.service', '/lib/systemd/system/other@.service'),
+                         ('ssh.service', '/lib/systemd/system/ssh.service')):
+        (wants / name).symlink_to(target)
+    (wants / 'wgsplit-resolver-back@9.service').write_text('a file, not a link systemctl enable makes')
+    assert split_info.enabled_instances('wgsplit-resolver-back@.service') == [
+        'wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@7.service']
+    assert split_info.enabled_instances('none@.service') == []

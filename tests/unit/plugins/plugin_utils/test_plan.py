@@ -434,6 +434,7 @@ def test_a_resolver_in_place_as_planned_needs_no_task():
                  back_unit=units['/etc/systemd/system/wgsplit-resolver-back@.service'], enabled=True, active=True,
                  backs=dict((item['path'], dict(text=item['text'], mode='0600')) for item in first['backs']),
                  backs_active=['wgsplit-resolver-back@%d.service' % number for number in range(1, len(first['backs']) + 1)])
+    found['backs_enabled'] = found['backs_active']
     again = make_plan(discovery=discovered(resolver=found))['resolver']
     assert not again['write_config'] and not again['write_unit'] and not again['start'] and not again['apply']
     assert again['instances']['configs'] == [] and again['journal'] is None

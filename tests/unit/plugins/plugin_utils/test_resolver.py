@@ -19,10 +19,11 @@ FRONT, BACKS = resolver.layout(SETTINGS, ENTRIES, packing=OWN)
 
 def in_place(**changes):
     """split_info's `resolver` with FRONT and BACKS running, and the changes."""
-    found = dict(config=FRONT, config_mode='0600', config_dir_mode='0700', unit=resolver.unit_text([1, 2, 3]),
+    found = dict(config=FRONT, config_mode='0600', config_dir_mode='0700', unit=resolver.UNIT_TEXT,
                  back_unit=resolver.BACK_UNIT_TEXT, enabled=True, active=True,
                  backs=dict((resolver.back_path(number), dict(text=text, mode='0600')) for number, text in BACKS),
-                 backs_active=[resolver.back_unit(number) for number, _text in BACKS])
+                 backs_active=[resolver.back_unit(number) for number, _text in BACKS],
+                 backs_enabled=[resolver.back_unit(number) for number, _text in BACKS])
     found.update(changes)
     return found
 
@@ -86,21 +87,18 @@ def test_big_combinations_have_a_back_of_their_own_small_ones_share_backs_of_a_b
     assert (resolver.SMALL, resolver.SHARED_LINES) == (100, 1000)
 
 
-def test_units_front_pulls_in_its_backs_which_follow_it():
-    unit = resolver.unit_text([1, 2])
-    assert '\nWants=wgsplit-resolver-back@1.service wgsplit-resolver-back@2.service\n' in unit
-    assert 'Wants=wgsplit-restore' not in unit and '\nWants=' not in resolver.BACK_UNIT_TEXT  # ordered after it, not pulled
-    assert '\nWants=' not in resolver.unit_text([])
+def test_units_each_back_enabled_on_its_own_before_the_front_and_bound_to_it_in_no_way():
+    unit, back = resolver.UNIT_TEXT, resolver.BACK_UNIT_TEXT
+    # The front names no back: a change of the backs changes no unit. Each back has its own link at boot.
+    assert 'wgsplit-resolver-back' not in unit and '\nWants=' not in unit and '\nWants=' not in back
+    assert unit.endswith('[Install]\nWantedBy=multi-user.target\n') and back.endswith('[Install]\nWantedBy=multi-user.target\n')
+    assert '\nBefore=wgsplit-resolver.service\n' in back
     assert 'ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=%s\n' % resolver.RESOLVER_CONFIG in unit
-    # Not PartOf the front: its restart (an edit) leaves the backs whose files did not change running; its stop
-    # stops them.
-    assert 'PartOf=' not in resolver.BACK_UNIT_TEXT and 'BindsTo=' not in resolver.BACK_UNIT_TEXT
-    assert '\nStopPropagatedFrom=wgsplit-resolver.service\n' in resolver.BACK_UNIT_TEXT
-    # The lines naming the backs are all a running front needs no restart for.
-    assert resolver.service_part(unit) == resolver.service_part(resolver.unit_text([4])) != resolver.service_part(
-        unit.replace('RestartSec=2', 'RestartSec=3'))
-    assert 'wgsplit-resolver-back@' not in resolver.service_part(unit)
-    assert '--conf-file=/etc/wgsplit/resolver/back-%i.conf\n' in resolver.BACK_UNIT_TEXT
+    # The front's restart and stop touch no back, whatever the systemd version (PartOf= restarts them, and
+    # StopPropagatedFrom= changed meaning between versions).
+    for binding in ('PartOf=', 'BindsTo=', 'Requires=', 'Propagate', 'Requisite='):
+        assert binding not in back and binding not in unit
+    assert '--conf-file=/etc/wgsplit/resolver/back-%i.conf\n' in back
     for text in (unit, resolver.BACK_UNIT_TEXT):
         assert text.startswith('# Written by wgsplit.gateway') and 'NoNewPrivileges=yes\n' in text
 
@@ -212,7 +210,7 @@ def test_nothing_to_do_when_everything_is_in_place():
     (dict(config_dir_mode='0755'), (True, False, False)),
     (dict(backs={}), (True, False, False)),
     (dict(unit=None), (False, True, True)),
-    (dict(unit=resolver.unit_text([1, 2])), (False, True, True)),
+    (dict(unit=resolver.UNIT_TEXT.replace('RestartSec=2', 'RestartSec=3')), (False, True, True)),
     (dict(back_unit=resolver.BACK_UNIT_TEXT.replace('NoNewPrivileges=yes\n', '')), (False, True, True)),
     (dict(enabled=False), (False, False, True)),
     (dict(active=False), (False, False, True)),
@@ -230,6 +228,15 @@ def test_a_back_resolver_that_does_not_run_is_started_by_itself():
     planned = resolver.files(in_place(backs_active=['wgsplit-resolver-back@1.service']), FRONT, BACKS)
     assert planned['start_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
     assert not planned['start'] and planned['journal'] is None and planned['apply']
+
+
+def test_a_back_resolver_not_enabled_at_boot_is_enabled_and_one_no_longer_asked_disabled():
+    left = 'wgsplit-resolver-back@9.service'
+    planned = resolver.files(in_place(backs_enabled=['wgsplit-resolver-back@1.service', left]), FRONT, BACKS)
+    assert planned['enable_backs'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
+    # Not running, enabled: it would start at boot, asked by no one.
+    assert planned['stop_backs'] == planned['instances']['retire'] == [left] and planned['apply'] and not planned['start']
+    assert not resolver.files(in_place(), FRONT, BACKS)['apply']
 
 
 def test_a_journal_found_restarts_the_resolvers_and_counts_as_in_place():
@@ -282,11 +289,10 @@ def test_back_resolvers_no_longer_planned_are_stopped_and_their_files_removed():
     planned = resolver.files(in_place(), front, backs)
     assert planned['instances']['retire'] == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
     assert planned['instances']['remove'] == [resolver.back_path(2), resolver.back_path(3)]
-    assert planned['write_unit'] and planned['start']  # the front no longer pulls them in
-    # That change of its unit is read again (daemon-reload), not restarted for; the back template restarts no back.
-    assert [item['restarts'] for item in planned['instances']['units']] == [['wgsplit-resolver-back@1.service'], []]
-    assert [item['restarts'] for item in resolver.files(in_place(unit=None), FRONT, BACKS)['instances']['units']][1] == [
-        'wgsplit-resolver.service']
+    assert not planned['write_unit'] and not planned['start']  # no unit names them
+    # A unit's change restarts what it defines: the template every back planned, the front's the front.
+    restarts = [item['restarts'] for item in planned['instances']['units']]
+    assert restarts == [['wgsplit-resolver-back@1.service'], ['wgsplit-resolver.service']]
     assert planned['instances']['backs'] == ['wgsplit-resolver-back@1.service']
 
 

@@ -76,7 +76,7 @@ def test_drift_names_what_a_run_would_change():
 def test_in_step_when_nothing_is_pending_and_the_plan_writes_nothing():
     planned = make_plan()
     planned['resolver'] = dict(planned['resolver'], write_config=False, write_unit=False, start=False, start_backs=[],
-                               stale_sets=[])
+                               enable_backs=[], stale_sets=[])
     planned['metrics'] = dict(planned['metrics'], files=[dict(item, write=False) for item in planned['metrics']['files']],
                               start=False, stop=False, remove=[])
     result = split_status(planned, discovered(), dict(pending={}, run={}))
