@@ -155,7 +155,8 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
     (combination None: a line per domain); beyond `limit` backs, the last one takes all the rest. `previous`
     ({domain: number} of the shared backs in place, shared_in_place): a small combination stays in the back it was
     in while it fits, and the others fill the backs in place before new ones; so an edit of one client changes one
-    shared back, not every one packed after it."""
+    shared back, not every one packed after it. When that leaves more shared backs than a packing anew would by over
+    a quarter and one (clients removed), they are packed anew: every shared back changes once."""
     groups = {}
     for item in entries:
         groups.setdefault((tuple(item['sets']), tuple(item['servers'])), []).append(item)
@@ -177,20 +178,33 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
         held.setdefault(number, set()).add(domain)
     in_place = [kept[number] for number in sorted(kept)]
     changing = [group for number, group in sorted(kept.items()) if set(item['domain'] for item in group) != held[number]]
-    fresh = []
+    homeless = []
     for items in rest:
         room = next((group for group in changing + in_place if len(group) + len(items) <= shared_lines), None)
-        if room is not None and not any(room is group for group in changing):
-            changing.append(room)
         if room is None:
-            if not fresh or len(fresh[-1]) + len(items) > shared_lines:
-                fresh.append([])
-            room = fresh[-1]
+            homeless.append(items)
+            continue
+        if not any(room is group for group in changing):
+            changing.append(room)
         room.extend(items)
-    backs += [(None, items) for items in in_place + fresh]
+    shared = in_place + next_fit(homeless, shared_lines)
+    anew = len(next_fit([items for _combination, items in ordered[len(backs):]], shared_lines))
+    if previous and len(shared) > anew + 1 + anew // 4:
+        return instances(entries, limit, packing)
+    backs += [(None, items) for items in shared]
     if len(backs) > limit:
         backs = backs[:limit - 1] + [(None, [item for _combination, items in backs[limit - 1:] for item in items])]
     return [(combination, items if combination else sorted(items, key=domain_order)) for combination, items in backs]
+
+
+def next_fit(groups, capacity):
+    """Lists of items, in order, filled with each group until the next does not fit: a new list then."""
+    bins = []
+    for items in groups:
+        if not bins or len(bins[-1]) + len(items) > capacity:
+            bins.append([])
+        bins[-1].extend(items)
+    return bins
 
 
 def domain_order(item):

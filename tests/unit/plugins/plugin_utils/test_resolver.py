@@ -382,3 +382,21 @@ def test_property_a_layout_made_from_the_one_in_place_feeds_every_name_the_sets_
     kept = dict((resolver.body_of(text), number) for number, text in sorted(in_place, reverse=True))
     for number, text in backs:
         assert number == kept[resolver.body_of(text)] if resolver.body_of(text) in kept else number not in dict(in_place)
+
+
+def test_shared_backs_left_half_empty_by_removed_clients_are_packed_anew():
+    packing = (5, 10)
+    entries = small_combinations(30, 3)
+    _front, before = resolver.layout(SETTINGS, entries, packing=packing)
+    assert len(before) == 10  # three clients of three domains per back
+
+    def without(clients, table):
+        return [item for item in table if int(item['domain'].split('.c')[1].split('.')[0]) not in clients]
+    # Six clients removed: each back keeps its clients, though a packing anew would need 8 backs (within a quarter
+    # and one more).
+    fewer = without(range(6), entries)
+    _front, kept = resolver.layout(SETTINGS, fewer, packing=packing, in_place=dict(before))
+    assert len(kept) == 10 and len(set(kept) & set(before)) == 6
+    # Down to six clients in four backs, where two would do: packed anew.
+    _front, compact = resolver.layout(SETTINGS, without(range(12, 30), fewer), packing=packing, in_place=dict(kept))
+    assert [len(option_lines(text, 'ipset=/')) for _number, text in compact] == [9, 9]
