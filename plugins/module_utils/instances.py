@@ -16,7 +16,8 @@ import os
 import re
 import tempfile
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ENABLED, Commands, read_text, write_file
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
+    ENABLED, Commands, link_instance, linked_instances, read_text, unlink_instance, write_file)
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
 MARKER = 'wgsplit.gateway'  # in the first two lines of every file the collection writes
@@ -39,6 +40,7 @@ ARGUMENTS = dict(argument_spec=dict(
     remove=dict(type='list', elements='path', default=[]),
     journal=dict(type='dict', options=dict(FILE, keep=dict(type='bool', default=True))),
     restart=dict(type='bool', default=False),
+    back_template=dict(type='path'),
 ))
 
 
@@ -68,8 +70,7 @@ def parse_show(output, names):
     if len(blocks) != len(names):
         raise ValueError('systemctl show gave %d blocks for %d units' % (len(blocks), len(names)))
     return dict((name, dict(load=block.get('LoadState', ''), active=block.get('ActiveState') not in STOPPED,
-                            enabled=block.get('UnitFileState') in ENABLED, linked=block.get('UnitFileState') == 'enabled',
-                            reload=block.get('NeedDaemonReload') == 'yes'))
+                            enabled=block.get('UnitFileState') in ENABLED, reload=block.get('NeedDaemonReload') == 'yes'))
                 for name, block in zip(names, blocks))
 
 
@@ -100,8 +101,8 @@ class DnsmasqInstances:
         return self.to_run() + self.params['retire']
 
     def enabled(self, name, service):
-        """Whether a service starts at boot: the front in any way systemd has, a back by a link of its own (an
-        instance of a template without [Install], pulled in by an older front, is 'static': not enabled here)."""
+        """Whether a service starts at boot: the front in any way systemd has; a back by its link to back_template
+        (read on the disk: an instance pulled in by an older front is 'static' to systemd, not enabled here)."""
         return service['enabled'] if name == self.params['front'] else service['linked']
 
     def check(self):
@@ -129,6 +130,13 @@ class DnsmasqInstances:
                    if not set(item['restarts'] or []) <= set(self.to_run())]
         if unknown:
             self.fail('restarts a service that is neither front nor one of backs: %s' % ', '.join(unknown))
+        backs = params['backs'] + params['retire']
+        template = params['back_template']
+        if backs and (template is None or not UNIT_NAME.match(os.path.basename(template)) or '@.' not in template):
+            self.fail('backs and retire need back_template, the template unit file they are instances of')
+        strangers = [name for name in backs if not name.startswith(os.path.basename(template).split('@')[0] + '@')]
+        if strangers:
+            self.fail('not instances of %s: %s' % (template, ', '.join(strangers)))
 
     def services(self, names):
         if not names:
@@ -149,9 +157,12 @@ class DnsmasqInstances:
             directory_state = (owner.st_mode & 0o7777, owner.st_uid, owner.st_gid)
         except OSError:
             directory_state = None
-        return dict(directory=directory_state,
-                    files=dict((path, (read_text(path), file_mode(path))) for path in files),
-                    services=self.services(self.unit_names()))
+        services = self.services(self.unit_names())
+        linked = linked_instances(params['back_template']) if params['back_template'] else []
+        for name, service in services.items():
+            service['linked'] = name in linked
+        return dict(directory=directory_state, files=dict((path, (read_text(path), file_mode(path))) for path in files),
+                    services=services)
 
     def run(self):
         self.check()
@@ -187,11 +198,14 @@ class DnsmasqInstances:
         restarts = set(self.to_run()) if params['restart'] else set()
         for item in configs + units:
             restarts.update(item['restarts'] if item['restarts'] is not None else [params['front']])
-        # A running back whose own file changes (its number reused: every one was in use) changes meaning. So that the
-        # front never asks it with the other one, the front stops first, and the back before its file is written;
-        # the front starts last. So too for a run that finds the journal (restart): it restarts them all.
-        reused = [name for name in params['backs'] if services[name]['active']
-                  and any(name in (item['restarts'] or []) for item in configs)]
+        # A back whose own file in place changes (its number reused: every one was in use) changes meaning, running or
+        # not. So that the front never asks it with the other one, before any file is written the front stops, then
+        # that back, and its link goes (a reboot before the front's file is written starts neither: its names go
+        # unanswered); it starts, linked again, before the front starts last. So too for a run that finds the journal
+        # (restart), which restarts them all.
+        reused = [name for name in params['backs'] if any(
+            name in (item['restarts'] or []) and (services[name]['active'] or files[item['path']][0] is not None)
+            for item in configs)]
         halt = bool(reused or params['restart']) and front['active']
         restart = params['front'] in restarts and front['active']
         journal = params['journal']
@@ -201,32 +215,41 @@ class DnsmasqInstances:
         if current['directory'] != (DIRECTORY_MODE, 0, 0):
             written.insert(0, params['directory'])
         retired = params['retire']
+        enabled = [name for name in self.to_run() if not self.enabled(name, services[name])]
         self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
                          restarted=restart or halt,
                          restarted_backs=[name for name in params['backs'] if name in restarts and services[name]['active']],
-                         reloaded=bool(units) or any(value['reload'] for value in services.values()),
+                         reloaded=bool(units) or params['front'] in enabled or any(value['reload'] for value in services.values()),
                          started=[name for name in params['backs'] if not services[name]['active']]
                          + ([] if front['active'] else [params['front']]),
-                         reused=reused,
-                         enabled=[name for name in self.to_run() if not self.enabled(name, services[name])],
+                         reused=reused, enabled=enabled,
                          stopped=[name for name in retired if services[name]['active']],
                          disabled=[name for name in retired if services[name]['linked']])
         self.validate(configs)
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
-        if halt or reused:
-            self.systemctl('stop', '--', *([params['front']] if halt else []) + reused)
+        if any(value['reload'] for value in services.values()):  # first: what stops below is what systemd will have
+            self.systemctl('daemon-reload')
+        if halt or [name for name in reused if services[name]['active']]:
+            self.systemctl('stop', '--', *([params['front']] if halt else []) + [name for name in reused if services[name]['active']])
+        relinked = [name for name in reused if services[name]['linked']]
+        for name in relinked:
+            unlink_instance(params['back_template'], name)
         if journal and journal['path'] in written:  # before any file changes: what the running resolvers serve
             write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
             write_file(self.module, item['path'], item['text'], CONFIG_MODE)
         for item in units + modes:
             write_file(self.module, item['path'], item['text'], UNIT_MODE)
-        if self.done['reloaded']:  # also when a run stopped after writing a unit left systemd with the old one
+        if params['front'] in enabled:  # before the reload, which then reads its link too
+            self.systemctl('enable', '--no-reload', params['front'])
+        if units or params['front'] in enabled:
             self.systemctl('daemon-reload')
-        if self.done['enabled']:  # links only: what systemd reads at boot (the call starts the services itself)
-            self.systemctl('enable', '--no-reload', '--', *self.done['enabled'])
+        # The backs' links are made here, not by systemctl enable: the manager need not know them before the next boot,
+        # and asking it would flag every unit as changed on disk (systemd 255 and later) until a reload.
+        for name in [name for name in enabled if name != params['front']] + relinked:
+            link_instance(params['back_template'], name)
         # The new back instances first, then the backs that restart, then the front, which asks them from then on.
         # Only the front restarts for an edit: the backs whose files did not change keep running (nothing binds them to
         # it). A front that did not run, or was stopped first, starts last.
@@ -241,8 +264,8 @@ class DnsmasqInstances:
             self.systemctl('start', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
-        if self.done['disabled']:
-            self.systemctl('disable', '--no-reload', '--', *self.done['disabled'])
+        for name in self.done['disabled']:
+            unlink_instance(params['back_template'], name)
         for path in removed:
             os.unlink(path)
         self.verify()
@@ -301,8 +324,11 @@ class DnsmasqInstances:
             self.module.warn('%s keeps files the collection did not write: %s' % (directory, ', '.join(kept)))
         if self.module.check_mode:
             return
-        if self.done['disabled']:  # while the units are there (a link is found by the unit's file)
-            self.systemctl('disable', '--no-reload', '--', *self.done['disabled'])
+        if params['front'] in self.done['disabled']:  # while its unit is there (a link is found by the unit's file)
+            self.systemctl('disable', '--no-reload', params['front'])
+        for name in self.done['disabled']:
+            if name != params['front']:
+                unlink_instance(params['back_template'], name)
         if self.done['stopped']:
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in self.done['removed']:
@@ -310,14 +336,15 @@ class DnsmasqInstances:
                 os.rmdir(path)
             else:
                 os.unlink(path)
-        if self.done['disabled'] or any(item['path'] in self.done['removed'] for item in params['units']):
+        if params['front'] in self.done['disabled'] or any(item['path'] in self.done['removed'] for item in params['units']):
             self.systemctl('daemon-reload')
 
     # diff ------------------------------------------------------------------------------------------------------
     def describe(self, state):
         return dict(directory=None if state['directory'] is None else '%04o %d:%d' % state['directory'],
                     files=dict((path, text) for path, (text, _mode) in sorted(state['files'].items())),
-                    services=dict((name, 'running' if value['active'] else 'stopped')
+                    services=dict((name, '%s, %s at boot' % ('running' if value['active'] else 'stopped',
+                                                             'enabled' if self.enabled(name, value) else 'disabled'))
                                   for name, value in sorted(state['services'].items())))
 
     def after(self, current):
@@ -332,6 +359,7 @@ class DnsmasqInstances:
             files[journal['path']] = (journal['text'], CONFIG_MODE)
         files.update((path, (None, None)) for path in self.done['removed'] if path in files)
         running = set(self.to_run()) if present else set()
-        services = dict((name, dict(value, active=name in running)) for name, value in current['services'].items())
+        services = dict((name, dict(value, active=name in running, enabled=name in running, linked=name in running))
+                        for name, value in current['services'].items())
         directory = (DIRECTORY_MODE, 0, 0) if present else None if params['directory'] in self.done['removed'] else current['directory']
         return self.describe(dict(directory=directory, files=files, services=services))

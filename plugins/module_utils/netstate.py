@@ -337,6 +337,42 @@ def unit_instance_prefix(template):
     return template.split('@')[0] + '@'
 
 
+# Where an enabled unit's link is when its [Install] says WantedBy=multi-user.target (systemctl enable makes it).
+BOOT_LINKS = 'multi-user.target.wants'
+
+
+def linked_instances(template):
+    """The instances of a template unit file (its path) enabled at boot, by name: their links to it in BOOT_LINKS
+    beside it, read from the disk as systemd reads them at boot (the manager's own idea of them may be stale)."""
+    directory, name = os.path.join(os.path.dirname(template), BOOT_LINKS), os.path.basename(template)
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [entry for entry in names if entry.startswith(unit_instance_prefix(name)) and entry != name
+            and os.path.islink(os.path.join(directory, entry)) and os.readlink(os.path.join(directory, entry)) == template]
+
+
+def link_instance(template, instance):
+    """Enable an instance at boot as systemctl enable would (a link to the template), atomically, without asking
+    the manager: so it neither reloads nor flags the units as changed on disk."""
+    directory = os.path.join(os.path.dirname(template), BOOT_LINKS)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    temporary = os.path.join(directory, '.wgsplit-' + instance)
+    if os.path.lexists(temporary):
+        os.unlink(temporary)
+    os.symlink(template, temporary)
+    os.rename(temporary, os.path.join(directory, instance))
+
+
+def unlink_instance(template, instance):
+    """The link link_instance makes removed; only a link to the template (ours by its target)."""
+    path = os.path.join(os.path.dirname(template), BOOT_LINKS, instance)
+    if os.path.islink(path) and os.readlink(path) == template:
+        os.unlink(path)
+
+
 def owned_wireguard_config(text):
     """Whether a wg-quick configuration was written by the collection: its first line is the marker."""
     return text is not None and text.split('\n', 1)[0] == WIREGUARD_CONFIG_MARKER

@@ -16,21 +16,22 @@ description:
     given, in the one order that never leaves the front asking an instance that is not there.
   - With C(state=present), in this order, only what differs from the host is done. Every configuration of
     I(configs) that differs is checked by C(/usr/sbin/dnsmasq --test) before any file is written (in check mode
-    too, where dnsmasq is installed); I(journal) is written when one of them or of I(units) differs; those that
-    differ are written atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)),
-    followed by a
-    C(systemctl daemon-reload) when a unit changed or systemd says one needs it (a run stopped after writing it);
-    I(front) and the instances of I(backs) not enabled are enabled (C(--no-reload), each by its own link, read at
-    boot); the instances of I(backs) that do not run are started; then those that run are restarted when a file
-    they read changed (see I(configs) and I(units)); then I(front) is restarted when a file it reads changed, or
-    started when it does not run; then, the front no longer asking them, the instances of I(retire) are stopped and
-    disabled and the files of I(remove) removed. Then the call fails unless I(front) and I(backs) run and I(retire)
-    do not. Last, I(journal) is removed unless it is to be kept.
-  - A running instance of I(backs) whose own file changes (a number used again) changes meaning under the front.
-    So that the front never asks it with the other one, I(front) is stopped, then that instance, before any file
-    is written, and I(front) is started last, after it. I(restart) (a run before stopped midway) does the same,
-    restarting every instance of I(backs) that runs. A run stopped between the two leaves the front stopped, so no
-    name is answered until a run finishes.
+    too, where dnsmasq is installed). A C(systemctl daemon-reload) systemd asks for (a unit changed on disk) is
+    made first. I(journal) is written when one of I(configs) or I(units) differs; those that differ are written
+    atomically (mode C(0600) in I(directory), owned by root with mode C(0700); units C(0644)). I(front) is enabled
+    when it is not, followed by a C(daemon-reload) when a unit changed or I(front) was enabled. Each instance of
+    I(backs) not linked is linked (see I(back_template)). The instances of I(backs) that do not run are started;
+    then those that run are restarted when a file they read changed (see I(configs) and I(units)); then I(front)
+    is restarted when a file it reads changed, or started when it does not run. Then, the front no longer asking
+    them, the instances of I(retire) are stopped and unlinked and the files of I(remove) removed. Then the call
+    fails unless I(front) and I(backs) run and I(retire) do not. Last, I(journal) is removed unless it is to be
+    kept.
+  - An instance of I(backs) whose own file in place changes (a number used again), running or not, changes meaning
+    under the front. So that the front never asks it with the other one, before any file is written I(front) is
+    stopped, then that instance, and its link removed; it is started and linked again before I(front) is started
+    last. I(restart) (a run before stopped midway) also stops I(front) first, and restarts every instance of
+    I(backs) that runs. A run stopped between the two leaves the front stopped, and the instance not linked, so
+    none of its names is answered, even after a reboot, until a run finishes.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
@@ -38,7 +39,7 @@ description:
     C(StopPropagatedFrom=); C(Before=) it, and C(WantedBy=multi-user.target) in its template), so that the
     front's restart (an edit of where it sends names) leaves running the back instances whose files did not
     change, on every systemd version.
-  - With C(state=absent), I(front) and the instances of I(backs) and I(retire) are disabled, those that run
+  - With C(state=absent), I(front) is disabled, the instances of I(backs) and I(retire) unlinked, those that run
     (restarting after a failure counts) are stopped, and the files the collection wrote (its marker C(wgsplit.gateway) in their first two lines) are
     removed from I(directory) and of I(units), with I(journal); the directory goes when nothing else is in it (a
     warning names what stays).
@@ -145,6 +146,14 @@ options:
     description: Restart I(front) and I(backs) even when no file changed (a run before stopped midway).
     type: bool
     default: false
+  back_template:
+    description:
+      - The template unit file of which I(backs) and I(retire) are instances (C(NAME@.service)); needed with them.
+      - An instance is enabled at boot by its link to this file in C(multi-user.target.wants) beside it (what
+        C(systemctl enable) makes of C(WantedBy=multi-user.target)). The call makes and removes these links itself
+        and reads them from the disk, so that systemd neither reloads nor flags its units as changed on disk; only a
+        link to this file is removed.
+    type: path
 notes:
   - Requires C(systemctl), and C(dnsmasq) when a configuration is written.
 seealso:
@@ -175,6 +184,7 @@ EXAMPLES = r'''
     front: wgsplit-resolver.service
     backs: [wgsplit-resolver-back@2.service]
     retire: [wgsplit-resolver-back@1.service]
+    back_template: /etc/systemd/system/wgsplit-resolver-back@.service
     remove: [/etc/wgsplit/resolver/back-1.conf]
 
 - name: Every resolver stopped, its files removed
@@ -186,6 +196,7 @@ EXAMPLES = r'''
       - path: /etc/systemd/system/wgsplit-resolver-back@.service
     front: wgsplit-resolver.service
     retire: [wgsplit-resolver-back@2.service]
+    back_template: /etc/systemd/system/wgsplit-resolver-back@.service
 '''
 
 RETURN = r'''
@@ -235,13 +246,13 @@ stopped:
   elements: str
   sample: [wgsplit-resolver-back@1.service]
 enabled:
-  description: The services enabled at boot (I(front), instances of I(backs)).
+  description: The services enabled at boot (I(front), instances of I(backs) linked).
   returned: always
   type: list
   elements: str
   sample: [wgsplit-resolver-back@2.service]
 disabled:
-  description: The services disabled (instances of I(retire); with C(state=absent), I(front) too).
+  description: The services disabled (instances of I(retire) unlinked; with C(state=absent), I(front) too).
   returned: always
   type: list
   elements: str

@@ -371,7 +371,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
+    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, linked_instances, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_DIR, Remembering, read_kept
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
@@ -639,7 +639,7 @@ class SplitInfo:
                     backs=backs, back_unit=read_text(os.path.join(UNIT_DIR, RESOLVER_BACK_TEMPLATE)),
                     journal=read_text(os.path.join(directory, RESOLVER_JOURNAL)),
                     backs_active=self.running_instances(RESOLVER_BACK_TEMPLATE) if systemctl else [],
-                    backs_enabled=enabled_instances(RESOLVER_BACK_TEMPLATE))
+                    backs_enabled=linked_instances(os.path.join(UNIT_DIR, RESOLVER_BACK_TEMPLATE)))
 
     def running_instances(self, template):
         """The instances of a template unit that run, by name: active, starting, stopping, or restarting after a
@@ -708,15 +708,6 @@ def file_mode(path):
         return '%04o' % (os.stat(path).st_mode & 0o7777)
     except OSError:
         return None
-
-
-def enabled_instances(template):
-    """The instances of a template unit of the collection's enabled at boot, by name: their links in
-    multi-user.target.wants to the template's file (what its [Install] makes), read from the disk as systemd will."""
-    directory, target = os.path.join(UNIT_DIR, 'multi-user.target.wants'), os.path.join(UNIT_DIR, template)
-    prefix = unit_instance_prefix(template)
-    return [name for name in list_dir(directory) if name.startswith(prefix) and name != template
-            and os.path.islink(os.path.join(directory, name)) and os.readlink(os.path.join(directory, name)) == target]
 
 
 def list_dir(path):

@@ -405,7 +405,8 @@ def files(found, front, backs, old_lines=(), keep_journal=False):
         left = [found.get(key) for key in ('config', 'config_dir_mode', 'unit', 'back_unit', 'journal')]
         retire = sorted(set(running) | set(enabled))
         instances = dict(state='absent', directory=CONFIG_DIR, configs=[], units=[dict(path=UNIT_PATH), dict(path=BACK_UNIT_PATH)],
-                         front=RESOLVER_UNIT, backs=[], retire=retire, remove=[], journal=dict(path=JOURNAL), restart=False)
+                         front=RESOLVER_UNIT, backs=[], retire=retire, remove=[], journal=dict(path=JOURNAL), restart=False,
+                         back_template=BACK_UNIT_PATH)
         return dict(instances=instances, apply=bool(stop or retire or in_place or any(value is not None for value in left)),
                     config=None, backs=[], write_config=False, write_unit=False, start=False, start_backs=[], enable_backs=[],
                     stop_backs=retire, journal=None, interrupted=interrupted, stop=stop, journal_removal=None)
@@ -436,7 +437,7 @@ def files(found, front, backs, old_lines=(), keep_journal=False):
                             dict(path=UNIT_PATH, text=UNIT_TEXT, restarts=[RESOLVER_UNIT])],
                      front=RESOLVER_UNIT, backs=units, retire=stop_backs, remove=remove,
                      journal=None if journal is None else dict(path=JOURNAL, text=journal, keep=keep_journal),
-                     restart=interrupted)
+                     restart=interrupted, back_template=BACK_UNIT_PATH)
     return dict(instances=instances,
                 apply=bool(write_config or write_unit or start or start_backs or enable_backs or stop_backs or interrupted),
                 config=front, backs=wanted[:-1],  # the texts wanted, written or not

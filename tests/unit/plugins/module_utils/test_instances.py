@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
+from ansible_collections.wgsplit.gateway.plugins.module_utils import instances, netstate
 from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances, parse_show
 from test_state_module import Exit, FakeModule
 
@@ -99,9 +99,18 @@ def commands(host):
     return [entry for entry in host.log if entry[0] != 'show']
 
 
+def template(tmp_path):
+    return str(tmp_path / 'wgsplit-resolver-back@.service')
+
+
+def linked(tmp_path):
+    """The back instances enabled at boot (their links beside the template)."""
+    return netstate.linked_instances(template(tmp_path))
+
+
 def wanted(tmp_path, **changes):
     directory = str(tmp_path / 'resolver')
-    params = dict(directory=directory,
+    params = dict(directory=directory, back_template=template(tmp_path),
                   configs=[dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\n'),
                            dict(path=directory + '/dnsmasq.conf', text=MARK + 'server=/a.test/127.53.0.2\n')],
                   units=[dict(path=str(tmp_path / 'front.service'), text=MARK + '[Service]\n')],
@@ -123,10 +132,10 @@ def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     assert (directory / 'previous.lines').read_text() == 'ipset=/a.test/s\n'  # removed by the role at the run's end
     checked = [entry for entry in host.log if entry[0] == 'dnsmasq --test']
     assert len(checked) == 2 and host.log.index(checked[-1]) < host.log.index(('daemon-reload',))
-    # Nothing ran: each enabled at boot (its own link), the back started first, then the front that asks it.
-    assert commands(host)[2:] == [('daemon-reload',), ('enable', '--no-reload', '--', FRONT, BACK % 2), ('start', '--', BACK % 2),
-                                  ('start', FRONT)]
+    # Nothing ran: each enabled at boot (the back by its own link), the back started first, then the front that asks it.
+    assert commands(host)[2:] == [('enable', '--no-reload', FRONT), ('daemon-reload',), ('start', '--', BACK % 2), ('start', FRONT)]
     assert not result['restarted'] and result['enabled'] == [FRONT, BACK % 2] and result['started'] == [BACK % 2, FRONT]
+    assert linked(tmp_path) == [BACK % 2]
     assert result['written'] == [str(directory), str(directory / 'previous.lines'), str(directory / 'back-2.conf'),
                                  str(directory / 'dnsmasq.conf'), str(tmp_path / 'front.service')]
     assert not [name for name in os.listdir(str(directory)) if name.startswith('.')]  # no check file left
@@ -146,7 +155,8 @@ def test_check_mode_reports_and_changes_nothing(tmp_path):
     assert result['changed'] and result['started'] == [BACK % 2, FRONT] and not (tmp_path / 'resolver').exists()
     assert [entry[0] for entry in commands(host)] == ['dnsmasq --test', 'dnsmasq --test']
     after = result['diff']['after']
-    assert after['services'] == {FRONT: 'running', BACK % 2: 'running'}
+    assert after['services'] == {FRONT: 'running, enabled at boot', BACK % 2: 'running, enabled at boot'}
+    assert result['diff']['before']['services'] == {FRONT: 'stopped, disabled at boot', BACK % 2: 'stopped, disabled at boot'}
     assert after['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')].endswith('127.53.0.2\n')
     assert result['diff']['before']['files'][str(tmp_path / 'resolver' / 'dnsmasq.conf')] is None
 
@@ -170,10 +180,10 @@ def test_an_edit_moves_the_front_to_a_new_back_before_the_old_one_stops(tmp_path
                    backs=[BACK % 3], retire=[BACK % 2], remove=[directory + '/back-2.conf'])
     edit = FakeHost(moved, units=host.units)
     result = run(edit)
-    assert commands(edit)[2:] == [('enable', '--no-reload', '--', BACK % 3), ('start', '--', BACK % 3), ('restart', FRONT),
-                                  ('stop', '--', BACK % 2), ('disable', '--no-reload', '--', BACK % 2)]
+    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
     assert not os.path.exists(directory + '/back-2.conf') and result['removed'] == [directory + '/back-2.conf']
-    assert edit.units[BACK % 2] == dict(active=False, enabled=False) and edit.units[BACK % 3] == dict(active=True, enabled=True)
+    assert not edit.units[BACK % 2]['active'] and edit.units[BACK % 3]['active'] and linked(tmp_path) == [BACK % 3]
+    assert (result['enabled'], result['disabled']) == ([BACK % 3], [BACK % 2])
 
 
 def moved(tmp_path, **changes):
@@ -196,8 +206,7 @@ def test_an_edit_starts_the_new_back_restarts_the_front_alone_then_stops_the_old
     result = run(edit)
     assert [entry[0] for entry in commands(edit)[:2]] == ['dnsmasq --test', 'dnsmasq --test']
     # Back 4 (its file unchanged) keeps running: nothing binds it to the front. No unit changes: no daemon-reload.
-    assert commands(edit)[2:] == [('enable', '--no-reload', '--', BACK % 3), ('start', '--', BACK % 3), ('restart', FRONT),
-                                  ('stop', '--', BACK % 2), ('disable', '--no-reload', '--', BACK % 2)]
+    assert commands(edit)[2:] == [('start', '--', BACK % 3), ('restart', FRONT), ('stop', '--', BACK % 2)]
     assert result['restarted'] and result['restarted_backs'] == [] and result['started'] == [BACK % 3] and result['reused'] == []
     assert not result['reloaded'] and edit.units[BACK % 4]['active']
 
@@ -239,29 +248,43 @@ def test_a_front_that_does_not_run_starts_after_its_backs_instead_of_restarting(
     edit = FakeHost(moved(tmp_path), units=host.units)
     result = run(edit)
     assert not result['restarted'] and result['started'] == [BACK % 3, FRONT]
-    assert commands(edit)[-4:] == [('start', '--', BACK % 3), ('start', FRONT), ('stop', '--', BACK % 2),
-                                   ('disable', '--no-reload', '--', BACK % 2)]
+    assert commands(edit)[-3:] == [('start', '--', BACK % 3), ('start', FRONT), ('stop', '--', BACK % 2)]
 
 
-def test_a_running_back_whose_own_file_changes_is_stopped_before_the_file_then_restarts_with_the_front(tmp_path):
+def test_a_running_back_whose_own_file_changes_is_stopped_before_the_file_then_restarts_with_the_front(tmp_path, monkeypatch):
     host = FakeHost(wanted(tmp_path))
     run(host)
     directory = str(tmp_path / 'resolver')
     reused = wanted(tmp_path, journal=None, configs=[
         dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2, FRONT])])
+    edit = FakeHost(reused, units=host.units)
+    written = instances.write_file
 
-    class Watching(FakeHost):
-        """Records whether back 2 and the front still ran when back 2's file changed."""
-        def run_command(self, argv, **kwargs):
-            if argv[1:2] != ['show'] and 'other' in open(directory + '/back-2.conf').read():
-                self.log.append(('file written', self.units[BACK % 2]['active'], self.units[FRONT]['active']))
-            return super(Watching, self).run_command(argv, **kwargs)
-    edit = Watching(reused, units=host.units)
+    def watched(module, path, text, mode):
+        """Records whether back 2 and the front ran, and back 2 was linked, when back 2's file changed."""
+        edit.log.append(('file written', edit.units[BACK % 2]['active'], edit.units[FRONT]['active'], linked(tmp_path) == [BACK % 2]))
+        return written(module, path, text, mode)
+    monkeypatch.setattr(instances, 'write_file', watched)
     result = run(edit)
     assert result['reused'] == [BACK % 2] and result['restarted'] and result['restarted_backs'] == [BACK % 2]
     steps = [entry for entry in edit.log if entry[0] in ('stop', 'restart', 'start', 'file written')]
-    assert steps == [('stop', '--', FRONT, BACK % 2), ('file written', False, False), ('restart', '--', BACK % 2),
-                     ('file written', True, False), ('start', FRONT)]
+    # Its link goes with it until the front's file is written: a reboot in between starts neither meaning.
+    assert steps == [('stop', '--', FRONT, BACK % 2), ('file written', False, False, False), ('restart', '--', BACK % 2),
+                     ('start', FRONT)]
+    assert linked(tmp_path) == [BACK % 2] and result['enabled'] == result['disabled'] == []
+
+
+def test_a_back_not_running_whose_own_file_in_place_changes_stops_the_front_first(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[BACK % 2]['active'] = False  # failed, or stopped by hand: its file is still in place
+    directory = str(tmp_path / 'resolver')
+    again = FakeHost(wanted(tmp_path, journal=None, configs=[
+        dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2])]),
+        units=host.units)
+    result = run(again)
+    assert result['reused'] == [BACK % 2] and result['restarted']
+    assert commands(again)[1:] == [('stop', '--', FRONT), ('start', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_run_stopped_after_the_front_stopped_is_finished_back_first(tmp_path):
@@ -393,11 +416,11 @@ def test_removal_stops_disables_and_removes_only_the_collections_files(tmp_path)
     directory = tmp_path / 'resolver'
     (directory / '.wgsplit-check-x').write_text('left by a run killed midway')
     params = dict(state='absent', directory=str(directory), units=[dict(path=str(tmp_path / 'front.service'))],
-                  front=FRONT, retire=[BACK % 2], journal=dict(path=str(directory / 'previous.lines')))
+                  front=FRONT, retire=[BACK % 2], journal=dict(path=str(directory / 'previous.lines')), back_template=template(tmp_path))
     removal = FakeHost(params, units=host.units)
     result = run(removal)
-    assert commands(removal) == [('disable', '--no-reload', '--', FRONT, BACK % 2), ('stop', '--', FRONT, BACK % 2),
-                                 ('daemon-reload',)]
+    assert commands(removal) == [('disable', '--no-reload', FRONT), ('stop', '--', FRONT, BACK % 2), ('daemon-reload',)]
+    assert result['disabled'] == [FRONT, BACK % 2] and linked(tmp_path) == []
     assert not directory.exists() and not (tmp_path / 'front.service').exists()
     assert str(directory) in result['removed']
     assert not run(FakeHost(params, units=removal.units))['changed']
@@ -424,10 +447,10 @@ def test_systemctl_show_blocks_are_read_in_order():
               'LoadState=loaded\nActiveState=failed\nUnitFileState=\nNeedDaemonReload=yes\n\n'
               'LoadState=loaded\nActiveState=activating\nUnitFileState=static\nNeedDaemonReload=no\n')
     assert parse_show(output, ['a.service', 'b.service', 'c.service']) == {
-        'a.service': dict(load='loaded', active=True, enabled=True, linked=True, reload=False),
-        'b.service': dict(load='loaded', active=False, enabled=False, linked=False, reload=True),
-        # Restarting after a failure (Restart=on-failure) is running: removal stops it. Static: enabled, by no link.
-        'c.service': dict(load='loaded', active=True, enabled=True, linked=False, reload=False)}
+        'a.service': dict(load='loaded', active=True, enabled=True, reload=False),
+        'b.service': dict(load='loaded', active=False, enabled=False, reload=True),
+        # Restarting after a failure (Restart=on-failure) is running: removal stops it.
+        'c.service': dict(load='loaded', active=True, enabled=True, reload=False)}
     with pytest.raises(ValueError):
         parse_show(output, ['a.service'])
 
@@ -445,7 +468,8 @@ def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path)
     host.units[FRONT]['reload'] = True  # the file matches, systemd still has the old one
     again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
     assert run(again)['reloaded']
-    assert commands(again) == [('stop', '--', FRONT), ('daemon-reload',), ('restart', '--', BACK % 2), ('start', FRONT)]
+    # Read again before the front stops: what stops is what systemd will have.
+    assert commands(again) == [('daemon-reload',), ('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):
@@ -489,22 +513,28 @@ def test_removal_stops_a_front_that_restarts_after_failures(tmp_path):
     assert ('stop', '--', FRONT) in commands(host)
 
 
-def test_a_back_enabled_but_not_running_and_no_longer_asked_is_disabled(tmp_path):
+def test_a_back_enabled_but_not_running_and_no_longer_asked_is_unlinked(tmp_path):
     host = FakeHost(wanted(tmp_path))
     run(host)
-    host.units[BACK % 7] = dict(active=False, enabled=True)  # left by a run stopped midway, or failed
+    netstate.link_instance(template(tmp_path), BACK % 7)  # left by a run stopped midway, or failed
     again = FakeHost(wanted(tmp_path, journal=None, retire=[BACK % 7]), units=host.units)
     result = run(again)
-    assert result['disabled'] == [BACK % 7] and result['stopped'] == []
-    assert commands(again) == [('disable', '--no-reload', '--', BACK % 7)]
+    assert result['disabled'] == [BACK % 7] and result['stopped'] == [] and commands(again) == []
+    assert linked(tmp_path) == [BACK % 2]
 
 
-def test_a_back_an_older_template_left_static_is_enabled_after_the_new_template(tmp_path):
-    """Pulled in by an older front unit, a back has no link of its own: systemd calls it static."""
+def test_a_back_an_older_front_pulled_in_is_linked_after_the_new_template(tmp_path):
+    """Pulled in by an older front unit, a back has no link of its own (systemd calls it static)."""
     host = FakeHost(wanted(tmp_path), units={FRONT: dict(active=True, enabled=True),
                                              BACK % 2: dict(active=True, enabled=True, file='static')})
-    template = dict(path=str(tmp_path / 'back.service'), text=MARK + '[Install]\nWantedBy=multi-user.target\n', restarts=[BACK % 2])
-    host.params['units'].append(template)
+    host.params['units'].append(dict(path=template(tmp_path), text=MARK + '[Install]\nWantedBy=multi-user.target\n',
+                                     restarts=[BACK % 2]))
     result = run(host)
-    assert result['enabled'] == [BACK % 2]
-    assert commands(host).index(('daemon-reload',)) < commands(host).index(('enable', '--no-reload', '--', BACK % 2))
+    assert result['enabled'] == [BACK % 2] and linked(tmp_path) == [BACK % 2] and result['restarted_backs'] == [BACK % 2]
+
+
+def test_backs_need_their_template(tmp_path):
+    result = run(FakeHost(wanted(tmp_path, back_template=None)))
+    assert result['failed'] and 'back_template' in result['msg']
+    result = run(FakeHost(wanted(tmp_path, back_template=str(tmp_path / 'other@.service'))))
+    assert result['failed'] and 'not instances of' in result['msg']

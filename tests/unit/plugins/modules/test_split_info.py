@@ -190,18 +190,3 @@ def test_back_resolvers_running_include_those_restarting_after_a_failure():
     info.cmd = Listing()
     assert info.running_instances('wgsplit-resolver-back@.service') == [
         'wgsplit-resolver-back@1.service', 'wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@5.service']
-
-
-def test_back_resolvers_enabled_are_the_links_to_the_collections_template(tmp_path, monkeypatch):
-    monkeypatch.setattr(split_info, 'UNIT_DIR', str(tmp_path))
-    wants = tmp_path / 'multi-user.target.wants'
-    wants.mkdir()
-    template = str(tmp_path / 'wgsplit-resolver-back@.service')
-    for name, target in (('wgsplit-resolver-back@2.service', template), ('wgsplit-resolver-back@7.service', template),
-                         ('wgsplit-resolver-back@8.service', '/lib/systemd/system/other@.service'),
-                         ('ssh.service', '/lib/systemd/system/ssh.service')):
-        (wants / name).symlink_to(target)
-    (wants / 'wgsplit-resolver-back@9.service').write_text('a file, not a link systemctl enable makes')
-    assert split_info.enabled_instances('wgsplit-resolver-back@.service') == [
-        'wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@7.service']
-    assert split_info.enabled_instances('none@.service') == []
