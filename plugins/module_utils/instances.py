@@ -6,8 +6,9 @@ services started, restarted and stopped in the one order a change of them needs,
 
 Make before break: the configurations are all checked by dnsmasq before any is written, the journal is written
 before them, the instances that read a changed file start or restart once every new file is in place, the front
-last, and the instances it no longer asks stop only after that. A run stopped anywhere leaves the journal, so the
-next one restarts the resolvers, the front stopped first."""
+last, and the instances it no longer asks stop only after that. A run stopped after the journal is written leaves
+it, so the next one restarts the resolvers, the front stopped first; one stopped before leaves the files as they
+were (the front and a reused back maybe stopped and not started at boot: their names unanswered)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -17,12 +18,13 @@ import re
 import tempfile
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    ENABLED, Commands, link_instance, linked_instances, read_text, unlink_instance, write_file)
+    ENABLED, Commands, boot_link, link_instance, linked_instances, read_text, unlink_instance, write_file)
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
 MARKER = 'wgsplit.gateway'  # in the first two lines of every file the collection writes
 DNSMASQ = '/usr/sbin/dnsmasq'  # the units' own: the check runs what they will run
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$')
+TEMPLATE_NAME = re.compile(r'^[A-Za-z0-9:_.-]+@\.service$')
 # Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
 STOPPED = ('inactive', 'failed')
 PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
@@ -132,11 +134,15 @@ class DnsmasqInstances:
             self.fail('restarts a service that is neither front nor one of backs: %s' % ', '.join(unknown))
         backs = params['backs'] + params['retire']
         template = params['back_template']
-        if backs and (template is None or not UNIT_NAME.match(os.path.basename(template)) or '@.' not in template):
+        if backs and (template is None or not os.path.isabs(template) or not TEMPLATE_NAME.match(os.path.basename(template))):
             self.fail('backs and retire need back_template, the template unit file they are instances of')
         strangers = [name for name in backs if not name.startswith(os.path.basename(template).split('@')[0] + '@')]
         if strangers:
             self.fail('not instances of %s: %s' % (template, ', '.join(strangers)))
+        # systemd reads a boot link by its name: one there that is not a link is not the collection's to replace.
+        blocked = [name for name in backs if os.path.lexists(boot_link(template, name)) and not os.path.islink(boot_link(template, name))]
+        if blocked:
+            self.fail('not a link, so not the collection\'s to replace or remove: %s' % ', '.join(boot_link(template, name) for name in blocked))
 
     def services(self, names):
         if not names:
@@ -181,10 +187,11 @@ class DnsmasqInstances:
     # present ---------------------------------------------------------------------------------------------------
     def present(self, current):
         params, files, services = self.params, current['files'], current['services']
-        configs = [item for item in params['configs'] if files[item['path']] != (item['text'], CONFIG_MODE)]
+        configs = [item for item in params['configs'] if files[item['path']][0] != item['text']]
         units = [item for item in params['units'] if files[item['path']][0] != item['text']]
-        # A unit whose mode alone differs: fixed without a restart (the mode changes nothing systemd reads).
-        modes = [item for item in params['units'] if files[item['path']][0] == item['text'] and files[item['path']][1] != UNIT_MODE]
+        # A file whose mode alone differs: fixed without a restart (the mode changes nothing dnsmasq or systemd reads).
+        modes = [(item, mode) for items, mode in ((params['configs'], CONFIG_MODE), (params['units'], UNIT_MODE))
+                 for item in items if files[item['path']][0] == item['text'] and files[item['path']][1] != mode]
         removed = [path for path in params['remove'] if files[path][0] is not None]
         foreign = [path for path in removed + [item['path'] for item in configs + units]
                    if files[path][0] is not None and not ours(files[path][0])]
@@ -216,7 +223,8 @@ class DnsmasqInstances:
             written.insert(0, params['directory'])
         retired = params['retire']
         enabled = [name for name in self.to_run() if not self.enabled(name, services[name])]
-        self.done.update(written=written + [item['path'] for item in configs + units + modes], removed=removed + finished,
+        self.done.update(written=written + [item['path'] for item in configs + units] + [item['path'] for item, _mode in modes],
+                         removed=removed + finished,
                          restarted=restart or halt,
                          restarted_backs=[name for name in params['backs'] if name in restarts and services[name]['active']],
                          reloaded=bool(units) or params['front'] in enabled or any(value['reload'] for value in services.values()),
@@ -231,25 +239,29 @@ class DnsmasqInstances:
         self.make_directory()
         if any(value['reload'] for value in services.values()):  # first: what stops below is what systemd will have
             self.systemctl('daemon-reload')
+        # Halted, the front is not started at boot either until its file is written: a reboot midway answers nothing.
+        rearm = halt and front['enabled']
         if halt or [name for name in reused if services[name]['active']]:
             self.systemctl('stop', '--', *([params['front']] if halt else []) + [name for name in reused if services[name]['active']])
+        if rearm:
+            self.systemctl('disable', '--no-reload', params['front'])
         relinked = [name for name in reused if services[name]['linked']]
-        for name in relinked:
-            unlink_instance(params['back_template'], name)
+        self.links(unlink_instance, relinked)
         if journal and journal['path'] in written:  # before any file changes: what the running resolvers serve
             write_file(self.module, journal['path'], journal['text'], CONFIG_MODE)
         for item in configs:  # the back ones come first in the list: the front names them
             write_file(self.module, item['path'], item['text'], CONFIG_MODE)
-        for item in units + modes:
+        for item in units:
             write_file(self.module, item['path'], item['text'], UNIT_MODE)
-        if params['front'] in enabled:  # before the reload, which then reads its link too
+        for item, mode in modes:
+            write_file(self.module, item['path'], item['text'], mode)
+        if params['front'] in enabled or rearm:  # before the reload, which then reads its link too
             self.systemctl('enable', '--no-reload', params['front'])
-        if units or params['front'] in enabled:
+        if units or params['front'] in enabled or rearm:
             self.systemctl('daemon-reload')
         # The backs' links are made here, not by systemctl enable: the manager need not know them before the next boot,
         # and asking it would flag every unit as changed on disk (systemd 255 and later) until a reload.
-        for name in [name for name in enabled if name != params['front']] + relinked:
-            link_instance(params['back_template'], name)
+        self.links(link_instance, [name for name in enabled if name != params['front']] + relinked)
         # The new back instances first, then the backs that restart, then the front, which asks them from then on.
         # Only the front restarts for an edit: the backs whose files did not change keep running (nothing binds them to
         # it). A front that did not run, or was stopped first, starts last.
@@ -264,13 +276,20 @@ class DnsmasqInstances:
             self.systemctl('start', params['front'])
         if self.done['stopped']:  # only now: the front no longer asks them
             self.systemctl('stop', '--', *self.done['stopped'])
-        for name in self.done['disabled']:
-            unlink_instance(params['back_template'], name)
+        self.links(unlink_instance, self.done['disabled'])
         for path in removed:
             os.unlink(path)
         self.verify()
         for path in finished:  # only once every service is as wanted: a failure leaves it for the next run
             os.unlink(path)
+
+    def links(self, change, names):
+        """Make or remove the boot links of back instances (link_instance, unlink_instance)."""
+        for name in names:
+            try:
+                change(self.params['back_template'], name)
+            except OSError as error:
+                self.fail('boot link of %s: %s' % (name, error))
 
     def make_directory(self):
         directory = self.params['directory']
@@ -326,9 +345,7 @@ class DnsmasqInstances:
             return
         if params['front'] in self.done['disabled']:  # while its unit is there (a link is found by the unit's file)
             self.systemctl('disable', '--no-reload', params['front'])
-        for name in self.done['disabled']:
-            if name != params['front']:
-                unlink_instance(params['back_template'], name)
+        self.links(unlink_instance, [name for name in self.done['disabled'] if name != params['front']])
         if self.done['stopped']:
             self.systemctl('stop', '--', *self.done['stopped'])
         for path in self.done['removed']:

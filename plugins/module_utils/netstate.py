@@ -341,36 +341,44 @@ def unit_instance_prefix(template):
 BOOT_LINKS = 'multi-user.target.wants'
 
 
+def boot_link(template, instance):
+    """The path of an instance's boot link (BOOT_LINKS beside its template)."""
+    return os.path.join(os.path.dirname(template), BOOT_LINKS, instance)
+
+
 def linked_instances(template):
-    """The instances of a template unit file (its path) enabled at boot, by name: their links to it in BOOT_LINKS
-    beside it, read from the disk as systemd reads them at boot (the manager's own idea of them may be stale)."""
-    directory, name = os.path.join(os.path.dirname(template), BOOT_LINKS), os.path.basename(template)
+    """The instances of a template unit file (its path) enabled at boot, by name: what BOOT_LINKS beside it holds
+    under an instance's name, whatever a link there points to (systemd pulls a unit in by the name), read from the
+    disk as systemd reads them at boot (the manager's own idea of them may be stale)."""
+    directory, name = os.path.dirname(boot_link(template, '')), os.path.basename(template)
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         return []
-    return [entry for entry in names if entry.startswith(unit_instance_prefix(name)) and entry != name
-            and os.path.islink(os.path.join(directory, entry)) and os.readlink(os.path.join(directory, entry)) == template]
+    return [entry for entry in names if entry.startswith(unit_instance_prefix(name)) and entry != name]
 
 
 def link_instance(template, instance):
-    """Enable an instance at boot as systemctl enable would (a link to the template), atomically, without asking
-    the manager: so it neither reloads nor flags the units as changed on disk."""
-    directory = os.path.join(os.path.dirname(template), BOOT_LINKS)
+    """Enable an instance at boot as systemctl enable would (a link to the template), atomically and on the disk,
+    without asking the manager: so it neither reloads nor flags the units as changed on disk."""
+    path = boot_link(template, instance)
+    directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     temporary = os.path.join(directory, '.wgsplit-' + instance)
     if os.path.lexists(temporary):
         os.unlink(temporary)
     os.symlink(template, temporary)
-    os.rename(temporary, os.path.join(directory, instance))
+    os.rename(temporary, path)
+    sync_directory(directory)
 
 
 def unlink_instance(template, instance):
-    """The link link_instance makes removed; only a link to the template (ours by its target)."""
-    path = os.path.join(os.path.dirname(template), BOOT_LINKS, instance)
-    if os.path.islink(path) and os.readlink(path) == template:
+    """An instance's boot link removed, whatever it points to (systemd reads the name), on the disk."""
+    path = boot_link(template, instance)
+    if os.path.islink(path):
         os.unlink(path)
+        sync_directory(os.path.dirname(path))
 
 
 def owned_wireguard_config(text):

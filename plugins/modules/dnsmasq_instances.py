@@ -28,10 +28,13 @@ description:
     kept.
   - An instance of I(backs) whose own file in place changes (a number used again), running or not, changes meaning
     under the front. So that the front never asks it with the other one, before any file is written I(front) is
-    stopped, then that instance, and its link removed; it is started and linked again before I(front) is started
-    last. I(restart) (a run before stopped midway) also stops I(front) first, and restarts every instance of
-    I(backs) that runs. A run stopped between the two leaves the front stopped, and the instance not linked, so
-    none of its names is answered, even after a reboot, until a run finishes.
+    stopped and disabled, then that instance stopped and its link removed; once the files are written I(front) is
+    enabled again, and the instance started and linked before I(front) is started last. I(restart) (a run before
+    stopped midway) also stops and disables I(front) first, and restarts every instance of I(backs) that runs. A
+    run stopped between the two leaves the front stopped and not started at boot, so no name is answered, even
+    after a reboot, until a run finishes (systemd still knows the old links until its next C(daemon-reload); only
+    a C(systemctl isolate) would read them).
+  - A file whose mode alone differs gets its mode, and nothing restarts for it.
   - Refused before any change, with a message, are a file to replace or remove without the marker, a masked unit of
     I(front) or I(backs), a symbolic link for I(directory), a file of I(configs), I(remove) or I(journal) outside
     I(directory), a unit name that is not a service's. A failure after a change reports what the call changed.
@@ -151,8 +154,8 @@ options:
       - The template unit file of which I(backs) and I(retire) are instances (C(NAME@.service)); needed with them.
       - An instance is enabled at boot by its link to this file in C(multi-user.target.wants) beside it (what
         C(systemctl enable) makes of C(WantedBy=multi-user.target)). The call makes and removes these links itself
-        and reads them from the disk, so that systemd neither reloads nor flags its units as changed on disk; only a
-        link to this file is removed.
+        and reads them from the disk by name, as systemd does at boot (whatever a link points to), so that systemd
+        neither reloads nor flags its units as changed on disk. An entry of that name that is not a link is refused.
     type: path
 notes:
   - Requires C(systemctl), and C(dnsmasq) when a configuration is written.

@@ -156,7 +156,8 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
     ({domain: number} of the shared backs in place, shared_in_place): a small combination stays in the back it was
     in while it fits, and the others fill the backs in place before new ones; so an edit of one client changes one
     shared back, not every one packed after it. When that leaves more shared backs than a packing anew would by over
-    a quarter and one (clients removed), they are packed anew: every shared back changes once."""
+    a quarter and one (clients removed), they are packed anew, every shared back changed once, where numbers not in
+    place are left for them."""
     groups = {}
     for item in entries:
         groups.setdefault((tuple(item['sets']), tuple(item['servers'])), []).append(item)
@@ -189,7 +190,8 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
         room.extend(items)
     shared = in_place + next_fit(homeless, shared_lines)
     anew = len(next_fit([items for _combination, items in ordered[len(backs):]], shared_lines))
-    if previous and len(shared) > anew + 1 + anew // 4:
+    # Not when the backs packed anew would not find numbers beside those in place: a number used again stops the front.
+    if previous and len(shared) > anew + 1 + anew // 4 and len(set(previous.values())) + len(backs) + anew <= BACKS_MAX:
         return instances(entries, limit, packing)
     backs += [(None, items) for items in shared]
     if len(backs) > limit:

@@ -211,6 +211,8 @@ def test_an_edit_starts_the_new_back_restarts_the_front_alone_then_stops_the_old
     assert not result['reloaded'] and edit.units[BACK % 4]['active']
 
 
+# A front halted: stopped and disabled, then enabled again once the files are in place.
+HALT = [('disable', '--no-reload', FRONT), ('enable', '--no-reload', FRONT), ('daemon-reload',)]
 STOPPED_FIRST = [('stop', '--', FRONT, BACK % 2), ('restart', '--', BACK % 2), ('start', FRONT)]
 
 
@@ -284,7 +286,7 @@ def test_a_back_not_running_whose_own_file_in_place_changes_stops_the_front_firs
         units=host.units)
     result = run(again)
     assert result['reused'] == [BACK % 2] and result['restarted']
-    assert commands(again)[1:] == [('stop', '--', FRONT), ('start', '--', BACK % 2), ('start', FRONT)]
+    assert commands(again)[1:] == [('stop', '--', FRONT)] + HALT + [('start', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_run_stopped_after_the_front_stopped_is_finished_back_first(tmp_path):
@@ -344,7 +346,7 @@ def test_a_journal_found_and_not_kept_is_removed_after_the_restart(tmp_path):
     again = FakeHost(journal_kept(tmp_path, False, restart=True), units=host.units)
     result = run(again)
     assert result['restarted'] and result['removed'] == [str(journal)] and not journal.exists()
-    assert commands(again) == [('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
+    assert commands(again) == [('stop', '--', FRONT)] + HALT + [('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 @pytest.mark.parametrize('keep', [True, False])
@@ -373,8 +375,9 @@ def test_a_journal_left_by_a_run_stopped_midway_restarts_the_front_whatever_the_
     again = FakeHost(wanted(tmp_path, restart=True), units=host.units)
     result = run(again)
     # The backs too (nothing binds them to the front), the front stopped first and started last.
+    # Not started at boot either until the files are in place (the journal run writes none: at once).
     assert result['changed'] and result['written'] == [] and commands(again) == [
-        ('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
+        ('stop', '--', FRONT)] + HALT + [('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_only_what_does_not_run_is_started(tmp_path):
@@ -469,7 +472,7 @@ def test_a_unit_written_by_a_run_stopped_before_its_reload_is_reloaded(tmp_path)
     again = FakeHost(wanted(tmp_path, journal=None, restart=True), units=host.units)
     assert run(again)['reloaded']
     # Read again before the front stops: what stops is what systemd will have.
-    assert commands(again) == [('daemon-reload',), ('stop', '--', FRONT), ('restart', '--', BACK % 2), ('start', FRONT)]
+    assert commands(again) == [('daemon-reload',), ('stop', '--', FRONT)] + HALT + [('restart', '--', BACK % 2), ('start', FRONT)]
 
 
 def test_a_unit_mode_alone_is_repaired_without_a_restart(tmp_path):
@@ -538,3 +541,44 @@ def test_backs_need_their_template(tmp_path):
     assert result['failed'] and 'back_template' in result['msg']
     result = run(FakeHost(wanted(tmp_path, back_template=str(tmp_path / 'other@.service'))))
     assert result['failed'] and 'not instances of' in result['msg']
+
+
+def test_a_boot_link_of_a_back_that_is_not_a_link_is_refused_before_any_change(tmp_path):
+    wants = tmp_path / 'multi-user.target.wants'
+    wants.mkdir()
+    (wants / (BACK % 2)).mkdir()
+    host = FakeHost(wanted(tmp_path))
+    result = run(host)
+    assert result['failed'] and 'not a link' in result['msg'] and commands(host) == [] and not (tmp_path / 'resolver').exists()
+
+
+def test_a_reused_back_and_the_halted_front_start_at_boot_only_once_the_files_are_in_place(tmp_path, monkeypatch):
+    """A link made by hand (relative) counts: systemd reads the name."""
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    link = tmp_path / 'multi-user.target.wants' / (BACK % 2)
+    link.unlink()
+    link.symlink_to('../wgsplit-resolver-back@.service')
+    directory = str(tmp_path / 'resolver')
+    reused = FakeHost(wanted(tmp_path, journal=None, configs=[
+        dict(path=directory + '/back-2.conf', text=MARK + 'listen-address=127.53.0.2\nipset=/#/other\n', restarts=[BACK % 2])]),
+        units=host.units)
+    written = instances.write_file
+
+    def watched(module, path, text, mode):
+        reused.log.append(('file written', linked(tmp_path), reused.units[FRONT]['enabled']))
+        return written(module, path, text, mode)
+    monkeypatch.setattr(instances, 'write_file', watched)
+    result = run(reused)
+    assert ('file written', [], False) in reused.log and not result['failed']
+    assert linked(tmp_path) == [BACK % 2] and reused.units[FRONT]['enabled']
+
+
+def test_a_mode_alone_restarts_nothing(tmp_path):
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    os.chmod(str(tmp_path / 'resolver' / 'back-2.conf'), 0o644)
+    again = FakeHost(wanted(tmp_path, journal=None), units=host.units)
+    result = run(again)
+    assert result['written'] == [str(tmp_path / 'resolver' / 'back-2.conf')] and result['reused'] == [] and commands(again) == []
+    assert oct(os.stat(str(tmp_path / 'resolver' / 'back-2.conf')).st_mode & 0o777) == '0o600'

@@ -99,7 +99,7 @@ def test_disabled_units_are_read_in_one_call_and_a_unit_without_a_file_is_not_as
     assert netstate.disabled_units(SystemctlModule({}), 'systemctl', ['gone.service']) == ['gone.service']
 
 
-def test_back_resolvers_enabled_are_the_links_to_the_collections_template(tmp_path):
+def test_back_resolvers_enabled_are_what_their_boot_links_name(tmp_path):
     wants = tmp_path / 'multi-user.target.wants'
     wants.mkdir()
     template = str(tmp_path / 'wgsplit-resolver-back@.service')
@@ -108,15 +108,17 @@ def test_back_resolvers_enabled_are_the_links_to_the_collections_template(tmp_pa
                          ('ssh.service', '/lib/systemd/system/ssh.service')):
         (wants / name).symlink_to(target)
     (wants / 'wgsplit-resolver-back@9.service').write_text('a file, not a link systemctl enable makes')
-    assert netstate.linked_instances(template) == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@7.service']
+    # systemd pulls an instance in by the name of what is there, whatever a link points to.
+    assert netstate.linked_instances(template) == ['wgsplit-resolver-back@%d.service' % number for number in (2, 7, 8, 9)]
     assert netstate.linked_instances(str(tmp_path / 'none@.service')) == []
-    # What link_instance makes is what is read; unlink_instance removes only a link to the template.
+    # What link_instance makes is what is read; unlink_instance removes a link of that name, not a file.
     netstate.link_instance(template, 'wgsplit-resolver-back@3.service')
     netstate.link_instance(template, 'wgsplit-resolver-back@3.service')  # again: no error, one link
-    netstate.unlink_instance(template, 'wgsplit-resolver-back@8.service')
-    netstate.unlink_instance(template, 'wgsplit-resolver-back@7.service')
-    assert netstate.linked_instances(template) == ['wgsplit-resolver-back@2.service', 'wgsplit-resolver-back@3.service']
-    assert (wants / 'wgsplit-resolver-back@8.service').is_symlink() and not [name for name in os.listdir(str(wants)) if name.startswith('.')]
+    for number in (7, 8, 9):
+        netstate.unlink_instance(template, 'wgsplit-resolver-back@%d.service' % number)
+    assert netstate.linked_instances(template) == ['wgsplit-resolver-back@%d.service' % number for number in (2, 3, 9)]
+    assert os.readlink(str(wants / 'wgsplit-resolver-back@3.service')) == template
+    assert not [name for name in os.listdir(str(wants)) if name.startswith('.')]
     # Made where none was.
     other = tmp_path / 'other'
     other.mkdir()
