@@ -18,15 +18,14 @@ import re
 import tempfile
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    ENABLED, Commands, boot_link, link_instance, linked_instances, read_text, unlink_instance, write_file)
+    ENABLED, STOPPED, Commands, boot_link, link_instance, linked_instances, read_text, unit_instance_prefix, unlink_instance,
+    write_file)
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
 MARKER = 'wgsplit.gateway'  # in the first two lines of every file the collection writes
 DNSMASQ = '/usr/sbin/dnsmasq'  # the units' own: the check runs what they will run
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$')
 TEMPLATE_NAME = re.compile(r'^[A-Za-z0-9:_.-]+@\.service$')
-# Not running, and nothing to stop (a failed unit restarting is "activating", which is running).
-STOPPED = ('inactive', 'failed')
 PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload')
 
 FILE = dict(path=dict(type='path', required=True), text=dict(type='str'))
@@ -136,7 +135,7 @@ class DnsmasqInstances:
         template = params['back_template']
         if backs and (template is None or not os.path.isabs(template) or not TEMPLATE_NAME.match(os.path.basename(template))):
             self.fail('backs and retire need back_template, the template unit file they are instances of')
-        strangers = [name for name in backs if not name.startswith(os.path.basename(template).split('@')[0] + '@')]
+        strangers = [name for name in backs if not name.startswith(unit_instance_prefix(os.path.basename(template)))]
         if strangers:
             self.fail('not instances of %s: %s' % (template, ', '.join(strangers)))
         # systemd reads a boot link by its name: one there that is not a link is not the collection's to replace.
@@ -214,6 +213,7 @@ class DnsmasqInstances:
             name in (item['restarts'] or []) and (services[name]['active'] or files[item['path']][0] is not None)
             for item in configs)]
         halt = bool(reused or params['restart']) and front['active']
+        pending = any(value['reload'] for value in services.values())  # a unit changed on disk: systemd asks a reload
         restart = params['front'] in restarts and front['active']
         journal = params['journal']
         written = [journal['path']] if journal and (configs or units) else []
@@ -227,7 +227,7 @@ class DnsmasqInstances:
                          removed=removed + finished,
                          restarted=restart or halt,
                          restarted_backs=[name for name in params['backs'] if name in restarts and services[name]['active']],
-                         reloaded=bool(units) or params['front'] in enabled or any(value['reload'] for value in services.values()),
+                         reloaded=bool(units) or params['front'] in enabled or pending,
                          started=[name for name in params['backs'] if not services[name]['active']]
                          + ([] if front['active'] else [params['front']]),
                          reused=reused, enabled=enabled,
@@ -237,12 +237,13 @@ class DnsmasqInstances:
         if self.module.check_mode or not any(self.done.values()):
             return
         self.make_directory()
-        if any(value['reload'] for value in services.values()):  # first: what stops below is what systemd will have
+        if pending:  # first: what stops below is what systemd will have
             self.systemctl('daemon-reload')
         # Halted, the front is not started at boot either until its file is written: a reboot midway answers nothing.
         rearm = halt and front['enabled']
-        if halt or [name for name in reused if services[name]['active']]:
-            self.systemctl('stop', '--', *([params['front']] if halt else []) + [name for name in reused if services[name]['active']])
+        halted = ([params['front']] if halt else []) + [name for name in reused if services[name]['active']]
+        if halted:
+            self.systemctl('stop', '--', *halted)
         if rearm:
             self.systemctl('disable', '--no-reload', params['front'])
         relinked = [name for name in reused if services[name]['linked']]

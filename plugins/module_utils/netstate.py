@@ -426,6 +426,9 @@ def empty_list(option):
 
 
 # systemctl is-enabled's exit 0: the unit starts at boot (or cannot be enabled, and needs not be).
+# A unit's ActiveState when it does not run and there is nothing to stop (one restarting after a failure is
+# 'activating': it runs).
+STOPPED = ('inactive', 'failed')
 ENABLED = ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'generated', 'transient')
 
 

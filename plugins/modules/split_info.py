@@ -371,7 +371,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
-    RESOLVER_UNIT, ROUTE_PROTOCOL, UNIT_DIR, linked_instances, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
+    RESOLVER_UNIT, ROUTE_PROTOCOL, STOPPED, UNIT_DIR, linked_instances, owned_wireguard_config, read_text, unit_instance, unit_instance_prefix)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import KEPT_DIR, Remembering, read_kept
 
 FAMILIES = (('inet', '-4'), ('inet6', '-6'))
@@ -648,7 +648,7 @@ class SplitInfo:
         output = self.cmd.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--no-pager',
                                unit_instance(template, '*')], check=False)[1]
         rows = [line.split() for line in output.splitlines()]  # unit, load, active, sub, description
-        return sorted(row[0] for row in rows if len(row) > 2 and row[0].startswith(prefix) and row[2] not in ('inactive', 'failed'))
+        return sorted(row[0] for row in rows if len(row) > 2 and row[0].startswith(prefix) and row[2] not in STOPPED)
 
     def kept_clients(self):
         """{name: text} of the clients kept on the gateway (playbooks/client.yml): PERSIST_DIR/clients/NAME.json."""

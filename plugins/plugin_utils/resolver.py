@@ -189,10 +189,11 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
             changing.append(room)
         room.extend(items)
     shared = in_place + next_fit(homeless, shared_lines)
-    anew = len(next_fit([items for _combination, items in ordered[len(backs):]], shared_lines))
-    # Not when the backs packed anew would not find numbers beside those in place: a number used again stops the front.
-    if previous and len(shared) > anew + 1 + anew // 4 and len(set(previous.values())) + len(backs) + anew <= BACKS_MAX:
-        return instances(entries, limit, packing)
+    if previous:
+        anew = len(next_fit([items for _combination, items in ordered[len(backs):]], shared_lines))
+        # Not when the backs packed anew would not find numbers beside those in place: a number used again stops the front.
+        if len(shared) > anew + 1 + anew // 4 and len(set(previous.values())) + len(backs) + anew <= BACKS_MAX:
+            return instances(entries, limit, packing)
     backs += [(None, items) for items in shared]
     if len(backs) > limit:
         backs = backs[:limit - 1] + [(None, [item for _combination, items in backs[limit - 1:] for item in items])]
