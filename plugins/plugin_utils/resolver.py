@@ -165,18 +165,19 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
     small, shared_lines = packing
     backs = [(combination, items) for combination, items in ordered if len(items) > small]
     previous = previous or {}
+    held = {}
+    for domain, number in previous.items():
+        held.setdefault(number, set()).add(domain)
     kept, rest = {}, []
     for _combination, items in ordered[len(backs):]:
         number = previous.get(min(items, key=domain_order)['domain'])
-        if number is not None and len(kept.get(number, [])) + len(items) <= shared_lines:
+        # A back in place holds what it held even over the size (the last one, beyond the limit): a second run keeps it.
+        if number is not None and len(kept.get(number, [])) + len(items) <= max(shared_lines, len(held[number])):
             kept.setdefault(number, []).extend(items)
         else:
             rest.append(items)
     # The others go first where a back in place changes anyway (its domains are not those it holds), then where one
     # has room (it changes, as a new back would start), and only then into new backs: no back for each new client.
-    held = {}
-    for domain, number in previous.items():
-        held.setdefault(number, set()).add(domain)
     in_place = [kept[number] for number in sorted(kept)]
     changing = [group for number, group in sorted(kept.items()) if set(item['domain'] for item in group) != held[number]]
     homeless = []

@@ -1,6 +1,7 @@
 """split_plan's action: split_info read first, the plan made from it, then every call of the run read by split_pending
 in the run's order with the keys apart; nothing read while the plan has errors or a command is missing; a failed read
 is shown (it holds no key), a plan never is."""
+import contextlib
 import json
 import os
 import sys
@@ -35,6 +36,12 @@ def action(args, results):
         plugin.executed.append((module_name, module_args))
         return json.loads(json.dumps(results[module_name]))  # a copy, as a module's JSON would be
     plugin._execute_module = execute
+    plugin.built = []
+
+    def modules_built(modules, _task_vars):
+        plugin.built.append((modules, len(plugin.executed)))
+        return contextlib.nullcontext()
+    plugin.modules_built = modules_built
     return plugin
 
 
@@ -61,6 +68,24 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert result['found']['server']['name'] == 'wg0' and 'invocation' not in result['found']
     assert result['errors'] == [] and result['changed'] is False and 'failed' not in result
     assert result['_ansible_no_log'] is True  # the secrets part holds the keys
+    # While split_pending reads, the modules of the calls and the resolver's are built for the roles' tasks.
+    assert plugin.built == [(sorted(set(call['module'] for call in calls) | {'dnsmasq_instances'}), 1)]
+
+
+def test_the_modules_are_built_by_a_child_process_waited_for(tmp_path):
+    plugin = action({}, {})
+    built = tmp_path / 'built'
+
+    def configure(module, args, task_vars):
+        with open(str(built), 'a') as out:
+            out.write('%s %d %s\n' % (module, os.getpid(), sorted(task_vars)))
+    plugin._configure_module = configure
+    with ActionModule.modules_built(plugin, ['ipset_set', 'wg_upstream'], dict(ansible_facts={})):
+        pass
+    lines = built.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ['wgsplit.gateway.ipset_set', 'wgsplit.gateway.wg_upstream']
+    pids = set(line.split()[1] for line in lines)  # one process, not this one; done when the context is left
+    assert len(pids) == 1 and str(os.getpid()) not in pids and lines[0].endswith("['ansible_facts']")
 
 
 def kept_reading(variables, on_host=None, **reasons):

@@ -400,3 +400,13 @@ def test_shared_backs_left_half_empty_by_removed_clients_are_packed_anew():
     # Down to six clients in four backs, where two would do: packed anew.
     _front, compact = resolver.layout(SETTINGS, without(range(12, 30), fewer), packing=packing, in_place=dict(kept))
     assert [len(option_lines(text, 'ipset=/')) for _number, text in compact] == [9, 9]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(tables(), tables())
+def test_property_a_second_run_changes_nothing_even_beyond_the_back_limit(first, second):
+    entries, limit, packing = second
+    _front, in_place = resolver.layout(dict(SETTINGS, resolver_instances=first[1]), first[0], packing=first[2])
+    settings = dict(SETTINGS, resolver_instances=limit)
+    front, backs = resolver.layout(settings, entries, packing=packing, in_place=dict(in_place))
+    assert resolver.layout(settings, entries, packing=packing, in_place=dict(backs)) == (front, backs)
