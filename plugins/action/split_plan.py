@@ -12,6 +12,7 @@ __metaclass__ = type
 import contextlib
 import gc
 import os
+import signal
 import traceback
 
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.pending import call_digest, summary
@@ -39,6 +41,10 @@ PREFIX = 'wgsplit_'
 # variables, the flags of playbooks/status.yml.
 OWN_VARIABLES = frozenset(PREFIX + name for name in ('plan', 'role', 'roles', 'status', 'status_fail_on_down',
                                                      'status_fail_on_drift', 'pending_used', 'pending_reuse'))
+# From ansible-core 2.19, each module's cached payload is written under a lock of its own file: a child process of
+# this task can build them for the roles' tasks. Before, the strategy's locks are per task action, not the child's.
+SHARED_MODULE_CACHE = tuple(int(part) for part in ansible_version.split('.')[:2]) >= (2, 19)
+STOPPING = {signal.SIGINT, signal.SIGTERM}
 # What a module's result carries for Ansible itself, not for the plan's reader.
 INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', 'ansible_facts', '_ansible_parsed', '_ansible_no_log')
 # What a failed module's result says of its failure besides its message (split_info holds no key; split_pending's
@@ -146,18 +152,34 @@ class ActionModule(ActionBase):
     def modules_built(self, modules, task_vars):
         """Within: a child process builds the collection's `modules` as their tasks would (the interpreter is known:
         split_info ran); on leaving, the child is waited for. A module it fails to build is built by its task, which
-        reports why."""
-        pid = os.fork()
-        if not pid:
+        reports why; without a child (ansible-core before 2.19, or no fork), the tasks build them all."""
+        pid = None
+        if SHARED_MODULE_CACHE:
+            # Signals held until the child drops the worker's handlers: a Ctrl-C at the fork ends it, never runs the
+            # worker's code in it.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
             try:
-                for module in modules:
-                    self._configure_module('wgsplit.gateway.' + module, {}, task_vars)
-            finally:
-                os._exit(0)  # a forked child leaves at once: nothing of the worker's runs in it
+                pid = os.fork()
+            except OSError:
+                pass
+            if pid == 0:
+                try:
+                    for number in STOPPING:
+                        signal.signal(number, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                    for module in modules:
+                        try:
+                            self._configure_module('wgsplit.gateway.' + module, {}, task_vars)
+                        except Exception:  # pylint: disable=broad-except  # its task builds it and says why
+                            pass
+                finally:
+                    os._exit(0)  # a forked child leaves at once: nothing of the worker's runs in it
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         try:
             yield
         finally:
-            os.waitpid(pid, 0)
+            if pid:
+                os.waitpid(pid, 0)
 
     def read(self, module, module_args, task_vars):
         """The result of one of the collection's read-only modules, its warnings shown (the task's result is hidden)."""

@@ -123,7 +123,6 @@ class Upstream(object):
         self.unit = 'wg-quick@%s.service' % self.name
         self.systemd_running = os.path.isdir('/run/systemd/system')
         self.actions = []
-        self.boot_verb = None
 
     def read(self):
         return dict(config=read_text(self.config_path), boot=self.boot_enabled(), interface=self.read_interface())
@@ -232,7 +231,6 @@ class Upstream(object):
     def apply(self, current, wanted):
         if wanted['config'] is None:
             self.take_down(current)
-            self.set_boot(current['boot'], wanted['boot'])
             if current['config'] is not None:
                 self.act('remove %s' % self.config_path)
                 os.unlink(self.config_path)
@@ -245,7 +243,6 @@ class Upstream(object):
             self.take_down(current)
         if write_file(self.module, self.config_path, wanted['config'], 0o600):
             self.act('write %s' % self.config_path)
-        self.set_boot(current['boot'], wanted['boot'])
         live = None if restart else current['interface']
         if live is None or not live['up'] or not live['wireguard']:
             if live is not None:
@@ -307,12 +304,13 @@ class Upstream(object):
                 self.act('%s route %s in table %s' % (verb, dst, self.params['table']))
                 self.cmd.run(['ip', '-' + version, 'route', verb, dst, 'dev', self.name, 'table', self.params['table']])
 
-    def set_boot(self, current, wanted):
-        """Recorded in boot_verb; WgUpstream makes one systemctl call per verb for every interface."""
+    def boot_verb(self, current, wanted):
+        """The systemctl verb that changes the unit's boot state (WgUpstream makes one call per verb), or None."""
         if current is None or current == wanted:
-            return
-        self.boot_verb = 'enable' if wanted else 'disable'
-        self.act('%s %s' % (self.boot_verb, self.unit))
+            return None
+        verb = 'enable' if wanted else 'disable'
+        self.act('%s %s' % (verb, self.unit))
+        return verb
 
     def act(self, action):
         self.actions.append(action)
@@ -385,14 +383,18 @@ class WgUpstream(StateModule):
         return dict((upstream.name, upstream.want(current[upstream.name])) for upstream in self.upstreams)
 
     def apply(self, current, wanted):
-        for upstream in self.upstreams:
-            if current[upstream.name] != wanted[upstream.name]:
-                upstream.apply(current[upstream.name], wanted[upstream.name])
-        # One call per verb: each systemctl enable or disable reloads the manager (a tenth of a second apiece).
+        changing = [upstream for upstream in self.upstreams if current[upstream.name] != wanted[upstream.name]]
+        # Boot states first, one call per verb (each systemctl enable or disable reloads the manager, a tenth of a
+        # second apiece): an interface failing later leaves none of them unset. A unit enabled before its file is
+        # written starts nothing at boot, and its table's unreachable default refuses what it would carry.
+        verbs = dict((upstream.name, upstream.boot_verb(current[upstream.name]['boot'], wanted[upstream.name]['boot']))
+                     for upstream in changing)
         for verb in ('enable', 'disable'):
-            units = [upstream.unit for upstream in self.upstreams if upstream.boot_verb == verb]
+            units = [upstream.unit for upstream in changing if verbs[upstream.name] == verb]
             if units:
                 self.cmd.run(['systemctl', verb] + units)
+        for upstream in changing:
+            upstream.apply(current[upstream.name], wanted[upstream.name])
 
     def reached(self, state, wanted):
         """What an interface wants is computed again from what it reached: a host name endpoint may resolve to

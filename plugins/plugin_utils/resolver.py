@@ -157,22 +157,43 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
     in while it fits, and the others fill the backs in place before new ones; so an edit of one client changes one
     shared back, not every one packed after it. When that leaves more shared backs than a packing anew would by over
     a quarter and one (clients removed), they are packed anew, every shared back changed once, where numbers not in
-    place are left for them."""
+    place are left for them; so too when the backs in place would exceed `limit` where a packing anew does not. A
+    second run changes nothing, but where numbers were short: the next run then packs anew once."""
     groups = {}
     for item in entries:
         groups.setdefault((tuple(item['sets']), tuple(item['servers'])), []).append(item)
     ordered = sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
     small, shared_lines = packing
     backs = [(combination, items) for combination, items in ordered if len(items) > small]
+    small_groups = [items for _combination, items in ordered[len(backs):]]
+    anew = len(next_fit(small_groups, shared_lines))
     previous = previous or {}
+    # Packed anew only where the backs packed anew find numbers beside those in place (a number used again stops the
+    # front). While the limit binds (a packing anew needs more backs), or no such numbers are left, a back in place
+    # keeps what it holds whatever its size (the last one, holding the rest): a second run keeps it.
+    free = len(set(previous.values())) + len(backs) + anew <= BACKS_MAX
+    shared = sticky(small_groups, previous, shared_lines, len(backs) + anew > limit or not free)
+    # Packed anew when clients removed left the shared backs half empty, or when the backs in place would need the last
+    # one to hold the rest where a packing anew fits the limit (it was raised).
+    if previous and free and (len(shared) > anew + 1 + anew // 4 or len(backs) + len(shared) > limit >= len(backs) + anew):
+        return instances(entries, limit, packing)
+    backs += [(None, items) for items in shared]
+    if len(backs) > limit:
+        backs = backs[:limit - 1] + [(None, [item for _combination, items in backs[limit - 1:] for item in items])]
+    return [(combination, items if combination else sorted(items, key=domain_order)) for combination, items in backs]
+
+
+def sticky(groups, previous, shared_lines, over_size):
+    """The shared backs of the small combinations (`groups`, most domains first) where `previous` ({domain: number})
+    had them: see instances(). `over_size`: a back in place may keep more than shared_lines, as many as it held."""
     held = {}
     for domain, number in previous.items():
         held.setdefault(number, set()).add(domain)
     kept, rest = {}, []
-    for _combination, items in ordered[len(backs):]:
+    for items in groups:
         number = previous.get(min(items, key=domain_order)['domain'])
-        # A back in place holds what it held even over the size (the last one, beyond the limit): a second run keeps it.
-        if number is not None and len(kept.get(number, [])) + len(items) <= max(shared_lines, len(held[number])):
+        capacity = max(shared_lines, len(held[number])) if number is not None and over_size else shared_lines
+        if number is not None and len(kept.get(number, [])) + len(items) <= capacity:
             kept.setdefault(number, []).extend(items)
         else:
             rest.append(items)
@@ -189,16 +210,7 @@ def instances(entries, limit, packing=(SMALL, SHARED_LINES), previous=None):
         if not any(room is group for group in changing):
             changing.append(room)
         room.extend(items)
-    shared = in_place + next_fit(homeless, shared_lines)
-    if previous:
-        anew = len(next_fit([items for _combination, items in ordered[len(backs):]], shared_lines))
-        # Not when the backs packed anew would not find numbers beside those in place: a number used again stops the front.
-        if len(shared) > anew + 1 + anew // 4 and len(set(previous.values())) + len(backs) + anew <= BACKS_MAX:
-            return instances(entries, limit, packing)
-    backs += [(None, items) for items in shared]
-    if len(backs) > limit:
-        backs = backs[:limit - 1] + [(None, [item for _combination, items in backs[limit - 1:] for item in items])]
-    return [(combination, items if combination else sorted(items, key=domain_order)) for combination, items in backs]
+    return in_place + next_fit(homeless, shared_lines)
 
 
 def next_fit(groups, capacity):

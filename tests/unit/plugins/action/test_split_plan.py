@@ -72,20 +72,34 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert plugin.built == [(sorted(set(call['module'] for call in calls) | {'dnsmasq_instances'}), 1)]
 
 
-def test_the_modules_are_built_by_a_child_process_waited_for(tmp_path):
-    plugin = action({}, {})
+def built_by(plugin, modules, tmp_path):
+    """[(module, pid, task_vars names)] that modules_built's child built; a module named *fails raises."""
     built = tmp_path / 'built'
 
     def configure(module, args, task_vars):
+        if module.endswith('fails'):
+            raise ValueError(module)
         with open(str(built), 'a') as out:
-            out.write('%s %d %s\n' % (module, os.getpid(), sorted(task_vars)))
+            out.write('%s %d %s\n' % (module, os.getpid(), ','.join(sorted(task_vars))))
     plugin._configure_module = configure
-    with ActionModule.modules_built(plugin, ['ipset_set', 'wg_upstream'], dict(ansible_facts={})):
+    with ActionModule.modules_built(plugin, modules, dict(ansible_facts={})):
         pass
-    lines = built.read_text().splitlines()
-    assert [line.split()[0] for line in lines] == ['wgsplit.gateway.ipset_set', 'wgsplit.gateway.wg_upstream']
-    pids = set(line.split()[1] for line in lines)  # one process, not this one; done when the context is left
-    assert len(pids) == 1 and str(os.getpid()) not in pids and lines[0].endswith("['ansible_facts']")
+    return [tuple(line.split()) for line in built.read_text().splitlines()] if built.exists() else []
+
+
+def test_the_modules_are_built_by_a_child_process_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(split_plan, 'SHARED_MODULE_CACHE', True)
+    built = built_by(action({}, {}), ['ipset_set', 'it_fails', 'wg_upstream'], tmp_path)
+    # Each module but the one that fails, after it too; by one process, not this one; done when the context is left.
+    assert [module for module, _pid, _names in built] == ['wgsplit.gateway.ipset_set', 'wgsplit.gateway.wg_upstream']
+    pids = set(pid for _module, pid, _names in built)
+    assert len(pids) == 1 and str(os.getpid()) not in pids and built[0][2] == 'ansible_facts'
+
+
+def test_before_ansible_core_2_19_the_tasks_build_their_modules(tmp_path, monkeypatch):
+    """Its strategy locks each task action's cache file with a lock of its own, which a child here would not hold."""
+    monkeypatch.setattr(split_plan, 'SHARED_MODULE_CACHE', False)
+    assert built_by(action({}, {}), ['ipset_set'], tmp_path) == []
 
 
 def kept_reading(variables, on_host=None, **reasons):

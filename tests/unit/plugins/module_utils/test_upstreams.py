@@ -1,8 +1,10 @@
 import os
 
+import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.wgsplit.gateway.plugins.module_utils import upstreams
-from test_state_module import FakeModule
+from test_state_module import Exit, FakeModule
 
 KEY = 'CUjF7TMWtRvzaUmyXzD8i29hWkpSMjhzjId1lBmsRxA='
 PEER = 'DitbJyMLQb+VXwCs/8mQCt8M2byBvncLY+g/LkXYyUc='
@@ -52,38 +54,59 @@ def test_the_configuration_it_writes_carries_the_marker_line():
 
 
 class Logging(FakeModule):
-    """A module whose commands are logged and succeed."""
+    """A module whose commands are logged and succeed, but wg-quick strip of a file holding `refused`."""
 
-    def __init__(self, params):
+    def __init__(self, params, refused=None):
         super(Logging, self).__init__()
         checked = ArgumentSpecValidator(**upstreams.ARGUMENTS).validate(params)
         assert not checked.error_messages, checked.error_messages
-        self.params, self.log = checked.validated_parameters, []
+        self.params, self.log, self.refused = checked.validated_parameters, [], refused
 
     def get_bin_path(self, name, required=False):
         return '/usr/bin/' + name
 
     def run_command(self, argv, **_kwargs):
         self.log.append([os.path.basename(argv[0])] + list(argv[1:]))
+        if argv[1:2] == ['strip'] and self.refused and self.refused in open(argv[2]).read():
+            return 1, '', 'refused'
         return 0, '', ''
 
 
-def test_boot_changes_of_every_interface_are_one_systemctl_call_per_verb(tmp_path):
-    """Each systemctl enable or disable reloads the manager: four upstreams enabled one by one cost half a second."""
-    names = ['wg-up-1', 'wg-up-2', 'wg-up-3']
-    specs = [dict([(key, value) for key, value in PARAMS.items() if value is not None], name=name) for name in names]
-    module = Logging(dict(upstreams=specs, config_dir=str(tmp_path)))
+def three_upstreams(tmp_path, boots, refused=None):
+    """WgUpstream over wg-up-1 to 3 whose files are in place and interfaces up, each with its boot state in `boots`
+    and wanted enabled but wg-up-3; the module, the call, the states."""
+    specs = [dict([(key, value) for key, value in PARAMS.items() if value is not None], name='wg-up-%d' % number)
+             for number in (1, 2, 3)]
+    module = Logging(dict(upstreams=specs, config_dir=str(tmp_path)), refused)
     call = upstreams.WgUpstream(module)
     interface = dict(wireguard=True, up=True, mtu=1420, private_key=KEY, peers=[], addresses=[], routes=None, rp_filter=None)
     current, wanted = {}, {}
-    for upstream, boot in zip(call.upstreams, [False, False, True]):
+    for upstream, boot in zip(call.upstreams, boots):
         text = upstreams.render_config(upstream.params)
         (tmp_path / ('%s.conf' % upstream.name)).write_text(text)
         (tmp_path / ('%s.conf' % upstream.name)).chmod(0o600)
         current[upstream.name] = dict(config=text, boot=boot, interface=interface)
         wanted[upstream.name] = dict(current[upstream.name], boot=upstream.name != 'wg-up-3')
+    return module, call, current, wanted
+
+
+def test_boot_changes_of_every_interface_are_one_systemctl_call_per_verb(tmp_path):
+    """Each systemctl enable or disable reloads the manager: four upstreams enabled one by one cost half a second."""
+    module, call, current, wanted = three_upstreams(tmp_path, [False, False, True])
     call.apply(current, wanted)
     assert module.log == [['systemctl', 'enable', 'wg-quick@wg-up-1.service', 'wg-quick@wg-up-2.service'],
                           ['systemctl', 'disable', 'wg-quick@wg-up-3.service']]
     assert [upstream.actions for upstream in call.upstreams] == [
         ['enable wg-quick@wg-up-1.service'], ['enable wg-quick@wg-up-2.service'], ['disable wg-quick@wg-up-3.service']]
+
+
+def test_an_interface_failing_leaves_no_boot_state_unset(tmp_path):
+    """The boot states are changed before any interface: one failing later (its file refused) cannot lose them."""
+    module, call, current, wanted = three_upstreams(tmp_path, [False, False, True], refused='10.10.9.9')
+    wanted['wg-up-2'] = dict(wanted['wg-up-2'], config=current['wg-up-2']['config'] + 'Address = 10.10.9.9/32\n')
+    with pytest.raises(Exit):
+        call.apply(current, wanted)
+    assert module.result['failed'] and 'does not parse' in module.result['msg']
+    assert module.log[:2] == [['systemctl', 'enable', 'wg-quick@wg-up-1.service', 'wg-quick@wg-up-2.service'],
+                              ['systemctl', 'disable', 'wg-quick@wg-up-3.service']]
+    assert module.log[2][:2] == ['wg-quick', 'strip'] and len(module.log) == 3
