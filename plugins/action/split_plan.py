@@ -45,8 +45,6 @@ OWN_VARIABLES = frozenset(PREFIX + name for name in ('plan', 'role', 'roles', 's
 # this task can build them for the roles' tasks. Before, the strategy's locks are per task action, not the child's.
 SHARED_MODULE_CACHE = tuple(int(part) for part in ansible_version.split('.')[:2]) >= (2, 19)
 STOPPING = {signal.SIGINT, signal.SIGTERM}
-# What an edit most often runs beside the plan: the resolver's call (domain rules), the chains' (IP rules).
-LIKELY_MODULES = ['dnsmasq_instances', 'mangle_mark']
 # What a module's result carries for Ansible itself, not for the plan's reader.
 INTERNAL = ('invocation', 'changed', 'failed', 'warnings', 'deprecations', 'ansible_facts', '_ansible_parsed', '_ansible_no_log')
 # What a failed module's result says of its failure besides its message (split_info holds no key; split_pending's
@@ -75,9 +73,7 @@ class ActionModule(ActionBase):
         info_args = dict(recheck=True)
         if args['server_interface'] is not None:
             info_args['server_interface'] = args['server_interface']
-        # While it reads on the host, the modules an edit most often runs are built for the roles' tasks (see read_calls).
-        with self.modules_built(LIKELY_MODULES, task_vars):
-            found = self.read('split_info', info_args, task_vars)
+        found = self.read('split_info', info_args, task_vars)
         # The interpreter found on the first module's run is the host's fact, as after any module task.
         result['ansible_facts'] = found.get('ansible_facts') or {}
         if found.get('failed'):
@@ -117,8 +113,8 @@ class ActionModule(ActionBase):
                 return summary(names, known)  # the calls kept are this run's: nothing to read or keep
             # The calls kept anew, or forgotten with the gateway's removal. While the host reads them, a child process
             # builds the modules the roles will run into the run's module cache (ansible-core builds each module once
-            # per run, a fifth of a second of the controller's time apiece): a first run spares a second.
-            modules = set(call['module'] for call in calls) - set(LIKELY_MODULES)
+            # per run, a fifth of a second of the controller's time apiece): a first run spares a second and more.
+            modules = set(call['module'] for call in calls) | set(['dnsmasq_instances'] if planned['resolver']['apply'] else [])
             with self.modules_built(sorted(modules), task_vars):
                 return self.read('split_pending', dict(calls=calls, interface_keys=keys, known=known, remember=not absent),
                                  task_vars)
@@ -154,13 +150,11 @@ class ActionModule(ActionBase):
 
     @contextlib.contextmanager
     def modules_built(self, modules, task_vars):
-        """Within: a child process builds the collection's `modules` as their tasks would; on leaving, the child is
-        waited for. A module it fails to build is built by its task, which reports why; without a child (ansible-core
-        before 2.19, no fork, a delegated task), the tasks build them all. The child is given an interpreter: the
-        payload does not depend on it (its line is added after), and one to discover would run a command on the host."""
+        """Within: a child process builds the collection's `modules` as their tasks would (the interpreter is known:
+        split_info ran); on leaving, the child is waited for. A module it fails to build is built by its task, which
+        reports why; without a child (ansible-core before 2.19, or no fork), the tasks build them all."""
         pid = None
-        task_vars = dict(task_vars, ansible_python_interpreter='/usr/bin/python3')
-        if SHARED_MODULE_CACHE and not self._task.delegate_to:
+        if SHARED_MODULE_CACHE:
             # Signals held until the child drops the worker's handlers: a Ctrl-C at the fork ends it, never runs the
             # worker's code in it.
             held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)

@@ -25,7 +25,7 @@ PENDING = dict(changed=False, run={'wg_upstream': True}, pending={'wg_upstream':
 
 def action(args, results):
     """The action with `args`, whose module executions answer from `results` ({module: result}) and are recorded."""
-    task = mock.MagicMock(args=args, async_val=0, check_mode=False, delegate_to=None)
+    task = mock.MagicMock(args=args, async_val=0, check_mode=False)
     # What each variable went through (the action templates those holding a template as one mapping).
     templar = mock.MagicMock(template=lambda value: dict((name, ('templated', item)) for name, item in value.items()))
     plugin = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=templar, shared_loader_obj=None)
@@ -68,10 +68,8 @@ def test_reads_the_host_plans_and_reads_every_call_of_the_run_in_order():
     assert result['found']['server']['name'] == 'wg0' and 'invocation' not in result['found']
     assert result['errors'] == [] and result['changed'] is False and 'failed' not in result
     assert result['_ansible_no_log'] is True  # the secrets part holds the keys
-    # While split_info reads, the modules an edit most often runs are built for the roles' tasks; while split_pending
-    # reads, those of the other calls.
-    assert plugin.built == [(['dnsmasq_instances', 'mangle_mark'], 0),
-                            (sorted(set(call['module'] for call in calls) - {'dnsmasq_instances', 'mangle_mark'}), 1)]
+    # While split_pending reads, the modules of the calls and the resolver's are built for the roles' tasks.
+    assert plugin.built == [(sorted(set(call['module'] for call in calls) | {'dnsmasq_instances'}), 1)]
 
 
 def built_by(plugin, modules, tmp_path):
@@ -95,22 +93,13 @@ def test_the_modules_are_built_by_a_child_process_waited_for(tmp_path, monkeypat
     # Each module but the one that fails, after it too; by one process, not this one; done when the context is left.
     assert [module for module, _pid, _names in built] == ['wgsplit.gateway.ipset_set', 'wgsplit.gateway.wg_upstream']
     pids = set(pid for _module, pid, _names in built)
-    # Given an interpreter: one to discover would run a command on the host from the child.
-    assert len(pids) == 1 and str(os.getpid()) not in pids and built[0][2] == 'ansible_facts,ansible_python_interpreter'
+    assert len(pids) == 1 and str(os.getpid()) not in pids and built[0][2] == 'ansible_facts'
 
 
 def test_before_ansible_core_2_19_the_tasks_build_their_modules(tmp_path, monkeypatch):
     """Its strategy locks each task action's cache file with a lock of its own, which a child here would not hold."""
     monkeypatch.setattr(split_plan, 'SHARED_MODULE_CACHE', False)
     assert built_by(action({}, {}), ['ipset_set'], tmp_path) == []
-
-
-def test_a_delegated_task_builds_no_module_for_the_roles(tmp_path, monkeypatch):
-    """Its modules run with the delegated host's variables, which the child would not take."""
-    monkeypatch.setattr(split_plan, 'SHARED_MODULE_CACHE', True)
-    plugin = action({}, {})
-    plugin._task.delegate_to = 'elsewhere'
-    assert built_by(plugin, ['ipset_set'], tmp_path) == []
 
 
 def kept_reading(variables, on_host=None, **reasons):
