@@ -337,9 +337,10 @@ class DnsmasqInstances:
         if os.path.isdir(directory) and not kept:
             removed.append(directory)
         removed += [item['path'] for item in params['units'] if ours(files[item['path']][0])]
+        # A masked back's link is ours all the same (systemctl would refuse to disable a masked front).
         self.done.update(stopped=[name for name in self.unit_names() if services[name]['active']],
                          disabled=[name for name in self.unit_names() if self.enabled(name, services[name])
-                                   and services[name]['load'] != 'masked'], removed=removed)
+                                   and (name != params['front'] or front['load'] != 'masked')], removed=removed)
         if kept:
             self.module.warn('%s keeps files the collection did not write: %s' % (directory, ', '.join(kept)))
         if self.module.check_mode:

@@ -429,6 +429,19 @@ def test_removal_stops_disables_and_removes_only_the_collections_files(tmp_path)
     assert not run(FakeHost(params, units=removal.units))['changed']
 
 
+def test_removal_unlinks_a_masked_back_as_check_mode_says(tmp_path):
+    """Its link beside the template would be left dangling once the template goes."""
+    host = FakeHost(wanted(tmp_path))
+    run(host)
+    host.units[BACK % 2].update(active=False, load='masked')
+    params = dict(state='absent', directory=str(tmp_path / 'resolver'), units=[dict(path=str(tmp_path / 'front.service'))],
+                  front=FRONT, retire=[BACK % 2], journal=None, back_template=template(tmp_path))
+    checked = run(FakeHost(params, units=host.units, check_mode=True, diff=True))
+    assert 'stopped, disabled at boot' in checked['diff']['after']['services'][BACK % 2] and linked(tmp_path) == [BACK % 2]
+    result = run(FakeHost(params, units=host.units))
+    assert result['disabled'] == [FRONT, BACK % 2] and linked(tmp_path) == []
+
+
 def test_removal_keeps_a_directory_with_files_of_others_and_says_so(tmp_path):
     directory = tmp_path / 'resolver'
     directory.mkdir()
