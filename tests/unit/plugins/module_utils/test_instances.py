@@ -120,6 +120,14 @@ def wanted(tmp_path, **changes):
     return params
 
 
+def removal_params(tmp_path, **changes):
+    """The arguments of a removal of what wanted() makes."""
+    params = dict(state='absent', directory=str(tmp_path / 'resolver'), units=[dict(path=str(tmp_path / 'front.service'))],
+                  front=FRONT, retire=[BACK % 2], journal=None, back_template=template(tmp_path))
+    params.update(changes)
+    return params
+
+
 def test_a_first_run_writes_everything_then_starts_in_order(tmp_path):
     host = FakeHost(wanted(tmp_path))
     result = run(host)
@@ -418,8 +426,7 @@ def test_removal_stops_disables_and_removes_only_the_collections_files(tmp_path)
     run(host)
     directory = tmp_path / 'resolver'
     (directory / '.wgsplit-check-x').write_text('left by a run killed midway')
-    params = dict(state='absent', directory=str(directory), units=[dict(path=str(tmp_path / 'front.service'))],
-                  front=FRONT, retire=[BACK % 2], journal=dict(path=str(directory / 'previous.lines')), back_template=template(tmp_path))
+    params = removal_params(tmp_path, journal=dict(path=str(directory / 'previous.lines')))
     removal = FakeHost(params, units=host.units)
     result = run(removal)
     assert commands(removal) == [('disable', '--no-reload', FRONT), ('stop', '--', FRONT, BACK % 2), ('daemon-reload',)]
@@ -434,8 +441,7 @@ def test_removal_unlinks_a_masked_back_as_check_mode_says(tmp_path):
     host = FakeHost(wanted(tmp_path))
     run(host)
     host.units[BACK % 2].update(active=False, load='masked')
-    params = dict(state='absent', directory=str(tmp_path / 'resolver'), units=[dict(path=str(tmp_path / 'front.service'))],
-                  front=FRONT, retire=[BACK % 2], journal=None, back_template=template(tmp_path))
+    params = removal_params(tmp_path)
     checked = run(FakeHost(params, units=host.units, check_mode=True, diff=True))
     assert 'stopped, disabled at boot' in checked['diff']['after']['services'][BACK % 2] and linked(tmp_path) == [BACK % 2]
     result = run(FakeHost(params, units=host.units))

@@ -1,5 +1,6 @@
 """resolver: the resolvers' files as the plan renders them (a front resolver sending each listed domain to the back
 resolver of its combination), and what a run must do about what is in place."""
+import collections
 from unittest import mock
 
 import pytest
@@ -425,9 +426,9 @@ def runs_settle(first, second, raised):
     settings = dict(SETTINGS, resolver_instances=limit)
     front, backs = resolver.layout(settings, entries, packing=packing, in_place=dict(in_place))
     second_run = resolver.layout(settings, entries, packing=packing, in_place=dict(backs))
+    anew = len(resolver.instances(entries, 10 ** 6, packing))  # the backs of a packing anew, whatever the limit
     # Numbers short (those in place and a packing anew's more than there are): the next run may pack anew, once.
-    short = len(set(resolver.shared_in_place(dict(in_place)).values())) + len(resolver.instances(
-        entries, 10 ** 6, packing)) > resolver.BACKS_MAX
+    short = len(set(resolver.shared_in_place(dict(in_place)).values())) + anew > resolver.BACKS_MAX
     if short and second_run != (front, backs):
         front, backs = second_run
         second_run = resolver.layout(settings, entries, packing=packing, in_place=dict(backs))
@@ -436,11 +437,7 @@ def runs_settle(first, second, raised):
     # combination's size).
     raised = min(raised, resolver.BACKS_MAX)
     _front, after = resolver.layout(dict(SETTINGS, resolver_instances=raised), entries, packing=packing, in_place=dict(backs))
-    anew = len(resolver.instances(entries, 10 ** 6, packing))
     if anew <= raised and len(set(resolver.shared_in_place(dict(backs)).values())) + anew <= resolver.BACKS_MAX:
-        combinations = {}
-        for item in entries:
-            combinations[(tuple(item['sets']), tuple(item['servers']))] = combinations.get(
-                (tuple(item['sets']), tuple(item['servers'])), 0) + 1
+        combinations = collections.Counter((tuple(item['sets']), tuple(item['servers'])) for item in entries)
         bound = max([packing[1]] + [size for size in combinations.values() if size <= packing[0]])
         assert max(shared_sizes(after) or [0]) <= bound
