@@ -21,6 +21,8 @@ COMMENT_CHARS = UNQUOTED_CHARS | frozenset('.:/ ,=')
 SAVE_COMMANDS = {'inet': 'iptables-save', 'inet6': 'ip6tables-save'}
 RESTORE_COMMANDS = {'inet': 'iptables-restore', 'inet6': 'ip6tables-restore'}
 TABLES = ['raw', 'mangle', 'nat', 'filter']
+# An interface name has at most 15 characters; iptables' wildcard + is one of them.
+INTERFACE_PREFIX_MAX = 14
 
 
 class RuleError(ValueError):
@@ -92,16 +94,27 @@ def render_comment(text):
     return '"%s"' % text
 
 
+def render_interface(flag, rule, key):
+    """`-i NAME`, or `-i PREFIX+` (every interface whose name starts with PREFIX) for KEY_prefix; not both."""
+    name, prefix = rule.get(key), rule.get(key + '_prefix')
+    if name and prefix:
+        raise RuleError('%s and %s_prefix are mutually exclusive' % (key, key))
+    if prefix:
+        stem = interface_name(prefix[:-1] if prefix.endswith('+') else prefix)
+        if len(stem) > INTERFACE_PREFIX_MAX:
+            raise RuleError('%s_prefix %r is longer than %d characters' % (key, stem, INTERFACE_PREFIX_MAX))
+        return [flag, stem + '+']
+    return [flag, interface_name(name)] if name else []
+
+
 def render_matches(rule):
     words = []
     if rule.get('source'):
         words += ['-s', render_address(rule['source'])]
     if rule.get('destination'):
         words += ['-d', render_address(rule['destination'])]
-    if rule.get('in_interface'):
-        words += ['-i', interface_name(rule['in_interface'])]
-    if rule.get('out_interface'):
-        words += ['-o', interface_name(rule['out_interface'])]
+    for flag, key in (('-i', 'in_interface'), ('-o', 'out_interface')):
+        words += render_interface(flag, rule, key)
     if rule.get('protocol'):
         words += ['-p', rule['protocol']]
     if rule.get('destination_port') is not None:
@@ -350,7 +363,9 @@ RULE_SPEC = dict(
     source=dict(type='str'),
     destination=dict(type='str'),
     in_interface=dict(type='str'),
+    in_interface_prefix=dict(type='str'),
     out_interface=dict(type='str'),
+    out_interface_prefix=dict(type='str'),
     protocol=dict(type='str', choices=['tcp', 'udp', 'icmp', 'ipv6-icmp']),
     destination_port=dict(type='int'),
     match_set=dict(type='str'),

@@ -31,7 +31,8 @@ COLLECTION_TABLE = 'wgsplit'  # the table the plan fills (plugin_utils/nft_rules
 BOOT_HEADER = '# Written by wgsplit.gateway.nft_table: loaded at boot by wgsplit-restore.service. Do not edit.'
 # A definition is the inside of `table inet NAME { ... }`: what could reach out of it is refused (a brace that
 # closes the table, an include, a variable), and quoted strings hold names only.
-QUOTED = re.compile(r'"[A-Za-z0-9_.=+:/ -]*"')
+# A quoted name; a trailing * is nft's wildcard (interface names that start with the rest).
+QUOTED = re.compile(r'"[A-Za-z0-9_.=+:/ -]*\*?"')
 FORBIDDEN_WORDS = re.compile(r'\b(include|define|redefine|undefine)\b|\$')
 DRIFTED = '(the kernel differs from what the collection applied)'
 

@@ -70,8 +70,18 @@ options:
       in_interface:
         description: Incoming interface.
         type: str
+      in_interface_prefix:
+        description:
+          - Every incoming interface whose name starts with this (iptables C(-i PREFIX+)); not with O(rules[].in_interface).
+          - A trailing C(+) is the same prefix.
+        type: str
       out_interface:
         description: Outgoing interface.
+        type: str
+      out_interface_prefix:
+        description:
+          - Every outgoing interface whose name starts with this (iptables C(-o PREFIX+)); not with O(rules[].out_interface).
+          - A trailing C(+) is the same prefix.
         type: str
       protocol:
         description: Protocol.

@@ -169,14 +169,18 @@ class Ruleset(object):
 
     def count_chain(self):
         """The plan's accounting rules (Planner.count_rules) in nft: from FORWARD, each packet of a split client looked
-        up in the sets of its direction, through its upstream's interface first; the first that holds it counts it."""
+        up in the sets of its direction, through its upstream's interface first (only a packet by an upstream's interface:
+        `wg-up-*`); the first that holds it counts it."""
         rules = []
         for rule in self.planner.count_rules():
             own = 'iifname' if 'in_interface' in rule else 'oifname'
             keys = [('%s %saddr' % (MATCH[4 if rule['family'] == 'inet' else 6], flag[0])) if index == 0 else
                     ('oifname' if flag == 'dst' else 'iifname')
                     for index, flag in enumerate(rule['match_set_flags'].split(','))]
-            rules.append('  %s %s %s @%s return' % (own, self.interface, ' . '.join(keys), rule['match_set']))
+            words = ['%s %s' % (own, self.interface)]
+            words += ['%s "%s*"' % (name, rule[key]) for name, key in (('iifname', 'in_interface_prefix'),
+                                                                      ('oifname', 'out_interface_prefix')) if key in rule]
+            rules.append('  %s @%s return' % (' '.join(words + [' . '.join(keys)]), rule['match_set']))
         if not rules:
             return []
         return ['chain count {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']

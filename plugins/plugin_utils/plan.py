@@ -251,7 +251,8 @@ class Planner(object):
 
     def count_rules(self):
         """From FORWARD: each packet of the server interface (sent) and to it (received) looked up in the sets of
-        its direction, through an upstream first; the first that holds it counts it."""
+        its direction, through an upstream first (only when it leaves or came by an upstream's interface); the first
+        that holds it counts it."""
         interface = self.settings['server_interface']
         names = set(item['name'] for item in self.counter_sets)
         rules = []
@@ -259,9 +260,13 @@ class Planner(object):
             for direction, path, part, _type, flags in COUNTERS:
                 name = self.counter_set_name(part, version)
                 if name in names:
-                    side = 'in_interface' if direction == 'sent' else 'out_interface'
-                    rules.append({side: interface, 'comment': 'wgsplit count %s %s' % (direction, path), 'family': inet,
-                                  'match_set': name, 'match_set_flags': flags, 'action': 'return'})
+                    own, far = ('in_interface', 'out_interface') if direction == 'sent' else ('out_interface', 'in_interface')
+                    rule = {own: interface, 'comment': 'wgsplit count %s %s' % (direction, path), 'family': inet,
+                            'match_set': name, 'match_set_flags': flags, 'action': 'return'}
+                    if path == 'upstream':
+                        # Only a packet by an upstream's interface can be in its set: a direct one skips the lookup.
+                        rule[far + '_prefix'] = INTERFACE_PREFIX
+                    rules.append(rule)
         return rules
 
     def sets(self):

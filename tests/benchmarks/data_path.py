@@ -11,8 +11,10 @@ measured in the same run, in turns:
   nft-no-counting  the same with wgsplit_accounting: false.
 The measured client is the last of the dispatch chain (the longest walk) and goes direct (the namespaces have no
 upstream tunnel). Offloads are off on every veth, so each packet crosses the rules as on a real link.
-Figures: one TCP flow's throughput (iperf3, 4 s) and new TCP connections per second (short connects from Python),
-each the median of the turns, and each as a share of `nat`.
+Figures: one TCP flow's throughput (iperf3, 4 s after a first second left out: slow start) and new TCP connections
+per second (short connects from Python). Each turn measures every setup once, `nat` first; a setup's share of `nat` is
+the median over the turns of its figure against the same turn's `nat` (these machines' speed drifts by 10% and more
+within a minute: a ratio of two medians taken apart would carry the drift), printed with its lowest and highest.
 Run as root:
     python3 tests/benchmarks/data_path.py [--clients 250] [--rules 10] [--turns 3]
 """
@@ -169,7 +171,7 @@ class Lab(object):
             netns(self.gateway, 'iptables-restore', '--noflush', input=inputs['iptables'])
 
     def throughput(self, seconds):
-        out = netns(self.client, 'iperf3', '-c', FAR, '-p', str(FAR_PORT), '-t', str(seconds), '-J').stdout
+        out = netns(self.client, 'iperf3', '-c', FAR, '-p', str(FAR_PORT), '-O', '1', '-t', str(seconds), '-J').stdout
         return json.loads(out)['end']['sum_received']['bits_per_second']
 
     def connection_rate(self, seconds):
@@ -205,13 +207,17 @@ def main():
     print('data path: one TCP flow and new connections through a gateway with %d clients x %d rules (%d IPv4 rules'
           ' in the collection\'s iptables chains; nftables: verdict maps), the last client, direct; median of %d turns'
           % (args.clients, args.rules, rules, args.turns))
-    reference = dict((kind, statistics.median(values)) for kind, values in figures['nat'].items())
     for name, _inputs in setups:
-        throughput = statistics.median(figures[name]['throughput'])
-        connections = statistics.median(figures[name]['connections'])
-        print('  %-16s %8.2f Gbit/s (%5.1f%% of nat)   %8.0f connections/s (%5.1f%% of nat)'
-              % (name, throughput / 1e9, 100 * throughput / reference['throughput'], connections,
-                 100 * connections / reference['connections']))
+        throughput = share(figures, name, 'throughput', '%5.2f Gbit/s', 1e9)
+        print('  %-16s %s   %s' % (name, throughput, share(figures, name, 'connections', '%6.0f connections/s', 1)))
+
+
+def share(figures, name, kind, figure_format, unit):
+    """'median figure (median share of the same turn's nat, lowest to highest)'."""
+    values = figures[name][kind]
+    shares = [100.0 * value / reference for value, reference in zip(values, figures['nat'][kind])]
+    text = figure_format % (statistics.median(values) / unit)
+    return '%s (%5.1f%% of nat, %3.0f to %3.0f%%)' % (text, statistics.median(shares), min(shares), max(shares))
 
 
 if __name__ == '__main__':

@@ -1,17 +1,18 @@
 """Benchmark: what domain rules cost the resolver, on the real dnsmasq, with the plan's own configuration files.
 
-Two network namespaces: a client, and a gateway whose link to it is named like the server interface (wg0). The
-gateway runs the front resolver and its back resolvers exactly as the plan renders them (split_plan of an inventory
-of N clients x R domain rules each, one upstream), the client sets, and a stand-in for the default resolvers that
-answers every name at once (dnsmasq, address=/#/). dnsperf on the client asks unique names under the clients'
-listed domains (every query a cache miss, forwarded and put into a set). Three gateways are measured, in turns:
+Two network namespaces: a client, and a gateway whose WireGuard server interface (wg0, wireguard-go) has the client
+as its peer, over a veth pair. The gateway runs the front resolver and its back resolvers exactly as the plan renders
+them (split_plan of an inventory of N clients x R domain rules each, one upstream), the client sets, and a stand-in
+for the default resolvers that answers every name at once (dnsmasq, address=/#/). dnsperf asks unique names under
+the clients' listed domains (every query a cache miss, forwarded and put into a set), 100 outstanding. Three
+gateways are measured, in turns:
   one-rule     N clients x 1 domain rule (the reference);
   rules        N clients x R domain rules, the layout the plan chooses (back resolvers per combination);
   one-back     the same rules in a single back resolver (wgsplit_resolver_instances: 1): what one dnsmasq with a
                line per domain costs, as the collection's resolver was before.
-Figures: queries per second and average latency at saturation (100 queries outstanding), each the median of the
-turns, and the rate as a share of one-rule; then the average latency of each at a fixed rate, half of what one-rule
-reached (a gateway whose resolver is not saturated).
+Each is asked from two places: from the client through its tunnel (what a client sees: rate, and average latency
+against one-rule's), and on the gateway itself (dnsperf in the gateway's namespace, asking the front resolver's
+address: no tunnel limits the rate, the resolvers alone saturate the CPU). Figures are the medians of the turns.
 With --backend nftables the sets are the nftables backend's table and the back resolvers fill them with nftset= lines.
 Run as root:
     python3 tests/benchmarks/resolver.py [--clients 100] [--rules 1000] [--seconds 10] [--turns 3] [--backend nftables]
@@ -40,6 +41,8 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  
 KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
 SERVER = dict(exists=True, addresses=['10.8.0.1/16'], peers=None)
 DEFAULT_DNS = '192.0.2.53'  # the stand-in default resolver, on the gateway's loopback
+UNDERLAY_CLIENT, UNDERLAY_GATEWAY, WG_PORT = '172.30.0.2', '172.30.0.1', 51820
+PLACES = ('client', 'gateway')  # dnsperf through the client's tunnel, and on the gateway itself
 
 
 def run(argv, **kwargs):
@@ -72,8 +75,10 @@ def planned(clients, rules, instances, backend):
 
 
 def queries(clients, rules, count):
-    """Unique names, spread over every client and rule (round robin), as a dnsperf data file's lines."""
-    return ''.join('q%d.%s A\n' % (index, domain(index % clients, (index // clients) % rules)) for index in range(count))
+    """Unique names, spread over every client and rule (round robin), as dnsperf data files' lines: one per place, so
+    that what one place asked is not in the front resolver's cache when the other asks."""
+    return dict((place, ''.join('%s%d.%s A\n' % (place[0], index, domain(index % clients, (index // clients) % rules))
+                                for index in range(count))) for place in PLACES)
 
 
 class Lab(object):
@@ -89,12 +94,17 @@ class Lab(object):
         for name in (self.client, self.gateway):
             run(['ip', 'netns', 'add', name])
             self.netns(name, 'ip', 'link', 'set', 'lo', 'up')
-        run(['ip', 'link', 'add', 'dnc0', 'netns', self.client, 'type', 'veth', 'peer', 'name', 'wg0', 'netns', self.gateway])
-        self.netns(self.client, 'ip', 'addr', 'add', '10.8.0.2/16', 'dev', 'dnc0')
-        self.netns(self.client, 'ip', 'link', 'set', 'dnc0', 'up')
-        self.netns(self.gateway, 'ip', 'addr', 'add', '10.8.0.1/16', 'dev', 'wg0')
+        run(['ip', 'link', 'add', 'dnu0', 'netns', self.client, 'type', 'veth', 'peer', 'name', 'dnu0', 'netns', self.gateway])
+        for name, underlay in ((self.client, UNDERLAY_CLIENT), (self.gateway, UNDERLAY_GATEWAY)):
+            self.netns(name, 'ip', 'addr', 'add', underlay + '/24', 'dev', 'dnu0')
+            self.netns(name, 'ip', 'link', 'set', 'dnu0', 'up')
+        client_key, gateway_key = self.key('client'), self.key('gateway')
+        gateway_peer = ['listen-port', str(WG_PORT), 'peer', self.public(client_key), 'allowed-ips', '10.8.0.2/32']
+        self.tunnel(self.gateway, 'wg0', gateway_key, gateway_peer, '10.8.0.1/16')
+        client_peer = ['peer', self.public(gateway_key), 'endpoint', '%s:%d' % (UNDERLAY_GATEWAY, WG_PORT),
+                       'allowed-ips', '10.8.0.0/16']
+        self.tunnel(self.client, 'dnc0', client_key, client_peer, '10.8.0.2/16')
         self.netns(self.gateway, 'ip', 'addr', 'add', DEFAULT_DNS + '/32', 'dev', 'lo')
-        self.netns(self.gateway, 'ip', 'link', 'set', 'wg0', 'up')
         self.processes.append(self.dnsmasq('default.conf', '\n'.join([
             'listen-address=%s' % DEFAULT_DNS, 'bind-interfaces', 'no-resolv', 'no-hosts', 'pid-file=',
             'address=/#/198.51.100.7', 'dns-forward-max=1000']) + '\n'))
@@ -110,6 +120,30 @@ class Lab(object):
 
     def netns(self, name, *argv, **kwargs):
         return run(['ip', 'netns', 'exec', name] + list(argv), **kwargs)
+
+    def key(self, name):
+        path = os.path.join(self.directory, name + '.key')
+        with open(path, 'w') as handle:
+            handle.write(run(['wg', 'genkey']).stdout)
+        return path
+
+    def public(self, key_path):
+        with open(key_path) as handle:
+            return run(['wg', 'pubkey'], input=handle.read()).stdout.strip()
+
+    def tunnel(self, namespace, interface, key_path, settings, cidr):
+        """A wireguard-go interface in the namespace (userspace, as on these machines), configured and up."""
+        environment = dict(os.environ, WG_PROCESS_FOREGROUND='1')
+        self.processes.append(subprocess.Popen(['ip', 'netns', 'exec', namespace, 'wireguard-go', interface], env=environment,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _attempt in range(50):
+            if subprocess.run(['ip', 'netns', 'exec', namespace, 'wg', 'show', interface], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.1)
+        self.netns(namespace, 'wg', 'set', interface, 'private-key', key_path, *settings)
+        self.netns(namespace, 'ip', 'addr', 'add', cidr, 'dev', interface)
+        self.netns(namespace, 'ip', 'link', 'set', interface, 'up')
 
     def dnsmasq(self, file_name, text):
         path = os.path.join(self.directory, file_name)
@@ -135,12 +169,12 @@ class Lab(object):
         self.resolvers.append(self.dnsmasq('front.conf', setup['front']))
         time.sleep(1 + len(setup['backs']) / 50.0)
 
-    def dnsperf(self, data, seconds, rate=None):
+    def dnsperf(self, place, data, seconds):
         path = os.path.join(self.directory, 'queries')
         with open(path, 'w') as handle:
             handle.write(data)
-        limit = ['-Q', str(int(rate))] if rate else []
-        out = self.netns(self.client, 'dnsperf', '-s', '10.8.0.1', '-d', path, '-l', str(seconds), '-q', '100', *limit).stdout
+        namespace = self.client if place == 'client' else self.gateway
+        out = self.netns(namespace, 'dnsperf', '-s', '10.8.0.1', '-d', path, '-l', str(seconds), '-q', '100').stdout
         rate = float(re.search(r'Queries per second:\s+([0-9.]+)', out).group(1))
         latency = float(re.search(r'Average Latency \(s\):\s+([0-9.]+)', out).group(1))
         lost = int(re.search(r'Queries lost:\s+([0-9]+)', out).group(1))
@@ -162,41 +196,37 @@ def main():
     parser.add_argument('--turns', type=int, default=3)
     parser.add_argument('--backend', choices=['iptables', 'nftables'], default='iptables')
     args = parser.parse_args()
-    if not (shutil.which('dnsperf') and shutil.which('dnsmasq')):
-        print('resolver benchmark skipped: dnsperf or dnsmasq is not installed (tests/setup.sh installs them)')
+    if not all(shutil.which(tool) for tool in ('dnsperf', 'dnsmasq', 'wireguard-go', 'wg')):
+        print('resolver benchmark skipped: dnsperf, dnsmasq, wireguard-go or wg is not installed (tests/setup.sh installs'
+              ' them)')
         return
     started = time.monotonic()
     setups = [('one-rule', planned(args.clients, 1, 250, args.backend), queries(args.clients, 1, 2000000)),
               ('rules', planned(args.clients, args.rules, 250, args.backend), queries(args.clients, args.rules, 2000000)),
               ('one-back', planned(args.clients, args.rules, 1, args.backend), queries(args.clients, args.rules, 2000000))]
     print('resolver: %d clients x %d domain rules planned in %.1f s' % (args.clients, args.rules, time.monotonic() - started))
-    figures = dict((name, []) for name, _setup, _data in setups)
-    paced = {}
+    figures = dict(((name, place), []) for name, _setup, _data in setups for place in PLACES)
     with Lab(args.backend == 'nftables') as lab:
         for _turn in range(args.turns):
             for name, setup, data in setups:
                 lab.configure(setup)
-                figures[name].append(lab.dnsperf(data, args.seconds))
-        paced_rate = statistics.median(turn[0] for turn in figures['one-rule']) / 2
-        for name, setup, data in setups[:2]:
-            lab.configure(setup)
-            paced[name] = lab.dnsperf(data, args.seconds, paced_rate)
-    print('resolver (%s backend): unique names (cache misses) asked by a client of the front resolver, forwarded and put'
-          ' into the client sets; median of %d turns of %g s' % (args.backend, args.turns, args.seconds))
-    reference = statistics.median(turn[0] for turn in figures['one-rule'])
-    reference_latency = statistics.median(turn[1] for turn in figures['one-rule'])
-    for name, setup, _data in setups:
-        rate = statistics.median(turn[0] for turn in figures[name])
-        latency = statistics.median(turn[1] for turn in figures[name])
-        print('  %-9s %7d domain lines, %3d back resolvers: %8.0f queries/s (%5.1f%% of one-rule), average latency'
-              ' %6.2f ms (%+.2f ms), %d lost, client sets filled %d of %d'
-              % (name, setup['lines'], len(setup['backs']), rate, 100 * rate / reference, latency,
-                 latency - reference_latency, sum(turn[2] for turn in figures[name]), min(turn[3] for turn in figures[name]),
-                 setup['count']))
-    print('resolver: the same at %d queries/s (half of one-rule\'s), one turn:' % paced_rate)
-    for name in paced:
-        print('  %-9s %8.0f queries/s, average latency %6.3f ms (%+.3f ms), %d lost'
-              % (name, paced[name][0], paced[name][1], paced[name][1] - paced['one-rule'][1], paced[name][2]))
+                for place in PLACES:
+                    figures[name, place].append(lab.dnsperf(place, data[place], args.seconds))
+    print('resolver (%s backend): unique names (cache misses) forwarded and put into the client sets, 100 outstanding;'
+          ' median of %d turns of %g s' % (args.backend, args.turns, args.seconds))
+    for place, title in (('client', 'asked by a client through its WireGuard tunnel'),
+                         ('gateway', 'asked on the gateway itself (no tunnel)')):
+        print('  %s:' % title)
+        reference = statistics.median(turn[0] for turn in figures['one-rule', place])
+        reference_latency = statistics.median(turn[1] for turn in figures['one-rule', place])
+        for name, setup, _data in setups:
+            turns = figures[name, place]
+            rate, latency = statistics.median(turn[0] for turn in turns), statistics.median(turn[1] for turn in turns)
+            print('    %-9s %7d domain lines, %3d back resolvers: %8.0f queries/s (%5.1f%% of one-rule), average latency'
+                  ' %6.2f ms (%+.2f ms), %d lost, client sets filled %d of %d'
+                  % (name, setup['lines'], len(setup['backs']), rate, 100 * rate / reference, latency,
+                     latency - reference_latency, sum(turn[2] for turn in turns), min(turn[3] for turn in turns),
+                     setup['count']))
 
 
 if __name__ == '__main__':

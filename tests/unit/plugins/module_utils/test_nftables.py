@@ -40,6 +40,7 @@ LISTING = '''table inet wgsplit {
     ['chain c { accept; }'],
     ['chain c {', '  iifname "wg0" ip saddr { 10.8.0.2 } meta l4proto { tcp, udp } th dport 53 redirect to :53', '}'],
     ['set s { type ipv4_addr; size 10; }'],
+    ['chain count {', '  iifname "wg0" oifname "wg-up-*" ip saddr . oifname @s return', '}'],
 ])
 def test_a_definition_inside_the_table_is_taken(lines):
     check_definition(lines)
@@ -56,6 +57,8 @@ def test_a_definition_inside_the_table_is_taken(lines):
     (['chain c { ip saddr $x accept; }'], 'variables'),
     (['chain c { iifname "}" accept; }'], 'quotes'),
     (['chain c { iifname "wg0\\" accept; }'], 'quotes'),
+    (['chain c { iifname "wg*0" accept; }'], 'quotes'),
+    (['chain c { iifname "wg0**" accept; }'], 'quotes'),
     (['chain c { accept; } # }'], 'comment'),
     (['chain c { accept;\n}'], 'control character'),
     (['chain c { accept; }\x00'], 'control character'),

@@ -2,6 +2,7 @@
 pre-flight checks against what discovery found, removals by marker, and the secrets kept apart."""
 import copy
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
@@ -457,10 +458,13 @@ def test_accounting_sets_hold_each_split_clients_addresses_and_count_bytes():
 
 def test_each_packet_is_counted_once_through_the_upstream_first():
     rules = chain(make_plan(), 'WGSPLIT_COUNT')['rules']
-    assert [(rule.get('in_interface'), rule.get('out_interface'), rule['match_set'], rule['match_set_flags'],
-             rule['action']) for rule in rules if rule['family'] == 'inet'] == [
-        ('wg0', None, 'wgs-A-sent-up4', 'src,dst', 'return'), ('wg0', None, 'wgs-A-sent-direct4', 'src', 'return'),
-        (None, 'wg0', 'wgs-A-recv-up4', 'dst,src', 'return'), (None, 'wg0', 'wgs-A-recv-direct4', 'dst', 'return')]
+    assert [(rule.get('in_interface') or rule.get('in_interface_prefix'), rule.get('out_interface') or rule.get('out_interface_prefix'),
+             rule['match_set'], rule['match_set_flags'], rule['action']) for rule in rules if rule['family'] == 'inet'] == [
+        ('wg0', 'wg-up-', 'wgs-A-sent-up4', 'src,dst', 'return'), ('wg0', None, 'wgs-A-sent-direct4', 'src', 'return'),
+        ('wg-up-', 'wg0', 'wgs-A-recv-up4', 'dst,src', 'return'), (None, 'wg0', 'wgs-A-recv-direct4', 'dst', 'return')]
+    # Only a packet by an upstream's interface is looked up in an upstream set (a direct one pays one lookup).
+    assert render_rules('WGSPLIT_COUNT', rules, ['inet'])['inet'][0].startswith(
+        '-A WGSPLIT_COUNT -i wg0 -o wg-up-+ -m set --match-set wgs-A-sent-up4 src,dst')
     assert chain(make_plan(), 'WGSPLIT_COUNT')['jump_from'] == ['FORWARD']
 
 
