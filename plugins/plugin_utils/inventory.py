@@ -291,7 +291,7 @@ def check_list_entries(checker, where, text, action):
     if cut_short:
         checker.error(where, cut_short)
         return None
-    rules, bad = [], []
+    rules, bad, seen = [], [], set()
     for number, entry in rule_lists.entries(text):
         kind = rule_lists.entry_type(entry)
         try:
@@ -303,7 +303,9 @@ def check_list_entries(checker, where, text, action):
         if too_broad:
             bad.append('line %d: %s %s: %s' % (number, kind, value, too_broad))
             continue
-        rules.append(dict(type=kind, value=value, action=action, enabled=True))
+        if (kind, value) not in seen:  # a line repeated counts once: the guard compares distinct entries
+            seen.add((kind, value))
+            rules.append(dict(type=kind, value=value, action=action, enabled=True))
     for message in bad[:BAD_LINES_NAMED]:
         checker.error(where, message)
     if len(bad) > BAD_LINES_NAMED:

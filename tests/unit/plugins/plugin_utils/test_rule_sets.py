@@ -89,6 +89,16 @@ def test_a_list_file_that_looks_broken_is_refused(text, previous, settings, mess
     assert len(errors) == 1 and errors[0].startswith("rule set 'ads' file 'ads.txt': ") and message in errors[0]
 
 
+def test_a_list_of_one_line_repeated_is_counted_as_one_entry_by_the_guard():
+    # Ten entries last applied; a broken download repeating one of them ten times is a change of nine, not zero.
+    errors = checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': 'a.example\n' * 10}, {'ads': 10})['errors']
+    assert errors == ["rule set 'ads' file 'ads.txt': has 1 entries, 10 when last applied: a change of more than 20% is"
+                      " refused as a broken download (max_change of the list, or wgsplit_rule_set_max_change, accepts it)"]
+    result = checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': 'a.example\nA.example.\n10.0.0.0/24\n10.0.0.0/24\n'})
+    assert result['errors'] == [] and result['rule_sets']['ads']['count'] == 2
+    assert [rule['value'] for rule in result['rule_sets']['ads']['rules']] == ['a.example', '10.0.0.0/24']
+
+
 def test_a_change_within_the_allowed_fraction_or_the_lists_own_is_taken():
     text = 'a.example\nb.example\nc.example\nd.example\ne.example\n'
     assert checked([], [dict(name='ads', file='ads.txt')], {'ads.txt': text}, {'ads': 5})['errors'] == []
