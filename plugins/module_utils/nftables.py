@@ -32,7 +32,7 @@ BOOT_HEADER = '# Written by wgsplit.gateway.nft_table: loaded at boot by wgsplit
 # A definition is the inside of `table inet NAME { ... }`: what could reach out of it is refused (a brace that
 # closes the table, an include, a variable), and quoted strings hold names only.
 # A quoted name; a trailing * is nft's wildcard (interface names that start with the rest).
-QUOTED = re.compile(r'"[A-Za-z0-9_.=+:/ -]*\*?"')
+QUOTED = re.compile(r'"(?:[A-Za-z0-9_.=+:/ -]*|[A-Za-z0-9_.=+:/ -]+\*)"')
 FORBIDDEN_WORDS = re.compile(r'\b(include|define|redefine|undefine)\b|\$')
 DRIFTED = '(the kernel differs from what the collection applied)'
 

@@ -72,7 +72,7 @@ options:
         type: str
       in_interface_prefix:
         description:
-          - Every incoming interface whose name starts with this (iptables C(-i PREFIX+)); not with O(rules[].in_interface).
+          - Every incoming interface whose name starts with this (iptables C(-i PREFIX+)); not with I(in_interface).
           - A trailing C(+) is the same prefix.
         type: str
       out_interface:
@@ -80,7 +80,7 @@ options:
         type: str
       out_interface_prefix:
         description:
-          - Every outgoing interface whose name starts with this (iptables C(-o PREFIX+)); not with O(rules[].out_interface).
+          - Every outgoing interface whose name starts with this (iptables C(-o PREFIX+)); not with I(out_interface).
           - A trailing C(+) is the same prefix.
         type: str
       protocol:

@@ -59,6 +59,7 @@ def test_a_definition_inside_the_table_is_taken(lines):
     (['chain c { iifname "wg0\\" accept; }'], 'quotes'),
     (['chain c { iifname "wg*0" accept; }'], 'quotes'),
     (['chain c { iifname "wg0**" accept; }'], 'quotes'),
+    (['chain c { iifname "*" accept; }'], 'quotes'),
     (['chain c { accept; } # }'], 'comment'),
     (['chain c { accept;\n}'], 'control character'),
     (['chain c { accept; }\x00'], 'control character'),
