@@ -297,7 +297,9 @@ def check_list_entries(checker, where, text, action):
         try:
             value = domain(entry) if kind == 'domain' else network(entry)
         except Invalid as error:
-            bad.append('line %d: bad %s %s: %s' % (number, kind, describe(entry), error))
+            # Named by number, never quoted: a path can point at any file the controller reads (an AWX job's
+            # environment, a key), and the job's output is seen by whoever may read it.
+            bad.append('line %d: bad %s: %s' % (number, kind, error))
             continue
         too_broad = rule_lists.broad_entry(kind, value)
         if too_broad:

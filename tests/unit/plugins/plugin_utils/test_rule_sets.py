@@ -59,15 +59,21 @@ def test_a_file_list_has_one_canonical_entry_per_line_and_takes_its_action():
 def test_bad_lines_are_named_with_their_number_and_the_rest_counted():
     text = '\n'.join(['ok.example'] + ['bad domain %d.example' % number for number in range(8)] + ['10.0.0.1/8']) + '\n'
     errors = checked([], [dict(name='big', file='big.txt')], {'big.txt': text})['errors']
-    assert errors[0] == ("rule set 'big' file 'big.txt': line 2: bad domain 'bad domain 0.example': holds whitespace or a"
-                         " control character (U+0020)")
+    assert errors[0] == "rule set 'big' file 'big.txt': line 2: bad domain: holds whitespace or a control character (U+0020)"
     assert len(errors) == 6 and errors[-1] == "rule set 'big' file 'big.txt': and 4 more bad lines"
 
 
 def test_a_hostile_line_cannot_add_a_resolver_directive():
     errors = checked([], [dict(name='evil', file='evil.txt')], {'evil.txt': 'ok.example\rserver=/x/6.6.6.6\n'})['errors']
-    assert errors == ["rule set 'evil' file 'evil.txt': line 1: bad domain 'ok.example\\rserver=/x/6.6.6.6': holds"
-                      " whitespace or a control character (U+000D)"]
+    assert errors == ["rule set 'evil' file 'evil.txt': line 1: bad domain: holds whitespace or a control character (U+000D)"]
+
+
+def test_a_file_that_is_no_list_never_shows_its_content():
+    # A path may name any file the controller can read (in AWX: the job's environment with its credentials).
+    secret = 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY'
+    text = 'HOME=/root\x00%s\x00\nroot:x:0:0:root:/root:/bin/bash\n%s\n' % (secret, secret)
+    errors = checked([], [dict(name='env', file='/proc/self/environ')], {'/proc/self/environ': text})['errors']
+    assert errors and not any('wJalr' in error or 'root:' in error or 'HOME' in error for error in errors), errors
 
 
 @pytest.mark.parametrize('text, previous, settings, message', [
