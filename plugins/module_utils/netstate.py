@@ -467,6 +467,26 @@ class Commands:
         return json.loads(out) if out.strip() else []
 
 
+# A bulk call's arguments (thousands of rules, members or resolver lines) echoed back whole as its invocation would
+# double what the call carries back and what the host and the controller then walk through (the secrets mask, the
+# results' processing): an argument whose JSON is longer than this is echoed as its size.
+ECHO_MAX = 65536
+
+
+def invocation(params):
+    """The `invocation` a module returns: its arguments, each large one as its size."""
+    echoed = {}
+    for key, value in params.items():
+        size = len(json.dumps(value)) if isinstance(value, (list, dict, str)) else 0
+        if size <= ECHO_MAX:
+            echoed[key] = value
+        elif isinstance(value, str):
+            echoed[key] = '(%d characters, not echoed)' % len(value)
+        else:
+            echoed[key] = '(%d items, not echoed)' % len(value)
+    return dict(module_args=echoed)
+
+
 class StateModule:
     """A read -> want -> apply -> verify -> report transaction.
 
@@ -547,7 +567,7 @@ class StateModule:
         result.update(self.report(current, wanted))
         for warning in self.warnings:
             self.module.warn(warning)
-        self.module.exit_json(**result)
+        self.module.exit_json(invocation=invocation(self.module.params), **result)
 
 
 class BootState:

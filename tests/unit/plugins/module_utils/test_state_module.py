@@ -2,7 +2,7 @@
 a kernel that does not reach the wanted state fails the module, boot files follow the wanted state."""
 import pytest
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import StateModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ECHO_MAX, StateModule, invocation
 
 
 class Exit(Exception):
@@ -61,8 +61,19 @@ def run(state_module):
 def test_change_is_applied_verified_and_reported():
     counter = Counter(FakeModule(), 1, 2)
     result = run(counter)
-    assert result == dict(changed=True, failed=False)
+    assert result == dict(changed=True, failed=False, invocation=dict(module_args={}))
     assert counter.applied == [(1, 2)] and counter.booted == [2]
+
+
+def test_a_bulk_calls_large_arguments_are_echoed_as_their_size():
+    rules = [dict(comment='rule %d' % number, action='return') for number in range(ECHO_MAX // 20)]
+    text = 'x' * (ECHO_MAX + 1)
+    assert invocation(dict(chain='C', rules=rules, state='present', config=text, small=['a'])) == dict(module_args=dict(
+        chain='C', rules='(%d items, not echoed)' % len(rules), state='present', config='(%d characters, not echoed)' % len(text),
+        small=['a']))
+    module = FakeModule()
+    module.params = dict(chain='C', rules=rules)
+    assert run(Counter(module, 1, 1))['invocation'] == dict(module_args=dict(chain='C', rules='(%d items, not echoed)' % len(rules)))
 
 
 def test_nothing_to_do_applies_nothing():
