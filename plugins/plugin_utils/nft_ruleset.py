@@ -178,8 +178,8 @@ class Ruleset(object):
                     ('oifname' if flag == 'dst' else 'iifname')
                     for index, flag in enumerate(rule['match_set_flags'].split(','))]
             words = ['%s %s' % (own, self.interface)]
-            words += ['%s "%s*"' % (name, rule[key]) for name, key in (('iifname', 'in_interface_prefix'),
-                                                                      ('oifname', 'out_interface_prefix')) if key in rule]
+            prefixes = (('iifname', 'in_interface_prefix'), ('oifname', 'out_interface_prefix'))
+            words += ['%s "%s*"' % (name, rule[key]) for name, key in prefixes if key in rule]
             rules.append('  %s @%s return' % (' '.join(words + [' . '.join(keys)]), rule['match_set']))
         if not rules:
             return []

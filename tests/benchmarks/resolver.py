@@ -138,7 +138,7 @@ class Lab(object):
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for _attempt in range(50):
             if subprocess.run(['ip', 'netns', 'exec', namespace, 'wg', 'show', interface], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0:
+                              stderr=subprocess.DEVNULL, check=False).returncode == 0:
                 break
             time.sleep(0.1)
         self.netns(namespace, 'wg', 'set', interface, 'private-key', key_path, *settings)
