@@ -69,6 +69,8 @@ class CheckModeCall(object):
         self._diff = False
         self.module = module
         self.reads = reads
+        # A value the call's code learns is secret (a key in its canonical spelling) is masked in this run's output.
+        self.no_log_values = module.no_log_values
 
     def run_command(self, args, **kwargs):
         # Raised: this call is pending (not kept: the next call runs it again).

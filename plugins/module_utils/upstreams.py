@@ -208,6 +208,9 @@ class Upstream(object):
             if params[key]:
                 try:
                     params[key] = canonical.wireguard_key(params[key])
+                    # Another spelling of the same key (unused low bits of the last character) is masked too.
+                    if key != 'public_key':
+                        self.module.no_log_values.add(params[key])
                 except ValueError:
                     self.module.fail_json(msg='interface %s: %s is not a WireGuard key (44 characters of base64)'
                                               % (self.name, key))

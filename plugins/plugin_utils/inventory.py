@@ -297,13 +297,14 @@ def check_list_entries(checker, where, text, action):
         try:
             value = domain(entry) if kind == 'domain' else network(entry)
         except Invalid as error:
-            # Named by number, never quoted: a path can point at any file the controller reads (an AWX job's
-            # environment, a key), and the job's output is seen by whoever may read it.
-            bad.append('line %d: bad %s: %s' % (number, kind, error))
+            # Named by number, never quoted (nor any part of the line): a path can point at any file the controller
+            # reads (an AWX job's environment, a key), and the job's output is seen by whoever may read it.
+            reason = str(error).split(' (the network is ')[0]
+            bad.append('line %d: bad %s: %s' % (number, kind, reason))
             continue
         too_broad = rule_lists.broad_entry(kind, value)
         if too_broad:
-            bad.append('line %d: %s %s: %s' % (number, kind, value, too_broad))
+            bad.append('line %d: %s: %s' % (number, kind, too_broad))
             continue
         if (kind, value) not in seen:  # a line repeated counts once: the guard compares distinct entries
             seen.add((kind, value))

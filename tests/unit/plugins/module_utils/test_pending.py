@@ -121,7 +121,7 @@ def test_keys_given_in_the_calls_are_refused_and_never_echoed():
 def test_a_command_two_calls_read_runs_once_and_a_failed_one_again():
     class Counting:
         def __init__(self):
-            self.argv = []
+            self.argv, self.no_log_values = [], set()
 
         def run_command(self, args, handle_exceptions=True, **_kwargs):
             assert handle_exceptions is False  # raised, so that the call is pending
@@ -264,7 +264,7 @@ def test_a_kept_call_without_a_digest_is_not_read_again(tmp_path):
 def test_split_info_and_the_calls_it_reads_again_share_their_commands():
     class Counting:
         def __init__(self):
-            self.argv = []
+            self.argv, self.no_log_values = [], set()
 
         def run_command(self, args, **_kwargs):
             self.argv.append(args)

@@ -16,6 +16,7 @@ class FakeModule:
         self.params = {}
         self.result = None
         self.warned = []
+        self.no_log_values = set()
 
     def exit_json(self, **result):
         self.result = dict(result, failed=False)

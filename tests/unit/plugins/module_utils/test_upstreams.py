@@ -90,6 +90,18 @@ def three_upstreams(tmp_path, boots, refused=None):
     return module, call, current, wanted
 
 
+def test_a_key_spelled_another_way_is_masked_in_its_canonical_spelling_too(tmp_path):
+    """The last base64 character has two unused bits: `...B=` is the key `...A=`, which the module then holds and
+    writes; Ansible masks only the spelling it was given."""
+    other = KEY[:-2] + 'B='
+    module = Logging(dict(dict((key, value) for key, value in PARAMS.items() if value is not None), private_key=other,
+                          name='wg-up-1', config_dir=str(tmp_path), enabled=False))
+    call = upstreams.WgUpstream(module)
+    call.upstreams[0].normalize()
+    assert call.upstreams[0].params['private_key'] == KEY and KEY in module.no_log_values
+    assert PEER not in module.no_log_values  # a public key is no secret
+
+
 def test_boot_changes_of_every_interface_are_one_systemctl_call_per_verb(tmp_path):
     """Each systemctl enable or disable reloads the manager: four upstreams enabled one by one cost half a second."""
     module, call, current, wanted = three_upstreams(tmp_path, [False, False, True])

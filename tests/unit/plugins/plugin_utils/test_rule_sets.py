@@ -74,6 +74,11 @@ def test_a_file_that_is_no_list_never_shows_its_content():
     text = 'HOME=/root\x00%s\x00\nroot:x:0:0:root:/root:/bin/bash\n%s\n' % (secret, secret)
     errors = checked([], [dict(name='env', file='/proc/self/environ')], {'/proc/self/environ': text})['errors']
     assert errors and not any('wJalr' in error or 'root:' in error or 'HOME' in error for error in errors), errors
+    # A line that is one word (a password file, a token) or an address with host bits shows no part of itself.
+    for text in ('Hunter2SuperSecret\n', '3f9a3f9a3f9a3f9a3f9a\n', '10.20.30.40/24\n'):
+        errors = checked([], [dict(name='x', file='/home/awx/.vault_pass')], {'/home/awx/.vault_pass': text})['errors']
+        assert errors and not any(part in error.lower() for error in errors
+                                  for part in ('hunter2', '3f9a', '10.20')), errors
 
 
 @pytest.mark.parametrize('text, previous, settings, message', [
@@ -85,9 +90,9 @@ def test_a_file_that_is_no_list_never_shows_its_content():
     ('a.example\nb.example\nc.example\nd.example\ne.example\nf.example\n', 4, {}, 'has 6 entries, 4 when'),
     ('a.example\nb.example\n', 4, dict(rule_set_max_change=0.25), 'a change of more than 25% is refused'),
     ('a.example\nb.exam', None, {}, 'does not end with a line break (a download cut short?): refused'),
-    ('a.example\ncom\n', None, {}, 'line 2: domain com: a top-level domain alone is not taken from a list'),
-    ('0.0.0.0/0\n', None, {}, 'line 1: ip 0.0.0.0/0: a network this large is not taken from a list'),
-    ('2000::/3\n', None, {}, 'line 1: ip 2000::/3: a network this large is not taken from a list'),
+    ('a.example\ncom\n', None, {}, 'line 2: domain: a top-level domain alone is not taken from a list'),
+    ('0.0.0.0/0\n', None, {}, 'line 1: ip: a network this large is not taken from a list'),
+    ('2000::/3\n', None, {}, 'line 1: ip: a network this large is not taken from a list'),
 ])
 def test_a_list_file_that_looks_broken_is_refused(text, previous, settings, message):
     previous = {} if previous is None else {'ads': previous}
