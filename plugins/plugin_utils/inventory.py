@@ -299,7 +299,7 @@ def check_list_entries(checker, where, text, action):
         except Invalid as error:
             # Named by number, never quoted (nor any part of the line): a path can point at any file the controller
             # reads (an AWX job's environment, a key), and the job's output is seen by whoever may read it.
-            reason = str(error).split(' (the network is ')[0]
+            reason = str(error).partition(' (the network is ')[0]
             bad.append('line %d: bad %s: %s' % (number, kind, reason))
             continue
         too_broad = rule_lists.broad_entry(kind, value)
