@@ -41,7 +41,12 @@ HEXADECIMAL = re.compile(r'0[xX][0-9a-fA-F]{1,16}')
 
 
 class Invalid(ValueError):
-    pass
+    """A value refused. `reason` says why without quoting the value; `hint` (optional) names what the value is read
+    as (the network it meant) and is shown only where the value itself may be shown."""
+
+    def __init__(self, reason, hint=None):
+        super().__init__('%s (%s)' % (reason, hint) if hint else reason)
+        self.reason = reason
 
 
 def plain_text(value):
@@ -151,7 +156,7 @@ def network(value, strict=True):
         return _network_text(text, bool(strict))
     except ValueError as error:
         if 'has host bits set' in str(error):
-            raise Invalid('has host bits set (the network is %s)' % ipaddress.ip_network(text, strict=False))
+            raise Invalid('has host bits set', hint='the network is %s' % ipaddress.ip_network(text, strict=False))
         raise Invalid('not an IPv4 or IPv6 network')
 
 

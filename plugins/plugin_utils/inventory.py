@@ -297,10 +297,10 @@ def check_list_entries(checker, where, text, action):
         try:
             value = domain(entry) if kind == 'domain' else network(entry)
         except Invalid as error:
-            # Named by number, never quoted (nor any part of the line): a path can point at any file the controller
-            # reads (an AWX job's environment, a key), and the job's output is seen by whoever may read it.
-            reason = str(error).partition(' (the network is ')[0]
-            bad.append('line %d: bad %s: %s' % (number, kind, reason))
+            # Named by number, never quoted (nor any part of the line: the reason without its hint): a path can point
+            # at any file the controller reads (an AWX job's environment, a key), and the job's output is seen by
+            # whoever may read it.
+            bad.append('line %d: bad %s: %s' % (number, kind, error.reason))
             continue
         too_broad = rule_lists.broad_entry(kind, value)
         if too_broad:

@@ -78,3 +78,14 @@ def test_integer(value, low, high, expected):
 def test_integer_rejects(value):
     with pytest.raises(canonical.Invalid):
         canonical.integer(value, 0, 99)
+
+
+def test_a_refusal_keeps_its_hint_apart_from_its_reason():
+    # A list file's line is named by number with the reason alone: the hint would show part of the line.
+    with pytest.raises(canonical.Invalid) as refused:
+        canonical.network('10.20.30.40/24')
+    assert refused.value.reason == 'has host bits set'
+    assert str(refused.value) == 'has host bits set (the network is 10.20.30.0/24)'
+    with pytest.raises(canonical.Invalid) as refused:
+        canonical.network('10.20.30.400/24')
+    assert refused.value.reason == str(refused.value) == 'not an IPv4 or IPv6 network'
