@@ -16,11 +16,13 @@ LISTING = '''table inet wgsplit {
 \tset wgs-alice-p4 {
 \t\ttype ipv4_addr
 \t\tsize 65536
+\t\tflags timeout
 \t}
 
 \tset wgs-A-sent-up4 {
 \t\ttype ipv4_addr . ifname
 \t\tsize 65536
+\t\tflags timeout
 \t\tcounter
 \t}
 
@@ -77,8 +79,8 @@ def test_the_listing_tells_ownership_chains_and_set_declarations():
         '\tchain classify {', '\tchain classify {\n\tcomment "wgsplit.gateway"'))
     objects = listed_objects(LISTING)
     assert sorted(objects['chain']) == ['classify', 'mark-direct'] and objects['map'] == {}
-    assert listed_set(objects['set']['wgs-alice-p4']) == ('ipv4_addr', 65536, False)
-    assert listed_set(objects['set']['wgs-A-sent-up4']) == ('ipv4_addr . ifname', 65536, True)
+    assert listed_set(objects['set']['wgs-alice-p4']) == ('ipv4_addr', 65536, False, True)
+    assert listed_set(objects['set']['wgs-A-sent-up4']) == ('ipv4_addr . ifname', 65536, True, True)
 
 
 @pytest.mark.parametrize('value, set_type, canonical', [
@@ -132,7 +134,7 @@ def table(**params):
 
 
 CURRENT = dict(present=True, owned=True, applied=DRIFTED,
-               sets={'wgs-alice-p4': ('ipv4_addr', 65536, False), 'wgs-A-sent-up4': ('ipv4_addr . ifname', 65536, True)},
+               sets={'wgs-alice-p4': ('ipv4_addr', 65536, False, True), 'wgs-A-sent-up4': ('ipv4_addr . ifname', 65536, True, True)},
                elements={'wgs-A-sent-up4': ['10.8.0.2 . "wg-up-1"', '10.8.0.3 . "wg-up-2"']}, filled=[])
 
 
@@ -156,6 +158,16 @@ def test_a_set_whose_declaration_changes_is_made_again_with_every_element():
     lines = state_module.transaction(CURRENT, state_module.want(CURRENT)).splitlines()
     assert 'delete set inet wgsplit wgs-alice-p4' in lines and 'delete set inet wgsplit wgs-A-sent-up4' in lines
     assert lines[-1] == 'add element inet wgsplit wgs-A-sent-up4 { 10.8.0.2 . "wg-up-1" }'
+
+
+def test_sets_are_declared_resizable_and_a_fixed_one_is_made_again():
+    # With a size alone the kernel allocates a fixed hash's buckets for that size at once (about 2 MiB per set).
+    state_module = table(sets=[item('wgs-alice-p4')], definition=[])
+    lines = state_module.transaction(CURRENT, state_module.want(CURRENT)).splitlines()
+    assert '\tset wgs-alice-p4 { type ipv4_addr; size 65536; flags timeout; }' in lines
+    assert 'delete set inet wgsplit wgs-alice-p4' not in lines
+    fixed = dict(CURRENT, sets={'wgs-alice-p4': listed_set(['type ipv4_addr', 'size 65536'])})
+    assert 'delete set inet wgsplit wgs-alice-p4' in state_module.transaction(fixed, state_module.want(fixed)).splitlines()
 
 
 def test_a_new_table_gets_the_comment_that_makes_it_the_collections():
