@@ -73,16 +73,11 @@ class Ruleset(object):
         return lines
 
     def client_chain(self, client):
-        """Most decisive first, each a goto: redirected DNS and refused encrypted DNS (left "not classified"), direct
-        CIDRs and names, proxy CIDRs and names, then the default (as the iptables chain, where every rule marks and
-        the last wins)."""
+        """Most decisive first, each a goto: direct CIDRs and names, proxy CIDRs and names, then the default (as the
+        iptables chain, where every rule marks and the last wins). DNS left "not classified" is returned before
+        (classify_chain)."""
         owner = self.planner.owners[client['owner']]
-        # DNS stays "not classified" when it is redirected (as in Planner.client_chain_rules): local once redirected,
-        # refused if the redirect is gone.
-        rules = ['meta l4proto { tcp, udp } th dport 53 return'] if self.planner.settings['dns_redirect'] else []
-        # Encrypted DNS, when refused, too: refused by the refusal table should the encrypted-dns chain be gone.
-        if self.planner.settings['block_encrypted_dns']:
-            rules.append('meta l4proto { tcp, udp } th dport %d return' % ENCRYPTED_DNS_PORT)
+        rules = []
         for action in ('direct', 'proxy'):
             target = mark_chain_name('mark', None if action == 'direct' else client['upstream'])
             for version in client['families']:
@@ -112,16 +107,29 @@ class Ruleset(object):
             nets = [network for network in self.planner.server_networks() if family(network) == version]
             if nets:
                 rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(nets), mark_chain_name('mark', None)))
+        ports = self.not_classified_ports()
         for version in (4, 6):
             sources = [(address, client['name']) for client in self.planner.clients for address in client['address']
                        if family(address) == version]
             if sources:
+                addresses = anonymous(address for address, _name in sources)
+                if ports:
+                    rules.append('meta l4proto { tcp, udp } th dport %s %s saddr %s return' % (ports, MATCH[version], addresses))
                 dispatch = anonymous('%s : goto client-%s' % source for source in sources)
                 rules.append('%s saddr vmap %s' % (MATCH[version], dispatch))
                 # A split client the map missed (the map's rule deleted by hand) stays "not classified": refused.
-                rules.append('%s saddr %s return' % (MATCH[version], anonymous(address for address, _name in sources)))
+                rules.append('%s saddr %s return' % (MATCH[version], addresses))
         rules.append('goto %s' % mark_chain_name('mark', None))  # no split client's source
         return ['chain classify {'] + ['  ' + rule for rule in rules] + ['}']
+
+    def not_classified_ports(self):
+        """The ports a split client's new connections to leave "not classified" (as Planner.client_chain_rules does):
+        DNS when it is redirected (local once redirected, refused if the redirect is gone), encrypted DNS when it is
+        refused (refused by the refusal table should the encrypted-dns chain be gone). One rule for every client, before
+        the dispatch: a rule in each client's chain cost the kernel an anonymous set per client."""
+        settings = self.planner.settings
+        ports = (['53'] if settings['dns_redirect'] else []) + (['%d' % ENCRYPTED_DNS_PORT] if settings['block_encrypted_dns'] else [])
+        return anonymous(ports) if len(ports) > 1 else ''.join(ports)
 
     def not_classified_chain(self):
         return ['chain not-classified {',

@@ -31,7 +31,6 @@ def test_the_iptables_objects_are_not_planned_and_the_table_is():
 def test_a_client_chain_matches_direct_first_then_proxy_then_its_default():
     result = nft_plan()
     assert chain(result, 'client-alice') == [
-        'meta l4proto { tcp, udp } th dport 53 return',  # redirected DNS stays "not classified" (local once redirected)
         'ip daddr { 198.51.100.7/32 } goto mark-direct', 'ip daddr @wgs-alice-d4 goto mark-direct',
         'ip6 daddr @wgs-alice-d6 goto mark-direct', 'ip daddr { 203.0.113.0/24 } goto mark-up-1',
         'ip daddr @wgs-alice-p4 goto mark-up-1', 'ip6 daddr @wgs-alice-p6 goto mark-up-1', 'goto mark-direct']
@@ -52,10 +51,19 @@ def test_classification_restores_known_marks_keeps_unknown_ones_refused_and_disp
         'ct mark & 0xff800000 vmap { 0x00800000 : goto restore-direct, 0x01000000 : goto restore-up-1,'
         ' 0x02000000 : goto restore-up-2 }',
         'ct mark & 0xff800000 != 0 meta mark set meta mark | 0xff800000 return', 'ct direction reply goto mark-direct']
-    assert rules[-5:] == [
+    assert rules[-7:] == [
+        # A split client's DNS stays "not classified" (local once redirected, refused if the redirect is gone).
+        'meta l4proto { tcp, udp } th dport 53 ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } return',
         'ip saddr vmap { 10.8.0.2 : goto client-alice, 10.8.0.3 : goto client-bob, 10.8.0.4 : goto client-carol }',
         'ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } return',  # a client the map missed stays "not classified"
+        'meta l4proto { tcp, udp } th dport 53 ip6 saddr { fdcc::2 } return',
         'ip6 saddr vmap { fdcc::2 : goto client-alice }', 'ip6 saddr { fdcc::2 } return', 'goto mark-direct']
+    # No DNS left unclassified without the redirect; encrypted DNS with it when refused.
+    assert 'th dport' not in ' '.join(chain(nft_plan(dns_redirect=False), 'classify'))
+    assert 'meta l4proto { tcp, udp } th dport { 53, 853 } ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } return' in \
+        chain(nft_plan(block_encrypted_dns=True), 'classify')
+    assert 'meta l4proto { tcp, udp } th dport 853 ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } return' in \
+        chain(nft_plan(block_encrypted_dns=True, dns_redirect=False), 'classify')
 
 
 def test_marks_keep_other_softwares_bits_on_the_packet_and_the_connection():
@@ -77,10 +85,8 @@ def test_dns_redirect_masquerade_and_encrypted_dns_follow_their_settings():
     assert 'iifname "wg0" ip saddr { 10.8.0.2, 10.8.0.3, 10.8.0.4 } meta l4proto { tcp, udp } th dport 53 redirect to :53' in text
     assert 'oifname { "wg-up-1", "wg-up-2" } masquerade' in text
     assert 'th dport 853 reject' in text
-    # Left "not classified" in each client's chain (refused should the encrypted-dns chain be gone), only when asked.
-    client = text[text.index('chain client-alice {'):]
-    assert client.splitlines()[1:3] == ['  meta l4proto { tcp, udp } th dport 53 return',
-                                        '  meta l4proto { tcp, udp } th dport 853 return']
+    # Left "not classified" before the dispatch (refused should the encrypted-dns chain be gone), only when asked.
+    assert 'th dport { 53, 853 } ip saddr' in text[text.index('chain classify {'):]
     assert 'dport 853' not in '\n'.join(nft_plan()['nftables']['definition'])
     quiet = '\n'.join(nft_plan(dns_redirect=False)['nftables']['definition'])
     assert 'dns-redirect' not in quiet and 'encrypted-dns' not in quiet
