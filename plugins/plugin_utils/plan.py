@@ -26,7 +26,7 @@ import ipaddress
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver, rule_lists
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver, rule_lists, shadowed
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import TABLE_MARKER
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
@@ -164,6 +164,8 @@ class Planner(object):
         upstreams = dict((upstream['name'], upstream) for upstream in self.upstreams)
         planned = []
         owners = {}
+        lists = {}  # {a combination of rule lists: its shadowed.Lists}
+        dead = {}  # {what decides a client's shadowed proxy networks: (those networks, the clients' names)}
         for client in clients:
             upstream = upstreams.get(client['upstream'])
             if not client['enabled'] or not client['upstream_enabled'] or upstream is None:
@@ -177,6 +179,14 @@ class Planner(object):
             listed = [rule for name in client['rule_sets'] for rule in self.rule_sets[name]['rules'] if rule['enabled']
                       and (rule['type'] == 'domain' or family(rule['value']) in families)]
             rules = own + listed
+            combination = tuple(client['rule_sets'])
+            if combination not in lists:
+                lists[combination] = shadowed.Lists(
+                    [rule for name in combination for rule in self.rule_sets[name]['rules'] if rule['enabled']])
+            same = (combination, tuple(families), tuple((rule['value'], rule['action']) for rule in own if rule['type'] == 'ip'))
+            if same not in dead:
+                dead[same] = (shadowed.shadowed(lists[combination], own, families), [])
+            dead[same][1].append(client['name'])
             domains = dict((action, set(rule['value'] for rule in rules
                                         if rule['type'] == 'domain' and rule['action'] == action))
                            for action in ACTIONS)
@@ -188,6 +198,7 @@ class Planner(object):
             self.owners[owners[key]]['families'].update(families)
             planned.append(dict(client, upstream=upstream, rules=rules, families=families, owner=owners[key],
                                 chain=self.prefix + client['name']))
+        self.warnings += [shadowed.warning(names, pairs) for pairs, names in dead.values() if pairs]
         for owner in self.owners:
             owner['families'] = sorted(owner['families'])
             owner['sets'] = dict(((action, version), '%s-%s%d' % (owner['base'], action[0], version))
