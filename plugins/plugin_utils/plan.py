@@ -196,7 +196,7 @@ class Planner(object):
                 self.owners.append(dict(base=self.owner_name(client, key), upstream=upstream, domains=domains,
                                         families=set()))
             self.owners[owners[key]]['families'].update(families)
-            planned.append(dict(client, upstream=upstream, rules=rules, families=families, owner=owners[key],
+            planned.append(dict(client, upstream=upstream, rules=rules, own_rules=own, families=families, owner=owners[key],
                                 chain=self.prefix + client['name']))
         self.warnings += [shadowed.warning(names, pairs) for pairs, names in dead.values() if pairs]
         for owner in self.owners:

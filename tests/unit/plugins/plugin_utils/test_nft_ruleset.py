@@ -132,3 +132,19 @@ def test_a_foreign_table_of_that_name_is_refused_before_anything_changes():
     errors = plan(checked, discovery)['errors']
     assert errors == ['nftables table inet wgsplit exists and was not made by the collection (no comment "wgsplit.gateway");'
                       ' rename it, or keep wgsplit_backend iptables']
+
+
+def test_a_clients_own_networks_and_its_lists_are_two_interval_sets_the_lists_merged_once():
+    lists = [dict(name='nets', rules=[dict(type='ip', value='10.1.0.0/16', action='direct'),
+                                      dict(type='ip', value='10.1.2.0/24', action='direct'), dict(type='ip', value='192.0.2.0/24')])]
+    clients = [dict(name='alice', address='10.8.0.2', upstream='us', rule_sets=['nets'],
+                    rules=[dict(type='ip', value='203.0.113.0/24'), dict(type='ip', value='10.1.3.0/24', action='direct')]),
+               dict(name='bob', address='10.8.0.3', upstream='us', rule_sets=['nets'])]
+    result = nft_plan(clients=clients, rule_sets=lists, dns_redirect=False)
+    assert chain(result, 'client-alice') == [
+        'ip daddr { 10.1.3.0/24 } goto mark-direct', 'ip daddr { 10.1.0.0/16 } goto mark-direct',
+        'ip daddr { 203.0.113.0/24 } goto mark-up-1', 'ip daddr { 192.0.2.0/24 } goto mark-up-1', 'goto mark-direct']
+    assert chain(result, 'client-bob') == [
+        'ip daddr { 10.1.0.0/16 } goto mark-direct', 'ip daddr { 192.0.2.0/24 } goto mark-up-1', 'goto mark-direct']
+    # alice's own direct network lies inside the list's: a direct rule over direct, no warning (only proxy is checked).
+    assert result['warnings'] == []
