@@ -18,7 +18,7 @@ import re
 import tempfile
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    ENABLED, STOPPED, Commands, boot_link, invocation, link_instance, linked_instances, read_text, unit_instance_prefix,
+    ENABLED, STOPPED, Commands, boot_link, link_instance, linked_instances, read_text, unit_instance_prefix,
     unlink_instance, write_file)
 
 CONFIG_MODE, DIRECTORY_MODE, UNIT_MODE = 0o600, 0o700, 0o644
@@ -181,7 +181,7 @@ class DnsmasqInstances:
         if self.module._diff:
             result['diff'] = dict(before=self.describe(current), after=self.describe(self.read()) if not self.module.check_mode
                                   else self.after(current))
-        self.module.exit_json(invocation=invocation(self.module.params), **result)
+        self.module.exit_json(**result)
 
     # present ---------------------------------------------------------------------------------------------------
     def present(self, current):

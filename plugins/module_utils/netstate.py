@@ -26,6 +26,7 @@ import json
 import os
 import tempfile
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import network as network_text
 
@@ -487,6 +488,18 @@ def invocation(params):
     return dict(module_args=echoed)
 
 
+class BulkModule(AnsibleModule):
+    """AnsibleModule whose results, failures included, echo each large argument as its size (invocation())."""
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault('invocation', invocation(self.params))
+        super(BulkModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault('invocation', invocation(self.params))
+        super(BulkModule, self).fail_json(msg, **kwargs)
+
+
 class StateModule:
     """A read -> want -> apply -> verify -> report transaction.
 
@@ -567,7 +580,7 @@ class StateModule:
         result.update(self.report(current, wanted))
         for warning in self.warnings:
             self.module.warn(warning)
-        self.module.exit_json(invocation=invocation(self.module.params), **result)
+        self.module.exit_json(**result)
 
 
 class BootState:

@@ -266,12 +266,12 @@ reloaded:
   type: bool
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.instances import ARGUMENTS, DnsmasqInstances
 
 
 def main():
-    DnsmasqInstances(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    DnsmasqInstances(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

@@ -204,12 +204,12 @@ sets:
   sample: {wgs-alice-p4: {state: present, added: [], removed: [], recreated: false, member_count: 0}}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import ARGUMENTS, IpsetSet
 
 
 def main():
-    IpsetSet(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    IpsetSet(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

@@ -260,12 +260,12 @@ restore_input:
   sample: {"inet": "*mangle\n:WGSPLIT - [0:0]\n...\nCOMMIT\n"}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import ARGUMENTS, MangleMark
 
 
 def main():
-    MangleMark(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    MangleMark(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

@@ -128,12 +128,12 @@ transaction:
   sample: "add table inet wgsplit\nflush chain inet wgsplit classify\n..."
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import ARGUMENTS, NftTable
 
 
 def main():
-    NftTable(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    NftTable(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

@@ -225,12 +225,12 @@ tables:
                          "routes": ["unreachable default metric 4000"]}}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import ARGUMENTS, PolicyRoute
 
 
 def main():
-    PolicyRoute(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    PolicyRoute(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

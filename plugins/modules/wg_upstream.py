@@ -160,12 +160,12 @@ actions:
   sample: ["write /etc/wireguard/wg-up-1.conf", "wg syncconf wg-up-1 (peer or key changed)"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import BulkModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.upstreams import ARGUMENTS, WgUpstream
 
 
 def main():
-    WgUpstream(AnsibleModule(supports_check_mode=True, **ARGUMENTS)).run()
+    WgUpstream(BulkModule(supports_check_mode=True, **ARGUMENTS)).run()
 
 
 if __name__ == '__main__':

@@ -2,7 +2,9 @@
 a kernel that does not reach the wanted state fails the module, boot files follow the wanted state."""
 import pytest
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ECHO_MAX, StateModule, invocation
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ECHO_MAX, BulkModule, StateModule, invocation
 
 
 class Exit(Exception):
@@ -62,19 +64,28 @@ def run(state_module):
 def test_change_is_applied_verified_and_reported():
     counter = Counter(FakeModule(), 1, 2)
     result = run(counter)
-    assert result == dict(changed=True, failed=False, invocation=dict(module_args={}))
+    assert result == dict(changed=True, failed=False)
     assert counter.applied == [(1, 2)] and counter.booted == [2]
 
 
-def test_a_bulk_calls_large_arguments_are_echoed_as_their_size():
+def test_a_bulk_calls_large_arguments_are_echoed_as_their_size(monkeypatch):
     rules = [dict(comment='rule %d' % number, action='return') for number in range(ECHO_MAX // 20)]
     text = 'x' * (ECHO_MAX + 1)
     assert invocation(dict(chain='C', rules=rules, state='present', config=text, small=['a'])) == dict(module_args=dict(
         chain='C', rules='(%d items, not echoed)' % len(rules), state='present', config='(%d characters, not echoed)' % len(text),
         small=['a']))
-    module = FakeModule()
+    # The modules' AnsibleModule echoes so whether the call succeeds or fails (a given invocation stays).
+    returned = []
+    monkeypatch.setattr(AnsibleModule, 'exit_json', lambda self, **result: returned.append(result))
+    monkeypatch.setattr(AnsibleModule, 'fail_json', lambda self, msg, **result: returned.append(dict(result, msg=msg)))
+    module = BulkModule.__new__(BulkModule)  # its arguments set by hand: no AnsibleModule parsing here
     module.params = dict(chain='C', rules=rules)
-    assert run(Counter(module, 1, 1))['invocation'] == dict(module_args=dict(chain='C', rules='(%d items, not echoed)' % len(rules)))
+    module.exit_json(changed=False)
+    module.fail_json('failed', rc=1)
+    module.exit_json(invocation='given')
+    echoed = dict(module_args=dict(chain='C', rules='(%d items, not echoed)' % len(rules)))
+    assert returned == [dict(changed=False, invocation=echoed), dict(rc=1, msg='failed', invocation=echoed),
+                        dict(invocation='given')]
 
 
 def test_nothing_to_do_applies_nothing():
