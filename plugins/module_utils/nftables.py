@@ -37,8 +37,9 @@ FORBIDDEN_WORDS = re.compile(r'\b(include|define|redefine|undefine)\b|\$')
 DRIFTED = '(the kernel differs from what the collection applied)'
 # Every set is declared with the timeout flag (no element is given a timeout): the kernel then stores it in its
 # resizable hash. With a size alone it picks a fixed hash whose buckets for that size are allocated at once, about
-# 2 MiB per set of 65,536: 4 GB and seconds of page clearing for the 2,000 sets of 1,000 dual-stack clients.
-RESIZABLE = 'flags timeout'
+# 2 MiB per set of 65,536: 4 GB and seconds of page clearing for the 2,000 sets of 1,000 dual-stack clients. Its
+# walk for expired elements, which none is, runs once a day instead of every second (2,000 walks a second).
+RESIZABLE = ('flags timeout', 'gc-interval 1d')
 
 
 def check_definition(lines):
@@ -63,7 +64,8 @@ def set_declaration(item, elements=False):
     """A set as the table holds it; with `elements`, the elements the caller gives too (the boot file)."""
     given = ' elements = { %s };' % ', '.join(item['elements']) if elements and item['elements'] else ''
     counter = ' counter;' if item['counter'] else ''
-    return 'set %s { type %s; size %d; %s;%s%s }' % (item['name'], item['type'], item['size'], RESIZABLE, counter, given)
+    storage = '; '.join(RESIZABLE)
+    return 'set %s { type %s; size %d; %s;%s%s }' % (item['name'], item['type'], item['size'], storage, counter, given)
 
 
 def declaration(item):
@@ -94,13 +96,16 @@ def canonical_element(value, set_type):
     return element_text(str(address), interface_name(interface))
 
 
+def listed_elements(text):
+    """{set name: its elements, as canonical_element gives them} of `nft -j list` output (a set, or a table)."""
+    return dict((item['set']['name'], [element_text(str(ipaddress.ip_address(address)), interface)
+                                       for address, interface, _counted in nft_elements(item['set'])])
+                for item in json.loads(text).get('nftables', []) if 'set' in item)
+
+
 def set_elements(text):
     """The elements of `nft -j list set` output, as canonical_element gives them."""
-    found = []
-    for item in json.loads(text).get('nftables', []):
-        for address, interface, _counted in nft_elements(item.get('set', {})):
-            found.append(element_text(str(ipaddress.ip_address(address)), interface))
-    return found
+    return [element for elements in listed_elements(text).values() for element in elements]
 
 
 def listed_objects(listing):
@@ -152,7 +157,17 @@ def listed_set(lines):
     """(type, size, counter, resizable) of a set's listed declaration lines, as `declaration` gives them."""
     values = dict(line.split(None, 1) for line in lines if ' ' in line)
     size = values.get('size')
-    return values.get('type'), int(size) if size and size.isdigit() else None, 'counter' in lines, RESIZABLE in lines
+    return (values.get('type'), int(size) if size and size.isdigit() else None, 'counter' in lines,
+            all(line in lines for line in RESIZABLE))
+
+
+def carried_sets(sets, listed, flush):
+    """The resolver's sets (no elements given) made again with the same type (another size, an earlier build's
+    declaration) whose elements go into the new set in the same transaction: what the resolver learned stays, as
+    its cached answers do. Not those to flush (their domains changed)."""
+    return sorted(item['name'] for item in sets if item['elements'] is None and item['name'] in listed
+                  and item['name'] not in (flush or []) and listed[item['name']] != declaration(item)
+                  and listed[item['name']][::2] == declaration(item)[::2])  # type and counter
 
 
 def boot_text(table, sets, definition):
@@ -181,6 +196,7 @@ class NftTable(StateModule):
         self.boot_state = BootState(module, 'nftables', self.cmd)
         self.listing = None
         self.applied_transaction = None
+        self.carried = {}  # {set name: elements} read for carried_sets
 
     def check(self):
         params = self.params
@@ -234,9 +250,14 @@ class NftTable(StateModule):
         objects = listed_objects(self.listing)
         in_step = read_text(self.path('.listing')) == self.listing
         managed = [item['name'] for item in self.params['sets'] if item['elements'] is not None and item['name'] in objects['set']]
+        sets = dict((name, listed_set(lines)) for name, lines in objects['set'].items())
+        carried = carried_sets(self.params['sets'], sets, self.params['flush']) if self.params['definition'] is not None else []
+        # One listing of the table for them all (an upgrade makes every set again: one call, not one per set).
+        listed = listed_elements(self.cmd.run(['nft', '-j', 'list', 'table', 'inet', self.table])[1]) if carried else {}
+        self.carried = dict((name, sorted(set(listed.get(name, [])))) for name in carried)
         return dict(present=True, owned=owned,
                     applied=(read_text(self.path('.nft')) if in_step else DRIFTED),
-                    sets=dict((name, listed_set(lines)) for name, lines in objects['set'].items()),
+                    sets=sets,
                     elements=dict((name, self.elements(name)) for name in managed),
                     filled=self.filled(sorted(set(self.params['flush'] or []) & set(objects['set']))))
 
@@ -281,12 +302,17 @@ class NftTable(StateModule):
                 missing, extra = list_delta(have, elements)
                 lines += ['delete element %s %s { %s }' % (table, name, ', '.join(extra))] if extra else []
                 lines += ['add element %s %s { %s }' % (table, name, ', '.join(missing))] if missing else []
+            sizes = dict((item['name'], item['size']) for item in self.params['sets'])
+            lines += ['add element %s %s { %s }' % (table, name, ', '.join(elements))
+                      for name, elements in sorted(self.carried.items()) if elements and len(elements) <= sizes[name]]
         lines += ['flush set %s %s' % (table, name) for name in current.get('filled', [])]
         return '\n'.join(lines) + '\n'
 
     def apply(self, current, wanted):
         # What the resolver learned into a set emptied or dropped here goes with it: the boot restore must not
-        # put it back (the restore script's save takes the same lock).
+        # put it back (the restore script's save takes the same lock). A set made again keeps its elements
+        # (carried) but its save goes too: a save of the old declaration no longer loads into it (the timer
+        # saves the new one within minutes).
         gone = set(current.get('filled', []))
         gone.update(name for name, declaration in current.get('sets', {}).items()
                     if declaration != wanted.get('sets', {}).get(name))

@@ -8,8 +8,8 @@ import pytest
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
-    DRIFTED, NftTable, boot_text, canonical_element, check_definition, listed_objects, listed_set, normalized_listing,
-    set_elements, table_owned)
+    DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, listed_objects, listed_set,
+    normalized_listing, set_elements, table_owned)
 
 LISTING = '''table inet wgsplit {
 \tcomment "wgsplit.gateway"
@@ -17,12 +17,14 @@ LISTING = '''table inet wgsplit {
 \t\ttype ipv4_addr
 \t\tsize 65536
 \t\tflags timeout
+\t\tgc-interval 1d
 \t}
 
 \tset wgs-A-sent-up4 {
 \t\ttype ipv4_addr . ifname
 \t\tsize 65536
 \t\tflags timeout
+\t\tgc-interval 1d
 \t\tcounter
 \t}
 
@@ -164,10 +166,30 @@ def test_sets_are_declared_resizable_and_a_fixed_one_is_made_again():
     # With a size alone the kernel allocates a fixed hash's buckets for that size at once (about 2 MiB per set).
     state_module = table(sets=[item('wgs-alice-p4')], definition=[])
     lines = state_module.transaction(CURRENT, state_module.want(CURRENT)).splitlines()
-    assert '\tset wgs-alice-p4 { type ipv4_addr; size 65536; flags timeout; }' in lines
+    assert '\tset wgs-alice-p4 { type ipv4_addr; size 65536; flags timeout; gc-interval 1d; }' in lines
     assert 'delete set inet wgsplit wgs-alice-p4' not in lines
     fixed = dict(CURRENT, sets={'wgs-alice-p4': listed_set(['type ipv4_addr', 'size 65536'])})
     assert 'delete set inet wgsplit wgs-alice-p4' in state_module.transaction(fixed, state_module.want(fixed)).splitlines()
+
+
+def test_a_resolver_set_made_again_with_its_type_keeps_what_the_resolver_learned():
+    sets = [item('wgs-alice-p4'), item('wgs-bob-p4'), item('wgs-carol-p4'), item('wgs-dave-p4', size=1),
+            item('wgs-A-sent-up4', 'ipv4_addr . ifname', [], counter=True)]
+    listed = {'wgs-alice-p4': ('ipv4_addr', 65536, False, False),  # an earlier build's: made again, carried
+              'wgs-bob-p4': ('ipv4_addr', 65536, False, False),  # its domains changed: flushed, not carried
+              'wgs-carol-p4': ('ipv4_addr', 65536, False, True),  # the same declaration: kept as it is
+              'wgs-dave-p4': ('ipv4_addr', 65536, False, True),  # smaller now: carried if what it holds fits
+              'wgs-A-sent-up4': ('ipv4_addr . ifname', 65536, True, False)}  # its elements are given: not carried
+    carried = carried_sets(sets, listed, ['wgs-bob-p4'])
+    assert carried == ['wgs-alice-p4', 'wgs-dave-p4']
+    assert carried_sets(sets, dict(listed, **{'wgs-alice-p4': ('ipv6_addr', 65536, False, False)}), ['wgs-bob-p4']) == ['wgs-dave-p4']
+    state_module = table(sets=sets, definition=[], flush=['wgs-bob-p4'])
+    state_module.carried = {'wgs-alice-p4': ['192.0.2.1', '192.0.2.2'], 'wgs-dave-p4': ['192.0.2.1', '192.0.2.2']}
+    current = dict(CURRENT, sets=listed)
+    lines = state_module.transaction(current, state_module.want(current)).splitlines()
+    assert 'delete set inet wgsplit wgs-alice-p4' in lines
+    assert 'add element inet wgsplit wgs-alice-p4 { 192.0.2.1, 192.0.2.2 }' in lines
+    assert not [line for line in lines if 'element inet wgsplit wgs-dave-p4' in line]  # two do not fit in one
 
 
 def test_a_new_table_gets_the_comment_that_makes_it_the_collections():
