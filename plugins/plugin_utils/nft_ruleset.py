@@ -68,8 +68,7 @@ class Ruleset(object):
         cost 20 s of every run merged again for each client."""
         key = (tuple(combination), action, version)
         if key not in self.listed:
-            rules = [rule for name in combination for rule in self.planner.rule_sets[name]['rules'] if rule['enabled']]
-            self.listed[key] = networks(rules, action, version)
+            self.listed[key] = networks(self.planner.listed_rules(combination), action, version)
         return self.listed[key]
 
     def mark_chains(self):

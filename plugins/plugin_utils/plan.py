@@ -84,6 +84,7 @@ class Planner(object):
         self.nftables = self.settings['backend'] == 'nftables'
         self.upstreams = self.plan_upstreams(checked['upstreams'])
         self.rule_sets = checked.get('rule_sets', {})
+        self.listed = {}  # {a combination of rule lists: its enabled rules} (listed_rules)
         self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
         self.clients = self.plan_clients(checked['clients'])
         self.counter_sets = self.plan_counter_sets()
@@ -176,13 +177,12 @@ class Planner(object):
                 continue
             families = sorted(set(family(address) for address in client['address']))
             own = [rule for rule in client['rules'] if rule['enabled']]
-            listed = [rule for name in client['rule_sets'] for rule in self.rule_sets[name]['rules'] if rule['enabled']
-                      and (rule['type'] == 'domain' or family(rule['value']) in families)]
+            listed = [rule for rule in self.listed_rules(client['rule_sets'])
+                      if rule['type'] == 'domain' or family(rule['value']) in families]
             rules = own + listed
             combination = tuple(client['rule_sets'])
             if combination not in lists:
-                lists[combination] = shadowed.Lists(
-                    [rule for name in combination for rule in self.rule_sets[name]['rules'] if rule['enabled']])
+                lists[combination] = shadowed.Lists(self.listed_rules(combination))
             same = (combination, tuple(families), tuple((rule['value'], rule['action']) for rule in own if rule['type'] == 'ip'))
             if same not in dead:
                 dead[same] = (shadowed.shadowed(lists[combination], own, families), [])
@@ -204,6 +204,14 @@ class Planner(object):
             owner['sets'] = dict(((action, version), '%s-%s%d' % (owner['base'], action[0], version))
                                  for action in ACTIONS if owner['domains'][action] for version in owner['families'])
         return planned
+
+    def listed_rules(self, combination):
+        """The enabled rules of a combination of rule lists (both families), gathered once: lists of 100,000 entries
+        are shared by hundreds of clients."""
+        combination = tuple(combination)
+        if combination not in self.listed:
+            self.listed[combination] = [rule for name in combination for rule in self.rule_sets[name]['rules'] if rule['enabled']]
+        return self.listed[combination]
 
     @staticmethod
     def owner_key(client, upstream, own):
