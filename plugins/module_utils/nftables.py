@@ -96,11 +96,13 @@ def canonical_element(value, set_type):
     return element_text(str(address), interface_name(interface))
 
 
-def listed_elements(text):
-    """{set name: its elements, as canonical_element gives them} of `nft -j list` output (a set, or a table)."""
+def listed_elements(text, names=None):
+    """{set name: its elements, as canonical_element gives them} of `nft -j list` output (a set, or a table), of the
+    sets `names` only when given (other sets of a table may hold elements of kinds these sets never hold)."""
     return dict((item['set']['name'], [element_text(str(ipaddress.ip_address(address)), interface)
                                        for address, interface, _counted in nft_elements(item['set'])])
-                for item in json.loads(text).get('nftables', []) if 'set' in item)
+                for item in json.loads(text).get('nftables', [])
+                if 'set' in item and (names is None or item['set']['name'] in names))
 
 
 def set_elements(text):
@@ -195,8 +197,8 @@ class NftTable(StateModule):
         self.table = self.params['table']
         self.boot_state = BootState(module, 'nftables', self.cmd)
         self.listing = None
-        self.applied_transaction = None
-        self.carried = {}  # {set name: elements} read for carried_sets
+        self.applied = None  # the transaction applied, as reported (carried addresses counted, not listed)
+        self.carried = {}  # {set name: elements} read for carried_sets, those that fit the set made again
 
     def check(self):
         params = self.params
@@ -253,13 +255,23 @@ class NftTable(StateModule):
         sets = dict((name, listed_set(lines)) for name, lines in objects['set'].items())
         carried = carried_sets(self.params['sets'], sets, self.params['flush']) if self.params['definition'] is not None else []
         # One listing of the table for them all (an upgrade makes every set again: one call, not one per set).
-        listed = listed_elements(self.cmd.run(['nft', '-j', 'list', 'table', 'inet', self.table])[1]) if carried else {}
-        self.carried = dict((name, sorted(set(listed.get(name, [])))) for name in carried)
+        listed = listed_elements(self.cmd.run(['nft', '-j', 'list', 'table', 'inet', self.table])[1], carried) if carried else {}
+        self.carried = self.fitting(dict((name, sorted(set(listed.get(name, [])))) for name in carried))
         return dict(present=True, owned=owned,
                     applied=(read_text(self.path('.nft')) if in_step else DRIFTED),
                     sets=sets,
                     elements=dict((name, self.elements(name)) for name in managed),
                     filled=self.filled(sorted(set(self.params['flush'] or []) & set(objects['set']))))
+
+    def fitting(self, carried):
+        """The carried sets whose learned addresses fit the size of the set made again (a warning for the others:
+        they start empty, as after a change of their domains)."""
+        sizes = dict((item['name'], item['size']) for item in self.params['sets'])
+        for name, elements in sorted(carried.items()):
+            if len(elements) > sizes[name]:
+                self.module.warn('set %s: the %d addresses the resolver learned do not fit its new size %d; it starts'
+                                 ' empty and refills as clients resolve again' % (name, len(elements), sizes[name]))
+        return dict((name, elements) for name, elements in carried.items() if elements and len(elements) <= sizes[name])
 
     def elements(self, name):
         return sorted(set_elements(self.cmd.run(['nft', '-j', 'list', 'set', 'inet', self.table, name])[1]))
@@ -278,9 +290,11 @@ class NftTable(StateModule):
                     elements=dict((item['name'], item['elements']) for item in params['sets'] if item['elements'] is not None),
                     filled=[])
 
-    def transaction(self, current, wanted):
+    def transaction(self, current, wanted, shown=False):
         """The `nft -f` input: every chain, map and set of the table replaced, but the resolver's sets whose
-        declaration holds (their elements stay), and the sets to flush emptied."""
+        declaration holds (their elements stay), and the sets to flush emptied. Shown (the result): the addresses
+        carried into a set made again are counted in a comment, not listed (they tell which sites clients visit,
+        and an upgrade carries every set's)."""
         table = 'inet %s' % self.table
         if not wanted['present']:
             return 'delete table %s\n' % table
@@ -302,9 +316,9 @@ class NftTable(StateModule):
                 missing, extra = list_delta(have, elements)
                 lines += ['delete element %s %s { %s }' % (table, name, ', '.join(extra))] if extra else []
                 lines += ['add element %s %s { %s }' % (table, name, ', '.join(missing))] if missing else []
-            sizes = dict((item['name'], item['size']) for item in self.params['sets'])
-            lines += ['add element %s %s { %s }' % (table, name, ', '.join(elements))
-                      for name, elements in sorted(self.carried.items()) if elements and len(elements) <= sizes[name]]
+            lines += [('# %s: %d addresses the resolver learned, kept' % (name, len(elements))) if shown else
+                      'add element %s %s { %s }' % (table, name, ', '.join(elements))
+                      for name, elements in sorted(self.carried.items())]
         lines += ['flush set %s %s' % (table, name) for name in current.get('filled', [])]
         return '\n'.join(lines) + '\n'
 
@@ -316,9 +330,9 @@ class NftTable(StateModule):
         gone = set(current.get('filled', []))
         gone.update(name for name, declaration in current.get('sets', {}).items()
                     if declaration != wanted.get('sets', {}).get(name))
-        self.applied_transaction = self.transaction(current, wanted)
+        self.applied = self.transaction(current, wanted, shown=True)
         with learned_lock():
-            self.cmd.run(['nft', '-f', '-'], data=self.applied_transaction)
+            self.cmd.run(['nft', '-f', '-'], data=self.transaction(current, wanted))
             for name in sorted(gone):
                 forget_learned(name)
 
@@ -336,7 +350,7 @@ class NftTable(StateModule):
             return changed
         if self.params['definition'] is None:
             return False
-        if self.applied_transaction is not None and self.listing is not None:
+        if self.applied is not None and self.listing is not None:
             # What the kernel lists for this definition (read() after the change): a later listing that differs is
             # drift. State, not a boot file: it is not what this returns.
             self.boot_state.write(self.table + '.listing', self.listing)
@@ -353,9 +367,9 @@ class NftTable(StateModule):
 
     def report(self, current, wanted):
         """The transaction applied, or (check mode) the one a run would apply."""
-        if self.applied_transaction is not None:
-            return dict(transaction=self.applied_transaction)
-        return dict(transaction=self.transaction(current, wanted) if current != wanted else '')
+        if self.applied is not None:
+            return dict(transaction=self.applied)
+        return dict(transaction=self.transaction(current, wanted, shown=True) if current != wanted else '')
 
 
 ARGUMENTS = dict(

@@ -122,7 +122,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 transaction:
-  description: The C(nft -f) input of the change (empty when there was none).
+  description:
+    - The C(nft -f) input of the change (empty when there was none).
+    - The addresses the resolver learned that a set made again keeps are not listed (they tell which sites clients
+      visit); a comment counts them instead.
   returned: always
   type: str
   sample: "add table inet wgsplit\nflush chain inet wgsplit classify\n..."

@@ -2,14 +2,15 @@
 one table into another (the real kernel: tests/integration/playbooks/nft_table.yml)."""
 import json
 import re
+from unittest import mock
 
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
-    DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, listed_objects, listed_set,
-    normalized_listing, set_elements, table_owned)
+    DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, listed_elements, listed_objects,
+    listed_set, normalized_listing, set_elements, table_owned)
 
 LISTING = '''table inet wgsplit {
 \tcomment "wgsplit.gateway"
@@ -123,6 +124,7 @@ class FakeModule:
     def __init__(self, **params):
         self.params = dict(dict(table='wgsplit', definition=None, sets=[], flush=None, fallback=None, state='present'),
                            **params)
+        self.warn = mock.Mock()
 
 
 def item(name, set_type='ipv4_addr', elements=None, counter=False, size=65536):
@@ -184,12 +186,25 @@ def test_a_resolver_set_made_again_with_its_type_keeps_what_the_resolver_learned
     assert carried == ['wgs-alice-p4', 'wgs-dave-p4']
     assert carried_sets(sets, dict(listed, **{'wgs-alice-p4': ('ipv6_addr', 65536, False, False)}), ['wgs-bob-p4']) == ['wgs-dave-p4']
     state_module = table(sets=sets, definition=[], flush=['wgs-bob-p4'])
-    state_module.carried = {'wgs-alice-p4': ['192.0.2.1', '192.0.2.2'], 'wgs-dave-p4': ['192.0.2.1', '192.0.2.2']}
+    state_module.carried = state_module.fitting({'wgs-alice-p4': ['192.0.2.1', '192.0.2.2'],
+                                                 'wgs-dave-p4': ['192.0.2.1', '192.0.2.2']})
+    assert state_module.module.warn.call_args_list == [mock.call(
+        'set wgs-dave-p4: the 2 addresses the resolver learned do not fit its new size 1; it starts empty and refills'
+        ' as clients resolve again')]
     current = dict(CURRENT, sets=listed)
     lines = state_module.transaction(current, state_module.want(current)).splitlines()
     assert 'delete set inet wgsplit wgs-alice-p4' in lines
     assert 'add element inet wgsplit wgs-alice-p4 { 192.0.2.1, 192.0.2.2 }' in lines
     assert not [line for line in lines if 'element inet wgsplit wgs-dave-p4' in line]  # two do not fit in one
+    shown = state_module.transaction(current, state_module.want(current), shown=True).splitlines()
+    assert shown == [line for line in lines if 'add element' not in line] + [
+        '# wgs-alice-p4: 2 addresses the resolver learned, kept']  # which sites clients visit stays out of the result
+
+
+def test_only_the_carried_sets_elements_are_read_from_the_table():
+    listing = {'nftables': [{'set': {'name': 'wgs-alice-p4', 'elem': ['192.0.2.1']}},
+                            {'set': {'name': 'own-networks', 'elem': [{'prefix': {'addr': '192.0.2.0', 'len': 24}}]}}]}
+    assert listed_elements(json.dumps(listing), ['wgs-alice-p4']) == {'wgs-alice-p4': ['192.0.2.1']}
 
 
 def test_a_new_table_gets_the_comment_that_makes_it_the_collections():
