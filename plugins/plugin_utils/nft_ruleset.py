@@ -18,11 +18,10 @@ work per new connection whatever the number of clients:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import ipaddress
-
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import family
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE as TABLE
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import element_text
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.network_sets import merged
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT
 
 SET_TYPES = {4: 'ipv4_addr', 6: 'ipv6_addr'}
@@ -47,13 +46,6 @@ def anonymous(values):
     return '{ %s }' % ', '.join(values)
 
 
-def networks(rules, action, version):
-    """The networks of `rules` with `action` in one family, merged (an interval set takes no overlap)."""
-    found = [ipaddress.ip_network(rule['value']) for rule in rules
-             if rule['type'] == 'ip' and rule['action'] == action and family(rule['value']) == version]
-    return [str(network) for network in ipaddress.collapse_addresses(found)]
-
-
 class Ruleset(object):
     """The table's definition, sets and fallback for a Planner (plugin_utils/plan.py)."""
 
@@ -61,15 +53,6 @@ class Ruleset(object):
         self.planner = planner
         self.marks = planner.marks
         self.interface = '"%s"' % planner.settings['server_interface']
-        self.listed = {}  # {(rule lists, action, family): their networks merged}
-
-    def listed_networks(self, combination, action, version):
-        """The networks of a combination of rule lists, merged once: a list of 10,000 networks shared by 50 clients
-        cost 20 s of every run merged again for each client."""
-        key = (tuple(combination), action, version)
-        if key not in self.listed:
-            self.listed[key] = networks(self.planner.listed_rules(combination), action, version)
-        return self.listed[key]
 
     def mark_chains(self):
         """Per path (direct, each upstream): one chain setting packet and connection mark, one restoring."""
@@ -90,14 +73,14 @@ class Ruleset(object):
         for action in ('direct', 'proxy'):
             target = mark_chain_name('mark', None if action == 'direct' else client['upstream'])
             for version in client['families']:
-                # Its own networks and its lists' in two interval sets (each merged apart: no overlap inside a set).
-                for nets in (networks(client['own_rules'], action, version),
-                             self.listed_networks(client['rule_sets'], action, version)):
-                    if nets:
-                        rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(nets), target))
-                name = owner['sets'].get((action, version))
-                if name:
-                    rules.append('%s daddr @%s goto %s' % (MATCH[version], name, target))
+                # Its own networks (an anonymous interval set), its lists' (a named one, shared by the clients of the
+                # same lists), its domains' addresses (the resolver's set).
+                own = merged(client['own_rules'], action, version)
+                if own:
+                    rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(own), target))
+                for name in (self.planner.network_sets.name(client, action, version), owner['sets'].get((action, version))):
+                    if name:
+                        rules.append('%s daddr @%s goto %s' % (MATCH[version], name, target))
         default = None if client['default_action'] == 'direct' else client['upstream']
         rules.append('goto %s' % mark_chain_name('mark', default))
         return ['chain client-%s {' % client['name']] + ['  ' + rule for rule in rules] + ['}']
@@ -204,8 +187,15 @@ class Ruleset(object):
             return []
         return ['chain count {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']
 
+    def network_sets(self):
+        """The rule lists' networks, one interval set per combination of lists, action and family, declared in the
+        definition: replaced with the table, as the chains that match them."""
+        return ['set %s { type %s; flags interval; elements = %s; }' % (item['name'], SET_TYPES[item['version']],
+                                                                        anonymous(item['networks']))
+                for item in self.planner.network_sets.sets()]
+
     def definition(self):
-        lines = self.mark_chains()
+        lines = self.network_sets() + self.mark_chains()
         for client in self.planner.clients:
             lines += self.client_chain(client)
         return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.count_chain()

@@ -29,6 +29,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils import instances
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import calls, exporter, kept_clients, resolver, rule_lists, shadowed
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import TABLE_MARKER
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import nft_ruleset
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.network_sets import NetworkSets
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, check_inventory, server_networks
@@ -87,6 +88,7 @@ class Planner(object):
         self.listed = {}  # {a combination of rule lists: its enabled rules} (listed_rules)
         self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
         self.clients = self.plan_clients(checked['clients'])
+        self.network_sets = NetworkSets(self.prefix, self.clients, self.listed_rules, ACTIONS)
         self.counter_sets = self.plan_counter_sets()
 
     # Upstreams ----------------------------------------------------------------------------------
@@ -289,14 +291,18 @@ class Planner(object):
         return rules
 
     def sets(self):
-        """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), then the accounting sets; none with
-        the nftables backend, whose sets are in its table."""
+        """ipset_set's `sets`: the client sets (hash:ip, filled by the resolver), the rule lists' networks (hash:net,
+        as large as the lists), then the accounting sets; none with the nftables backend, whose sets are in its table."""
         if self.nftables:
             return []
         settings = self.settings
         planned = [dict(name=name, family='inet' if version == 4 else 'inet6', type='hash:ip',
                         timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
-                   for name, version in self.resolver_sets()] + self.counter_sets
+                   for name, version in self.resolver_sets()]
+        planned += [dict(name=item['name'], family='inet' if item['version'] == 4 else 'inet6', type='hash:net',
+                         maxelem=max(settings['set_maxelem'], len(item['networks'])), members=item['networks'])
+                    for item in self.network_sets.sets()]
+        planned += self.counter_sets
         repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)
         if repeated:
             self.errors.append('two planned sets have the same name: %s' % ', '.join(repeated))
@@ -321,13 +327,20 @@ class Planner(object):
         default = proxy if client['default_action'] == 'proxy' else direct
         rules = [dict(default, comment='%s %s by default' % (label, client['default_action']))]
         for action, target in (('proxy', proxy), ('direct', direct)):
-            for rule in client['rules']:
+            for rule in client['own_rules']:
                 if rule['type'] == 'ip' and rule['action'] == action:
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
                                       destination=rule['value']))
             for version, inet in FAMILIES:
+                if version not in client['families']:
+                    continue
+                # The networks of its rule lists: one set shared by the clients of the same lists.
+                name = self.network_sets.name(client, action, version)
+                if name:
+                    rules.append(dict(target, comment='%s %s listed networks' % (label, action), family=inet,
+                                      match_set=name, match_set_flags='dst'))
                 name = self.owners[client['owner']]['sets'].get((action, version))
-                if name and version in client['families']:
+                if name:
                     rules.append(dict(target, comment='%s %s domains' % (label, action), family=inet,
                                       match_set=name, match_set_flags='dst'))
         if self.settings['dns_redirect']:
@@ -662,7 +675,10 @@ def plan(checked, discovery):
     front, backs = (resolver.layout(checked['settings'], entries, list_counts(checked),
                                     in_place=resolver.numbered(found.get('backs') or {})) if present else (None, []))
     clients = [planner.client_summary(client) for client in planner.clients]
-    set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets] if table is None else
+    # The sets that fill (not the lists' networks: what the plan gives, sized to it).
+    listed = set(item['name'] for item in planner.network_sets.sets())
+    set_limits = ([dict(name=item['name'], maxelem=item['maxelem']) for item in sets if item['name'] not in listed]
+                  if table is None else
                   [dict(name=item['name'], maxelem=item['size']) for item in table['sets']])
     table_sets = set(item['name'] for item in table['sets']) if table else set()
     # Declarative (docs/contract.md 7): a removed domain's addresses leave the set; its other names refill as clients

@@ -134,17 +134,29 @@ def test_a_foreign_table_of_that_name_is_refused_before_anything_changes():
                       ' rename it, or keep wgsplit_backend iptables']
 
 
-def test_a_clients_own_networks_and_its_lists_are_two_interval_sets_the_lists_merged_once():
+def test_a_clients_own_networks_are_an_anonymous_interval_set_its_lists_a_named_one_shared():
     lists = [dict(name='nets', rules=[dict(type='ip', value='10.1.0.0/16', action='direct'),
                                       dict(type='ip', value='10.1.2.0/24', action='direct'), dict(type='ip', value='192.0.2.0/24')])]
     clients = [dict(name='alice', address='10.8.0.2', upstream='us', rule_sets=['nets'],
                     rules=[dict(type='ip', value='203.0.113.0/24'), dict(type='ip', value='10.1.3.0/24', action='direct')]),
-               dict(name='bob', address='10.8.0.3', upstream='us', rule_sets=['nets'])]
+               dict(name='bob', address='10.8.0.3', upstream='us', rule_sets=['nets', 'nets'])]
     result = nft_plan(clients=clients, rule_sets=lists, dns_redirect=False)
+    direct, proxy = network_set_names(result)
     assert chain(result, 'client-alice') == [
-        'ip daddr { 10.1.3.0/24 } goto mark-direct', 'ip daddr { 10.1.0.0/16 } goto mark-direct',
-        'ip daddr { 203.0.113.0/24 } goto mark-up-1', 'ip daddr { 192.0.2.0/24 } goto mark-up-1', 'goto mark-direct']
+        'ip daddr { 10.1.3.0/24 } goto mark-direct', 'ip daddr @%s goto mark-direct' % direct,
+        'ip daddr { 203.0.113.0/24 } goto mark-up-1', 'ip daddr @%s goto mark-up-1' % proxy, 'goto mark-direct']
     assert chain(result, 'client-bob') == [
-        'ip daddr { 10.1.0.0/16 } goto mark-direct', 'ip daddr { 192.0.2.0/24 } goto mark-up-1', 'goto mark-direct']
+        'ip daddr @%s goto mark-direct' % direct, 'ip daddr @%s goto mark-up-1' % proxy, 'goto mark-direct']
+    # The list's networks once in the table, merged (an interval set takes no overlap), whatever the clients.
+    assert [line for line in result['nftables']['definition'] if line.startswith('set ')] == [
+        'set %s { type ipv4_addr; flags interval; elements = { 10.1.0.0/16 }; }' % direct,
+        'set %s { type ipv4_addr; flags interval; elements = { 192.0.2.0/24 }; }' % proxy]
     # alice's own direct network lies inside the list's: a direct rule over direct, no warning (only proxy is checked).
     assert result['warnings'] == []
+
+
+def network_set_names(result):
+    """(direct, proxy) IPv4 network set names of a plan's table."""
+    names = sorted(line.split()[1] for line in result['nftables']['definition'] if line.startswith('set '))
+    assert [name[-2:] for name in names] == ['d4', 'p4'] and names[0][:-2] == names[1][:-2]
+    return names

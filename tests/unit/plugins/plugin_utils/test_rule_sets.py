@@ -152,10 +152,31 @@ def test_clients_with_the_same_lists_and_upstream_share_their_sets():
     assert len(netflix.split('/')[2].split(',')) == 2 + 1 + 1  # us (both families), eu, dave
 
 
-def test_list_ip_rules_go_to_the_clients_of_their_family_only():
+def test_list_networks_are_matched_in_a_set_of_the_clients_family_only():
     result = make([client('bob', '10.8.0.3', rule_sets=['streaming'])])
-    destinations = [rule.get('destination') for rule in chain(result, 'wgs-bob')['rules'] if rule.get('destination')]
-    assert destinations == ['203.0.113.0/24']
+    rules = chain(result, 'wgs-bob')['rules']
+    assert [rule.get('destination') for rule in rules if rule.get('destination')] == []
+    listed = [rule['match_set'] for rule in rules if rule.get('comment') == 'wgsplit bob proxy listed networks']
+    assert [(item['name'], item['type'], item['members']) for item in result['sets'] if item['type'] == 'hash:net'
+            and not item.get('counters')] == [(listed[0], 'hash:net', ['203.0.113.0/24'])]  # no IPv6 set: bob has none
+
+
+def test_clients_of_the_same_lists_share_one_network_set_whatever_their_number():
+    networks = [dict(type='ip', value='10.%d.%d.0/24' % (number // 256, number % 256)) for number in range(2000)]
+    lists = [dict(name='big', rules=networks + [dict(type='ip', value='172.16.0.0/12', action='direct')])]
+    clients = [client('c%d' % number, '10.8.0.%d' % (2 + number), rule_sets=['big'])
+               for number in range(250)]
+    result = make(clients, lists)
+    listed = [item for item in result['sets'] if item['type'] == 'hash:net' and not item.get('counters')]
+    # d4, p4, each once; the 2,000 /24s merged: 10.0.0.0/14, 10.4.0.0/15, ..., 10.7.192.0/20.
+    assert [item['members'] for item in listed] == [['172.16.0.0/12'], ['10.0.0.0/14', '10.4.0.0/15', '10.6.0.0/16',
+                                                                         '10.7.0.0/17', '10.7.128.0/18', '10.7.192.0/20']]
+    chains = [item for item in result['chains']['split_client'] if item['chain'].startswith('wgs-c')]
+    assert len(chains) == 250
+    assert all(len([rule for rule in item['rules'] if 'destination' in rule]) == 0 for item in chains)
+    assert set(rule['match_set'] for item in chains for rule in item['rules'] if 'listed' in rule.get('comment', '')) == set(
+        item['name'] for item in listed)
+    assert all(item['name'] not in [limit['name'] for limit in result['set_limits']] for item in listed)
 
 
 def test_the_resolver_records_each_file_lists_size_for_the_next_guard():
