@@ -60,6 +60,18 @@ def check_definition(lines):
         raise Invalid('the definition leaves %d brace(s) open' % depth)
 
 
+def defined_sets(lines):
+    """The names of the sets a (checked) definition declares at its top level: made again with its chains in each
+    transaction, their elements those it gives (a rule list's networks), not state kept between runs."""
+    names, depth = [], 0
+    for line in lines:
+        words = line.split()
+        if depth == 0 and len(words) >= 2 and words[0] == 'set':
+            names.append(words[1])
+        depth += line.count('{') - line.count('}')
+    return names
+
+
 def set_declaration(item, elements=False):
     """A set as the table holds it; with `elements`, the elements the caller gives too (the boot file)."""
     given = ' elements = { %s };' % ', '.join(item['elements']) if elements and item['elements'] else ''
@@ -199,6 +211,7 @@ class NftTable(StateModule):
         self.listing = None
         self.applied = None  # the transaction applied, as reported (carried addresses counted, not listed)
         self.carried = {}  # {set name: elements} read for carried_sets, those that fit the set made again
+        self.defined = []  # the sets the definition declares (defined_sets)
 
     def check(self):
         params = self.params
@@ -222,6 +235,10 @@ class NftTable(StateModule):
                 check_definition(params[option] or [])
             except Invalid as error:
                 self.module.fail_json(msg='%s: %s' % (option, error))
+        self.defined = defined_sets(params['definition'] or [])
+        twice = sorted(set(self.defined) & set(names))
+        if twice:
+            self.module.fail_json(msg='sets declared both in sets and in the definition: %s' % ', '.join(twice))
         for item in params['sets'] or []:
             if item['elements'] is not None:
                 try:
@@ -252,7 +269,8 @@ class NftTable(StateModule):
         objects = listed_objects(self.listing)
         in_step = read_text(self.path('.listing')) == self.listing
         managed = [item['name'] for item in self.params['sets'] if item['elements'] is not None and item['name'] in objects['set']]
-        sets = dict((name, listed_set(lines)) for name, lines in objects['set'].items())
+        # The definition's own sets are its part of the listing (drift: the listing kept beside the boot file).
+        sets = dict((name, listed_set(lines)) for name, lines in objects['set'].items() if name not in self.defined)
         carried = carried_sets(self.params['sets'], sets, self.params['flush']) if self.params['definition'] is not None else []
         # One listing of the table for them all (an upgrade makes every set again: one call, not one per set).
         listed = listed_elements(self.cmd.run(['nft', '-j', 'list', 'table', 'inet', self.table])[1], carried) if carried else {}
@@ -307,7 +325,7 @@ class NftTable(StateModule):
             lines += ['delete map %s %s' % (table, name) for name in objects['map']]
             lines += ['delete chain %s %s' % (table, name) for name in objects['chain']]
             lines += ['delete set %s %s' % (table, name) for name in objects['set']
-                      if current['sets'].get(name) != wanted['sets'].get(name)]
+                      if name in self.defined or current['sets'].get(name) != wanted['sets'].get(name)]
             lines += ['table %s {' % table] + ['\t' + set_declaration(item) for item in self.params['sets']]
             lines += ['\t' + line for line in self.params['definition']] + ['}']
             for name, elements in sorted(wanted['elements'].items()):

@@ -540,17 +540,22 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     listed = tmp_path / 'eu-list.txt'
     # More than 100 domains: the list's sets get a back resolver of their own (one catch-all line).
     fillers = ''.join('filler-%d.test\n' % number for number in range(120))
-    listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n' + fillers)
+    # Networks too: plain.test's addresses, in one set per family shared by the clients of the list.
+    listed.write_text('# proxied through eu for whoever references the list\nproxied.test\n172.30.0.28/31\n'
+                      'fd00:30::28/127\n' + fillers)
     sharers = {'bob': dict(default_action='direct', rules=[], rule_sets=['eu-list']),
                'carol': dict(rules=[], rule_sets=['eu-list'])}
     sharing = inventory(wgsplit_rule_sets=[dict(name='eu-list', file=str(listed))], wgsplit_clients=sharers)
     applied(tmp_path, sharing)
     assert seen('bob', 'proxied.test') == EU and seen('carol', 'proxied.test') == EU
     assert seen('bob', 'proxied.test', ip=6) is None  # eu has no IPv6: refused, not leaked
-    assert seen('carol', 'shared.test') == DIRECT and seen('bob', 'plain.test') == DIRECT
+    assert seen('carol', 'shared.test') == DIRECT and seen('bob', 'direct.test') == DIRECT
+    assert seen('bob', 'plain.test') == EU and seen('carol', 'plain.test') == EU
+    assert seen('bob', 'plain.test', ip=6) is None  # a listed IPv6 network through eu, which has no IPv6: refused
     sets = set_names(host('gateway'))
     assert not [name for name in sets if name.startswith(('wgs-bob-', 'wgs-carol-'))], sets
     assert len([name for name in sets if re.fullmatch(r'wgs-L[0-9a-f]{8}-p[46]', name)]) == 2, sets  # bob has IPv6
+    assert len([name for name in sets if re.fullmatch(r'wgs-N[0-9a-f]{8}-p[46]', name)]) == 2, sets  # the networks
     gateway = host('gateway')
     backs = gateway.check_output('grep -lE "^(ipset=/#/wgs-L|nftset=/#/[46]#inet#wgsplit#wgs-L)" '
                                  '/etc/wgsplit/resolver/back-*.conf').split()
@@ -576,6 +581,8 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     applied(tmp_path)
     assert len(running_backs()) == 1 and gateway.check_output('ls /etc/wgsplit/resolver/').split() == ['back-%d.conf' % (
         running_backs()[0]), 'dnsmasq.conf']
+    assert not [name for name in set_names(gateway) if name.startswith(('wgs-L', 'wgs-N'))]
+    assert seen('bob', 'plain.test') == EU  # bob's default (proxy through eu), the list gone
     gateway.run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
     assert seen('alice', 'proxied.test') == US
 

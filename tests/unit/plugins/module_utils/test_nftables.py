@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
-    DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, listed_elements, listed_objects,
+    DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, defined_sets, listed_elements, listed_objects,
     listed_set, normalized_listing, set_elements, table_owned)
 
 LISTING = '''table inet wgsplit {
@@ -248,3 +248,27 @@ def test_the_listing_is_compared_in_one_order_whatever_order_the_sets_were_made_
     assert reordered != LISTING and normalized_listing(reordered) == normalized_listing(LISTING)
     assert normalized_listing(LISTING.replace('size 65536', 'size 1024', 1)) != normalized_listing(LISTING)
     assert listed_objects(normalized_listing(LISTING)) == listed_objects(LISTING)
+
+
+def test_the_sets_a_definition_declares_are_made_again_with_it_and_not_kept_state():
+    definition = ['set listed-p4 { type ipv4_addr; flags interval; elements = { 192.0.2.0/24 }; }',
+                  'set listed-p6 {', '  type ipv6_addr; flags interval', '}',
+                  'chain c {', '  meta mark set 0x1', '  ip daddr @listed-p4 accept', '}']
+    assert defined_sets(definition) == ['listed-p4', 'listed-p6']
+    state_module = table(sets=[item('wgs-alice-p4')], definition=definition)
+    state_module.check()
+    listed = dict(CURRENT['sets'], **{'listed-p4': ('ipv4_addr', None, False, False)})
+    state_module.listing = LISTING.replace('\tchain mark-direct', '\tset listed-p4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n'
+                                           '\t}\n\n\tchain mark-direct')
+    lines = state_module.transaction(dict(CURRENT, sets=listed), state_module.want(CURRENT)).splitlines()
+    assert 'delete set inet wgsplit listed-p4' in lines  # its elements are those of the definition, not the old ones
+    assert 'delete set inet wgsplit wgs-alice-p4' not in lines
+
+
+def test_a_set_in_both_the_definition_and_sets_is_refused():
+    state_module = table(sets=[item('listed-p4')], definition=['set listed-p4 { type ipv4_addr; }'])
+    state_module.module.fail_json = mock.Mock(side_effect=SystemExit)
+    with pytest.raises(SystemExit):
+        state_module.check()
+    assert state_module.module.fail_json.call_args == mock.call(
+        msg='sets declared both in sets and in the definition: listed-p4')
