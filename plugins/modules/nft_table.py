@@ -38,7 +38,7 @@ options:
       - Lines cannot leave the table (a brace that closes it), include files, define variables, hold comments,
         or quote anything but names.
       - A set declared here (C(set NAME { type ipv4_addr; flags interval; elements = { ... }; })) is part of the
-        definition: made again with the chains in each transaction that changes the table, with exactly the elements
+        definition, made again with the chains in each transaction that changes the table, with exactly the elements
         written here. Its name cannot also be in I(sets).
     type: list
     elements: str

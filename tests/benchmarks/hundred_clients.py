@@ -8,6 +8,7 @@ Run as root:
     python3 tests/benchmarks/hundred_clients.py [--clients N]
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -63,10 +64,10 @@ def run(netns, playbook, inventory_file, variables, env):
     return elapsed, changed, tasks
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--clients', type=int, default=100)
-    count = parser.parse_args().clients
+@contextlib.contextmanager
+def gateway_namespace():
+    """A throwaway network namespace with a veth wg0 standing in for the WireGuard server (10.8.0.1/16, fdcc::1/112),
+    and a function that applies the split_client role there to an inventory: (seconds, changed, tasks)."""
     netns = 'wgsplit-bench-%s' % uuid.uuid4().hex[:8]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_TREE, ANSIBLE_PYTHON_INTERPRETER=sys.executable,
                ANSIBLE_NOCOLOR='1')
@@ -80,21 +81,29 @@ def main():
             inventory_file = os.path.join(work, 'inventory.json')
             with open(playbook, 'w') as out:
                 out.write(PLAYBOOK.format(inventory_file=inventory_file))
-            first = run(netns, playbook, inventory_file, inventory(count), env)
-            sets = subprocess.run(['ip', 'netns', 'exec', netns, 'ipset', 'list', '-n'], check=True,
-                                  stdout=subprocess.PIPE, text=True).stdout.split()
-            rules = sum(len([line for line in subprocess.run(['ip', 'netns', 'exec', netns, tool, '-t', 'mangle'],
-                                                             check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
-                             if line.startswith(('-A WGSPLIT', '-A wgs-'))])
-                        for tool in ('iptables-save', 'ip6tables-save'))
-            second = run(netns, playbook, inventory_file, inventory(count), env)
-            change = run(netns, playbook, inventory_file, inventory(count, extra_rule=True), env)
-            removal = run(netns, playbook, inventory_file, dict(inventory(count), wgsplit_state='absent'), env)
-            run(netns, playbook, inventory_file, inventory(5), env)
-            few = run(netns, playbook, inventory_file, inventory(5), env)
-            run(netns, playbook, inventory_file, dict(inventory(5), wgsplit_state='absent'), env)
+            yield netns, lambda variables: run(netns, playbook, inventory_file, variables, env)
     finally:
         subprocess.run(['ip', 'netns', 'delete', netns], check=False)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--clients', type=int, default=100)
+    count = parser.parse_args().clients
+    with gateway_namespace() as (netns, apply):
+        first = apply(inventory(count))
+        sets = subprocess.run(['ip', 'netns', 'exec', netns, 'ipset', 'list', '-n'], check=True,
+                              stdout=subprocess.PIPE, text=True).stdout.split()
+        rules = sum(len([line for line in subprocess.run(['ip', 'netns', 'exec', netns, tool, '-t', 'mangle'],
+                                                         check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
+                         if line.startswith(('-A WGSPLIT', '-A wgs-'))])
+                    for tool in ('iptables-save', 'ip6tables-save'))
+        second = apply(inventory(count))
+        change = apply(inventory(count, extra_rule=True))
+        removal = apply(dict(inventory(count), wgsplit_state='absent'))
+        apply(inventory(5))
+        few = apply(inventory(5))
+        apply(dict(inventory(5), wgsplit_state='absent'))
     print('%d dual-stack clients, 4 upstreams: %d ipsets of the kernel\'s 256, %d mangle rules (a client chain each)'
           % (count, len(sets), rules))
     print('%-40s %8s %8s' % ('split_client role run', 'seconds', 'changed'))
