@@ -343,8 +343,8 @@ class NftTable(StateModule):
     def apply(self, current, wanted):
         # What the resolver learned into a set emptied or dropped here goes with it: the boot restore must not
         # put it back (the restore script's save takes the same lock). A set made again keeps its elements
-        # (carried) but its save goes too: a save of the old declaration no longer loads into it (the timer
-        # saves the new one within minutes).
+        # (carried) but its save goes too: it declares the set as it was, against the boot file's declaration (the
+        # timer saves the new one within minutes).
         gone = set(current.get('filled', []))
         gone.update(name for name, declaration in current.get('sets', {}).items()
                     if declaration != wanted.get('sets', {}).get(name))

@@ -54,6 +54,7 @@ class Lists(object):
         self.direct = Directs(values(rules, 'direct'))
         self.proxy = values(rules, 'proxy')
         self.found = None
+        self.by_families = {}  # {families: (their pairs in order, the proxy networks of those)}
 
     def pairs(self):
         if self.found is None:
@@ -65,18 +66,28 @@ class Lists(object):
                         self.found.append((full(text), holder))
         return self.found
 
+    def held(self, families):
+        """(pairs of those families in order, their proxy networks), once per set of families: clients with rules of
+        their own each ask, and a list may hold 100,000 such pairs."""
+        key = tuple(sorted(families))
+        if key not in self.by_families:
+            pairs = sorted(set(pair for pair in self.pairs() if (6 if ':' in pair[0] else 4) in families))
+            self.by_families[key] = (pairs, set(proxy for proxy, _holder in pairs))
+        return self.by_families[key]
+
 
 def shadowed(lists, own, families):
     """[(proxy network, the direct network that holds it)] (text, in order) of a client: `lists` (its rule lists'
     Lists), `own` (its own rules), `families` (those of its addresses)."""
     own_direct = Directs(values(own, 'direct'))
-    held = dict((proxy, holder) for proxy, holder in lists.pairs() if (6 if ':' in proxy else 4) in families)
+    listed, proxies = lists.held(families)
+    extra = {}
     for text in values(own, 'proxy'):
         network = ipaddress.ip_network(text)
         holder = lists.direct.holder(network) or own_direct.holder(network)
-        if holder and network.version in families:
-            held.setdefault(full(text), holder)
-    return sorted(held.items())
+        if holder and network.version in families and full(text) not in proxies:
+            extra.setdefault(full(text), holder)
+    return sorted(listed + list(extra.items())) if extra else listed
 
 
 def warning(clients, pairs):
