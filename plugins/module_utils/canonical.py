@@ -30,6 +30,8 @@ INTERFACE_NAME = re.compile(r'[A-Za-z0-9_.=][A-Za-z0-9_.=+-]{0,14}')
 # Chain and set names: iptables refuses a chain name that starts with '-' (it would read an option).
 CHAIN_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_-]{0,27}')
 BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+# An IPv4 network written as ipaddress prints it (no leading zero, a prefix length or none): most lines of a list.
+IPV4_NETWORK = re.compile(r'((?:(?:0|[1-9][0-9]{0,2})\.){3}(?:0|[1-9][0-9]{0,2}))(?:/(0|[1-9][0-9]?))?')
 SET_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,30}')
 HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
 PORT = re.compile(r'[1-9][0-9]{0,4}')
@@ -142,11 +144,27 @@ def interface_address(value):
     return _parsed(ipaddress.ip_interface, value, 'not an address with an optional /prefix')
 
 
+def ipv4_network_text(text):
+    """What ipaddress prints of `text` when it is an IPv4 network written as ipaddress prints it, else None (then
+    ipaddress decides). Integer checks, no objects: three lists of 100,000 networks took ipaddress 5 s."""
+    match = IPV4_NETWORK.fullmatch(text)
+    if not match:
+        return None
+    octets = [int(part) for part in match.group(1).split('.')]
+    length = int(match.group(2)) if match.group(2) else 32
+    if max(octets) > 255 or length > 32:
+        return None
+    value = octets[0] << 24 | octets[1] << 16 | octets[2] << 8 | octets[3]
+    if value & ((1 << (32 - length)) - 1):
+        return None  # host bits set: ipaddress says so (or masks them)
+    return '%s/%d' % (match.group(1), length)
+
+
 @functools.lru_cache(maxsize=65536)
 def _network_text(text, strict):
     """What ipaddress prints of the network `text`, remembered: a plan names the same networks for many clients,
     and the modules parse each rule's on every reading (a refused text raises every time)."""
-    return str(ipaddress.ip_network(text, strict=strict))
+    return ipv4_network_text(text) or str(ipaddress.ip_network(text, strict=strict))
 
 
 def network(value, strict=True):

@@ -116,7 +116,7 @@ def restore_script(name, current, wanted, hashsize, referenced):
     if current is None:
         lines.append(create_line(name, wanted, hashsize))
         lines += ['add %s %s' % (name, member) for member in wanted['members']]
-    elif redefined(current, wanted):
+    elif rebuilt(current, wanted):
         if current['family'] != wanted['family'] and not referenced:
             # The kernel cannot swap sets of different families; nothing uses this one.
             lines += ['destroy %s' % name, create_line(name, wanted, hashsize)]
@@ -136,6 +136,17 @@ def restore_script(name, current, wanted, hashsize, referenced):
 def redefined(current, wanted):
     """Whether a set's type, family or defining options change (then it is rebuilt, not edited in place)."""
     return any(current[key] != wanted[key] for key in ('type', 'family') + DEFINING_OPTIONS)
+
+
+def rebuilt(current, wanted):
+    """Whether the set is built anew beside it and swapped in (one step for the packets): its definition changes,
+    or members are both removed and added. Networks merged or split (10.0.0.0/24 giving way to 10.0.0.0/23) edited
+    in place would leave an address that both cover matched by neither between the delete and the add, and a run
+    stopped there would keep it so. Not a set that counts: its members' counters would start again."""
+    if redefined(current, wanted):
+        return True
+    missing, extra = list_delta(current['members'], wanted['members'])
+    return bool(missing and extra) and not wanted['counters']
 
 
 def swap_name(name):
@@ -231,7 +242,7 @@ class IpsetSet(StateModule):
         return members
 
     def check_swap_name_free(self, name, current, wanted):
-        if not redefined(current, wanted):
+        if not rebuilt(current, wanted):
             return
         spare = swap_name(name)
         if self.cmd.run(['ipset', 'list', '-n', spare], check=False)[0] == 0:
@@ -281,7 +292,7 @@ class IpsetSet(StateModule):
         current_members = current['members'] if current else []
         wanted_members = wanted['members'] if wanted else []
         added, removed = list_delta(current_members, wanted_members)
-        recreated = bool(current and wanted and redefined(current, wanted))
+        recreated = bool(current and wanted and rebuilt(current, wanted))
         return dict(state='present' if wanted else 'absent', added=added, removed=removed, recreated=recreated,
                     member_count=len(wanted_members))
 

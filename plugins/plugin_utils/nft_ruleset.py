@@ -75,7 +75,7 @@ class Ruleset(object):
             for version in client['families']:
                 # Its own networks (an anonymous interval set), its lists' (a named one, shared by the clients of the
                 # same lists), its domains' addresses (the resolver's set).
-                own = merged(client['own_rules'], action, version)
+                own = merged(client['rules'], action, version)
                 if own:
                     rules.append('%s daddr %s goto %s' % (MATCH[version], anonymous(own), target))
                 for name in (self.planner.network_sets.name(client, action, version), owner['sets'].get((action, version))):

@@ -50,6 +50,18 @@ COUNTERS = (('sent', 'upstream', 'sent-up', 'hash:net,iface', 'src,dst'),
             ('received', 'direct', 'recv-direct', 'hash:net', 'dst'))
 
 
+def summed(rules, base=None):
+    """({action: domains}, {rule type: count}) of `rules` added to `base` (such a pair, not changed): a client's own
+    rules to its lists' (counted once per combination of lists and families: lists of 100,000 entries are shared by
+    hundreds of clients, whose own rules are few)."""
+    domains, counts = base or (dict((action, set()) for action in ACTIONS), dict(domain=0, ip=0))
+    own = [rule for rule in rules if rule['type'] == 'domain']
+    if own:
+        domains = dict((action, domains[action] | set(rule['value'] for rule in own if rule['action'] == action))
+                       for action in ACTIONS)
+    return domains, dict(domain=counts['domain'] + len(own), ip=counts['ip'] + len(rules) - len(own))
+
+
 def upstream_interface(upstream_id):
     return '%s%d' % (INTERFACE_PREFIX, upstream_id)
 
@@ -168,6 +180,7 @@ class Planner(object):
         planned = []
         owners = {}
         lists = {}  # {a combination of rule lists: its shadowed.Lists}
+        listed = {}  # {(a combination of rule lists, families): its domains per action, its rules counted per type}
         dead = {}  # {what decides a client's shadowed proxy networks: (those networks, the clients' names)}
         for client in clients:
             upstream = upstreams.get(client['upstream'])
@@ -179,26 +192,24 @@ class Planner(object):
                 continue
             families = sorted(set(family(address) for address in client['address']))
             own = [rule for rule in client['rules'] if rule['enabled']]
-            listed = [rule for rule in self.listed_rules(client['rule_sets'])
-                      if rule['type'] == 'domain' or family(rule['value']) in families]
-            rules = own + listed
             combination = tuple(client['rule_sets'])
+            if (combination, tuple(families)) not in listed:
+                listed[(combination, tuple(families))] = summed(
+                    [rule for rule in self.listed_rules(combination) if rule['type'] == 'domain' or family(rule['value']) in families])
+            domains, counts = summed(own, listed[(combination, tuple(families))])
             if combination not in lists:
                 lists[combination] = shadowed.Lists(self.listed_rules(combination))
             same = (combination, tuple(families), tuple((rule['value'], rule['action']) for rule in own if rule['type'] == 'ip'))
             if same not in dead:
                 dead[same] = (shadowed.shadowed(lists[combination], own, families), [])
             dead[same][1].append(client['name'])
-            domains = dict((action, set(rule['value'] for rule in rules
-                                        if rule['type'] == 'domain' and rule['action'] == action))
-                           for action in ACTIONS)
             key = self.owner_key(client, upstream, own)
             if key not in owners:
                 owners[key] = len(self.owners)
                 self.owners.append(dict(base=self.owner_name(client, key), upstream=upstream, domains=domains,
                                         families=set()))
             self.owners[owners[key]]['families'].update(families)
-            planned.append(dict(client, upstream=upstream, rules=rules, own_rules=own, families=families, owner=owners[key],
+            planned.append(dict(client, upstream=upstream, rules=own, rule_counts=counts, families=families, owner=owners[key],
                                 chain=self.prefix + client['name']))
         self.warnings += [shadowed.warning(names, pairs) for pairs, names in dead.values() if pairs]
         for owner in self.owners:
@@ -238,7 +249,7 @@ class Planner(object):
         return dict(name=client['name'], upstream=client['upstream']['name'], address=client['address'],
                     rule_sets=client['rule_sets'], sets=sorted(name for (_action, version), name in owner['sets'].items()
                                                                if version in client['families']),
-                    rules=dict((kind, sum(1 for rule in client['rules'] if rule['type'] == kind)) for kind in ('domain', 'ip')),
+                    rules=client['rule_counts'],
                     counters=self.client_counters(client) if self.counter_sets else [])
 
     # Accounting ---------------------------------------------------------------------------------
@@ -327,7 +338,7 @@ class Planner(object):
         default = proxy if client['default_action'] == 'proxy' else direct
         rules = [dict(default, comment='%s %s by default' % (label, client['default_action']))]
         for action, target in (('proxy', proxy), ('direct', direct)):
-            for rule in client['own_rules']:
+            for rule in client['rules']:
                 if rule['type'] == 'ip' and rule['action'] == action:
                     rules.append(dict(target, comment='%s %s %s' % (label, action, rule['value']),
                                       destination=rule['value']))

@@ -13,7 +13,7 @@ import os
 import re
 import stat
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, family, ipv4_network_text
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 COUNT_LINE = re.compile(r'^# wgsplit rule set ([a-z0-9_-]{1,32}): ([0-9]{1,9}) entries$')
@@ -51,10 +51,8 @@ def broad_entry(kind, value):
     one way; an inventory rule can still say it."""
     if kind == 'domain' and '.' not in value:
         return 'a top-level domain alone is not taken from a list'
-    if kind == 'ip':
-        network = ipaddress.ip_network(value)
-        if network.prefixlen < (8 if network.version == 4 else 16):
-            return 'a network this large is not taken from a list'
+    if kind == 'ip' and int(value.rpartition('/')[2]) < (16 if family(value) == 6 else 8):  # canonical: with its length
+        return 'a network this large is not taken from a list'
     return None
 
 
@@ -67,6 +65,8 @@ def cut_short(text):
 
 def entry_type(entry):
     """'ip' for an address or network, else 'domain' (each is then parsed by its rule type's parser)."""
+    if ipv4_network_text(entry):
+        return 'ip'
     try:
         ipaddress.ip_network(entry, strict=False)
     except ValueError:

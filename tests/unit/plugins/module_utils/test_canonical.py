@@ -1,5 +1,8 @@
 """canonical: every value parsed once and written back in the form the parser prints; hostile text refused."""
+import ipaddress
+
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import canonical
 
@@ -89,3 +92,19 @@ def test_a_refusal_keeps_its_hint_apart_from_its_reason():
     with pytest.raises(canonical.Invalid) as refused:
         canonical.network('10.20.30.400/24')
     assert refused.value.reason == str(refused.value) == 'not an IPv4 or IPv6 network'
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='0123456789./', max_size=20) | st.builds(
+    lambda octets, length: '.'.join(str(octet) for octet in octets) + ('' if length is None else '/%d' % length),
+    st.lists(st.integers(0, 300), min_size=4, max_size=4), st.none() | st.integers(0, 40)))
+def test_the_ipv4_fast_path_says_what_ipaddress_says_or_leaves_it_to_ipaddress(text):
+    fast = canonical.ipv4_network_text(text)
+    try:
+        printed = str(ipaddress.ip_network(text))
+    except ValueError:
+        printed = None
+    if fast is not None:
+        assert fast == printed
+    if printed in (text, text + '/32'):
+        assert fast == printed  # written as ipaddress prints it: the fast path takes it

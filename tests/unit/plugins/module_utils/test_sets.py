@@ -72,8 +72,20 @@ def definition(members, maxelem=65536, set_type='hash:net', family='inet', count
     return dict(type=set_type, family=family, maxelem=maxelem, timeout=None, counters=counters, members=members)
 
 
-def test_restore_script_changes_members_in_place():
-    lines = sets.restore_script('s', definition(['a', 'b']), definition(['b', 'c']), None, True)
+def test_restore_script_changes_members_in_place_when_they_only_come_or_only_go():
+    assert sets.restore_script('s', definition(['a', 'b']), definition(['a', 'b', 'c']), None, True) == ['add s c']
+    assert sets.restore_script('s', definition(['a', 'b']), definition(['b']), None, True) == ['del s a']
+
+
+def test_restore_script_swaps_in_members_that_replace_others():
+    # 10.0.0.0/24 merged into 10.0.0.0/23: deleted, then added in place, 10.0.0.1 would be in neither for a while.
+    lines = sets.restore_script('s', definition(['10.0.0.0/24']), definition(['10.0.0.0/23']), None, True)
+    assert lines == ['create s.swap hash:net family inet maxelem 65536', 'add s.swap 10.0.0.0/23', 'swap s.swap s',
+                     'destroy s.swap']
+
+
+def test_restore_script_edits_a_counting_set_in_place_so_its_other_counters_keep_counting():
+    lines = sets.restore_script('s', definition(['a', 'b'], counters=True), definition(['b', 'c'], counters=True), None, True)
     assert lines == ['del s a', 'add s c']
 
 

@@ -126,3 +126,19 @@ def test_clients_of_the_same_lists_match_the_same_network_sets(inventory):
                     if 'destination' in rule and item['chain'].startswith('wgs-c')]
     assert all(ipaddress.ip_network(value) in [ipaddress.ip_network(network) for network in own]
                for value in destinations)
+
+
+HOST = st.builds(lambda number: str(ipaddress.ip_address(198 << 24 | 18 << 16 | number)), st.integers(0, 2 ** 17 - 1))
+WHOLE = st.sampled_from(['0.0.0.0/1', '128.0.0.0/1', '::/1', '8000::/1'])  # inventory rules may be this wide
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(RULE, rules(st.one_of(HOST, WHOLE))), max_size=12), st.sampled_from([4, 6]),
+       st.sampled_from(['proxy', 'direct']))
+def test_merged_networks_are_what_ipaddress_collapses(rules, version, action):
+    from ansible_collections.wgsplit.gateway.plugins.plugin_utils.network_sets import merged
+    wanted = [ipaddress.ip_network(rule['value']) for rule in rules
+              if rule['action'] == action and ipaddress.ip_network(rule['value']).version == version]
+    collapsed = [str(half) for network in ipaddress.collapse_addresses(wanted)
+                 for half in (network.subnets() if network.prefixlen == 0 else [network])]  # hash:net takes no /0
+    assert merged(rules, action, version) == collapsed
