@@ -125,6 +125,8 @@ if [ "${1:-}" = save ]; then
   done
   for f in "$dir"/ipset/*.save; do
     [ -e "$f" ] || continue
+    # Members the plan gives (a rule list's networks) are in the boot file already; counted ones keep their counts.
+    grep -q '^add ' "$f" && ! grep -q '^create .* counters' "$f" && continue
     name=${f##*/}
     ipset save "${name%.save}" 2>/dev/null | grep '^add ' > "$dir/learned/.$name" || true
     mv "$dir/learned/.$name" "$dir/learned/$name" || status=1

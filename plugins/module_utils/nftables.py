@@ -67,8 +67,9 @@ def defined_sets(lines):
     for line in lines:
         words = line.split()
         if depth == 0 and len(words) >= 2 and words[0] == 'set':
-            names.append(words[1])
-        depth += line.count('{') - line.count('}')
+            names.append(words[1].strip('"'))
+        bare = QUOTED.sub(' ', line)  # braces count outside quotes only, as check_definition counts them
+        depth += bare.count('{') - bare.count('}')
     return names
 
 

@@ -74,6 +74,7 @@ class NetworkSets(object):
 
     def __init__(self, prefix, clients, listed_rules, actions):
         self.found = {}
+        self.errors = []  # two combinations whose digests meet (lists named to that end): refused, either backend
         self.used = set()  # (lists, family) of the clients: a family no client of the lists has gets no set
         for client in clients:
             lists = combination(client)
@@ -84,9 +85,13 @@ class NetworkSets(object):
             for rule in listed_rules(lists):  # one pass over the lists, whatever the families and actions
                 if rule['type'] == 'ip':
                     texts[(rule['action'], family(rule['value']))].append(rule['value'])
+            named = dict((item['name'], key[0]) for key, item in self.found.items())
             for (action, version), found in texts.items():
-                self.found[(lists, action, version)] = dict(name=set_name(prefix, lists, action, version), version=version,
-                                                            networks=merged_texts(found, version))
+                name = set_name(prefix, lists, action, version)
+                if name in named:
+                    self.errors.append('rule lists %s and %s would share the set %s: rename one of the lists'
+                                       % ('+'.join(named[name]), '+'.join(lists), name))
+                self.found[(lists, action, version)] = dict(name=name, version=version, networks=merged_texts(found, version))
 
     def name(self, client, action, version):
         """The set a client's chain matches for its lists' networks with `action` in a family, or None (none listed)."""

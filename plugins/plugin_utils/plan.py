@@ -50,6 +50,14 @@ COUNTERS = (('sent', 'upstream', 'sent-up', 'hash:net,iface', 'src,dst'),
             ('received', 'direct', 'recv-direct', 'hash:net', 'dst'))
 
 
+def fitting(maxelem, count):
+    """A list set's maxelem: wgsplit_set_maxelem, or the next power of two that holds its networks (a list that grows
+    by a few lines keeps its set; a new maxelem rebuilds it)."""
+    while maxelem < count:
+        maxelem *= 2
+    return maxelem
+
+
 def summed(rules, base=None):
     """({action: domains}, {rule type: count}) of `rules` added to `base` (such a pair, not changed): a client's own
     rules to its lists' (counted once per combination of lists and families: lists of 100,000 entries are shared by
@@ -101,6 +109,7 @@ class Planner(object):
         self.owners = []  # who owns sets: one client, or the clients that share lists (plan_clients)
         self.clients = self.plan_clients(checked['clients'])
         self.network_sets = NetworkSets(self.prefix, self.clients, self.listed_rules, ACTIONS)
+        self.errors += self.network_sets.errors
         self.counter_sets = self.plan_counter_sets()
 
     # Upstreams ----------------------------------------------------------------------------------
@@ -311,7 +320,7 @@ class Planner(object):
                         timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
                    for name, version in self.resolver_sets()]
         planned += [dict(name=item['name'], family='inet' if item['version'] == 4 else 'inet6', type='hash:net',
-                         maxelem=max(settings['set_maxelem'], len(item['networks'])), members=item['networks'])
+                         maxelem=fitting(settings['set_maxelem'], len(item['networks'])), members=item['networks'])
                     for item in self.network_sets.sets()]
         planned += self.counter_sets
         repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)

@@ -235,6 +235,9 @@ def test_save_writes_what_the_collections_sets_hold_and_nothing_else(booted, tmp
     files, boot, run = booted
     files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
     files['learned/wgs-removed-p4.save'] = 'add wgs-removed-p4 203.0.113.9 timeout 50\n'
+    # A rule list's networks: given by the plan, in their boot file already; not saved again every few minutes.
+    files['ipset/wgs-N1234abcd-p4.save'] = ('create wgs-N1234abcd-p4 hash:net family inet hashsize 1024 maxelem 65536\n'
+                                            'add wgs-N1234abcd-p4 198.51.100.0/24\n')
     boot()
     for argv in (['ipset', 'add', 'wgs-alice-p4', '203.0.113.7'], ['ipset', 'create', 'foreign', 'hash:ip'],
                  ['ipset', 'add', 'foreign', '192.0.2.1']):

@@ -255,6 +255,9 @@ def test_the_sets_a_definition_declares_are_made_again_with_it_and_not_kept_stat
                   'set listed-p6 {', '  type ipv6_addr; flags interval', '}',
                   'chain c {', '  meta mark set 0x1', '  ip daddr @listed-p4 accept', '}']
     assert defined_sets(definition) == ['listed-p4', 'listed-p6']
+    # A checked definition quotes names only (no brace inside quotes: check_definition refuses it).
+    assert defined_sets(['set "quoted" { type ipv4_addr; comment "a b"; }', 'set after { type ipv4_addr; }']) == [
+        'quoted', 'after']
     state_module = table(sets=[item('wgs-alice-p4')], definition=definition)
     state_module.check()
     listed = dict(CURRENT['sets'], **{'listed-p4': ('ipv4_addr', None, False, False)})

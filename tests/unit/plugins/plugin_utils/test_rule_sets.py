@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils import network_sets, plan as plan_module
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
 from test_plan import DISCOVERY, SERVER, UPSTREAMS, chain, discovered
@@ -227,3 +228,16 @@ def test_a_shared_set_never_takes_a_client_sets_name():
                    client(lookalike, '10.8.0.3', rules=[dict(type='domain', value='bank.example', action='direct')])])
     names = [item['name'] for item in result['sets'] if item['type'] == 'hash:ip']
     assert len(names) == len(set(names)) and 'wgs-%s-d4' % lookalike in names
+
+
+def test_a_list_set_larger_than_set_maxelem_gets_the_next_power_of_two_so_a_few_more_lines_keep_it():
+    assert plan_module.fitting(65536, 100) == 65536
+    assert plan_module.fitting(65536, 70000) == plan_module.fitting(65536, 70100) == 131072
+
+
+def test_two_combinations_of_lists_whose_set_names_meet_are_refused(monkeypatch):
+    monkeypatch.setattr(network_sets, 'set_name', lambda prefix, lists, action, version: 'wgs-Nsame-%s%d' % (action[0], version))
+    lists = [dict(name='a', rules=[dict(type='ip', value='192.0.2.0/24')]), dict(name='b', rules=[dict(type='ip', value='198.51.100.0/24')])]
+    result = checked([client('bob', '10.8.0.3', rule_sets=['a']), client('carol', '10.8.0.4', rule_sets=['b'])], lists)
+    errors = plan(result, DISCOVERY)['errors']
+    assert 'rule lists a and b would share the set wgs-Nsame-p4: rename one of the lists' in errors
