@@ -16,8 +16,10 @@ description:
     (I(names)), and, optionally, makes their members exactly a given list or adds a list to what is there.
   - State is read from C(ipset save); members are added and deleted in place in one C(ipset restore)
     transaction, so rules and resolvers that use the set never see it missing or empty.
-  - When the type or the options of an existing set must change, a filled replacement is built
-    under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while used.
+  - When the type or the options of an existing set must change, or members both come and go (a network merged
+    into a larger one: deleted, then added in place, its addresses would match neither for a moment), a filled
+    replacement is built under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while
+    used. A set with I(counters) keeps its members edited in place, so the others keep counting.
   - With I(persist=true) the set (and the members this module manages) is written to
     C(/etc/wgsplit/ipset/NAME.save), which C(wgsplit-restore.service) loads at boot.
   - Members that others add (a resolver) are saved by C(wgsplit-learned.timer) every five minutes and at
@@ -189,7 +191,7 @@ removed:
   elements: str
   sample: [198.51.100.9]
 recreated:
-  description: Whether the set was rebuilt and swapped in because its type or options changed.
+  description: Whether the set was rebuilt and swapped in (its type or options changed, or members both came and went).
   returned: always
   type: bool
 member_count:
