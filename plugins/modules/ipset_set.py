@@ -17,7 +17,7 @@ description:
   - State is read from C(ipset save); members are added and deleted in place in one C(ipset restore)
     transaction, so rules and resolvers that use the set never see it missing or empty.
   - When the type or the options of an existing set must change, or members both come and go (a network merged
-    into a larger one: deleted, then added in place, its addresses would match neither for a moment), a filled
+    into a larger one, deleted and then added in place, would leave its addresses in neither for a moment), a filled
     replacement is built under a temporary name and swapped in (C(ipset swap)); the set is never destroyed while
     used. A set with I(counters) keeps its members edited in place, so the others keep counting.
   - With I(persist=true) the set (and the members this module manages) is written to
