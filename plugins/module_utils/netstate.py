@@ -104,6 +104,11 @@ missing() {
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
     [ -z "$(absent_jumps "$f")" ] || return 0
   done
+  for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
+    [ -e "$f" ] && grep -q '^add ' "$f" || continue
+    name=${f##*/}
+    ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' && return 0
+  done
   return 1
 }
 if [ "${1:-}" = save ]; then

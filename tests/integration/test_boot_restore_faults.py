@@ -217,6 +217,21 @@ def test_the_timers_save_puts_back_a_ruleset_flushed_by_hand_first(booted, tmp_p
     assert without_comments(run('iptables-save', '-t', 'mangle').stdout) == without_comments(saved)
 
 
+def test_the_timers_save_fills_again_a_list_set_emptied_by_hand(booted, tmp_path):
+    """`ipset flush` typed by hand empties every set: a rule list's proxied networks would go the default way. The
+    learned timer's save, every five minutes, finds the set the plan fills empty and restores it first."""
+    files, boot, run = booted
+    files['ipset/wgs-N1234abcd-p4.save'] = ('create wgs-N1234abcd-p4 hash:net family inet hashsize 1024 maxelem 65536\n'
+                                            'add wgs-N1234abcd-p4 198.51.100.0/24\n')
+    boot()
+    path = fake_systemctl(tmp_path)
+    assert run('ipset', 'flush').returncode == 0
+    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    assert '198.51.100.0/24' in run('ipset', 'list', 'wgs-N1234abcd-p4').stdout
+    assert not (tmp_path / 'learned' / 'wgs-N1234abcd-p4.save').exists()
+
+
 def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
     files, boot, run = booted
     files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
