@@ -20,6 +20,8 @@ bash demo/modules.sh
 echo "== benchmark"
 python tests/benchmarks/ipset_members.py
 python tests/benchmarks/hundred_clients.py
+python tests/benchmarks/shared_lists.py --clients 20 --lists 3 --networks 2000
+python tests/benchmarks/shared_lists.py --clients 20 --lists 3 --networks 2000 --backend nftables
 python tests/benchmarks/converge.py --clients 10 --rules 10
 python tests/benchmarks/data_path.py --clients 50 --turns 1 --seconds 2
 python tests/benchmarks/resolver.py --clients 20 --rules 200 --seconds 2 --turns 1
