@@ -99,6 +99,11 @@ missing() {
     [ -e "$f" ] || continue
     name=${f##*/}
     table_exists "${name%.nft}" || return 0
+    # A set the table file gives its elements (a list's networks, accounting), emptied by hand (set names are of
+    # letters, digits, _ and - only).
+    for set in $(sed -n 's/^\tset \([A-Za-z0-9_-]*\) {.* elements = .*/\1/p' "$f"); do
+      nft list set inet "${name%.nft}" "$set" 2>/dev/null | grep -q 'elements = ' || return 0
+    done
   done
   for f in "$dir"/iptables/*.rules; do
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
