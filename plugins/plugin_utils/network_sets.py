@@ -75,6 +75,7 @@ class NetworkSets(object):
     def __init__(self, prefix, clients, listed_rules, actions):
         self.found = {}
         self.errors = []  # two combinations whose digests meet (lists named to that end): refused, either backend
+        named = {}  # {set name: the lists it was planned for}
         self.used = set()  # (lists, family) of the clients: a family no client of the lists has gets no set
         for client in clients:
             lists = combination(client)
@@ -85,12 +86,12 @@ class NetworkSets(object):
             for rule in listed_rules(lists):  # one pass over the lists, whatever the families and actions
                 if rule['type'] == 'ip':
                     texts[(rule['action'], family(rule['value']))].append(rule['value'])
-            named = dict((item['name'], key[0]) for key, item in self.found.items())
             for (action, version), found in texts.items():
                 name = set_name(prefix, lists, action, version)
                 if name in named:
                     self.errors.append('rule lists %s and %s would share the set %s: rename one of the lists'
                                        % ('+'.join(named[name]), '+'.join(lists), name))
+                named[name] = lists
                 self.found[(lists, action, version)] = dict(name=name, version=version, networks=merged_texts(found, version))
 
     def name(self, client, action, version):

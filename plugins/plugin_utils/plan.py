@@ -50,7 +50,7 @@ COUNTERS = (('sent', 'upstream', 'sent-up', 'hash:net,iface', 'src,dst'),
             ('received', 'direct', 'recv-direct', 'hash:net', 'dst'))
 
 
-def fitting(maxelem, count):
+def list_set_maxelem(maxelem, count):
     """A list set's maxelem: wgsplit_set_maxelem, or the next power of two that holds its networks (a list that grows
     by a few lines keeps its set; a new maxelem rebuilds it)."""
     while maxelem < count:
@@ -189,7 +189,7 @@ class Planner(object):
         planned = []
         owners = {}
         lists = {}  # {a combination of rule lists: its shadowed.Lists}
-        listed = {}  # {(a combination of rule lists, families): its domains per action, its rules counted per type}
+        summed_lists = {}  # {(a combination of rule lists, families): its domains per action, its rules counted per type}
         dead = {}  # {what decides a client's shadowed proxy networks: (those networks, the clients' names)}
         for client in clients:
             upstream = upstreams.get(client['upstream'])
@@ -202,10 +202,10 @@ class Planner(object):
             families = sorted(set(family(address) for address in client['address']))
             own = [rule for rule in client['rules'] if rule['enabled']]
             combination = tuple(client['rule_sets'])
-            if (combination, tuple(families)) not in listed:
-                listed[(combination, tuple(families))] = summed(
+            if (combination, tuple(families)) not in summed_lists:
+                summed_lists[(combination, tuple(families))] = summed(
                     [rule for rule in self.listed_rules(combination) if rule['type'] == 'domain' or family(rule['value']) in families])
-            domains, counts = summed(own, listed[(combination, tuple(families))])
+            domains, counts = summed(own, summed_lists[(combination, tuple(families))])
             if combination not in lists:
                 lists[combination] = shadowed.Lists(self.listed_rules(combination))
             same = (combination, tuple(families), tuple((rule['value'], rule['action']) for rule in own if rule['type'] == 'ip'))
@@ -320,7 +320,7 @@ class Planner(object):
                         timeout=settings['learned_timeout'], maxelem=settings['set_maxelem'])
                    for name, version in self.resolver_sets()]
         planned += [dict(name=item['name'], family='inet' if item['version'] == 4 else 'inet6', type='hash:net',
-                         maxelem=fitting(settings['set_maxelem'], len(item['networks'])), members=item['networks'])
+                         maxelem=list_set_maxelem(settings['set_maxelem'], len(item['networks'])), members=item['networks'])
                     for item in self.network_sets.sets()]
         planned += self.counter_sets
         repeated = sorted(name for name, count in collections.Counter(item['name'] for item in planned).items() if count > 1)

@@ -231,8 +231,8 @@ def test_a_shared_set_never_takes_a_client_sets_name():
 
 
 def test_a_list_set_larger_than_set_maxelem_gets_the_next_power_of_two_so_a_few_more_lines_keep_it():
-    assert plan_module.fitting(65536, 100) == 65536
-    assert plan_module.fitting(65536, 70000) == plan_module.fitting(65536, 70100) == 131072
+    assert plan_module.list_set_maxelem(65536, 100) == 65536
+    assert plan_module.list_set_maxelem(65536, 70000) == plan_module.list_set_maxelem(65536, 70100) == 131072
 
 
 def test_two_combinations_of_lists_whose_set_names_meet_are_refused(monkeypatch):
