@@ -17,7 +17,7 @@ import re
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import (
     Invalid, describe, endpoint, family, format_endpoint, host_address, hostname, integer, interface_address,
-    network, plain_text, type_name, wireguard_key)
+    ipv4_network_text, network, plain_text, type_name, wireguard_key)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils import kept_clients, rule_lists
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import boolean, check_settings, choice, fraction
 
@@ -293,9 +293,10 @@ def check_list_entries(checker, where, text, action):
         return None
     rules, bad, seen = [], [], set()
     for number, entry in rule_lists.entries(text):
-        kind = rule_lists.entry_type(entry)
+        value = ipv4_network_text(entry)  # most lines of a network list: canonical already, checked once
+        kind = 'ip' if value else rule_lists.entry_type(entry)
         try:
-            value = domain(entry) if kind == 'domain' else network(entry)
+            value = value or (domain(entry) if kind == 'domain' else network(entry))
         except Invalid as error:
             # Named by number, never quoted (nor any part of the line: the reason without its hint): a path can point
             # at any file the controller reads (an AWX job's environment, a key), and the job's output is seen by

@@ -1,5 +1,6 @@
 """canonical: every value parsed once and written back in the form the parser prints; hostile text refused."""
 import ipaddress
+import unicodedata
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -64,6 +65,22 @@ def test_wireguard_key_never_echoes_the_value():
 def test_plain_text_refuses_invisible_and_control_characters(value):
     with pytest.raises(canonical.Invalid):
         canonical.plain_text(value)
+
+
+def character_by_character(value):
+    """plain_text's rule, spelled out: no whitespace, no character of Unicode's categories C and Z."""
+    return not any(char.isspace() or unicodedata.category(char)[0] in 'CZ' for char in value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(min_size=1, max_size=12) | st.text(alphabet=st.characters(max_codepoint=127), min_size=1, max_size=12))
+def test_plain_text_takes_what_a_look_at_each_character_takes(value):
+    # Its fast path (printable ASCII without a space) must take nothing the character loop refuses, and the reverse.
+    try:
+        taken = canonical.plain_text(value) == value
+    except canonical.Invalid:
+        taken = False
+    assert taken == character_by_character(value)
 
 
 def test_safe_strings_names_the_nested_value():
