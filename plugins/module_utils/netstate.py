@@ -12,7 +12,7 @@ back at boot.  What they share lives here:
 * `StateModule` is the read -> want -> apply -> verify -> report transaction.
 * `BootState` writes the files that `wgsplit-restore.service` loads at boot.
 * `list_delta` is the ordered difference of two lists.
-* `kernel_prefix` prints a network the way iproute2 and ipset do; `owned_table`
+* `kernel_prefix` (and `prefix_text`) print a network the way iproute2 and ipset do; `owned_table`
   tells a routing table the collection may manage from the kernel's own.
 """
 
@@ -116,6 +116,14 @@ missing() {
   done
   return 1
 }
+# A learned save with each member's time left less the save's age; a member whose time ran out is left out: a gateway
+# that was off, or a save some minutes old, gives no address back for longer than the resolver had left it.
+aged() {
+  age=$(( $(date +%s) - $(stat -c %Y "$1") ))
+  awk -v age="$age" '{ for (i = 1; i < NF; i++) if ($i == "timeout" && $(i + 1) > 0) {
+    $(i + 1) -= (age > 0 ? age : 0); if ($(i + 1) <= 0) next } print }' "$1"
+}
+refill=false
 if [ "${1:-}" = save ]; then
   # What is gone is put back first (so a ruleset flushed by hand costs at most the timer's interval), and what is
   # saved is then what the sets hold.
@@ -139,6 +147,12 @@ if [ "${1:-}" = save ]; then
     grep -q '^add ' "$f" && ! grep -q '^create .* counters' "$f" && continue
     name=${f##*/}
     ipset save "${name%.save}" 2>/dev/null | grep '^add ' > "$dir/learned/.$name" || true
+    # Emptied by hand (`ipset flush`) while the last save has members with time left: a client's cached answer
+    # would go the default way. They go back (the modules drop the save of a set they empty).
+    if [ ! -s "$dir/learned/.$name" ] && [ -s "$dir/learned/$name" ]; then
+      aged "$dir/learned/$name" > "$dir/learned/.$name"
+      [ -s "$dir/learned/.$name" ] && ipset -exist restore < "$dir/learned/.$name" && refill=true
+    fi
     mv "$dir/learned/.$name" "$dir/learned/$name" || status=1
   done
   # The nftables backend: each set the resolver fills, as nft lists it (loading it again adds its elements).
@@ -146,18 +160,27 @@ if [ "${1:-}" = save ]; then
     [ -e "$f" ] || continue
     table=${f##*/}
     while read -r name; do
-      nft list set inet "${table%.learned}" "$name" > "$dir/learned/.$name.nft" 2>/dev/null &&
-        mv "$dir/learned/.$name.nft" "$dir/learned/$name.nft" || rm -f "$dir/learned/.$name.nft"
+      saved="$dir/learned/$name.nft"
+      nft list set inet "${table%.learned}" "$name" > "$dir/learned/.$name.nft" 2>/dev/null || {
+        rm -f "$dir/learned/.$name.nft"; continue; }
+      # Emptied by hand (`nft flush set`): its elements do not age, so the last save's go back.
+      if ! grep -q 'elements = ' "$dir/learned/.$name.nft" && grep -qs 'elements = ' "$saved"; then
+        rm -f "$dir/learned/.$name.nft"
+        nft -f "$saved" && refill=true || status=1
+        continue
+      fi
+      mv "$dir/learned/.$name.nft" "$saved" || status=1
     done < "$f"
   done
   sync
+  # Sets filled again from a save: the front resolver's cache goes, as after "again" (below).
+  if $refill; then systemctl kill --kill-whom=main --signal=HUP wgsplit-resolver.service 2>/dev/null; fi
   exit $status
 fi
 # With "again": run by the drop-ins of nftables.service and netfilter-persistent.service right after they load or
 # flush the ruleset. Not while the restore unit's own start is still queued (at boot it runs after them), nor at
 # shutdown. It takes the learned lock (read-only: /etc is, under those units), so no save runs while sets refill.
 again=false
-refill=false
 if [ "${1:-}" = again ]; then
   [ "$(systemctl is-system-running 2>/dev/null)" = stopping ] && exit 0
   systemctl list-jobs --no-legend wgsplit-restore.service 2>/dev/null | grep -q . && exit 0
@@ -177,7 +200,7 @@ for f in "$dir"/learned/*.save; do
     ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' || continue
     [ -s "$f" ] && refill=true
   fi
-  ipset -exist restore -file "$f" 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
+  aged "$f" | ipset -exist restore 2>/dev/null || echo "wgsplit: $f: some learned addresses not restored" >&2
 done
 # The nftables backend: each table of the collection replaced as a whole; when its file is missing or does not
 # load, its fallback (the server interface's packets marked "not classified": refused) is loaded instead.
@@ -402,12 +425,17 @@ def owned_wireguard_config(text):
 def kernel_prefix(value):
     """(network, text): the network with host bits cleared, and its text as `ip` and `ipset save` print it
     ('default' for a /0, a bare address for a host, address/len otherwise)."""
-    network = ipaddress.ip_network(network_text(to_text(value), strict=False))
-    if network.prefixlen == 0:
-        return network, 'default'
-    if network.prefixlen == network.max_prefixlen:
-        return network, str(network.network_address)
-    return network, str(network)
+    return ipaddress.ip_network(network_text(to_text(value), strict=False)), prefix_text(value)[2]
+
+
+def prefix_text(value):
+    """(IP version, prefix length, text) of kernel_prefix without an ipaddress object: a set's 100,000s of members
+    are read on every run."""
+    address, _slash, length = network_text(to_text(value), strict=False).partition('/')
+    version, length = (6 if ':' in address else 4), int(length)
+    if length == 0:
+        return version, length, 'default'
+    return version, length, address if length == (128 if version == 6 else 32) else '%s/%d' % (address, length)
 
 
 def owned_table(table):

@@ -13,7 +13,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import a
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, Invalid, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, empty_list, forget_learned, kernel_prefix, learned_lock, list_delta)
+    BootState, StateModule, empty_list, forget_learned, learned_lock, list_delta, prefix_text)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
@@ -88,10 +88,10 @@ def normalize_member(member, set_type, family):
         if address.version != want_version:
             raise ValueError('not an IPv%d address' % want_version)
         return str(address)
-    network, text = kernel_prefix(member)
-    if network.version != want_version:
+    version, length, text = prefix_text(member)
+    if version != want_version:
         raise ValueError('not an IPv%d network' % want_version)
-    if network.prefixlen == 0:
+    if length == 0:
         raise ValueError('hash:net cannot hold a /0 network')
     return text
 

@@ -6,6 +6,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -24,6 +25,12 @@ def chain_file(chain, rules, jumps=()):
     lines = [HEADER.rstrip()] + ['# jump: mangle %s %s' % (parent, chain) for parent in jumps]
     lines += ['*mangle', ':%s - [0:0]' % chain] + ['-A %s %s' % (chain, rule) for rule in rules] + ['COMMIT']
     return '\n'.join(lines) + '\n'
+
+
+def age(path, seconds):
+    """Makes a file look written `seconds` ago (the script reads a learned save's age from its time)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
 
 
 CHAINS = {
@@ -48,12 +55,15 @@ def booted(tmp_path):
     for name, text in CHAINS.items():
         files['iptables/mangle.%s.inet.rules' % name] = text
 
-    def boot():
+    def boot(ages=None):
+        """`ages`: {file: seconds} files to make look written that long ago."""
         for relative, text in files.items():
             path = tmp_path / relative
             path.parent.mkdir(exist_ok=True)
             if text is not None:
                 path.write_text(text)
+        for relative, seconds in (ages or {}).items():
+            age(tmp_path / relative, seconds)
         subprocess.run(['ip', 'netns', 'add', namespace], check=True)
         process = subprocess.run(['ip', 'netns', 'exec', namespace, 'sh', str(script)], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, check=False)
@@ -232,16 +242,47 @@ def test_the_timers_save_fills_again_a_list_set_emptied_by_hand(booted, tmp_path
     assert not (tmp_path / 'learned' / 'wgs-N1234abcd-p4.save').exists()
 
 
+@pytest.mark.parametrize('emptied', ['by hand', 'by time'])
+def test_the_timers_save_fills_again_a_resolver_set_emptied_by_hand(booted, tmp_path, emptied):
+    """`ipset flush` typed by hand empties the sets the resolver fills: a client whose answer is cached would go the
+    default way until it asks again. The timer's save puts back what its last save held, with the time it had left;
+    a set whose members all ran out of time stays empty."""
+    files, boot, run = booted
+    files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
+    boot()
+    assert run('ipset', 'add', 'wgs-alice-p4', '203.0.113.5', 'timeout', '1000').returncode == 0
+    assert run('ipset', 'add', 'wgs-alice-p4', '203.0.113.6', 'timeout', '200').returncode == 0
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
+    saved = tmp_path / 'learned' / 'wgs-alice-p4.save'
+    age(saved, 300 if emptied == 'by hand' else 1200)  # the timer runs every five minutes
+    assert run('ipset', 'flush', 'wgs-alice-p4').returncode == 0  # by time: as if both had run out
+    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    listed = run('ipset', 'list', 'wgs-alice-p4').stdout
+    if emptied == 'by time':
+        assert 'timeout ' not in listed.split('Members:')[1] and saved.read_text() == ''
+        assert not signalled(tmp_path)
+        return
+    timeout = int(re.search(r'^203\.0\.113\.5 timeout ([0-9]+)$', listed, re.MULTILINE).group(1))
+    assert 690 <= timeout <= 700  # less the save's age
+    assert '203.0.113.6' not in listed  # its time ran out since the save
+    assert '203.0.113.5 timeout' in saved.read_text()
+    assert signalled(tmp_path)
+
+
 def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
     files, boot, run = booted
     files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
-    files['learned/wgs-alice-p4.save'] = 'add wgs-alice-p4 203.0.113.5 timeout 100\n'
+    files['learned/wgs-alice-p4.save'] = ('add wgs-alice-p4 203.0.113.5 timeout 1000\n'
+                                          'add wgs-alice-p4 203.0.113.7 timeout 100\n')
     files['learned/wgs-gone-p4.save'] = 'add wgs-gone-p4 203.0.113.6 timeout 100\n'  # its set is no more
-    process, saved = boot()
+    process, saved = boot(ages={'learned/wgs-alice-p4.save': 600})  # saved at shutdown, ten minutes ago
     assert process.returncode == 0, process.stdout
     listed = run('ipset', 'list', 'wgs-alice-p4').stdout
     timeout = int(re.search(r'^203\.0\.113\.5 timeout ([0-9]+)$', listed, re.MULTILINE).group(1))
-    assert 0 < timeout <= 100  # its age kept: it expires as it would have
+    assert 390 <= timeout <= 400  # its age kept, the time the gateway was off counted: it expires as it would have
+    assert '203.0.113.7' not in listed  # its time ran out while the gateway was off
     assert 'wgs-gone-p4' not in run('ipset', 'list', '-n').stdout
     assert 'wgs-alice-p4' in chain_rules(saved, 'wgs-alice')[0]
 
@@ -344,6 +385,22 @@ def test_what_the_resolver_learned_into_the_table_comes_back(nft_booted, tmp_pat
     process, _listing = boot()
     assert process.returncode == 0, process.stdout
     assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
+
+
+def test_the_timers_save_fills_again_a_resolver_set_flushed_by_hand(nft_booted, tmp_path):
+    """`nft flush set` typed by hand: the addresses do not age, so the timer's save puts back what it held last."""
+    _files, boot, run, script = nft_booted
+    boot()
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(script), 'save').returncode == 0
+    assert not signalled(tmp_path)
+    assert run('nft', 'flush', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').returncode == 0
+    saved = run('env', path, 'sh', str(script), 'save')
+    assert saved.returncode == 0, saved.stdout
+    assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
+    assert '192.0.2.7' in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
+    assert signalled(tmp_path)
 
 
 def test_a_table_file_without_its_fallback_still_loads(nft_booted):

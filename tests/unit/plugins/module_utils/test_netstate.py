@@ -1,7 +1,9 @@
+import ipaddress
 import os
 import stat
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import netstate
 
@@ -124,3 +126,23 @@ def test_back_resolvers_enabled_are_what_their_boot_links_name(tmp_path):
     other.mkdir()
     netstate.link_instance(str(other / 'x@.service'), 'x@1.service')
     assert netstate.linked_instances(str(other / 'x@.service')) == ['x@1.service']
+
+
+def printed_by_the_kernel(network):
+    """How `ip` and `ipset save` print a network, from ipaddress: 'default', a bare address, or address/length."""
+    if network.prefixlen == 0:
+        return 'default'
+    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.builds(lambda address, length: '%s/%d' % (ipaddress.IPv4Address(address), length),
+                           st.integers(0, 2 ** 32 - 1), st.integers(0, 32)),
+                 st.builds(lambda address, length: '%s/%d' % (ipaddress.IPv6Address(address), length),
+                           st.integers(0, 2 ** 128 - 1), st.integers(0, 128)),
+                 st.builds(lambda address: str(ipaddress.IPv4Address(address)), st.integers(0, 2 ** 32 - 1))))
+def test_prefix_text_prints_what_ipaddress_makes_of_the_network(value):
+    # Read without ipaddress objects (a set's 100,000s of members on every run): it must say what they say.
+    network = ipaddress.ip_network(value, strict=False)
+    assert netstate.prefix_text(value) == (network.version, network.prefixlen, printed_by_the_kernel(network))
+    assert netstate.kernel_prefix(value) == (network, printed_by_the_kernel(network))
