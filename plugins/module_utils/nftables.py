@@ -138,6 +138,19 @@ def listed_objects(listing):
     return found
 
 
+def terse_listing(run, table):
+    """(rc, stderr, the kernel's terse listing of table inet `table`, or None when it has none), with `run` a
+    CommandRunner's. Cut from `nft -t list ruleset`, which reads no set element: nft 1.0.6 reads every element of the
+    table for `nft -t list table` (250 clients sharing lists of 300,000 networks: 3.1 s, the ruleset 0.02 s)."""
+    rc, out, err = run(['nft', '-t', 'list', 'ruleset'], check=False)
+    lines = out.split('\n') if rc == 0 else []
+    header = 'table inet %s {' % table
+    if header not in lines:
+        return rc, err, None
+    start = lines.index(header)
+    return rc, err, '\n'.join(lines[start:lines.index('}', start) + 1]) + '\n'  # the table's own closing brace
+
+
 def table_owned(listing):
     """Whether a terse listing is of a table with the collection's comment, among the lines before its first set or
     chain (a flag such as dormant comes first: the table is still the collection's, and drifted)."""
@@ -251,12 +264,10 @@ class NftTable(StateModule):
         return self.boot_state.path(self.table + suffix)
 
     def read_listing(self):
-        rc, out, err = self.cmd.run(['nft', '-t', 'list', 'table', 'inet', self.table], check=False)
+        rc, err, listing = terse_listing(self.cmd.run, self.table)
         if rc != 0:
-            if 'No such file or directory' in err:
-                return None
-            self.module.fail_json(msg='nft list table inet %s failed: %s' % (self.table, err.strip()))
-        return normalized_listing(out)
+            self.module.fail_json(msg='nft list ruleset failed: %s' % err.strip())
+        return None if listing is None else normalized_listing(listing)
 
     def filled(self, names):
         """The sets of `names` (sets of the table) that hold elements."""

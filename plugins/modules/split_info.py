@@ -365,7 +365,7 @@ import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned, terse_listing
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
     parse_all_counters, parse_nft_sets, parse_set_headers, read_tunnels)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
@@ -582,8 +582,7 @@ class SplitInfo:
     def nftables(self):
         listing, sets = None, {}
         if self.has('nft'):
-            rc, out, _err = self.cmd.run(['nft', '-t', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
-            listing = out if rc == 0 else None
+            listing = terse_listing(self.cmd.run, COLLECTION_TABLE)[2]
         if table_owned(listing):  # each set's element count and counters (status, metrics)
             rc, out, _err = self.cmd.run(['nft', '-j', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
             sets = parse_nft_sets(out) if rc == 0 else {}

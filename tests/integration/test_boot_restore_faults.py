@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESTORE_SCRIPT_TEXT
-from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text, fallback_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text, fallback_text, terse_listing
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
@@ -401,6 +401,23 @@ def test_the_timers_save_fills_again_a_resolver_set_flushed_by_hand(nft_booted, 
     assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
     assert '192.0.2.7' in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
     assert signalled(tmp_path)
+
+
+def test_the_listing_cut_from_the_ruleset_is_the_tables_own(nft_booted):
+    """nft_table and split_info cut the table's terse listing from `nft -t list ruleset` (no set element read): it must
+    be what `nft -t list table` prints, among other tables, one of the same name in another family included."""
+    _files, boot, run, _script = nft_booted
+    boot()
+    for family, name in (('ip', 'wgsplit'), ('ip6', 'other')):
+        assert run('nft', 'add', 'table', family, name).returncode == 0
+        assert run('nft', 'add', 'chain', family, name, 'c').returncode == 0
+
+    def runner(argv, check=True):
+        process = run(*argv)
+        return process.returncode, process.stdout, ''
+
+    own = run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout
+    assert 'chain classify' in own and terse_listing(runner, 'wgsplit') == (0, '', own)
 
 
 def test_a_table_file_without_its_fallback_still_loads(nft_booted):

@@ -10,7 +10,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import I
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
     DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, defined_sets, listed_elements, listed_objects,
-    listed_set, normalized_listing, set_elements, table_owned)
+    listed_set, normalized_listing, set_elements, table_owned, terse_listing)
 
 LISTING = '''table inet wgsplit {
 \tcomment "wgsplit.gateway"
@@ -84,6 +84,20 @@ def test_the_listing_tells_ownership_chains_and_set_declarations():
     assert sorted(objects['chain']) == ['classify', 'mark-direct'] and objects['map'] == {}
     assert listed_set(objects['set']['wgs-alice-p4']) == ('ipv4_addr', 65536, False, True)
     assert listed_set(objects['set']['wgs-A-sent-up4']) == ('ipv4_addr . ifname', 65536, True, True)
+
+
+FOREIGN = 'table ip wgsplit {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n'
+
+
+@pytest.mark.parametrize('before, after', [('', ''), (FOREIGN, ''), ('', FOREIGN), (FOREIGN, FOREIGN.replace('ip ', 'ip6 '))])
+def test_the_tables_listing_is_cut_from_the_terse_ruleset(before, after):
+    # `nft -t list ruleset` reads no set element (`nft -t list table` read them all): the table's own lines, from its
+    # header to its closing brace, whatever other software's tables (one of the same name in another family) surround.
+    run = mock.Mock(return_value=(0, before + LISTING + after, ''))
+    assert terse_listing(run, 'wgsplit') == (0, '', LISTING)
+    assert run.call_args[0][0] == ['nft', '-t', 'list', 'ruleset']
+    assert terse_listing(mock.Mock(return_value=(0, before + after, '')), 'wgsplit') == (0, '', None)
+    assert terse_listing(mock.Mock(return_value=(1, '', 'Operation not permitted')), 'wgsplit') == (1, 'Operation not permitted', None)
 
 
 @pytest.mark.parametrize('value, set_type, canonical', [
