@@ -118,10 +118,11 @@ missing() {
 }
 # A learned save with each member's time left less the save's age; a member whose time ran out is left out: a gateway
 # that was off, or a save some minutes old, gives no address back for longer than the resolver had left it.
+# (A clock behind the file's time, as on a device without a real-time clock, counts no age.)
 aged() {
   age=$(( $(date +%s) - $(stat -c %Y "$1") ))
-  awk -v age="$age" '{ for (i = 1; i < NF; i++) if ($i == "timeout" && $(i + 1) > 0) {
-    $(i + 1) -= (age > 0 ? age : 0); if ($(i + 1) <= 0) next } print }' "$1"
+  awk -v age="$age" '{ for (i = 4; i < NF; i++) if ($i == "timeout") {
+    if ($(i + 1) > 0) { $(i + 1) -= (age > 0 ? age : 0); if ($(i + 1) <= 0) next }; break } print }' "$1"
 }
 refill=false
 if [ "${1:-}" = save ]; then
@@ -151,7 +152,11 @@ if [ "${1:-}" = save ]; then
     # would go the default way. They go back (the modules drop the save of a set they empty).
     if [ ! -s "$dir/learned/.$name" ] && [ -s "$dir/learned/$name" ]; then
       aged "$dir/learned/$name" > "$dir/learned/.$name"
-      [ -s "$dir/learned/.$name" ] && ipset -exist restore < "$dir/learned/.$name" && refill=true
+      if [ -s "$dir/learned/.$name" ]; then
+        # Not taken (the set made again otherwise): not tried again every five minutes.
+        ipset -exist restore < "$dir/learned/.$name" 2>/dev/null && refill=true ||
+          { echo "wgsplit: $name: the learned addresses not restored" >&2; : > "$dir/learned/.$name"; }
+      fi
     fi
     mv "$dir/learned/.$name" "$dir/learned/$name" || status=1
   done
@@ -165,9 +170,9 @@ if [ "${1:-}" = save ]; then
         rm -f "$dir/learned/.$name.nft"; continue; }
       # Emptied by hand (`nft flush set`): its elements do not age, so the last save's go back.
       if ! grep -q 'elements = ' "$dir/learned/.$name.nft" && grep -qs 'elements = ' "$saved"; then
-        rm -f "$dir/learned/.$name.nft"
-        nft -f "$saved" && refill=true || status=1
-        continue
+        # Not taken (the set declared otherwise now): the empty listing is saved, not tried again every five minutes.
+        if nft -f "$saved" 2>/dev/null; then refill=true; rm -f "$dir/learned/.$name.nft"; continue; fi
+        echo "wgsplit: $name: the learned addresses not restored" >&2
       fi
       mv "$dir/learned/.$name.nft" "$saved" || status=1
     done < "$f"
@@ -747,6 +752,13 @@ def forget_learned(set_name=None):
     for name in os.listdir(LEARNED_DIR):
         if set_name is None or name in (set_name + '.save', set_name + '.nft'):
             os.unlink(os.path.join(LEARNED_DIR, name))
+
+
+def learned_saved(set_name):
+    """Whether a save of what the resolver learned into the set holds anything: a set a run empties must lose it, even
+    when the set is empty already (flushed by hand: the timer's save would fill it again from that save)."""
+    return any(os.path.getsize(path) > 0 for path in (os.path.join(LEARNED_DIR, set_name + suffix) for suffix in ('.save', '.nft'))
+               if os.path.isfile(path))
 
 
 def _any_boot_files():

@@ -19,7 +19,7 @@ import re
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import nft_elements
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, forget_learned, learned_lock, list_delta, read_text)
+    BootState, StateModule, forget_learned, learned_lock, learned_saved, list_delta, read_text)
 
 TABLE_NAME = re.compile(r'[a-z][a-z0-9_-]{0,31}')
 SET_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_-]{0,63}')
@@ -270,8 +270,9 @@ class NftTable(StateModule):
         return None if listing is None else normalized_listing(listing)
 
     def filled(self, names):
-        """The sets of `names` (sets of the table) that hold elements."""
-        return sorted(name for name in names if self.elements(name))
+        """The sets of `names` (sets of the table) that hold elements, or whose learned addresses are saved (emptied by
+        hand, the timer's save would fill them again)."""
+        return sorted(name for name in names if learned_saved(name) or self.elements(name))
 
     def read(self):
         self.listing = self.read_listing()

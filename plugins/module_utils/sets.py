@@ -13,7 +13,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import a
 from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import SET_NAME, Invalid, interface_name, safe_strings
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_set_headers
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
-    BootState, StateModule, empty_list, forget_learned, learned_lock, list_delta, prefix_text)
+    BootState, StateModule, empty_list, forget_learned, learned_lock, learned_saved, list_delta, prefix_text)
 
 MAX_NAME_LENGTH = 31
 SET_TYPE = re.compile(r'(hash|bitmap|list):[a-z,]+')
@@ -126,6 +126,9 @@ def restore_script(name, current, wanted, hashsize, referenced):
             lines.append(create_line(spare, wanted, hashsize))
             lines += ['add %s %s' % (spare, member) for member in wanted['members']]
             lines += ['swap %s %s' % (spare, name), 'destroy %s' % spare]
+    elif not wanted['members']:
+        # Emptied whatever it holds when the lock is taken (the timer's save may have filled it since the reading).
+        lines.append('flush %s' % name)
     else:
         missing, extra = list_delta(current['members'], wanted['members'])
         lines += ['del %s %s' % (name, member) for member in extra]
@@ -187,7 +190,16 @@ class IpsetSet(StateModule):
                 return dict((name, None) for name in self.names)
             self.module.fail_json(msg='%s failed: %s' % (' '.join(argv), err.strip()))
         sets = parse_save_all(out)
+        for name, found in sets.items():
+            if name in self.names and self.forgets_learned(name):
+                found['learned'] = learned_saved(name)
         return dict((name, sets.get(name)) for name in self.names)
+
+    def forgets_learned(self, name):
+        """Whether the task gives every member of a set that counts nothing (a resolver's set emptied of a removed
+        domain): then a save of what the resolver learned into it is a difference (its addresses would come back)."""
+        definition = self.definitions[name]
+        return definition['members'] is not None and self.params['exclusive'] and not definition['counters']
 
     def references(self, current):
         existing = [name for name in self.names if current[name] is not None]
@@ -229,6 +241,8 @@ class IpsetSet(StateModule):
         wanted['members'] = sorted(members)
         if current is not None:
             self.check_swap_name_free(name, current, wanted)
+        if self.forgets_learned(name):
+            wanted['learned'] = False
         return wanted
 
     def normalized_members(self, name):
@@ -258,8 +272,8 @@ class IpsetSet(StateModule):
             self.cmd.run(['ipset', '-exist', 'restore'], data='\n'.join(lines) + '\n')
             for name in self.names:
                 # What the resolver had learned into a set that is removed or loses members must not come back at boot.
-                if wanted[name] is None or (current[name] is not None
-                                            and not set(current[name]['members']) <= set(wanted[name]['members'])):
+                if wanted[name] is None or wanted[name].get('learned') is False or (
+                        current[name] is not None and not set(current[name]['members']) <= set(wanted[name]['members'])):
                     forget_learned(name)
 
     def boot(self, wanted):

@@ -271,6 +271,19 @@ def test_the_timers_save_fills_again_a_resolver_set_emptied_by_hand(booted, tmp_
     assert signalled(tmp_path)
 
 
+def test_a_refill_the_set_does_not_take_is_not_tried_again(booted, tmp_path):
+    """A set made again without timeouts since the save: its members do not load; the save says so, stays a success
+    (the timer unit does not fail every five minutes) and keeps the set's empty listing instead."""
+    files, boot, run = booted
+    files['learned/wgs-alice-p4.save'] = 'add wgs-alice-p4 203.0.113.5 timeout 1000\n'
+    boot()
+    assert run('ipset', 'flush', 'wgs-alice-p4').returncode == 0
+    process = run('env', fake_systemctl(tmp_path), 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0 and 'wgs-alice-p4.save: the learned addresses not restored' in process.stdout, process.stdout
+    assert (tmp_path / 'learned' / 'wgs-alice-p4.save').read_text() == ''
+    assert not signalled(tmp_path)
+
+
 def test_learned_members_come_back_with_the_time_they_had_left(booted, tmp_path):
     files, boot, run = booted
     files['ipset/wgs-alice-p4.save'] = SETS['wgs-alice-p4'].replace('maxelem 65536', 'maxelem 65536 timeout 86400')
@@ -401,6 +414,24 @@ def test_the_timers_save_fills_again_a_resolver_set_flushed_by_hand(nft_booted, 
     assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
     assert '192.0.2.7' in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
     assert signalled(tmp_path)
+
+
+def test_a_refill_the_table_does_not_take_is_not_tried_again(nft_booted, tmp_path):
+    """The set declared otherwise since the save (an old copy of the table loaded by hand): the save does not load; the
+    timer's save stays a success and keeps the set's listing as it is now."""
+    files, boot, run, script = nft_booted
+    boot()
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(script), 'save').returncode == 0
+    old = tmp_path / 'old.nft'  # the whole table, the resolver's set declared otherwise (and empty)
+    old.write_text(files['nftables/wgsplit.nft'].replace(
+        'set wgs-alice-p4 { type ipv4_addr; size 65536; flags timeout; gc-interval 1d; }', 'set wgs-alice-p4 { type ipv4_addr; size 1000; }'))
+    assert run('nft', '-f', str(old)).returncode == 0
+    saved = run('env', path, 'sh', str(script), 'save')
+    assert saved.returncode == 0 and 'wgs-alice-p4: the learned addresses not restored' in saved.stdout, saved.stdout
+    assert 'elements' not in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
+    assert not signalled(tmp_path)
 
 
 def test_the_listing_cut_from_the_ruleset_is_the_tables_own(nft_booted):
