@@ -189,6 +189,11 @@ def listed_set(lines):
             all(line in lines for line in RESIZABLE))
 
 
+def interval_set(lines):
+    """Whether a set's listed declaration lines flag it interval (a rule list's networks: neither filled nor counted)."""
+    return any(line.startswith('flags ') and 'interval' in [flag.strip() for flag in line[6:].split(',')] for line in lines)
+
+
 def carried_sets(sets, listed, flush):
     """The resolver's sets (no elements given) made again with the same type (another size, an earlier build's
     declaration) whose elements go into the new set in the same transaction: what the resolver learned stays, as

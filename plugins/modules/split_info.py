@@ -365,7 +365,8 @@ import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE, listed_objects, table_owned, terse_listing
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
+    COLLECTION_TABLE, interval_set, listed_objects, table_owned, terse_listing)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
     parse_all_counters, parse_nft_sets, parse_set_headers, read_tunnels)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
@@ -584,11 +585,24 @@ class SplitInfo:
         if self.has('nft'):
             listing = terse_listing(self.cmd.run, COLLECTION_TABLE)[2]
         if table_owned(listing):  # each set's element count and counters (status, metrics)
-            rc, out, _err = self.cmd.run(['nft', '-j', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
-            sets = parse_nft_sets(out) if rc == 0 else {}
+            sets = self.nft_sets(listed_objects(listing)['set'])
         return dict(exists=listing is not None, owned=table_owned(listing), sets=sorted(listed_objects(listing)['set']),
                     entries=dict((name, item['entries']) for name, item in sets.items()),
                     counters=dict((name, item['counters']) for name, item in sets.items() if item['counters']))
+
+    def nft_sets(self, declared):
+        """{name: {entries, counters}} of the table's sets that fill or count, in one `nft -i` of their listings: not a
+        rule list's interval set, whose 100,000s of elements took seconds to list with the table (when nft has no
+        interactive mode, the table's listing all the same)."""
+        names = sorted(name for name, lines in declared.items() if not interval_set(lines))
+        if not names:
+            return {}
+        script = ''.join('list set inet %s %s\n' % (COLLECTION_TABLE, name) for name in names)
+        rc, out, _err = self.cmd.run(['nft', '-j', '-i'], data=script, check=False)
+        if rc == 0 and out.strip():  # a JSON document a set
+            return dict(item for line in out.splitlines() if line.strip() for item in parse_nft_sets(line).items())
+        rc, out, _err = self.cmd.run(['nft', '-j', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
+        return parse_nft_sets(out) if rc == 0 else {}
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))

@@ -10,7 +10,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import I
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import parse_nft_sets
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
     DRIFTED, NftTable, boot_text, canonical_element, carried_sets, check_definition, defined_sets, listed_elements, listed_objects,
-    listed_set, normalized_listing, set_elements, table_owned, terse_listing)
+    interval_set, listed_set, normalized_listing, set_elements, table_owned, terse_listing)
 
 LISTING = '''table inet wgsplit {
 \tcomment "wgsplit.gateway"
@@ -98,6 +98,13 @@ def test_the_tables_listing_is_cut_from_the_terse_ruleset(before, after):
     assert run.call_args[0][0] == ['nft', '-t', 'list', 'ruleset']
     assert terse_listing(mock.Mock(return_value=(0, before + after, '')), 'wgsplit') == (0, '', None)
     assert terse_listing(mock.Mock(return_value=(1, '', 'Operation not permitted')), 'wgsplit') == (1, 'Operation not permitted', None)
+
+
+@pytest.mark.parametrize('lines, interval', [
+    (['type ipv4_addr', 'flags interval'], True), (['type ipv4_addr', 'flags interval,timeout'], True),
+    (['type ipv4_addr', 'flags timeout'], False), (['type ipv4_addr', 'comment "flags interval"'], False), ([], False)])
+def test_a_rule_lists_interval_set_is_told_by_its_flags(lines, interval):
+    assert interval_set(lines) is interval
 
 
 @pytest.mark.parametrize('value, set_type, canonical', [
