@@ -19,8 +19,9 @@ description:
     other tables, iptables-nft's tables stay as they are).
   - The table is the collection's by its comment C(wgsplit.gateway); a table of that name without it is
     refused (the module fails and changes nothing, also with C(state=absent)).
-  - The kernel's terse listing (C(nft -t list table)) right after the change is kept beside the boot file, so a
-    later listing that differs (a rule deleted by someone else, the table gone) is repaired by the next run.
+  - The kernel's terse listing of the table (its lines of C(nft -t list ruleset inet), which reads no set element) right
+    after the change is kept beside the boot file, so a later listing that differs (a rule deleted by someone else,
+    the table gone) is repaired by the next run.
   - Writes C(/etc/wgsplit/nftables/TABLE.nft), which C(wgsplit-restore.service) loads at boot, and
     C(TABLE.fallback) (I(fallback)), loaded instead when that file is missing or does not load. The sets of
     I(sets) are saved with what the resolver learned (C(wgsplit-learned.timer)) and refilled at boot.

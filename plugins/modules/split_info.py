@@ -212,7 +212,8 @@ wireguard:
       sample: ["wg-up-1"]
 nftables:
   description:
-    - The table C(inet wgsplit) of the nftables backend (C(nft -t list table)); all false and empty without C(nft).
+    - The table C(inet wgsplit) of the nftables backend (its lines of C(nft -t list ruleset inet), and C(nft -j -i) listings of
+      the sets that fill or count); all false and empty without C(nft).
   returned: always
   type: dict
   contains:
@@ -227,7 +228,7 @@ nftables:
       type: list
       elements: str
     entries:
-      description: The number of elements of each set (only of a table of the collection's).
+      description: The number of elements of each set that fills or counts, not of a rule list's interval set (only of a table of the collection's).
       type: dict
     counters:
       description: Of each set whose elements count, the bytes per element, written as ipset writes members.

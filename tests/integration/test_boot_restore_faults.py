@@ -435,11 +435,11 @@ def test_a_refill_the_table_does_not_take_is_not_tried_again(nft_booted, tmp_pat
 
 
 def test_the_listing_cut_from_the_ruleset_is_the_tables_own(nft_booted):
-    """nft_table and split_info cut the table's terse listing from `nft -t list ruleset` (no set element read): it must
+    """nft_table and split_info cut the table's terse listing from `nft -t list ruleset inet` (no set element read): it must
     be what `nft -t list table` prints, among other tables, one of the same name in another family included."""
     _files, boot, run, _script = nft_booted
     boot()
-    for family, name in (('ip', 'wgsplit'), ('ip6', 'other')):
+    for family, name in (('ip', 'wgsplit'), ('inet', 'other'), ('inet', 'wgsplit2')):
         assert run('nft', 'add', 'table', family, name).returncode == 0
         assert run('nft', 'add', 'chain', family, name, 'c').returncode == 0
 

@@ -91,11 +91,11 @@ FOREIGN = 'table ip wgsplit {\n\tchain input {\n\t\ttype filter hook input prior
 
 @pytest.mark.parametrize('before, after', [('', ''), (FOREIGN, ''), ('', FOREIGN), (FOREIGN, FOREIGN.replace('ip ', 'ip6 '))])
 def test_the_tables_listing_is_cut_from_the_terse_ruleset(before, after):
-    # `nft -t list ruleset` reads no set element (`nft -t list table` read them all): the table's own lines, from its
+    # `nft -t list ruleset inet` reads no set element (`nft -t list table` read them all): the table's own lines, from its
     # header to its closing brace, whatever other software's tables (one of the same name in another family) surround.
     run = mock.Mock(return_value=(0, before + LISTING + after, ''))
     assert terse_listing(run, 'wgsplit') == (0, '', LISTING)
-    assert run.call_args[0][0] == ['nft', '-t', 'list', 'ruleset']
+    assert run.call_args[0][0] == ['nft', '-t', 'list', 'ruleset', 'inet']
     assert terse_listing(mock.Mock(return_value=(0, before + after, '')), 'wgsplit') == (0, '', None)
     assert terse_listing(mock.Mock(return_value=(1, '', 'Operation not permitted')), 'wgsplit') == (1, 'Operation not permitted', None)
 
