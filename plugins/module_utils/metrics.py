@@ -105,6 +105,19 @@ def parse_nft_sets(text):
     return sets
 
 
+def read_nft_sets(table, names, run_command):
+    """parse_nft_sets of the sets `names` of table inet `table` that exist, in one `nft -j -i` of their listings, with
+    `run_command(argv, data) -> (rc, stdout)`: not the whole table, whose rule lists' interval sets (100,000s of
+    networks, neither filled nor counted) took seconds to list. The table's listing when nft has no interactive mode."""
+    if not names:
+        return {}
+    rc, out = run_command(['nft', '-j', '-i'], ''.join('list set inet %s %s\n' % (table, name) for name in names))
+    if rc == 0 and out.strip():  # a JSON document a set (one that is gone: none)
+        return dict(item for line in out.splitlines() if line.strip() for item in parse_nft_sets(line).items())
+    rc, out = run_command(['nft', '-j', 'list', 'table', 'inet', table], None)
+    return dict((name, found) for name, found in (parse_nft_sets(out) if rc == 0 else {}).items() if name in names)
+
+
 # Rules: what the figures mean ---------------------------------------------------------------------
 
 def handshake_limit(keepalive):
@@ -214,24 +227,25 @@ def render(config, state, now):
     return metrics.text()
 
 
-def run(argv):
+def run(argv, data=None):
+    """(rc, stdout) of argv, `data` on its stdin."""
     try:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                   env=dict(os.environ, **C_LOCALE))
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else None, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, universal_newlines=True, env=dict(os.environ, **C_LOCALE))
     except OSError:  # a command that is not installed: nothing read
         return 127, ''
-    out = process.communicate()[0]
+    out = process.communicate(data)[0]
     return process.returncode, out
 
 
 def read_state(config, now, run_command):
-    """What `render` needs, read from the host with `run_command(argv) -> (rc, stdout)`."""
+    """What `render` needs, read from the host with `run_command(argv, data=None) -> (rc, stdout)`."""
     links = json.loads(run_command(['ip', '-j', 'link', 'show'])[1] or '[]')
     tunnels = read_tunnels([upstream['interface'] for upstream in config.get('upstreams', [])], links, now, run_command)
     counter_sets = sorted(set(counter['set'] for client in config.get('clients', []) for counter in client['counters']))
     if config.get('nftables_table'):
-        rc, out = run_command(['nft', '-j', 'list', 'table', 'inet', config['nftables_table']])
-        sets = parse_nft_sets(out) if rc == 0 else {}
+        named = sorted(set(item['name'] for item in config.get('sets', [])) | set(counter_sets))
+        sets = read_nft_sets(config['nftables_table'], named, run_command)
         counters = dict((name, sets[name]['counters']) for name in counter_sets if name in sets)
     else:
         sets = parse_set_headers(run_command(['ipset', 'list', '-t'])[1])

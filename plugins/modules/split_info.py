@@ -369,7 +369,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
     COLLECTION_TABLE, interval_set, listed_objects, table_owned, terse_listing)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.metrics import (
-    parse_all_counters, parse_nft_sets, parse_set_headers, read_tunnels)
+    parse_all_counters, parse_set_headers, read_nft_sets, read_tunnels)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import (
     LEGACY_BOOT_FAMILIES, METRICS_CONFIG, METRICS_EXPORTER, METRICS_TIMER, METRICS_UNIT, Commands, PERSIST_DIR,
     RESOLVER_BACK_NETWORK, RESOLVER_BACK_PREFIX, RESOLVER_BACK_SUFFIX, RESOLVER_BACK_TEMPLATE, RESOLVER_CONFIG, RESOLVER_JOURNAL,
@@ -592,18 +592,9 @@ class SplitInfo:
                     counters=dict((name, item['counters']) for name, item in sets.items() if item['counters']))
 
     def nft_sets(self, declared):
-        """{name: {entries, counters}} of the table's sets that fill or count, in one `nft -i` of their listings: not a
-        rule list's interval set, whose 100,000s of elements took seconds to list with the table (when nft has no
-        interactive mode, the table's listing all the same)."""
-        names = sorted(name for name, lines in declared.items() if not interval_set(lines))
-        if not names:
-            return {}
-        script = ''.join('list set inet %s %s\n' % (COLLECTION_TABLE, name) for name in names)
-        rc, out, _err = self.cmd.run(['nft', '-j', '-i'], data=script, check=False)
-        if rc == 0 and out.strip():  # a JSON document a set
-            return dict(item for line in out.splitlines() if line.strip() for item in parse_nft_sets(line).items())
-        rc, out, _err = self.cmd.run(['nft', '-j', 'list', 'table', 'inet', COLLECTION_TABLE], check=False)
-        return parse_nft_sets(out) if rc == 0 else {}
+        """{name: {entries, counters}} of the table's sets that fill or count (not a rule list's interval set)."""
+        return read_nft_sets(COLLECTION_TABLE, sorted(name for name, lines in declared.items() if not interval_set(lines)),
+                             lambda argv, data: self.cmd.run(argv, data=data, check=False)[:2])
 
     def chains(self):
         return boot_chains(list_dir(self.persist_path('iptables')))

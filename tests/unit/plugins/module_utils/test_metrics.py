@@ -4,6 +4,7 @@ import json
 import os
 import re
 
+import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils import metrics
@@ -66,8 +67,8 @@ def test_healthy_is_up_with_a_handshake_no_older_than_the_limit():
 
 
 def fake_host(commands):
-    def run(argv):
-        return commands.get(' '.join(argv), (1, ''))
+    def run(argv, data=None):
+        return commands.get(' '.join(argv) + ('' if data is None else ' < ' + data), (1, ''))
     return run
 
 
@@ -136,3 +137,27 @@ def test_main_replaces_the_textfile_at_once(tmp_path, monkeypatch):
 
 def test_a_command_that_is_not_installed_reads_as_failed():
     assert metrics.run(['wgsplit-no-such-command']) == (127, '')
+
+
+def nft_set(name, *elements):
+    return json.dumps(dict(nftables=[dict(set=dict(name=name, elem=list(elements)))]))
+
+
+@pytest.mark.parametrize('interactive', [True, False])
+def test_read_state_lists_only_the_nftables_sets_it_reports_on(interactive):
+    # One `nft -j -i` of the configured and counting sets (a rule list's interval set is neither: left unread);
+    # the table's listing, its other sets left out, when nft has no interactive mode.
+    counted = dict(elem=dict(val=dict(concat=['10.8.0.2', 'wg-up-1']), counter=dict(packets=1, bytes=300)))
+    listings = [nft_set('wgs-A-recv-up4'), nft_set('wgs-A-sent-direct4'), nft_set('wgs-A-sent-up4', counted),
+                nft_set('wgs-A-sent-up6'), nft_set('wgs-alice-p4', '192.0.2.7'), nft_set('wgs-gone-p4')]
+    names = ['wgs-A-recv-up4', 'wgs-A-sent-direct4', 'wgs-A-sent-up4', 'wgs-A-sent-up6', 'wgs-alice-p4', 'wgs-gone-p4']
+    script = ''.join('list set inet wgsplit %s\n' % name for name in names)
+    table = json.dumps(dict(nftables=[json.loads(text)['nftables'][0] for text in listings] +
+                            [dict(set=dict(name='wgs-Nabcd1234-p4', elem=['198.51.100.0/24']))]))
+    # Interactive: the table's listing is not there to be read (it must not be).
+    host = fake_host({'nft -j -i < ' + script: (0, '\n'.join(listings) + '\n')} if interactive else
+                     {'nft -j list table inet wgsplit': (0, table)})
+    state = metrics.read_state(dict(CONFIG, nftables_table='wgsplit'), 1042, host)
+    assert sorted(state['sets']) == names
+    assert state['sets']['wgs-alice-p4']['entries'] == 1
+    assert state['counters']['wgs-A-sent-up4'] == {'10.8.0.2,wg-up-1': 300}
