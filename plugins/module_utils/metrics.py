@@ -111,9 +111,15 @@ def read_nft_sets(table, names, run_command):
     networks, neither filled nor counted) took seconds to list. The table's listing when nft has no interactive mode."""
     if not names:
         return {}
-    rc, out = run_command(['nft', '-j', '-i'], ''.join('list set inet %s %s\n' % (table, name) for name in names))
-    if rc == 0 and out.strip():  # a JSON document a set (one that is gone: none)
-        return dict(item for line in out.splitlines() if line.strip() for item in parse_nft_sets(line).items())
+    # HOME where no file can be: nft's interactive mode would read and write its history (~/.nft.history) each time,
+    # a line per set, and read it all back on the next start.
+    rc, out = run_command(['env', 'HOME=/dev/null', 'nft', '-j', '-i'],
+                          ''.join('list set inet %s %s\n' % (table, name) for name in names))
+    if rc == 0:
+        try:  # a JSON document a set (a set that is gone: none)
+            return dict(item for line in out.splitlines() if line.strip() for item in parse_nft_sets(line).items())
+        except (ValueError, AttributeError):  # not JSON documents alone (a prompt of another build): read as below
+            pass
     rc, out = run_command(['nft', '-j', 'list', 'table', 'inet', table], None)
     return dict((name, found) for name, found in (parse_nft_sets(out) if rc == 0 else {}).items() if name in names)
 

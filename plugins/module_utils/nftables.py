@@ -149,6 +149,8 @@ def terse_listing(run, table):
     if header not in lines:
         return rc, err, None
     start = lines.index(header)
+    if '}' not in lines[start:]:
+        return 1, 'the listing of table inet %s ends before its closing brace' % table, None
     return rc, err, '\n'.join(lines[start:lines.index('}', start) + 1]) + '\n'  # the table's own closing brace
 
 

@@ -143,6 +143,10 @@ def nft_set(name, *elements):
     return json.dumps(dict(nftables=[dict(set=dict(name=name, elem=list(elements)))]))
 
 
+# nft's interactive mode with a HOME where its history cannot be read or written (a line per set, every run).
+INTERACTIVE = 'env HOME=/dev/null nft -j -i'
+
+
 @pytest.mark.parametrize('interactive', [True, False])
 def test_read_state_lists_only_the_nftables_sets_it_reports_on(interactive):
     # One `nft -j -i` of the configured and counting sets (a rule list's interval set is neither: left unread);
@@ -155,9 +159,25 @@ def test_read_state_lists_only_the_nftables_sets_it_reports_on(interactive):
     table = json.dumps(dict(nftables=[json.loads(text)['nftables'][0] for text in listings] +
                             [dict(set=dict(name='wgs-Nabcd1234-p4', elem=['198.51.100.0/24']))]))
     # Interactive: the table's listing is not there to be read (it must not be).
-    host = fake_host({'nft -j -i < ' + script: (0, '\n'.join(listings) + '\n')} if interactive else
+    host = fake_host({INTERACTIVE + ' < ' + script: (0, '\n'.join(listings) + '\n')} if interactive else
                      {'nft -j list table inet wgsplit': (0, table)})
     state = metrics.read_state(dict(CONFIG, nftables_table='wgsplit'), 1042, host)
     assert sorted(state['sets']) == names
     assert state['sets']['wgs-alice-p4']['entries'] == 1
     assert state['counters']['wgs-A-sent-up4'] == {'10.8.0.2,wg-up-1': 300}
+
+
+@pytest.mark.parametrize('output, listed', [
+    ('nft> {"nftables": []}\n', True),  # a build whose interactive mode prompts: the table's listing instead
+    ('[1]\n', True),
+    ('', False),  # every set asked is gone: nothing, and no slow listing of the table for nothing
+])
+def test_nft_sets_out_of_an_interactive_mode_that_says_something_else(output, listed):
+    calls = []
+
+    def run(argv, data=None):
+        calls.append(' '.join(argv))
+        return (0, output) if argv[-1] == '-i' else (0, nft_set('a', '10.8.0.2'))
+    found = metrics.read_nft_sets('wgsplit', ['a'], run)
+    assert calls == [INTERACTIVE] + (['nft -j list table inet wgsplit'] if listed else [])
+    assert found == ({'a': dict(entries=1, counters={})} if listed else {})

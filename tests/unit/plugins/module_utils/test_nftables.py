@@ -98,6 +98,8 @@ def test_the_tables_listing_is_cut_from_the_terse_ruleset(before, after):
     assert run.call_args[0][0] == ['nft', '-t', 'list', 'ruleset', 'inet']
     assert terse_listing(mock.Mock(return_value=(0, before + after, '')), 'wgsplit') == (0, '', None)
     assert terse_listing(mock.Mock(return_value=(1, '', 'Operation not permitted')), 'wgsplit') == (1, 'Operation not permitted', None)
+    cut = terse_listing(mock.Mock(return_value=(0, LISTING[:-3], '')), 'wgsplit')  # output cut short: a failure
+    assert cut[0] == 1 and cut[2] is None and 'closing brace' in cut[1]
 
 
 @pytest.mark.parametrize('lines, interval', [

@@ -204,4 +204,4 @@ def test_nft_sets_are_read_without_the_rule_lists_interval_sets():
     reader.cmd = mock.Mock(run=run)
     declared = {'a': ['type ipv4_addr'], 'b': ['type ipv4_addr', 'flags timeout'], 'n': ['type ipv4_addr', 'flags interval']}
     assert reader.nft_sets(declared) == {'a': dict(entries=1, counters={})}
-    assert calls == [(['nft', '-j', '-i'], 'list set inet wgsplit a\nlist set inet wgsplit b\n')]
+    assert calls == [(['env', 'HOME=/dev/null', 'nft', '-j', '-i'], 'list set inet wgsplit a\nlist set inet wgsplit b\n')]
