@@ -388,12 +388,19 @@ def test_a_table_file_that_does_not_load_refuses_every_client(nft_booted, fault)
     assert 'iifname "wg0" meta mark set meta mark | 0xff800000' in listing
 
 
+def learned_and_saved(run, script, tmp_path):
+    """alice's set learns 192.0.2.7 and the timer's save writes it; the PATH whose systemctl is a fake."""
+    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
+    path = fake_systemctl(tmp_path)
+    saved = run('env', path, 'sh', str(script), 'save')
+    assert saved.returncode == 0, saved.stdout
+    return path
+
+
 def test_what_the_resolver_learned_into_the_table_comes_back(nft_booted, tmp_path):
     _files, boot, run, script = nft_booted
     boot()
-    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
-    saved = run('sh', str(script), 'save')
-    assert saved.returncode == 0, saved.stdout
+    learned_and_saved(run, script, tmp_path)
     assert '192.0.2.7' in (tmp_path / 'learned' / 'wgs-alice-p4.nft').read_text()
     process, _listing = boot()
     assert process.returncode == 0, process.stdout
@@ -404,9 +411,7 @@ def test_the_timers_save_fills_again_a_resolver_set_flushed_by_hand(nft_booted, 
     """`nft flush set` typed by hand: the addresses do not age, so the timer's save puts back what it held last."""
     _files, boot, run, script = nft_booted
     boot()
-    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
-    path = fake_systemctl(tmp_path)
-    assert run('env', path, 'sh', str(script), 'save').returncode == 0
+    path = learned_and_saved(run, script, tmp_path)
     assert not signalled(tmp_path)
     assert run('nft', 'flush', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').returncode == 0
     saved = run('env', path, 'sh', str(script), 'save')
@@ -421,9 +426,7 @@ def test_a_refill_the_table_does_not_take_is_not_tried_again(nft_booted, tmp_pat
     timer's save stays a success and keeps the set's listing as it is now."""
     files, boot, run, script = nft_booted
     boot()
-    assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
-    path = fake_systemctl(tmp_path)
-    assert run('env', path, 'sh', str(script), 'save').returncode == 0
+    path = learned_and_saved(run, script, tmp_path)
     old = tmp_path / 'old.nft'  # the whole table, the resolver's set declared otherwise (and empty)
     old.write_text(files['nftables/wgsplit.nft'].replace(
         'set wgs-alice-p4 { type ipv4_addr; size 65536; flags timeout; gc-interval 1d; }', 'set wgs-alice-p4 { type ipv4_addr; size 1000; }'))
