@@ -190,9 +190,9 @@ class IpsetSet(StateModule):
                 return dict((name, None) for name in self.names)
             self.module.fail_json(msg='%s failed: %s' % (' '.join(argv), err.strip()))
         sets = parse_save_all(out)
-        for name, found in sets.items():
-            if name in self.names and self.forgets_learned(name):
-                found['learned'] = learned_saved(name)
+        for name in self.names:
+            if sets.get(name) is not None and self.forgets_learned(name):
+                sets[name]['learned'] = learned_saved(name)
         return dict((name, sets.get(name)) for name in self.names)
 
     def forgets_learned(self, name):

@@ -585,9 +585,10 @@ class SplitInfo:
         listing, sets = None, {}
         if self.has('nft'):
             listing = terse_listing(self.cmd.run, COLLECTION_TABLE)[2]
+        declared = listed_objects(listing)['set']
         if table_owned(listing):  # each set's element count and counters (status, metrics)
-            sets = self.nft_sets(listed_objects(listing)['set'])
-        return dict(exists=listing is not None, owned=table_owned(listing), sets=sorted(listed_objects(listing)['set']),
+            sets = self.nft_sets(declared)
+        return dict(exists=listing is not None, owned=table_owned(listing), sets=sorted(declared),
                     entries=dict((name, item['entries']) for name, item in sets.items()),
                     counters=dict((name, item['counters']) for name, item in sets.items() if item['counters']))
 

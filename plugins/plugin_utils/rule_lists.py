@@ -13,7 +13,7 @@ import os
 import re
 import stat
 
-from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, family, ipv4_network_text
+from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import Invalid, family
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 COUNT_LINE = re.compile(r'^# wgsplit rule set ([a-z0-9_-]{1,32}): ([0-9]{1,9}) entries$')
@@ -64,9 +64,8 @@ def cut_short(text):
 
 
 def entry_type(entry):
-    """'ip' for an address or network, else 'domain' (each is then parsed by its rule type's parser)."""
-    if ipv4_network_text(entry):
-        return 'ip'
+    """'ip' for an address or network, else 'domain' (each is then parsed by its rule type's parser). Its caller
+    takes an IPv4 network written as ipaddress prints it first (canonical.ipv4_network_text, no parsing)."""
     try:
         ipaddress.ip_network(entry, strict=False)
     except ValueError:
