@@ -41,6 +41,7 @@ RESTORE_UNIT_PATH = UNIT_DIR + '/' + RESTORE_UNIT
 LEARNED_DIR = PERSIST_DIR + '/learned'
 LEARNED_UNIT = 'wgsplit-learned.service'
 LEARNED_TIMER = 'wgsplit-learned.timer'
+WATCH_UNIT = 'wgsplit-watch.service'
 # The resolver (role dnsmasq_split): where the plan writes it and split_info reads it.
 RESOLVER_CONFIG = PERSIST_DIR + '/resolver/dnsmasq.conf'
 RESOLVER_UNIT = 'wgsplit-resolver.service'
@@ -92,13 +93,31 @@ absent_jumps() {
     "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null || echo "$table $parent $chain"
   done
 }
+# The non-empty lines of table inet $1 in the kernel's terse listing (no set element): as many as the listing
+# nft_table kept after its change (`NAME.listing`, its blocks sorted), fewer once something of it is deleted.
+listed_lines() {
+  nft -t list ruleset inet 2>/dev/null |
+    awk -v head="table inet $1 {" '$0 == head { p = 1 } p && NF { n++ } p && $0 == "}" { exit } END { print n + 0 }'
+}
+# The chains of table $2 (iptables or ip6tables: $1) that hold fewer rules in the kernel than in their files (the rest
+# of the arguments): flushed, or a rule deleted, by hand. One a line.
+short_chains() {
+  ipt=$1 table=$2
+  shift 2
+  { "$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^-A \([^ ]*\) .*/kernel \1/p'
+    cat "$@" | sed -n 's/^-A \([^ ]*\) .*/file \1/p'; } |
+    awk '{ n[$2] += ($1 == "kernel") ? 1 : -1 } $1 == "file" { ours[$2] = 1 } END { for (c in ours) if (n[c] < 0) print c }'
+}
 # True when a table of the collection, or a chain that built-in chains jump to, or that jump, is gone from the kernel
-# (a whole table flushed or loaded again by hand, not through a unit with the collection's drop-in).
+# (a whole table flushed or loaded again by hand, not through a unit with the collection's drop-in), or holds less than
+# its file (`nft flush table`, `iptables -F CHAIN`: nothing would mark, and nothing refuse).
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
     name=${f##*/}
     table_exists "${name%.nft}" || return 0
+    kept="${f%.nft}.listing"
+    [ -e "$kept" ] && [ "$(listed_lines "${name%.nft}")" -lt "$(awk 'NF { n++ } END { print n + 0 }' "$kept")" ] && return 0
     # A set the table file gives its elements (a list's networks, accounting), emptied by hand (set names are of
     # letters, digits, _ and - only).
     for set in $(sed -n 's/^\tset \([A-Za-z0-9_-]*\) {.* elements = .*/\1/p' "$f"); do
@@ -108,6 +127,15 @@ missing() {
   for f in "$dir"/iptables/*.rules; do
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
     [ -z "$(absent_jumps "$f")" ] || return 0
+  done
+  for ipt in iptables ip6tables; do
+    for table in raw mangle nat filter; do
+      set --
+      for f in "$dir/iptables/$table".*.rules; do
+        [ -e "$f" ] && [ "$(xtables "$f")" = "$ipt" ] && set -- "$@" "$f"
+      done
+      [ $# -gt 0 ] && [ -n "$(short_chains "$ipt" "$table" "$@")" ] && return 0
+    done
   done
   for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
     [ -e "$f" ] && grep -q '^add ' "$f" || continue
@@ -124,11 +152,45 @@ aged() {
   awk -v age="$age" '{ for (i = 4; i < NF; i++) if ($i == "timeout") {
     if ($(i + 1) > 0) { $(i + 1) -= (age > 0 ? age : 0); if ($(i + 1) <= 0) next }; break } print }' "$1"
 }
+# `missing` under the lock the modules hold from a change of the kernel to its boot files.
+missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" && flock 9 && missing); }
+# With "watch" (wgsplit-watch.service): the deletions in the kernel's nf_tables ruleset (the nftables backend's table,
+# iptables-nft's tables: `nft flush ruleset`, `iptables -t raw -F` typed by hand), followed with `nft monitor`. After
+# each burst (a flush is one deletion a rule), the timer's check: what is gone is back within about a second, not
+# five minutes.
+if [ "${1:-}" = watch ]; then
+  command -v nft >/dev/null 2>&1 || { echo "wgsplit: no nft: what is deleted is put back by the timer only" >&2; exit 0; }
+  # Reads until half a second passes without a line (at most five seconds: a stream of deletions is checked all the same).
+  quiet() {
+    n=0
+    while [ $n -lt 10 ] && [ "$(timeout 0.5 cat | wc -c)" -gt 0 ]; do n=$((n + 1)); done
+  }
+  # Puts back what is gone, and checks again once its own deletions are read (another may have come among them). At
+  # most three times in a row: what "again" cannot put back (a file that does not load) waits for the next deletion.
+  repair() {
+    tries=0
+    while [ $tries -lt 3 ] && missing_now </dev/null; do
+      sh "$0" again </dev/null
+      tries=$((tries + 1))
+      quiet
+    done
+  }
+  # The first check is of what went while no one watched (the monitor runs already: nothing is missed in between).
+  nft monitor destroy | {
+    repair
+    while read -r _; do
+      quiet
+      repair
+    done
+  }
+  echo "wgsplit: nft monitor ended" >&2
+  exit 1
+fi
 refill=false
 if [ "${1:-}" = save ]; then
   # What is gone is put back first (so a ruleset flushed by hand costs at most the timer's interval), and what is
   # saved is then what the sets hold.
-  if missing; then sh "$0" again || status=1; fi
+  if missing_now; then sh "$0" again || status=1; fi
   mkdir -p -m 0700 "$dir/learned"
   # The modules take this lock while they empty a set and drop its saved copy: a save never puts back
   # what a run has just removed.
@@ -348,6 +410,22 @@ AccuracySec=30s
 [Install]
 WantedBy=timers.target
 '''
+# Follows the deletions in the kernel's ruleset and puts back the collection's chains and table at once (the timer's
+# check, within about a second). Restarted after five seconds, not stopped by systemd's start limit, when it ends.
+WATCH_UNIT_TEXT = '''# Written by wgsplit.gateway.
+[Unit]
+Description=Put back the wgsplit.gateway chains and table when someone deletes them
+After=wgsplit-restore.service
+StartLimitIntervalSec=0
+
+[Service]
+ExecStart={script} watch
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+'''.format(script=RESTORE_SCRIPT)
 # nftables.service starts, reloads and stops with `flush ruleset` (Debian's /etc/nftables.conf begins with it, and
 # its ExecStop is `nft flush ruleset`): the nftables backend's table and iptables-nft's tables, the collection's chains
 # in them, all go, and until the next run nothing would mark and nothing refuse. netfilter-persistent's start replaces
@@ -365,7 +443,7 @@ FIREWALL_DROPINS = (
 DROPIN_DIRECTORIES = PERSIST_DIR + '/dropin-directories'
 # The unit files (paths under UNIT_DIR) BootState installs with the first boot file and removes with the last.
 BOOT_UNITS = ((RESTORE_UNIT, RESTORE_UNIT_TEXT), (LEARNED_UNIT, LEARNED_UNIT_TEXT),
-              (LEARNED_TIMER, LEARNED_TIMER_TEXT)) + FIREWALL_DROPINS
+              (LEARNED_TIMER, LEARNED_TIMER_TEXT), (WATCH_UNIT, WATCH_UNIT_TEXT)) + FIREWALL_DROPINS
 
 
 def unit_instance(template, name):
@@ -611,14 +689,18 @@ class StateModule:
         current = self.read()
         wanted = self.want(current)
         changed = current != wanted
-        if changed and not self.module.check_mode:
-            self.apply(current, wanted)
-            reached = self.read()
-            if not self.reached(reached, wanted):
-                self.module.fail_json(
-                    msg='the kernel state after applying the change differs from the wanted state',
-                    diff=dict(before=self.describe(reached), after=self.describe(wanted)))
-        changed = self.boot(wanted) or changed
+        if self.module.check_mode:
+            changed = self.boot(wanted) or changed
+        else:
+            with learned_lock():  # the kernel and its boot files change together
+                if changed:
+                    self.apply(current, wanted)
+                    reached = self.read()
+                    if not self.reached(reached, wanted):
+                        self.module.fail_json(
+                            msg='the kernel state after applying the change differs from the wanted state',
+                            diff=dict(before=self.describe(reached), after=self.describe(wanted)))
+                changed = self.boot(wanted) or changed
         result = dict(changed=changed)
         if self.module._diff:  # large states (sets of 50,000 members) cost only when asked for
             result['diff'] = dict(before=self.describe(current), after=self.describe(wanted))
@@ -685,20 +767,23 @@ class BootState:
             return changed
         if changed and not self.module.check_mode:
             self.cmd.run(['systemctl', 'daemon-reload'], check=False)
-        disabled = disabled_units(self.module, systemctl, [RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER])
+            # The watch runs the script it started with: a new one takes over (a watch not running stays so).
+            self.cmd.run(['systemctl', 'try-restart', WATCH_UNIT], check=False)
+        disabled = disabled_units(self.module, systemctl, [RESTORE_UNIT, LEARNED_UNIT, LEARNED_TIMER, WATCH_UNIT])
         if disabled:
             changed = True
             if not self.module.check_mode:
                 self.cmd.run(['systemctl', 'enable'] + disabled)
-                if LEARNED_TIMER in disabled:
-                    # Saving starts now; without a running systemd (a chroot, an image build), with the next boot.
-                    self.cmd.run(['systemctl', 'start', LEARNED_TIMER], check=False)
+                # Saving and watching start now; without a running systemd (a chroot, an image build), at the next boot.
+                started = [unit for unit in (LEARNED_TIMER, WATCH_UNIT) if unit in disabled]
+                if started:
+                    self.cmd.run(['systemctl', 'start'] + started, check=False)
         return changed
 
     def _remove_restore_unit(self):
         systemctl = self.module.get_bin_path('systemctl')
         if systemctl is not None and os.path.exists(RESTORE_UNIT_PATH):
-            self.cmd.run(['systemctl', 'disable', '--now', LEARNED_TIMER], check=False)
+            self.cmd.run(['systemctl', 'disable', '--now', LEARNED_TIMER, WATCH_UNIT], check=False)
             self.cmd.run(['systemctl', 'disable', RESTORE_UNIT, LEARNED_UNIT], check=False)
         for path in [os.path.join(UNIT_DIR, unit) for unit, _text in BOOT_UNITS] + [RESTORE_SCRIPT]:
             if os.path.exists(path):
@@ -734,15 +819,27 @@ def remove_empty_directories(directories):
             pass
 
 
+_LOCK_DEPTH = [0]  # taken again inside itself (an apply that empties a set, inside its module's run): held once
+
+
 @contextlib.contextmanager
 def learned_lock():
-    """Held while a set is emptied and its saved copy dropped (the restore script's save takes it too)."""
-    if not os.path.isdir(LEARNED_DIR):
-        yield
-        return
-    with open(os.path.join(LEARNED_DIR, '.lock'), 'a') as lock:
+    """Held from a change of the kernel to its boot files, and while a set is emptied and its saved copy dropped: the
+    restore script's save, its "again" and its watch take it too, so none of them reads the kernel and the files
+    halfway through a change (the watch would put back what a run has just removed). Only where the script is."""
+    lock = None
+    if not _LOCK_DEPTH[0] and os.path.isdir(PERSIST_DIR):
+        if not os.path.isdir(LEARNED_DIR):
+            os.mkdir(LEARNED_DIR, 0o700)
+        lock = open(os.path.join(LEARNED_DIR, '.lock'), 'a')
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    _LOCK_DEPTH[0] += 1
+    try:
         yield
+    finally:
+        _LOCK_DEPTH[0] -= 1
+        if lock is not None:
+            lock.close()
 
 
 def forget_learned(set_name=None):

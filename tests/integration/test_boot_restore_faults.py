@@ -1,10 +1,13 @@
 """The boot restore script, fault by fault, in a throwaway network namespace (a stand-in for a rebooted
 kernel) with its files in a temporary directory: one bad or missing file affects only what it describes,
 and what could not be restored is refused (DROP), never left to the default path."""
+import contextlib
+import fcntl
 import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -12,7 +15,8 @@ import uuid
 import pytest
 
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import RESTORE_SCRIPT_TEXT
-from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text, fallback_text, terse_listing
+from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import (
+    boot_text, fallback_text, normalized_listing, terse_listing)
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
 
@@ -271,6 +275,102 @@ def test_the_timers_save_fills_again_a_resolver_set_emptied_by_hand(booted, tmp_
     assert signalled(tmp_path)
 
 
+IPV6_CHAIN = chain_file('wgs-alice', ['-d 2001:db8::/32 -j MARK --set-xmark 0x1000000/0xff800000'])
+
+
+def flush_raw_and_mangle(run):
+    return [run('iptables', '-t', table, '-F', 'WGSPLIT') for table in ('raw', 'mangle')]
+
+
+FLUSHED_BY_HAND = {  # each leaves the chains and their jumps in place, with fewer rules than their files
+    'the raw and mangle chains flushed (nothing marks, nothing refuses)': flush_raw_and_mangle,
+    "a client's rule deleted": lambda run: [run('iptables', '-t', 'mangle', '-D', 'wgs-alice', '1')],
+    'an IPv6 chain flushed': lambda run: [run('ip6tables', '-t', 'mangle', '-F', 'wgs-alice')],
+}
+
+
+def saved_chains(run):
+    return [without_comments(run(save, '-t', table).stdout)
+            for save in ('iptables-save', 'ip6tables-save') for table in ('raw', 'mangle')]
+
+
+@pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND))
+def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, fault):
+    """`iptables -F CHAIN` typed by hand keeps the chain and its jump: the timer's save counts each chain's rules
+    against its file, and restores every chain when one holds fewer."""
+    files, boot, run = booted
+    files['iptables/raw.WGSPLIT.inet.rules'] = RAW_CHAIN
+    files['iptables/mangle.wgs-alice.inet6.rules'] = IPV6_CHAIN
+    boot()
+    before = saved_chains(run)
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
+    assert not (tmp_path / 'systemctl.log').exists()  # every chain holds its file's rules: nothing restored
+    assert all(process.returncode == 0 for process in FLUSHED_BY_HAND[fault](run))
+    assert saved_chains(run) != before
+    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    assert saved_chains(run) == before
+
+
+@contextlib.contextmanager
+def watching(run, script, path):
+    """The script's watch (wgsplit-watch.service) running in the namespace of `run`, its monitor listening; stopped
+    after, with its monitor."""
+    namespace = run('ip', 'netns', 'identify').stdout.strip()
+    watch = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'watch'],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        until(lambda: subprocess.run(['pgrep', '-s', str(watch.pid), '-x', 'nft'], stdout=subprocess.DEVNULL).returncode == 0,
+              'the watch never started its monitor')
+        time.sleep(0.5)  # its first check (nothing missing) done
+        yield watch
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait()
+
+
+def until(condition, message, seconds=10):
+    """Waits for `condition`; the watch puts things back in about a second, the timer would in five minutes."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND) + ['nft flush ruleset'])
+def test_the_watch_puts_back_at_once_what_is_deleted_by_hand(booted, tmp_path, fault):
+    files, boot, run = booted
+    files['iptables/raw.WGSPLIT.inet.rules'] = RAW_CHAIN
+    files['iptables/mangle.wgs-alice.inet6.rules'] = IPV6_CHAIN
+    boot()
+    before = saved_chains(run)
+    with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
+        for _turn in range(2):  # and again after its own restore
+            faulted = FLUSHED_BY_HAND[fault](run) if fault in FLUSHED_BY_HAND else [run('nft', 'flush', 'ruleset')]
+            assert all(process.returncode == 0 for process in faulted)
+            assert saved_chains(run) != before
+            until(lambda: saved_chains(run) == before, 'not put back: %s' % fault)
+        assert watch.poll() is None
+
+
+def test_the_watch_waits_for_a_run_changing_the_kernel_and_then_its_files(booted, tmp_path):
+    """A module holds the learned lock from its change of the kernel to its boot files: the watch neither puts back the
+    rule a run is removing nor replaces anything (a table replaced has its resolver sets empty for a moment)."""
+    files, boot, run = booted
+    boot()
+    (tmp_path / 'learned').mkdir()
+    with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)):
+        with open(tmp_path / 'learned' / '.lock', 'a') as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            assert run('iptables', '-t', 'mangle', '-D', 'wgs-alice', '1').returncode == 0
+            time.sleep(2)  # the watch has seen the deletion, and waits
+            (tmp_path / 'iptables' / 'mangle.wgs-alice.inet.rules').write_text(chain_file('wgs-alice', []))
+        time.sleep(2)
+    assert chain_rules(run('iptables-save', '-t', 'mangle').stdout, 'wgs-alice') == []
+    assert not (tmp_path / 'systemctl.log').exists()  # "again" never ran (it asks systemctl first)
+
+
 def test_a_refill_the_set_does_not_take_is_not_tried_again(booted, tmp_path):
     """A set made again without timeouts since the save: its members do not load; the save says so, stays a success
     (the timer unit does not fail every five minutes) and keeps the set's empty listing instead."""
@@ -446,12 +546,21 @@ def test_the_listing_cut_from_the_ruleset_is_the_tables_own(nft_booted):
         assert run('nft', 'add', 'table', family, name).returncode == 0
         assert run('nft', 'add', 'chain', family, name, 'c').returncode == 0
 
-    def runner(argv, check=True):
+    own = run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout
+    assert 'chain classify' in own and terse_listing(runner(run), 'wgsplit') == (0, '', own)
+
+
+def runner(run):
+    """A CommandRunner's run, in the namespace of `run`."""
+    def run_argv(argv, check=True):
         process = run(*argv)
         return process.returncode, process.stdout, ''
+    return run_argv
 
-    own = run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout
-    assert 'chain classify' in own and terse_listing(runner, 'wgsplit') == (0, '', own)
+
+def keep_listing(run, tmp_path):
+    """What nft_table keeps beside the boot file after its change: the table's terse listing, normalized."""
+    (tmp_path / 'nftables' / 'wgsplit.listing').write_text(normalized_listing(terse_listing(runner(run), 'wgsplit')[2]))
 
 
 def test_a_table_file_without_its_fallback_still_loads(nft_booted):
@@ -508,3 +617,38 @@ def test_the_timers_save_fills_again_a_list_set_of_the_table_emptied_by_hand(nft
     process = run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save')
     assert process.returncode == 0, process.stdout
     assert '198.51.100.0/24' in run('nft', 'list', 'set', 'inet', 'wgsplit', name).stdout
+
+
+TABLE_FAULTS = {
+    'nft flush table': ['flush', 'table', 'inet', 'wgsplit'],
+    'its raw chain flushed': ['flush', 'chain', 'inet', 'wgsplit', 'not-classified'],
+    'nft flush ruleset': ['flush', 'ruleset'],
+}
+
+
+@pytest.mark.parametrize('fault', sorted(TABLE_FAULTS))
+def test_the_timers_save_puts_back_a_table_emptied_by_hand(nft_booted, tmp_path, fault):
+    """`nft flush table` keeps the table, its sets and chains: the timer's save counts the lines of its terse listing
+    against the listing nft_table kept after its change."""
+    _files, boot, run, script = nft_booted
+    _process, listing = boot()
+    keep_listing(run, tmp_path)
+    assert run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save').returncode == 0
+    assert not (tmp_path / 'systemctl.log').exists()  # as many lines as kept: nothing replaced
+    assert run('nft', *TABLE_FAULTS[fault]).returncode == 0
+    process = run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save')
+    assert process.returncode == 0, process.stdout
+    assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing
+
+
+@pytest.mark.parametrize('fault', sorted(TABLE_FAULTS))
+def test_the_watch_puts_back_a_table_at_once(nft_booted, tmp_path, fault):
+    _files, boot, run, script = nft_booted
+    _process, listing = boot()
+    keep_listing(run, tmp_path)
+    with watching(run, script, fake_systemctl(tmp_path)) as watch:
+        for _turn in range(2):
+            assert run('nft', *TABLE_FAULTS[fault]).returncode == 0
+            assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout != listing
+            until(lambda: run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing, 'not put back: %s' % fault)
+        assert watch.poll() is None

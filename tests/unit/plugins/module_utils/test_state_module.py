@@ -1,9 +1,13 @@
 """StateModule.run, the transaction every module stands on: check mode never applies, diff only when asked,
 a kernel that does not reach the wanted state fails the module, boot files follow the wanted state."""
+import fcntl
+import threading
+
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wgsplit.gateway.plugins.module_utils import netstate
 from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ECHO_MAX, BulkModule, StateModule, invocation
 
 
@@ -144,3 +148,46 @@ def test_pending_never_applies_and_says_why():
 def test_a_call_that_would_warn_is_pending_so_that_its_warning_is_shown():
     assert BootCounter(FakeModule(check_mode=True), 2, 2, warning='peer missing').pending() == [
         'it warns: peer missing']
+
+
+class Locked(Counter):
+    """Notes, in apply (which takes the lock again, as nft_table's does) and in boot, whether another holder could
+    take the learned lock."""
+
+    def __init__(self, module, lock_path):
+        super(Locked, self).__init__(module, 1, 2)
+        self.lock_path, self.free = lock_path, []
+
+    def lock_free(self):
+        with open(self.lock_path, 'a') as other:  # another open file: as the restore script's flock
+            try:
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+            return True
+
+    def apply(self, current, wanted):
+        with netstate.learned_lock():
+            self.free.append(self.lock_free())
+        super(Locked, self).apply(current, wanted)
+
+    def boot(self, wanted):
+        self.free.append(self.lock_free())
+        return super(Locked, self).boot(wanted)
+
+
+def test_the_kernel_and_its_boot_files_change_under_the_learned_lock(tmp_path, monkeypatch):
+    """The restore script's watch checks under the same lock: it never sees a kernel changed and boot files not yet."""
+    monkeypatch.setattr(netstate, 'PERSIST_DIR', str(tmp_path))
+    monkeypatch.setattr(netstate, 'LEARNED_DIR', str(tmp_path / 'learned'))
+    locked = Locked(FakeModule(), str(tmp_path / 'learned' / '.lock'))
+    worker = threading.Thread(target=run, args=(locked,), daemon=True)  # a lock that is not taken again inside itself would hang
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive() and locked.free == [False, False] and locked.lock_free()
+
+
+def test_check_mode_takes_no_lock_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(netstate, 'PERSIST_DIR', str(tmp_path))
+    monkeypatch.setattr(netstate, 'LEARNED_DIR', str(tmp_path / 'learned'))
+    assert run(Counter(FakeModule(check_mode=True), 1, 2))['changed'] and not (tmp_path / 'learned').exists()
