@@ -5,6 +5,7 @@ by applying an inventory itself or through the fixture `lab_applied` (the lab in
 the last full run applied it). A test that changes the gateway by hand ends with a run that repairs it.
 WGSPLIT_LAB_ORDER=reverse runs them last to first (molecule/default/tests/conftest.py).
 """
+import contextlib
 import json
 import os
 import re
@@ -837,6 +838,19 @@ def test_server_interface_restart_recovers_by_itself():
     assert seen('bob', 'bank.test') == DIRECT
 
 
+@contextlib.contextmanager
+def others_put_back(gateway):
+    """Other software's rules (wg-easy's, the lab's foreign ones, Docker's DNS), loaded again at the end: a flush
+    takes them, and they are not the collection's to restore."""
+    gateway.run_test('iptables-save > /run/lab-others.v4 && ip6tables-save > /run/lab-others.v6 && '
+                     'nft list table inet foreign-nft > /run/lab-others.nft')
+    try:
+        yield
+    finally:
+        gateway.run_test('systemctl stop nftables && iptables-restore < /run/lab-others.v4 && '
+                         'ip6tables-restore < /run/lab-others.v6 && nft -f /run/lab-others.nft')
+
+
 @pytest.mark.usefixtures('lab_applied')
 def test_a_firewall_unit_flushing_the_ruleset_is_followed_by_the_collections_chains_at_once(tmp_path):
     """nftables.service with Debian's /etc/nftables.conf: its start, reload and stop each flush the whole ruleset, the
@@ -844,18 +858,39 @@ def test_a_firewall_unit_flushing_the_ruleset_is_followed_by_the_collections_cha
     path holds with nothing else put back (wg-easy's NAT for direct traffic goes with the flush: not ours to restore)."""
     gateway = host('gateway')
     ours = collection_rules(gateway)
-    # Other software's rules (wg-easy's, the lab's foreign ones, Docker's DNS), put back at the end.
-    gateway.run_test('iptables-save > /run/lab-others.v4 && ip6tables-save > /run/lab-others.v6 && '
-                     'nft list table inet foreign-nft > /run/lab-others.nft')
-    try:
+    with others_put_back(gateway):
         for action in ('start', 'reload', 'stop'):
             gateway.run_test('systemctl %s nftables' % action)
             assert 'foreign-nft' not in gateway.check_output('nft list tables'), action  # the ruleset was flushed
             assert collection_rules(gateway) == ours, action
             assert seen('alice', 'proxied.test') == US, action
-    finally:
-        gateway.run_test('systemctl stop nftables && iptables-restore < /run/lab-others.v4 && '
-                         'ip6tables-restore < /run/lab-others.v6 && nft -f /run/lab-others.nft')
+    assert seen('bob', 'bank.test') == DIRECT and seen('bob', 'plain.test') == EU
+    rc, output, changed = site(tmp_path=str(tmp_path))
+    assert rc == 0 and changed == 0, output[-3000:]
+
+
+FLUSHED_BY_HAND = {
+    # The chains and their jumps stay, empty: nothing marks "not classified", nothing classifies.
+    'the collection\'s own': 'nft flush table inet wgsplit' if NFT else 'iptables -t raw -F WGSPLIT && iptables -t mangle -F WGSPLIT',
+    'the whole ruleset': 'nft flush ruleset',
+}
+
+
+@pytest.mark.usefixtures('lab_applied')
+@pytest.mark.parametrize('flushed', sorted(FLUSHED_BY_HAND))
+def test_a_flush_typed_by_hand_is_put_back_within_seconds(tmp_path, flushed):
+    """No unit, no drop-in: wgsplit-watch.service follows the ruleset's deletions and puts the collection's chains or
+    table back at once (the learned timer would in five minutes)."""
+    gateway = host('gateway')
+    assert gateway.check_output('systemctl is-active wgsplit-watch.service') == 'active'
+    ours = collection_rules(gateway)
+    with others_put_back(gateway):
+        gateway.run_test(FLUSHED_BY_HAND[flushed])
+        flushed_at = time.monotonic()
+        while collection_rules(gateway) != ours:
+            assert time.monotonic() - flushed_at < 15, (flushed, gateway.run('journalctl -u wgsplit-watch -n 20').stdout)
+            time.sleep(0.2)
+        assert seen('alice', 'proxied.test') == US
     assert seen('bob', 'bank.test') == DIRECT and seen('bob', 'plain.test') == EU
     rc, output, changed = site(tmp_path=str(tmp_path))
     assert rc == 0 and changed == 0, output[-3000:]
