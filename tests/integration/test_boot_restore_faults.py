@@ -294,15 +294,20 @@ def saved_chains(run):
             for save in ('iptables-save', 'ip6tables-save') for table in ('raw', 'mangle')]
 
 
-@pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND))
-def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, fault):
-    """`iptables -F CHAIN` typed by hand keeps the chain and its jump: the timer's save counts each chain's rules
-    against its file, and restores every chain when one holds fewer."""
+def booted_with_raw_and_ipv6_chains(booted):
+    """The chain files with a raw chain and an IPv6 one too, booted; (run, what iptables-save and ip6tables-save list)."""
     files, boot, run = booted
     files['iptables/raw.WGSPLIT.inet.rules'] = RAW_CHAIN
     files['iptables/mangle.wgs-alice.inet6.rules'] = IPV6_CHAIN
     boot()
-    before = saved_chains(run)
+    return run, saved_chains(run)
+
+
+@pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND))
+def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, fault):
+    """`iptables -F CHAIN` typed by hand keeps the chain and its jump: the timer's save counts each chain's rules
+    against its file, and restores every chain when one holds fewer."""
+    run, before = booted_with_raw_and_ipv6_chains(booted)
     path = fake_systemctl(tmp_path)
     assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
     assert not (tmp_path / 'systemctl.log').exists()  # every chain holds its file's rules: nothing restored
@@ -340,11 +345,7 @@ def until(condition, message, seconds=10):
 
 @pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND) + ['nft flush ruleset'])
 def test_the_watch_puts_back_at_once_what_is_deleted_by_hand(booted, tmp_path, fault):
-    files, boot, run = booted
-    files['iptables/raw.WGSPLIT.inet.rules'] = RAW_CHAIN
-    files['iptables/mangle.wgs-alice.inet6.rules'] = IPV6_CHAIN
-    boot()
-    before = saved_chains(run)
+    run, before = booted_with_raw_and_ipv6_chains(booted)
     with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
         for _turn in range(2):  # and again after its own restore
             faulted = FLUSHED_BY_HAND[fault](run) if fault in FLUSHED_BY_HAND else [run('nft', 'flush', 'ruleset')]
