@@ -101,6 +101,40 @@ def test_disabled_units_are_read_in_one_call_and_a_unit_without_a_file_is_not_as
     assert netstate.disabled_units(SystemctlModule({}), 'systemctl', ['gone.service']) == ['gone.service']
 
 
+class BootModule(SystemctlModule):
+    check_mode = False
+
+    def get_bin_path(self, name):
+        return '/usr/bin/' + name
+
+
+class Commands(object):
+    def __init__(self):
+        self.ran = []
+
+    def run(self, argv, data=None, check=True):
+        self.ran.append(argv)
+        return 0, '', ''
+
+
+def test_the_boot_units_are_enabled_and_the_timer_and_watch_started_once_and_a_new_script_restarts_the_watch(tmp_path, monkeypatch):
+    monkeypatch.setattr(netstate, 'UNIT_DIR', str(tmp_path / 'system'))
+    monkeypatch.setattr(netstate, 'RESTORE_SCRIPT', str(tmp_path / 'restore'))
+    monkeypatch.setattr(netstate, 'DROPIN_DIRECTORIES', str(tmp_path / 'dropin-directories'))
+    units = [netstate.RESTORE_UNIT, netstate.LEARNED_UNIT, netstate.LEARNED_TIMER, netstate.WATCH_UNIT]
+    module, commands = BootModule(dict((unit, 'disabled') for unit in units)), Commands()
+    state = netstate.BootState(module, 'iptables', commands)
+    assert state._ensure_restore_unit()
+    assert commands.ran == [['systemctl', 'daemon-reload'], ['systemctl', 'try-restart', netstate.WATCH_UNIT],
+                            ['systemctl', 'enable'] + units, ['systemctl', 'start', netstate.LEARNED_TIMER, netstate.WATCH_UNIT]]
+    assert (tmp_path / 'system' / netstate.WATCH_UNIT).read_text() == netstate.WATCH_UNIT_TEXT
+    module.states, commands.ran = dict((unit, 'enabled') for unit in units), []
+    assert not state._ensure_restore_unit() and commands.ran == []
+    (tmp_path / 'restore').write_text('#!/bin/sh\n')  # the script of an older release: the watch runs the new one
+    assert state._ensure_restore_unit()
+    assert commands.ran == [['systemctl', 'daemon-reload'], ['systemctl', 'try-restart', netstate.WATCH_UNIT]]
+
+
 def test_back_resolvers_enabled_are_what_their_boot_links_name(tmp_path):
     wants = tmp_path / 'multi-user.target.wants'
     wants.mkdir()
