@@ -93,40 +93,45 @@ absent_jumps() {
     "$ipt" -w -t "$table" -C "$parent" -j "$chain" 2>/dev/null || echo "$table $parent $chain"
   done
 }
-# The non-empty lines of table inet $1 in the kernel's terse listing (no set element): as many as the listing
-# nft_table kept after its change (`NAME.listing`, its blocks sorted), fewer once something of it is deleted.
-listed_lines() {
-  nft -t list ruleset inet 2>/dev/null |
-    awk -v head="table inet $1 {" '$0 == head { p = 1 } p && NF { n++ } p && $0 == "}" { exit } END { print n + 0 }'
+# What the kernel's terse listing (no set element) says of table inet $1 against the listing nft_table kept after its
+# change ($2, its blocks sorted): "dormant" (its hooks off: nothing marks), "shorter" (fewer non-empty lines: something
+# of it deleted), or nothing. A listing nft cannot give says nothing (unknown is not missing).
+table_drift() {
+  listing=$(nft -t list ruleset inet 2>/dev/null) || return 0
+  printf '%s\n' "$listing" | awk -v head="table inet $1 {" -v kept="$(awk 'NF { n++ } END { print n + 0 }' "$2")" '
+    $0 == head { p = 1 } p && NF { n++ } p && /^\tflags .*dormant/ { dormant = 1 } p && $0 == "}" { exit }
+    END { if (dormant) print "dormant"; else if (p && n < kept) print "shorter" }'
 }
 # The chains of table $2 (iptables or ip6tables: $1) that hold fewer rules in the kernel than in their files (the rest
-# of the arguments): flushed, or a rule deleted, by hand. One a line.
+# of the arguments): flushed, or a rule deleted, by hand. One a line; nothing when the kernel's listing fails.
 short_chains() {
   ipt=$1 table=$2
   shift 2
-  { "$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^-A \([^ ]*\) .*/kernel \1/p'
+  saved=$("$ipt-save" -t "$table" 2>/dev/null) || return 0
+  { printf '%s\n' "$saved" | sed -n 's/^-A \([^ ]*\) .*/kernel \1/p'
     cat "$@" | sed -n 's/^-A \([^ ]*\) .*/file \1/p'; } |
-    awk '{ n[$2] += ($1 == "kernel") ? 1 : -1 } $1 == "file" { ours[$2] = 1 } END { for (c in ours) if (n[c] < 0) print c }'
+    awk '{ n[$2] += ($1 == "kernel") ? 1 : -1 } $1 == "file" { ours[$2] = 1 } END { for (c in ours) if (n[c] < 0) print c }' |
+    sort
 }
-# True when a table of the collection, or a chain that built-in chains jump to, or that jump, is gone from the kernel
-# (a whole table flushed or loaded again by hand, not through a unit with the collection's drop-in), or holds less than
-# its file (`nft flush table`, `iptables -F CHAIN`: nothing would mark, and nothing refuse).
+# What of the collection the kernel lacks, one a line (nothing: all there): a table gone, dormant or shorter than
+# its kept listing (`nft flush table`, a chain flushed, a rule deleted); a set its table file fills, empty; a chain
+# that built-in chains jump to, or that jump, gone; a chain holding fewer rules than its file (`iptables -F WGSPLIT`:
+# the chain and its jump stay, empty, and nothing marks or refuses); an ipset whose members the plan gives, empty.
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
     name=${f##*/}
-    table_exists "${name%.nft}" || return 0
-    kept="${f%.nft}.listing"
-    [ -e "$kept" ] && [ "$(listed_lines "${name%.nft}")" -lt "$(awk 'NF { n++ } END { print n + 0 }' "$kept")" ] && return 0
-    # A set the table file gives its elements (a list's networks, accounting), emptied by hand (set names are of
-    # letters, digits, _ and - only).
+    table=${name%.nft}
+    table_exists "$table" || { echo "table $table gone"; continue; }
+    [ -e "${f%.nft}.listing" ] && table_drift "$table" "${f%.nft}.listing" | sed "s/^/table $table /"
+    # Set names are of letters, digits, _ and - only.
     for set in $(sed -n 's/^\tset \([A-Za-z0-9_-]*\) {.* elements = .*/\1/p' "$f"); do
-      nft list set inet "${name%.nft}" "$set" 2>/dev/null | grep -q 'elements = ' || return 0
+      nft list set inet "$table" "$set" 2>/dev/null | grep -q 'elements = ' || echo "set $table $set empty"
     done
   done
   for f in "$dir"/iptables/*.rules; do
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
-    [ -z "$(absent_jumps "$f")" ] || return 0
+    absent_jumps "$f" | sed 's/^/jump /'
   done
   for ipt in iptables ip6tables; do
     for table in raw mangle nat filter; do
@@ -134,15 +139,15 @@ missing() {
       for f in "$dir/iptables/$table".*.rules; do
         [ -e "$f" ] && [ "$(xtables "$f")" = "$ipt" ] && set -- "$@" "$f"
       done
-      [ $# -gt 0 ] && [ -n "$(short_chains "$ipt" "$table" "$@")" ] && return 0
+      [ $# -eq 0 ] || short_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
     done
   done
   for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
     [ -e "$f" ] && grep -q '^add ' "$f" || continue
     name=${f##*/}
-    ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' && return 0
+    ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' && echo "ipset ${name%.save} empty"
   done
-  return 1
+  return 0
 }
 # A learned save with each member's time left less the save's age; a member whose time ran out is left out: a gateway
 # that was off, or a save some minutes old, gives no address back for longer than the resolver had left it.
@@ -156,8 +161,8 @@ aged() {
 missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" && flock 9 && missing); }
 # With "watch" (wgsplit-watch.service): the deletions in the kernel's nf_tables ruleset (the nftables backend's table,
 # iptables-nft's tables: `nft flush ruleset`, `iptables -t raw -F` typed by hand), followed with `nft monitor`. After
-# each burst (a flush is one deletion a rule), the timer's check: what is gone is back within about a second, not
-# five minutes.
+# each burst that may touch the collection (a flush is one deletion a rule), the timer's check: what is gone is back
+# within about a second, not five minutes. (ipsets and iptables-legacy's tables are not nf_tables: the timer's.)
 if [ "${1:-}" = watch ]; then
   command -v nft >/dev/null 2>&1 || { echo "wgsplit: no nft: what is deleted is put back by the timer only" >&2; exit 0; }
   # Reads until half a second passes without a line (at most five seconds: a stream of deletions is checked all the same).
@@ -165,20 +170,42 @@ if [ "${1:-}" = watch ]; then
     n=0
     while [ $n -lt 10 ] && [ "$(timeout 0.5 cat | wc -c)" -gt 0 ]; do n=$((n + 1)); done
   }
-  # Puts back what is gone, and checks again once its own deletions are read (another may have come among them). At
-  # most three times in a row: what "again" cannot put back (a file that does not load) waits for the next deletion.
+  # Puts back what is gone, and checks again once the deletions of its own "again" are read (another may have come
+  # among them). When "again" fails (a file that does not load: refused instead), what is still missing right after
+  # is not tried again until something else is: no reload at every deletion of other software.
+  stuck=""
   repair() {
-    tries=0
-    while [ $tries -lt 3 ] && missing_now </dev/null; do
-      sh "$0" again </dev/null
-      tries=$((tries + 1))
+    rounds=0
+    while [ $rounds -lt 10 ]; do
+      what=$(missing_now </dev/null)
+      [ -n "$what" ] || { stuck=""; return 0; }
+      [ "$what" != "$stuck" ] || return 0
+      if sh "$0" again </dev/null; then stuck=""; else stuck=$(missing_now </dev/null); fi
       quiet
+      rounds=$((rounds + 1))
     done
   }
-  # The first check is of what went while no one watched (the monitor runs already: nothing is missed in between).
-  nft monitor destroy | {
+  # Whether a deletion may touch the collection: a table or chain deleted as a whole, a rule of a built-in chain (a
+  # jump to one of the collection's), of the roles' chains (iptables-nft names them), or anything of its tables.
+  ours() {
+    case "$1" in
+      "delete table "*|"delete chain "*|*" PREROUTING "*|*" FORWARD "*|*" POSTROUTING "*|*" OUTPUT "*|*" INPUT "*|\
+      *" WGSPLIT"*|*" wgs-"*) return 0 ;;
+    esac
+    for f in "$dir"/nftables/*.nft; do
+      name=${f##*/}
+      case "$1" in *" inet ${name%.nft} "*) return 0 ;; esac
+    done
+    return 1
+  }
+  nft -t monitor destroy | {
+    # The monitor reads the ruleset before it listens (a second or more with large sets), and a deletion meanwhile
+    # is not reported: the first check is made at once (what went while no one watched) and after that time.
     repair
-    while read -r _; do
+    sleep 5
+    repair
+    while read -r line; do
+      ours "$line" || continue
       quiet
       repair
     done
@@ -190,7 +217,7 @@ refill=false
 if [ "${1:-}" = save ]; then
   # What is gone is put back first (so a ruleset flushed by hand costs at most the timer's interval), and what is
   # saved is then what the sets hold.
-  if missing_now; then sh "$0" again || status=1; fi
+  [ -z "$(missing_now)" ] || sh "$0" again || status=1
   mkdir -p -m 0700 "$dir/learned"
   # The modules take this lock while they empty a set and drop its saved copy: a save never puts back
   # what a run has just removed.
@@ -829,8 +856,10 @@ def learned_lock():
     halfway through a change (the watch would put back what a run has just removed). Only where the script is."""
     lock = None
     if not _LOCK_DEPTH[0] and os.path.isdir(PERSIST_DIR):
-        if not os.path.isdir(LEARNED_DIR):
+        try:
             os.mkdir(LEARNED_DIR, 0o700)
+        except OSError:  # there already (the restore script's save makes it too)
+            pass
         lock = open(os.path.join(LEARNED_DIR, '.lock'), 'a')
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
     _LOCK_DEPTH[0] += 1
