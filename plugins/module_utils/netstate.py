@@ -94,29 +94,34 @@ absent_jumps() {
   done
 }
 # What the kernel's terse listing (no set element) says of table inet $1 against the listing nft_table kept after its
-# change ($2, its blocks sorted): "dormant" (its hooks off: nothing marks), "shorter" (fewer non-empty lines: something
-# of it deleted), or nothing. A listing nft cannot give says nothing (unknown is not missing).
+# change ($2, its blocks sorted): "dormant" (its hooks off: nothing marks), "differs" (a rule, chain or set deleted,
+# replaced or added: `nft flush table`, `nft replace rule`), or nothing. Compared line by line, sorted (the kernel
+# lists blocks in the order they were made). A listing nft cannot give says nothing (unknown is not missing).
 table_drift() {
   listing=$(nft -t list ruleset inet 2>/dev/null) || return 0
-  printf '%s\n' "$listing" | awk -v head="table inet $1 {" -v kept="$(awk 'NF { n++ } END { print n + 0 }' "$2")" '
-    $0 == head { p = 1 } p && NF { n++ } p && /^\tflags .*dormant/ { dormant = 1 } p && $0 == "}" { exit }
-    END { if (dormant) print "dormant"; else if (p && n < kept) print "shorter" }'
+  live=$(printf '%s\n' "$listing" |
+    awk -v head="table inet $1 {" '$0 == head { p = 1 } p && NF { print } p && $0 == "}" { exit }' | sort)
+  [ -n "$live" ] || return 0
+  if printf '%s\n' "$live" | grep -q '^	flags .*dormant'; then echo dormant
+  elif [ "$live" != "$(awk NF "$2" | sort)" ]; then echo differs
+  fi
 }
-# The chains of table $2 (iptables or ip6tables: $1) that hold fewer rules in the kernel than in their files (the rest
-# of the arguments): flushed, or a rule deleted, by hand. One a line; nothing when the kernel's listing fails.
-short_chains() {
+# The chains of table $2 (iptables or ip6tables: $1) whose rules in the kernel are not those of their files (the rest
+# of the arguments), in order: flushed, a rule deleted, replaced or put before by hand. One a line; nothing when the
+# kernel's listing fails. (mangle_mark writes the rules as iptables-save prints them.)
+differing_chains() {
   ipt=$1 table=$2
   shift 2
   saved=$("$ipt-save" -t "$table" 2>/dev/null) || return 0
-  { printf '%s\n' "$saved" | sed -n 's/^-A \([^ ]*\) .*/kernel \1/p'
-    cat "$@" | sed -n 's/^-A \([^ ]*\) .*/file \1/p'; } |
-    awk '{ n[$2] += ($1 == "kernel") ? 1 : -1 } $1 == "file" { ours[$2] = 1 } END { for (c in ours) if (n[c] < 0) print c }' |
-    sort
+  { printf '%s\n' "$saved" | sed -n 's/^-A /kernel /p'; cat "$@" | sed -n 's/^-A /file /p'; } |
+    awk '$1 == "kernel" { kernel[$2] = kernel[$2] "\n" substr($0, 8) }
+         $1 == "file" { file[$2] = file[$2] "\n" substr($0, 6) }
+         END { for (chain in file) if (kernel[chain] != file[chain]) print chain }' | sort
 }
-# What of the collection the kernel lacks, one a line (nothing: all there): a table gone, dormant or shorter than
-# its kept listing (`nft flush table`, a chain flushed, a rule deleted); a set its table file fills, empty; a chain
-# that built-in chains jump to, or that jump, gone; a chain holding fewer rules than its file (`iptables -F WGSPLIT`:
-# the chain and its jump stay, empty, and nothing marks or refuses); an ipset whose members the plan gives, empty.
+# What of the collection the kernel lacks, one a line (nothing: all there): a table gone, dormant or other than its
+# kept listing (`nft flush table`, a chain flushed, a rule deleted or replaced); a set its table file fills, empty; a
+# chain that built-in chains jump to, or that jump, gone; a chain whose rules are not its file's (`iptables -F
+# WGSPLIT`: the chain and its jump stay, empty, and nothing marks or refuses); an ipset the plan fills, empty.
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
@@ -139,7 +144,7 @@ missing() {
       for f in "$dir/iptables/$table".*.rules; do
         [ -e "$f" ] && [ "$(xtables "$f")" = "$ipt" ] && set -- "$@" "$f"
       done
-      [ $# -eq 0 ] || short_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
+      [ $# -eq 0 ] || differing_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
     done
   done
   for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
@@ -170,33 +175,47 @@ if [ "${1:-}" = watch ]; then
     n=0
     while [ $n -lt 10 ] && [ "$(timeout 0.5 cat | wc -c)" -gt 0 ]; do n=$((n + 1)); done
   }
+  # What is missing (nothing: all there), with the boot files' times: a file a run rewrote since is another state.
+  state() {
+    lacking=$(missing_now </dev/null)
+    [ -z "$lacking" ] ||
+      printf '%s\n%s\n' "$lacking" "$(ls -l --full-time "$dir"/iptables "$dir"/nftables "$dir"/ipset 2>/dev/null | cksum)"
+  }
   # Puts back what is gone, and checks again once the deletions of its own "again" are read (another may have come
-  # among them). When "again" fails (a file that does not load: refused instead), what is still missing right after
-  # is not tried again until something else is: no reload at every deletion of other software.
+  # among them). When "again" fails and leaves the same state (a file that does not load: what it describes is
+  # refused instead), that is not tried again until the state changes: no reload at each deletion of other software.
+  # ("again" also fails for what the check does not list, a route of an upstream that is down: then nothing is left.)
   stuck=""
   repair() {
     rounds=0
     while [ $rounds -lt 10 ]; do
-      what=$(missing_now </dev/null)
-      [ -n "$what" ] || { stuck=""; return 0; }
-      [ "$what" != "$stuck" ] || return 0
-      if sh "$0" again </dev/null; then stuck=""; else stuck=$(missing_now </dev/null); fi
+      now=$(state)
+      [ -n "$now" ] || { stuck=""; return 0; }
+      [ "$now" != "$stuck" ] || return 0
+      stuck=""
+      echo "wgsplit: missing, put back: $(printf '%s\n' "$now" | sed '$d' | head -n 5 | tr '\n' ';')" >&2
+      sh "$0" again </dev/null || { [ "$(state)" = "$now" ] && stuck=$now; }
       quiet
       rounds=$((rounds + 1))
     done
   }
   # Whether a deletion may touch the collection: a table or chain deleted as a whole, a rule of a built-in chain (a
-  # jump to one of the collection's), of the roles' chains (iptables-nft names them), or anything of its tables.
+  # jump to one of the collection's), of a chain or table with a file of the collection (the event's words: delete
+  # rule FAMILY TABLE CHAIN ...), or events the monitor lost (netlink's buffer full).
   ours() {
-    case "$1" in
-      "delete table "*|"delete chain "*|*" PREROUTING "*|*" FORWARD "*|*" POSTROUTING "*|*" OUTPUT "*|*" INPUT "*|\
-      *" WGSPLIT"*|*" wgs-"*) return 0 ;;
+    case "$1" in "#"*|"delete table "*|"delete chain "*) return 0 ;; esac
+    set -f  # the event's words, not file names
+    # shellcheck disable=SC2086
+    set -- $1
+    set +f
+    [ $# -ge 5 ] || return 1
+    case "$5" in PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) return 0 ;; esac
+    case "$3" in
+      ip) [ -e "$dir/iptables/$4.$5.inet.rules" ] || [ -e "$dir/iptables/$4.$5.ipv4.rules" ] ;;
+      ip6) [ -e "$dir/iptables/$4.$5.inet6.rules" ] || [ -e "$dir/iptables/$4.$5.ipv6.rules" ] ;;
+      inet) [ -e "$dir/nftables/$4.nft" ] ;;
+      *) return 1 ;;
     esac
-    for f in "$dir"/nftables/*.nft; do
-      name=${f##*/}
-      case "$1" in *" inet ${name%.nft} "*) return 0 ;; esac
-    done
-    return 1
   }
   nft -t monitor destroy | {
     # The monitor reads the ruleset before it listens (a second or more with large sets), and a deletion meanwhile

@@ -286,6 +286,7 @@ FLUSHED_BY_HAND = {  # each leaves the chains and their jumps in place, with few
     'the raw and mangle chains flushed (nothing marks, nothing refuses)': flush_raw_and_mangle,
     "a client's rule deleted": lambda run: [run('iptables', '-t', 'mangle', '-D', 'wgs-alice', '1')],
     'an IPv6 chain flushed': lambda run: [run('ip6tables', '-t', 'mangle', '-F', 'wgs-alice')],
+    'the raw mark replaced (as many rules)': lambda run: [run('iptables', '-t', 'raw', '-R', 'WGSPLIT', '1', '-j', 'RETURN')],
 }
 
 
@@ -656,12 +657,22 @@ def test_the_timers_save_fills_again_a_list_set_of_the_table_emptied_by_hand(nft
 
 
 DORMANT = 'the table made dormant (its hooks off)'
+INSERTED = 'a rule put before the raw mark'
 TABLE_FAULTS = {
     'nft flush table': ['flush', 'table', 'inet', 'wgsplit'],
     DORMANT: ['add', 'table', 'inet', 'wgsplit', '{ flags dormant; }'],
+    INSERTED: ['insert', 'rule', 'inet', 'wgsplit', 'not-classified', 'accept'],
+    'a rule replaced (as many lines)': ['replace', 'rule', 'inet', 'wgsplit', 'not-classified', 'handle', 'HANDLE', 'accept'],
     'its raw chain flushed': ['flush', 'chain', 'inet', 'wgsplit', 'not-classified'],
     'nft flush ruleset': ['flush', 'ruleset'],
 }
+
+
+def table_fault(run, fault):
+    """The fault's nft command, run; HANDLE is the raw chain's rule's."""
+    handle = re.search(r'^\t\t.* # handle ([0-9]+)$', run('nft', '-a', 'list', 'chain', 'inet', 'wgsplit', 'not-classified').stdout,
+                       re.MULTILINE).group(1)
+    return run('nft', *[handle if word == 'HANDLE' else word for word in TABLE_FAULTS[fault]])
 
 
 @pytest.mark.parametrize('fault', sorted(TABLE_FAULTS))
@@ -673,20 +684,20 @@ def test_the_timers_save_puts_back_a_table_emptied_by_hand(nft_booted, tmp_path,
     keep_listing(run, tmp_path)
     assert run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save').returncode == 0
     assert not (tmp_path / 'systemctl.log').exists()  # as many lines as kept: nothing replaced
-    assert run('nft', *TABLE_FAULTS[fault]).returncode == 0
+    assert table_fault(run, fault).returncode == 0
     process = run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save')
     assert process.returncode == 0, process.stdout
     assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing
 
 
-@pytest.mark.parametrize('fault', sorted(set(TABLE_FAULTS) - {DORMANT}))  # a deletion each; dormant: the timer's
+@pytest.mark.parametrize('fault', sorted(set(TABLE_FAULTS) - {DORMANT, INSERTED}))  # a deletion each; the others: the timer's
 def test_the_watch_puts_back_a_table_at_once(nft_booted, tmp_path, fault):
     _files, boot, run, script = nft_booted
     _process, listing = boot()
     keep_listing(run, tmp_path)
     with watching(run, script, fake_systemctl(tmp_path)) as watch:
         for _turn in range(2):
-            assert run('nft', *TABLE_FAULTS[fault]).returncode == 0
+            assert table_fault(run, fault).returncode == 0
             assert run('nft', 'list', 'table', 'inet', 'wgsplit').stdout != listing
             until(lambda: run('nft', 'list', 'table', 'inet', 'wgsplit').stdout == listing, 'not put back: %s' % fault)
         assert watch.poll() is None

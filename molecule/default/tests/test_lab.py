@@ -593,7 +593,8 @@ def test_clients_sharing_a_rule_list_share_its_sets_and_a_broken_list_is_refused
     assert not [name for name in set_names(gateway) if name.startswith(('wgs-L', 'wgs-N'))]
     assert seen('bob', 'plain.test') == EU  # bob's default (proxy through eu), the list gone
     gateway.run_test('systemctl restart wgsplit-resolver')  # an empty cache: the name is asked again
-    assert seen('alice', 'proxied.test') == US
+    assert seen('alice', 'proxied.test') == US, (gateway.run('journalctl -u wgsplit-watch -n 20 --no-pager').stdout,
+                                                 collection_rules(gateway))
 
 
 def running_backs():
