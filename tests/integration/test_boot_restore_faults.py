@@ -327,7 +327,7 @@ def watching(run, script, path):
     watch = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'watch'],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        until(lambda: subprocess.run(['pgrep', '-s', str(watch.pid), '-x', 'nft'], stdout=subprocess.DEVNULL).returncode == 0,
+        until(lambda: subprocess.run(['pgrep', '-s', str(watch.pid), '-x', 'nft'], stdout=subprocess.DEVNULL, check=False).returncode == 0,
               'the watch never started its monitor')
         time.sleep(0.5)  # its first check (nothing missing) done
         yield watch
