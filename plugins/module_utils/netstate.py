@@ -107,13 +107,13 @@ table_drift() {
   fi
 }
 # The chains of table $2 (iptables or ip6tables: $1) whose rules in the kernel are not those of their files (the rest
-# of the arguments), in order: flushed, a rule deleted, replaced or put before by hand. One a line; nothing when the
+# of the arguments, those that exist), in order: flushed, a rule deleted, replaced or put before by hand. One a line; nothing when the
 # kernel's listing fails. (mangle_mark writes the rules as iptables-save prints them.)
 differing_chains() {
   ipt=$1 table=$2
   shift 2
   saved=$("$ipt-save" -t "$table" 2>/dev/null) || return 0
-  { printf '%s\n' "$saved" | sed -n 's/^-A /kernel /p'; cat "$@" | sed -n 's/^-A /file /p'; } |
+  { printf '%s\n' "$saved" | sed -n 's/^-A /kernel /p'; cat "$@" 2>/dev/null | sed -n 's/^-A /file /p'; } |
     awk '$1 == "kernel" { kernel[$2] = kernel[$2] "\n" substr($0, 8) }
          $1 == "file" { file[$2] = file[$2] "\n" substr($0, 6) }
          END { for (chain in file) if (kernel[chain] != file[chain]) print chain }' | sort
@@ -138,13 +138,17 @@ missing() {
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
     absent_jumps "$f" | sed 's/^/jump /'
   done
-  for ipt in iptables ip6tables; do
+  # Each family's files by their names (as xtables reads them), not a process or a test a file: the watch checks a
+  # thousand clients' chains after each burst of deletions. A pattern that matches nothing stays as it is: so the
+  # first or the second word names a file when either pattern matches one (differing_chains skips the others).
+  for family in "iptables inet ipv4" "ip6tables inet6 ipv6"; do
+    # shellcheck disable=SC2086  # three words
+    set -- $family
+    ipt=$1 current=$2 legacy=$3
     for table in raw mangle nat filter; do
-      set --
-      for f in "$dir/iptables/$table".*.rules; do
-        [ -e "$f" ] && [ "$(xtables "$f")" = "$ipt" ] && set -- "$@" "$f"
-      done
-      [ $# -eq 0 ] || differing_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
+      set -- "$dir/iptables/$table".*."$current".rules "$dir/iptables/$table".*."$legacy".rules
+      [ -e "$1" ] || [ -e "$2" ] || continue
+      differing_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
     done
   done
   for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
