@@ -167,6 +167,7 @@ aged() {
     if ($(i + 1) > 0) { $(i + 1) -= (age > 0 ? age : 0); if ($(i + 1) <= 0) next }; break } print }' "$1"
 }
 # `missing` under the lock the modules hold from a change of the kernel to its boot files.
+# shellcheck disable=SC2174  # $dir is there: only learned/ may be made, and -m is for it
 missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" && flock 9 && missing); }
 # With "watch" (wgsplit-watch.service): the deletions in the kernel's nf_tables ruleset (the nftables backend's table,
 # iptables-nft's tables: `nft flush ruleset`, `iptables -t raw -F` typed by hand), followed with `nft monitor`. After
@@ -241,6 +242,7 @@ if [ "${1:-}" = save ]; then
   # What is gone is put back first (so a ruleset flushed by hand costs at most the timer's interval), and what is
   # saved is then what the sets hold.
   [ -z "$(missing_now)" ] || sh "$0" again || status=1
+  # shellcheck disable=SC2174  # as above
   mkdir -p -m 0700 "$dir/learned"
   # The modules take this lock while they empty a set and drop its saved copy: a save never puts back
   # what a run has just removed.
@@ -298,10 +300,14 @@ fi
 # flush the ruleset. Not while the restore unit's own start is still queued (at boot it runs after them), nor at
 # shutdown. It takes the learned lock (read-only: /etc is, under those units), so no save runs while sets refill.
 again=false
+kept=""
 if [ "${1:-}" = again ]; then
   [ "$(systemctl is-system-running 2>/dev/null)" = stopping ] && exit 0
   systemctl list-jobs --no-legend wgsplit-restore.service 2>/dev/null | grep -q . && exit 0
   again=true
+  # What it keeps aside goes on every way out, the watch stopped in the middle included.
+  trap '[ -z "$kept" ] || rm -rf "$kept"' EXIT
+  trap 'exit 1' HUP INT TERM
   if [ -e "$dir/learned/.lock" ]; then exec 9<"$dir/learned/.lock"; flock 9; fi
 fi
 for f in "$dir"/ipset/*.save; do
@@ -339,6 +345,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     status=1
     nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
     [ -z "$kept" ] || rm -rf "$kept"
+    kept=""
     continue
   fi
   refill=$again  # the resolver's sets start again from what was saved
@@ -350,6 +357,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     done
   done < "$table.learned"
   [ -z "$kept" ] || rm -rf "$kept"
+  kept=""
 done
 # Sets refilled from a save: the front resolver's cache goes (SIGHUP), so that a name asked again puts its addresses
 # back instead of being answered from the cache alone.

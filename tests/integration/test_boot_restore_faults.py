@@ -612,6 +612,7 @@ def test_a_table_file_without_its_fallback_still_loads(nft_booted):
 def test_again_replaces_the_table_and_keeps_what_the_resolver_learned(nft_booted, tmp_path, fault):
     files, boot, run, script = nft_booted
     boot()
+    aside = kept_aside()
     terse = run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout
     if fault == 'an old copy of the table loaded':  # a ruleset saved before an IP rule was added, loaded again
         old = tmp_path / 'old.nft'
@@ -629,7 +630,29 @@ def test_again_replaces_the_table_and_keeps_what_the_resolver_learned(nft_booted
     if fault != 'ruleset flushed':  # gone with the flush and never saved; the resolver is asked again
         assert '192.0.2.7' in run('nft', 'list', 'set', 'inet', 'wgsplit', 'wgs-alice-p4').stdout
     assert signalled(tmp_path)
-    assert not list(pathlib.Path('/run').glob('wgsplit-again.*'))  # nothing left aside
+    assert kept_aside() == aside  # nothing left aside
+
+
+def kept_aside():
+    return set(pathlib.Path('/run').glob('wgsplit-again.*'))
+
+
+def test_again_stopped_in_the_middle_leaves_nothing_aside(nft_booted, tmp_path):
+    """The watch stopped (its unit's SIGTERM) while its "again" holds the resolver's sets aside: the copies go too."""
+    _files, boot, run, script = nft_booted
+    boot()
+    aside = kept_aside()
+    path = fake_systemctl(tmp_path)
+    (tmp_path / 'bin' / 'nft').write_text(  # the table's load takes long enough to be stopped in the middle
+        '#!/bin/sh\n[ "$1 $2" = "-f %s" ] && sleep 30\nexec %s "$@"\n' % (tmp_path / 'nftables' / 'wgsplit.nft', shutil.which('nft')))
+    (tmp_path / 'bin' / 'nft').chmod(0o755)
+    namespace = run('ip', 'netns', 'identify').stdout.strip()
+    again = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'again'],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    until(lambda: any(any(directory.iterdir()) for directory in kept_aside() - aside), 'nothing was kept aside')
+    os.killpg(again.pid, signal.SIGTERM)
+    assert again.wait(timeout=10) != 0
+    assert kept_aside() == aside
 
 
 def test_the_timers_save_puts_back_a_table_gone(nft_booted, tmp_path):

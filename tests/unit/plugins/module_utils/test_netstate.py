@@ -1,6 +1,7 @@
 import ipaddress
 import os
 import stat
+import subprocess
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -49,6 +50,13 @@ def test_restore_script_restores_sets_before_chains_before_routes():
     text = netstate.RESTORE_SCRIPT_TEXT
     assert text.index('ipset -exist restore') < text.index('-restore" -w --noflush') < text.index('route/*.batch')
     assert 'ExecStart=%s' % netstate.RESTORE_SCRIPT in netstate.RESTORE_UNIT_TEXT
+
+
+def test_restore_script_is_posix_sh_without_warnings():
+    """It runs as root at boot and from the watch: shellcheck (installed by tests/setup.sh) at warning level."""
+    checked = subprocess.run(['shellcheck', '--shell=sh', '--severity=warning', '-'], input=netstate.RESTORE_SCRIPT_TEXT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout
 
 
 def test_firewall_units_that_flush_the_ruleset_are_followed_by_the_restore_again():
