@@ -305,9 +305,9 @@ if [ "${1:-}" = again ]; then
   [ "$(systemctl is-system-running 2>/dev/null)" = stopping ] && exit 0
   systemctl list-jobs --no-legend wgsplit-restore.service 2>/dev/null | grep -q . && exit 0
   again=true
-  # What it keeps aside goes on every way out, the watch stopped in the middle included.
+  # What it keeps aside goes on every way out: the watch stopped in the middle, or gone with the end of its output.
   trap '[ -z "$kept" ] || rm -rf "$kept"' EXIT
-  trap 'exit 1' HUP INT TERM
+  trap 'exit 1' HUP INT PIPE TERM
   if [ -e "$dir/learned/.lock" ]; then exec 9<"$dir/learned/.lock"; flock 9; fi
 fi
 for f in "$dir"/ipset/*.save; do
@@ -335,7 +335,10 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   if $again && [ -e "$table.learned" ] && table_exists "${table##*/}"; then
     # Again, the table still there (perhaps flushed, or an old copy from a saved ruleset): replaced all the same;
     # what the resolver put into its sets is kept aside and loaded back after.
-    kept=$(mktemp -d /run/wgsplit-again.XXXXXX) || kept=""
+    # Named before it is made: stopped in between, the exit's trap takes it all the same. (/run: root's only.)
+    kept=/run/wgsplit-again.$$
+    rm -rf "$kept"  # a namesake left by a process of that number killed outright
+    mkdir -m 0700 "$kept" || kept=""
     while [ -n "$kept" ] && read -r name; do
       nft list set inet "${table##*/}" "$name" > "$kept/$name.nft" 2>/dev/null || rm -f "$kept/$name.nft"
     done < "$table.learned"

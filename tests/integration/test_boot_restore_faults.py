@@ -637,20 +637,25 @@ def kept_aside():
     return set(pathlib.Path('/run').glob('wgsplit-again.*'))
 
 
-def test_again_stopped_in_the_middle_leaves_nothing_aside(nft_booted, tmp_path):
-    """The watch stopped (its unit's SIGTERM) while its "again" holds the resolver's sets aside: the copies go too."""
+@pytest.mark.parametrize('way_out', ['stopped', 'its output gone'])
+def test_again_stopped_in_the_middle_leaves_nothing_aside(nft_booted, tmp_path, way_out):
+    """"again" ended while it holds the resolver's sets aside, by its unit's SIGTERM (the watch stopped) or by SIGPIPE
+    (what read its output gone, and it writes that the table did not load): the copies go too."""
     _files, boot, run, script = nft_booted
     boot()
     aside = kept_aside()
     path = fake_systemctl(tmp_path)
-    (tmp_path / 'bin' / 'nft').write_text(  # the table's load takes long enough to be stopped in the middle
-        '#!/bin/sh\n[ "$1 $2" = "-f %s" ] && sleep 30\nexec %s "$@"\n' % (tmp_path / 'nftables' / 'wgsplit.nft', shutil.which('nft')))
+    (tmp_path / 'bin' / 'nft').write_text(  # the table's load takes long enough to be stopped in the middle, and fails
+        '#!/bin/sh\n[ "$1 $2" = "-f %s" ] && sleep 3 && exit 1\nexec %s "$@"\n' % (tmp_path / 'nftables' / 'wgsplit.nft', shutil.which('nft')))
     (tmp_path / 'bin' / 'nft').chmod(0o755)
     namespace = run('ip', 'netns', 'identify').stdout.strip()
     again = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'again'],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     until(lambda: any(any(directory.iterdir()) for directory in kept_aside() - aside), 'nothing was kept aside')
-    os.killpg(again.pid, signal.SIGTERM)
+    if way_out == 'stopped':
+        os.killpg(again.pid, signal.SIGTERM)
+    else:
+        again.stdout.close()
     assert again.wait(timeout=10) != 0
     assert kept_aside() == aside
 
