@@ -119,9 +119,9 @@ differing_chains() {
          END { for (chain in file) if (kernel[chain] != file[chain]) print chain }' | sort
 }
 # What of the collection the kernel lacks, one a line (nothing: all there): a table gone, dormant or other than its
-# kept listing (`nft flush table`, a chain flushed, a rule deleted or replaced); a set its table file fills, empty; a
-# chain that built-in chains jump to, or that jump, gone; a chain whose rules are not its file's (`iptables -F
-# WGSPLIT`: the chain and its jump stay, empty, and nothing marks or refuses); an ipset the plan fills, empty.
+# kept listing (`nft flush table`, a chain flushed, a rule deleted or replaced); a set its table file fills, short of
+# elements; a chain that built-in chains jump to, or that jump, gone; a chain whose rules are not its file's (`iptables
+# -F WGSPLIT`: the chain and its jump stay, empty, and nothing marks or refuses); an ipset the plan fills, short.
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
@@ -129,10 +129,16 @@ missing() {
     table=${name%.nft}
     table_exists "$table" || { echo "table $table gone"; continue; }
     [ -e "${f%.nft}.listing" ] && table_drift "$table" "${f%.nft}.listing" | sed "s/^/table $table /"
-    # Set names are of letters, digits, _ and - only.
-    for set in $(sed -n 's/^\tset \([A-Za-z0-9_-]*\) {.* elements = .*/\1/p' "$f"); do
-      nft list set inet "$table" "$set" 2>/dev/null | grep -q 'elements = ' || echo "set $table $set empty"
-    done
+    # The sets the file gives elements (a rule list's networks, no line of the terse listing): one deleted by hand is
+    # proxied traffic sent direct. Counted: the kernel lists them as the file gives them, a comma apart. (Set names
+    # are of letters, digits, _ and - only.)
+    sed -n 's/^\tset \([A-Za-z0-9_-]*\) {.* elements = {\([^}]*\)}.*/\1 \2/p' "$f" |
+      awk '{ print $1, gsub(/,/, ",") + 1 }' |
+      while read -r set want; do
+        have=$(nft list set inet "$table" "$set" 2>/dev/null |
+          awk '/elements = \{/ { p = 1 } p { n += gsub(/,/, ",") } p && /\}/ { n++; exit } END { print n + 0 }')
+        [ "$have" -ge "$want" ] || echo "set $table $set lacks $((want - have)) of $want"
+      done
   done
   for f in "$dir"/iptables/*.rules; do
     [ -e "$f" ] && grep -q '^# jump: ' "$f" || continue  # only the chains built-in chains jump to
@@ -151,10 +157,13 @@ missing() {
       differing_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
     done
   done
-  for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks), emptied by hand
-    [ -e "$f" ] && grep -q '^add ' "$f" || continue
+  for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks): counted, as above
+    [ -e "$f" ] || continue
+    want=$(grep -c '^add ' "$f")
+    [ "$want" -gt 0 ] || continue
     name=${f##*/}
-    ipset list -t "${name%.save}" 2>/dev/null | grep -qx 'Number of entries: 0' && echo "ipset ${name%.save} empty"
+    have=$(ipset list -t "${name%.save}" 2>/dev/null | sed -n 's/^Number of entries: //p')
+    [ -z "$have" ] || [ "$have" -ge "$want" ] || echo "ipset ${name%.save} lacks $((want - have)) of $want"
   done
   return 0
 }

@@ -231,15 +231,19 @@ def test_the_timers_save_puts_back_a_ruleset_flushed_by_hand_first(booted, tmp_p
     assert without_comments(run('iptables-save', '-t', 'mangle').stdout) == without_comments(saved)
 
 
-def test_the_timers_save_fills_again_a_list_set_emptied_by_hand(booted, tmp_path):
-    """`ipset flush` typed by hand empties every set: a rule list's proxied networks would go the default way. The
-    learned timer's save, every five minutes, finds the set the plan fills empty and restores it first."""
+@pytest.mark.parametrize('fault', [['flush'], ['del', 'wgs-N1234abcd-p4', '198.51.100.0/24']])
+def test_the_timers_save_fills_again_a_list_set_emptied_by_hand(booted, tmp_path, fault):
+    """`ipset flush` typed by hand empties every set, `ipset del` one network: a rule list's proxied networks would
+    go the default way. The learned timer's save, every five minutes, finds the set the plan fills short of members
+    and restores it first."""
     files, boot, run = booted
     files['ipset/wgs-N1234abcd-p4.save'] = ('create wgs-N1234abcd-p4 hash:net family inet hashsize 1024 maxelem 65536\n'
-                                            'add wgs-N1234abcd-p4 198.51.100.0/24\n')
+                                            'add wgs-N1234abcd-p4 198.51.100.0/24\nadd wgs-N1234abcd-p4 192.0.2.128/25\n')
     boot()
     path = fake_systemctl(tmp_path)
-    assert run('ipset', 'flush').returncode == 0
+    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
+    assert not (tmp_path / 'systemctl.log').exists()  # every member there: nothing restored
+    assert run('ipset', *fault).returncode == 0
     process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
     assert process.returncode == 0, process.stdout
     assert '198.51.100.0/24' in run('ipset', 'list', 'wgs-N1234abcd-p4').stdout
@@ -464,7 +468,7 @@ NFT_INVENTORY = dict(
                     private_key='xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=', address='10.10.1.2/32')],
     clients=[dict(name='alice', address='10.8.0.2', upstream='us', rule_sets=['nets'],
                   rules=[dict(type='domain', value='proxied.test'), dict(type='ip', value='203.0.113.0/24')])],
-    rule_sets=[dict(name='nets', rules=[dict(type='ip', value='198.51.100.0/24')])])
+    rule_sets=[dict(name='nets', rules=[dict(type='ip', value='198.51.100.0/24'), dict(type='ip', value='192.0.2.128/25')])])
 
 
 @pytest.fixture
@@ -674,7 +678,7 @@ def test_the_timers_save_fills_again_a_list_set_of_the_table_emptied_by_hand(nft
     elements, so the timer's save looks at the sets the table file gives elements, and replaces the table first."""
     _files, boot, run, script = nft_booted
     _process, listing = boot()
-    name = re.search(r'^\tset (wgs-N[0-9a-f]{8}-p4) \{', listing, re.MULTILINE).group(1)
+    name = list_set(listing)
     assert '198.51.100.0/24' in run('nft', 'list', 'set', 'inet', 'wgsplit', name).stdout
     assert run('env', fake_systemctl(tmp_path), 'sh', str(script), 'save').returncode == 0
     assert not (tmp_path / 'systemctl.log').exists()  # every set holds its elements: nothing replaced
@@ -693,14 +697,21 @@ TABLE_FAULTS = {
     'a rule replaced (as many lines)': ['replace', 'rule', 'inet', 'wgsplit', 'not-classified', 'handle', 'HANDLE', 'accept'],
     'its raw chain flushed': ['flush', 'chain', 'inet', 'wgsplit', 'not-classified'],
     'nft flush ruleset': ['flush', 'ruleset'],
+    "a network deleted from a rule list's set": ['delete', 'element', 'inet', 'wgsplit', 'LIST_SET', '{ 198.51.100.0/24 }'],
 }
 
 
 def table_fault(run, fault):
-    """The fault's nft command, run; HANDLE is the raw chain's rule's."""
+    """The fault's nft command, run; HANDLE is the raw chain's rule's, LIST_SET the rule list's set."""
     handle = re.search(r'^\t\t.* # handle ([0-9]+)$', run('nft', '-a', 'list', 'chain', 'inet', 'wgsplit', 'not-classified').stdout,
                        re.MULTILINE).group(1)
-    return run('nft', *[handle if word == 'HANDLE' else word for word in TABLE_FAULTS[fault]])
+    names = dict(HANDLE=handle, LIST_SET=list_set(run('nft', '-t', 'list', 'table', 'inet', 'wgsplit').stdout))
+    return run('nft', *[names.get(word, word) for word in TABLE_FAULTS[fault]])
+
+
+def list_set(listing):
+    """The name of the set of NFT_INVENTORY's rule list, in a listing of the table."""
+    return re.search(r'^\tset (wgs-N[0-9a-f]{8}-p4) \{', listing, re.MULTILINE).group(1)
 
 
 @pytest.mark.parametrize('fault', sorted(TABLE_FAULTS))
