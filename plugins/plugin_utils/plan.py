@@ -392,14 +392,17 @@ class Planner(object):
 
     def mark_chain_rules(self):
         """From PREROUTING: a classified connection's packets get its mark back (replacing "not classified") and
-        leave the chain (an established flow's packets cross two rules, not five); replies of connections opened
-        towards a client go direct; any other connection is classified; the server's own networks are always
-        direct; a classified mark is saved on the connection."""
+        leave the chain (an established flow's packets cross three rules, not six); a packet without the raw
+        chain's "not classified" (that chain or its jump gone) gets it here, so that it is classified all the
+        same; replies of connections opened towards a client go direct; any other connection is classified; the
+        server's own networks are always direct; a classified mark is saved on the connection."""
         interface = self.settings['server_interface']
         mask, direct = self.marks.mask, self.marks.direct
         unclassified = dict(in_interface=interface, match_mark=mask, match_mask=mask)
         rules = [dict(comment='wgsplit keep the mark of a connection', in_interface=interface, match_connmark=0,
                       match_connmask=mask, match_connmark_negate=True, action='connmark_restore', mask=mask),
+                 dict(comment='wgsplit no raw mark: not classified yet', in_interface=interface, match_mark=0,
+                      match_mask=mask, action='mark', mark=mask, mask=mask),
                  dict(unclassified, comment='wgsplit a classified connection', match_mark_negate=True, action='return'),
                  dict(unclassified, comment='wgsplit replies go direct', ctdir='REPLY', action='mark', mark=direct,
                       mask=mask),

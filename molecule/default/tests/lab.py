@@ -169,6 +169,12 @@ def drop_classification(gateway):
     gateway.run_test(UNWATCHED + ('nft flush chain %s classify' % NFT_TABLE if NFT else 'iptables -t mangle -D PREROUTING -j WGSPLIT'))
 
 
+def drop_unclassified_mark(gateway):
+    """What a reload of the raw table by other software does: the server interface's packets come unmarked."""
+    gateway.run_test(UNWATCHED + ('nft flush chain %s not-classified' % NFT_TABLE if NFT else
+                                  'iptables -t raw -D PREROUTING -j WGSPLIT && ip6tables -t raw -D PREROUTING -j WGSPLIT'))
+
+
 def drop_dns_redirect(gateway):
     """What a reload of the nat table by other software does: the split clients' DNS is no longer redirected."""
     gateway.run_test(UNWATCHED + ('nft flush chain %s dns-redirect' % NFT_TABLE if NFT else

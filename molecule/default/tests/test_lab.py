@@ -18,7 +18,7 @@ import yaml
 
 from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO, STATUS, UNWATCHED, add_member, assert_unchanged,
                  chains_call, classification, client_dispatched, collection_rules, drop_classification, drop_dns_redirect,
-                 drop_encrypted_dns_refusal, expected, filter_listing, flush_client_chain, flush_client_chain_command, gateway_state,
+                 drop_encrypted_dns_refusal, drop_unclassified_mark, expected, filter_listing, flush_client_chain, flush_client_chain_command, gateway_state,
                  host, inventory, label, seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
@@ -469,6 +469,12 @@ def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(
     assert seen('carol', 'shared.test') == EU and seen('bob', 'bank.test') == DIRECT
     applied(tmp_path)
     assert seen('alice', 'proxied.test') == US
+    # A reload of the raw table by other software (no "not classified" mark): every client is classified all the
+    # same, never sent direct for want of the mark.
+    drop_unclassified_mark(gateway)
+    assert seen('alice', 'proxied.test') == US and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    assert seen('carol', 'shared.test') == EU and seen('alice', 'plain.test') == DIRECT
+    applied(tmp_path)
 
 
 def wan_packets_to(address):

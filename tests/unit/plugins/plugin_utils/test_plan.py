@@ -214,13 +214,17 @@ def test_every_connection_gets_a_mark_direct_or_upstream():
     assert rules[0] == dict(comment='wgsplit keep the mark of a connection', in_interface='wg0', match_connmark=0,
                             match_connmask=0xff800000, match_connmark_negate=True, action='connmark_restore',
                             mask=0xff800000)
+    # A packet the raw chain did not mark (that chain or its jump gone) is "not classified" all the same: classified,
+    # never left unmarked (direct).
+    assert rules[1] == dict(comment='wgsplit no raw mark: not classified yet', in_interface='wg0', match_mark=0,
+                            match_mask=0xff800000, action='mark', mark=0xff800000, mask=0xff800000)
     # Its packets leave the chain: nothing after changes a restored mark.
-    assert rules[1] == dict(comment='wgsplit a classified connection', in_interface='wg0', match_mark=0xff800000,
+    assert rules[2] == dict(comment='wgsplit a classified connection', in_interface='wg0', match_mark=0xff800000,
                             match_mask=0xff800000, match_mark_negate=True, action='return')
-    assert [(rule['action'], rule.get('ctdir'), rule.get('target')) for rule in rules[2:4]] == [
+    assert [(rule['action'], rule.get('ctdir'), rule.get('target')) for rule in rules[3:5]] == [
         ('mark', 'REPLY', None), ('jump', None, 'WGSPLIT_CLIENTS')]
     # The server's own networks are always direct, even for a client proxying by default.
-    assert rules[4:6] == [dict(comment='wgsplit server network', in_interface='wg0', destination=network,
+    assert rules[5:7] == [dict(comment='wgsplit server network', in_interface='wg0', destination=network,
                                action='mark', mark=0x800000, mask=0xff800000) for network in ('10.8.0.0/24', 'fdcc::/112')]
     assert rules[-1]['action'] == 'connmark_save' and rules[-1]['match_mark_negate'] is True
     dispatch = chain(result, 'WGSPLIT_CLIENTS')['rules']
