@@ -346,13 +346,30 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     # what the resolver put into its sets is kept aside and loaded back after.
     # Named before it is made: stopped in between, the exit's trap takes it all the same. (/run: root's only.)
     kept=/run/wgsplit-again.$$
-    rm -rf "$kept"  # a namesake left by a process of that number killed outright
+    for old in /run/wgsplit-again.*; do  # left by one killed outright (SIGKILL: no trap), its process gone
+      [ -d "$old" ] && ! kill -0 "${old##*.}" 2>/dev/null && rm -rf "$old"
+    done
+    rm -rf "$kept"  # a namesake left by a process of that number
     mkdir -m 0700 "$kept" || kept=""
     while [ -n "$kept" ] && read -r name; do
       nft list set inet "${table##*/}" "$name" > "$kept/$name.nft" 2>/dev/null || rm -f "$kept/$name.nft"
     done < "$table.learned"
   fi
-  if [ ! -e "$table.nft" ] || ! nft -f "$table.nft"; then
+  # What the resolver learned (the last save, and again what its sets held) goes in with the table, in one
+  # transaction: never the table with its resolver sets empty, where a new connection to a proxied name would be
+  # classified the client's default way and keep that. A save that does not load with it is loaded on its own after.
+  saves=""
+  if [ -e "$table.learned" ]; then
+    while read -r name; do
+      for saved in "$dir/learned/$name.nft" ${kept:+"$kept/$name.nft"}; do
+        [ -e "$saved" ] && saves="$saves $saved"
+      done
+    done < "$table.learned"
+  fi
+  # shellcheck disable=SC2086  # file names of the collection's (set names: letters, digits, _ and -)
+  if [ -e "$table.nft" ] && [ -n "$saves" ] && cat "$table.nft" $saves | nft -f - 2>/dev/null; then
+    saves=""
+  elif [ ! -e "$table.nft" ] || ! nft -f "$table.nft"; then
     echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
     status=1
     nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
@@ -361,13 +378,10 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     continue
   fi
   refill=$again  # the resolver's sets start again from what was saved
-  [ -e "$table.learned" ] || continue
-  while read -r name; do
-    for saved in "$dir/learned/$name.nft" ${kept:+"$kept/$name.nft"}; do
-      [ -e "$saved" ] || continue
-      nft -f "$saved" 2>/dev/null || echo "wgsplit: $name: some learned addresses not restored" >&2
-    done
-  done < "$table.learned"
+  for saved in $saves; do
+    name=${saved##*/}
+    nft -f "$saved" 2>/dev/null || echo "wgsplit: ${name%.nft}: some learned addresses not restored" >&2
+  done
   [ -z "$kept" ] || rm -rf "$kept"
   kept=""
 done
