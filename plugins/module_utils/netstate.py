@@ -309,14 +309,18 @@ fi
 # flush the ruleset. Not while the restore unit's own start is still queued (at boot it runs after them), nor at
 # shutdown. It takes the learned lock (read-only: /etc is, under those units), so no save runs while sets refill.
 again=false
-kept=""
+kept=""  # again: where what the resolver's sets held waits while their table is replaced
+drop_kept() { [ -z "$kept" ] || rm -rf "$kept"; kept=""; }
 if [ "${1:-}" = again ]; then
   [ "$(systemctl is-system-running 2>/dev/null)" = stopping ] && exit 0
   systemctl list-jobs --no-legend wgsplit-restore.service 2>/dev/null | grep -q . && exit 0
   again=true
   # What it keeps aside goes on every way out: the watch stopped in the middle, or gone with the end of its output.
-  trap '[ -z "$kept" ] || rm -rf "$kept"' EXIT
+  trap drop_kept EXIT
   trap 'exit 1' HUP INT PIPE TERM
+  for old in /run/wgsplit-again.*; do  # left by one killed outright (SIGKILL: no trap), its process gone
+    [ -d "$old" ] && ! kill -0 "${old##*.}" 2>/dev/null && rm -rf "$old"
+  done
   if [ -e "$dir/learned/.lock" ]; then exec 9<"$dir/learned/.lock"; flock 9; fi
 fi
 for f in "$dir"/ipset/*.save; do
@@ -340,15 +344,11 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
   [ -e "$f" ] || continue
   table=${f%.*}
   [ "$f" = "$table.fallback" ] && [ -e "$table.nft" ] && continue  # taken with its table file
-  kept=""
   if $again && [ -e "$table.learned" ] && table_exists "${table##*/}"; then
     # Again, the table still there (perhaps flushed, or an old copy from a saved ruleset): replaced all the same;
-    # what the resolver put into its sets is kept aside and loaded back after.
+    # what the resolver put into its sets is kept aside and loaded back with it.
     # Named before it is made: stopped in between, the exit's trap takes it all the same. (/run: root's only.)
     kept=/run/wgsplit-again.$$
-    for old in /run/wgsplit-again.*; do  # left by one killed outright (SIGKILL: no trap), its process gone
-      [ -d "$old" ] && ! kill -0 "${old##*.}" 2>/dev/null && rm -rf "$old"
-    done
     rm -rf "$kept"  # a namesake left by a process of that number
     mkdir -m 0700 "$kept" || kept=""
     while [ -n "$kept" ] && read -r name; do
@@ -373,8 +373,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     echo "wgsplit: $table.nft not loaded: what it classifies is refused" >&2
     status=1
     nft -f "$table.fallback" || echo "wgsplit: $table.fallback not loaded" >&2
-    [ -z "$kept" ] || rm -rf "$kept"
-    kept=""
+    drop_kept
     continue
   fi
   refill=$again  # the resolver's sets start again from what was saved
@@ -382,8 +381,7 @@ for f in "$dir"/nftables/*.nft "$dir"/nftables/*.fallback; do
     name=${saved##*/}
     nft -f "$saved" 2>/dev/null || echo "wgsplit: ${name%.nft}: some learned addresses not restored" >&2
   done
-  [ -z "$kept" ] || rm -rf "$kept"
-  kept=""
+  drop_kept
 done
 # Sets refilled from a save: the front resolver's cache goes (SIGHUP), so that a name asked again puts its addresses
 # back instead of being answered from the cache alone.

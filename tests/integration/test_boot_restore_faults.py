@@ -323,13 +323,18 @@ def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, faul
     assert saved_chains(run) == before
 
 
+def started(run, argv, stdout=subprocess.PIPE):
+    """`argv` started in the namespace of `run`, in a session of its own (os.killpg stops it with its children)."""
+    namespace = run('ip', 'netns', 'identify').stdout.strip()
+    return subprocess.Popen(['ip', 'netns', 'exec', namespace] + argv, stdout=stdout, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
 @contextlib.contextmanager
 def watching(run, script, path):
     """The script's watch (wgsplit-watch.service) running in the namespace of `run`, its monitor listening; stopped
     after, with its monitor."""
-    namespace = run('ip', 'netns', 'identify').stdout.strip()
-    watch = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'watch'],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    watch = started(run, ['env', path, 'sh', str(script), 'watch'])
     try:
         until(lambda: subprocess.run(['pgrep', '-s', str(watch.pid), '-x', 'nft'], stdout=subprocess.DEVNULL, check=False).returncode == 0,
               'the watch never started its monitor')
@@ -655,9 +660,7 @@ def test_again_stopped_in_the_middle_leaves_nothing_aside(nft_booted, tmp_path, 
         '#!/bin/sh\ncase "$*" in "-f -"|"-f %s") sleep 3; exit 1 ;; esac\nexec %s "$@"\n'
         % (tmp_path / 'nftables' / 'wgsplit.nft', shutil.which('nft')))
     slow.chmod(0o755)
-    namespace = run('ip', 'netns', 'identify').stdout.strip()
-    again = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'env', path, 'sh', str(script), 'again'],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    again = started(run, ['env', path, 'sh', str(script), 'again'])
     until(lambda: any(any(directory.iterdir()) for directory in kept_aside() - aside), 'nothing was kept aside')
     left = kept_aside() - aside
     if way_out == 'its output gone':
@@ -679,11 +682,9 @@ def test_again_loads_the_table_with_what_the_resolver_learned_in_one_transaction
     boot()
     assert run('nft', 'add', 'element', 'inet', 'wgsplit', 'wgs-alice-p4', '{ 192.0.2.7 }').returncode == 0
     assert run('nft', 'flush', 'table', 'inet', 'wgsplit').returncode == 0
-    namespace = run('ip', 'netns', 'identify').stdout.strip()
     events = tmp_path / 'events'
     with open(events, 'w') as output:
-        monitor = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'nft', 'monitor'], stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        monitor = started(run, ['nft', 'monitor'], stdout=output)
     try:
         until(lambda: run('nft', 'add table inet probe; delete table inet probe').returncode == 0  # an event each time
               and 'add table inet probe' in events.read_text(), 'the monitor never listened')
