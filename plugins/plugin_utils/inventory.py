@@ -202,11 +202,13 @@ class Checker(object):
         return item if good else None
 
     def unique(self, kind, items, key):
-        seen = set()
+        """One item per `key`; a key that is not the name names the items that share it."""
+        seen = {}
         for item in items:
             if item[key] in seen:
-                self.error('%s %r' % (kind, item[key]), 'duplicate %s' % key)
-            seen.add(item[key])
+                both = '' if key == 'name' else ' (%s %r and %r)' % (kind.split()[0], seen[item[key]]['name'], item['name'])
+                self.error('%s %r' % (kind, item[key]), 'duplicate %s%s' % (key, both))
+            seen.setdefault(item[key], item)
 
 
 def variable_name(name):
@@ -248,7 +250,7 @@ def check_client(checker, where, raw, upstream_names):
         return None
     if not client['address'] and client['public_key'] is None:
         checker.error(where, 'address or public_key is missing (the client\'s addresses, or its WireGuard peer\'s key)')
-    if client['upstream'] not in upstream_names:
+    if live(client) and client['upstream'] not in upstream_names:
         checker.error(where, 'upstream %s is not in wgsplit_upstreams' % describe(client['upstream']))
     rules = [check_rule(checker, '%s rule %d' % (where, number + 1), rule) for number, rule in enumerate(client['rules'])]
     client['rules'] = [rule for rule in rules if rule is not None]
@@ -437,14 +439,21 @@ def check_upstream_resolvers(checker, upstreams, dns_servers, server):
                 checker.error(where, 'dns %s is inside the server interface networks' % address)
 
 
+def live(client):
+    """Whether a client is split when its upstream is: a disabled client (or one whose upstream is turned off for it)
+    behaves as if absent, so only its own fields are checked, not what it would claim beside the others (an address,
+    a peer, an upstream or a rule list that may be gone)."""
+    return client['enabled'] and client['upstream_enabled']
+
+
 def check_rule_families(checker, clients):
-    """An IP rule of a family the client has an address of (after the peer table added the others)."""
+    """An enabled IP rule of a family the client has an address of (after the peer table added the others)."""
     for client in clients:
         if not client['address']:
             continue  # the client's own error says why it has none
         families = set(family(value) for value in client['address'])
         for number, rule in enumerate(client['rules']):
-            if rule['type'] == 'ip' and family(rule['value']) not in families:
+            if rule['enabled'] and rule['type'] == 'ip' and family(rule['value']) not in families:
                 checker.error('client %r rule %d (ip %s)' % (client['name'], number + 1, rule['value']),
                               'bad ip %r: the client has no IPv%d address' % (rule['value'], family(rule['value'])))
 
@@ -531,9 +540,11 @@ def check_inventory(variables, server=None, read=None, previous=None, kept=None)
     if 'rule_set_max_change' in settings and 'rule_set_max_entries' in settings:  # else their own error says why
         rule_sets, rule_set_names = check_rule_sets(checker, variables.get('rule_sets', []), read or unreadable,
                                                     previous or {}, settings)
-        check_client_rule_sets(checker, clients, rule_set_names)
+        check_client_rule_sets(checker, [client for client in clients if live(client)], rule_set_names)
         result['rule_sets'] = rule_sets
     check_upstream_resolvers(checker, upstreams, settings.get('dns_servers') or [], server)
+    # What a client claims beside the others, for the clients that are split (names stay unique among all).
+    clients = [client for client in clients if live(client)]
     # One client per WireGuard peer (the key is not repeated: the clients' names say which).
     check_claimed_once(checker, clients, lambda client: [client['public_key']] if client['public_key'] else [],
                        lambda _key: 'public_key')

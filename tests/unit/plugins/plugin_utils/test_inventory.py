@@ -155,6 +155,26 @@ def test_bad_inventory_is_named(case):
         assert case['not_in_output'] not in json.dumps(errors)
 
 
+@pytest.mark.parametrize('disabled', [
+    dict(name='bob', address='10.8.0.2', upstream='us', enabled=False),  # alice's address, given to her
+    dict(name='bob', address='10.8.0.2', upstream='us', upstream_enabled=False),
+    dict(name='bob', address='10.9.0.5', upstream='us', enabled=False),  # outside the server networks now
+    dict(name='bob', address='10.8.0.9', upstream='gone', enabled=False),  # its upstream removed
+    dict(name='bob', address='10.8.0.9', upstream='us', rule_sets=['gone'], enabled=False),
+    dict(name='bob', public_key=KEY, upstream='us', enabled=False),  # its peer gone from the server
+    dict(name='bob', address='10.8.0.9', upstream='us', rules=[dict(type='ip', value='2001:db8::/32', enabled=False)]),
+], ids=['address taken', 'upstream off', 'outside the networks', 'upstream gone', 'rule set gone', 'peer gone',
+        'rule of a family it lacks'])
+def test_what_is_disabled_behaves_as_if_absent(disabled):
+    """Only a disabled item's own fields are checked: disabling an old client frees its address for a new one."""
+    variables = copy.deepcopy(VARIABLES)
+    variables['clients'].append(disabled)
+    result = check_inventory(variables, SERVER)
+    assert result['errors'] == [] and result['warnings'] == []
+    assert [client['name'] for client in result['clients']] == ['alice'] + (['bob'] if 'rules' in disabled else [])
+    assert check_inventory(dict(variables, clients=[dict(disabled, address='10.8.0.2 x')]), SERVER)['errors']
+
+
 def test_a_family_served_but_not_listed_is_refused_when_the_peers_cannot_be_read():
     errors = check_inventory(VARIABLES, dict(SERVER, name='wg0', peers=None))['errors']
     assert errors == ["client 'alice': the server interface also serves IPv6 (fdcc::/112) and its WireGuard peers"
