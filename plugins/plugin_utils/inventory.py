@@ -217,15 +217,27 @@ def variable_name(name):
     return text if VARIABLE.fullmatch(text) else describe(text)
 
 
-def item_label(kind, raw, index, list_name):
-    """'upstream 'us'' when the item has a usable name, else its position in the list."""
+def usable_name(kind, raw):
+    """The item's name when it is one (whatever else is wrong with the item), else None."""
     patterns = {'upstream': UPSTREAM_NAME, 'client': CLIENT_NAME, 'rule set': RULE_SET_NAME}
     if isinstance(raw, dict):
         try:
-            return '%s %r' % (kind, name_of(patterns[kind], '')(raw.get('name')))
+            return name_of(patterns[kind], '')(raw.get('name'))
         except Invalid:
             pass
-    return '%s[%d]' % (list_name, index)
+    return None
+
+
+def item_label(kind, raw, index, list_name):
+    """'upstream 'us'' when the item has a usable name, else its position in the list."""
+    name = usable_name(kind, raw)
+    return '%s[%d]' % (list_name, index) if name is None else '%s %r' % (kind, name)
+
+
+def check_names_unique(checker, kind, raws, more=()):
+    """One item per name among every item that has a usable one, bad or not (every problem at once)."""
+    names = [usable_name(kind, raw) for raw in raws] + list(more)
+    checker.unique(kind, [dict(name=name) for name in names if name is not None], 'name')
 
 
 def check_rule(checker, where, raw):
@@ -331,7 +343,7 @@ def check_rule_sets(checker, raws, read, previous, settings):
             names.add(raw['name'])
         rule_sets.append(check_rule_set(checker, where, raw, read, previous, settings))
     rule_sets = [rule_set for rule_set in rule_sets if rule_set is not None]
-    checker.unique('rule set', rule_sets, 'name')
+    check_names_unique(checker, 'rule set', raws)
     return dict((rule_set['name'], rule_set) for rule_set in rule_sets), names
 
 
@@ -522,7 +534,7 @@ def check_inventory(variables, server=None, read=None, previous=None, kept=None)
     labels = [item_label('upstream', raw, index, 'wgsplit_upstreams') for index, raw in enumerate(lists['upstreams'])]
     upstreams = [checker.item(label, raw, UPSTREAM_FIELDS) for label, raw in zip(labels, lists['upstreams'])]
     upstreams = [item for item in upstreams if item is not None]
-    checker.unique('upstream', upstreams, 'name')
+    check_names_unique(checker, 'upstream', lists['upstreams'])
     checker.unique('upstream id', upstreams, 'id')
     # Clients of an upstream with errors of its own are not blamed for naming it.
     names = set(raw['name'] for label, raw in zip(labels, lists['upstreams']) if label.startswith('upstream '))
@@ -531,12 +543,14 @@ def check_inventory(variables, server=None, read=None, previous=None, kept=None)
     clients = [item for item in clients if item is not None]
     inventory_names = set(raw['name'] for raw in lists['clients'] if isinstance(raw, dict) and isinstance(raw.get('name'), str))
     kept_raw, result['kept'] = kept_clients.kept_entries(checker, variables, kept or {}, inventory_names, CLIENT_NAME)
+    kept_names = []
     for label, raw in kept_raw:
         client = check_client(checker, label, raw, names)
         if client is not None:
             result['kept'][client['name']] = kept_clients.content(client)  # before the peer's addresses join it
             clients.append(client)
-    checker.unique('client', clients, 'name')
+            kept_names.append(client['name'])
+    check_names_unique(checker, 'client', lists['clients'], kept_names)
     if 'rule_set_max_change' in settings and 'rule_set_max_entries' in settings:  # else their own error says why
         rule_sets, rule_set_names = check_rule_sets(checker, variables.get('rule_sets', []), read or unreadable,
                                                     previous or {}, settings)
