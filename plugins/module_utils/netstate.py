@@ -118,10 +118,13 @@ differing_chains() {
          $1 == "file" { file[$2] = file[$2] "\n" substr($0, 6) }
          END { for (chain in file) if (kernel[chain] != file[chain]) print chain }' | sort
 }
+# "$1 lacks N of $3" when the kernel has fewer ($2) than the boot files give ($3): more is someone else's to add.
+lacks() { [ "$2" -ge "$3" ] || echo "$1 lacks $(($3 - $2)) of $3"; }
 # What of the collection the kernel lacks, one a line (nothing: all there): a table gone, dormant or other than its
 # kept listing (`nft flush table`, a chain flushed, a rule deleted or replaced); a set its table file fills, short of
 # elements; a chain that built-in chains jump to, or that jump, gone; a chain whose rules are not its file's (`iptables
-# -F WGSPLIT`: the chain and its jump stay, empty, and nothing marks or refuses); an ipset the plan fills, short.
+# -F WGSPLIT`: the chain and its jump stay, empty, and nothing marks or refuses); an ipset the plan fills, short; ip
+# rules or routes, short.
 missing() {
   for f in "$dir"/nftables/*.nft; do
     [ -e "$f" ] || continue
@@ -137,7 +140,7 @@ missing() {
       while read -r set want; do
         have=$(nft list set inet "$table" "$set" 2>/dev/null |
           awk '/elements = \{/ { p = 1 } p { n += gsub(/,/, ",") } p && /\}/ { n++; exit } END { print n + 0 }')
-        [ "$have" -ge "$want" ] || echo "set $table $set lacks $((want - have)) of $want"
+        lacks "set $table $set" "$have" "$want"
       done
   done
   for f in "$dir"/iptables/*.rules; do
@@ -157,13 +160,24 @@ missing() {
       differing_chains "$ipt" "$table" "$@" | sed "s/^/chain $ipt $table /"
     done
   done
+  # The collection's ip rules and routes (protocol 233; its route files hold nothing else), counted per family: what
+  # systemd-networkd removes when it starts (ManageForeignRoutingPolicyRules=, ManageForeignRoutes=) or `ip rule
+  # flush` takes (meanwhile the forward guard refuses what they would have routed). A listing ip cannot give says nothing.
+  for family in inet inet6; do
+    set -- "$dir"/route/*."$family".batch
+    [ -e "$1" ] || continue
+    case $family in inet) v=4 ;; *) v=6 ;; esac
+    rules=$(ip -N -"$v" rule show 2>/dev/null) && routes=$(ip -"$v" route show table all proto 233 2>/dev/null) || continue
+    lacks "ip -$v rules" "$(printf '%s\n' "$rules" | grep -cE ' proto 233( |$)')" "$(cat "$@" | grep -c '^rule add ')"
+    lacks "ip -$v routes" "$(printf '%s' "$routes" | grep -c .)" "$(cat "$@" | grep -c '^route add ')"
+  done
   for f in "$dir"/ipset/*.save; do  # a set whose members the plan gives (a list's networks): counted, as above
     [ -e "$f" ] || continue
     want=$(grep -c '^add ' "$f")
     [ "$want" -gt 0 ] || continue
     name=${f##*/}
     have=$(ipset list -t "${name%.save}" 2>/dev/null | sed -n 's/^Number of entries: //p')
-    [ -z "$have" ] || [ "$have" -ge "$want" ] || echo "ipset ${name%.save} lacks $((want - have)) of $want"
+    [ -z "$have" ] || lacks "ipset ${name%.save}" "$have" "$want"
   done
   return 0
 }
@@ -179,7 +193,8 @@ aged() {
 # shellcheck disable=SC2174  # $dir is there: only learned/ may be made, and -m is for it
 missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" && flock 9 && missing); }
 # With "watch" (wgsplit-watch.service): the deletions in the kernel's nf_tables ruleset (the nftables backend's table,
-# iptables-nft's tables: `nft flush ruleset`, `iptables -t raw -F` typed by hand), followed with `nft monitor`. After
+# iptables-nft's tables: `nft flush ruleset`, `iptables -t raw -F` typed by hand), followed with `nft monitor`, and of
+# the collection's ip rules and routes (systemd-networkd's start, `ip rule flush`), followed with `ip monitor`. After
 # each burst that may touch the collection (a flush is one deletion a rule), the timer's check: what is gone is back
 # within about a second, not five minutes. (ipsets and iptables-legacy's tables are not nf_tables: the timer's.)
 if [ "${1:-}" = watch ]; then
@@ -217,7 +232,11 @@ if [ "${1:-}" = watch ]; then
   # jump to one of the collection's), of a chain or table with a file of the collection (the event's words: delete
   # rule FAMILY TABLE CHAIN ...), or events the monitor lost (netlink's buffer full).
   ours() {
-    case "$1" in "#"*|"delete table "*|"delete chain "*) return 0 ;; esac
+    case "$1" in
+      "#"*|"delete table "*|"delete chain "*|"Deleted "*" proto 233"|"Deleted "*" proto 233 "*) return 0 ;;
+      "delete "*) ;;
+      *) return 1 ;;  # ip monitor's other events
+    esac
     set -f  # the event's words, not file names
     # shellcheck disable=SC2086
     set -- $1
@@ -231,7 +250,9 @@ if [ "${1:-}" = watch ]; then
       *) return 1 ;;
     esac
   }
-  nft -t monitor destroy | {
+  # nf_tables' deletions, and the ip rules and routes (ip monitor: the collection's are those of protocol 233), in one
+  # stream that ends with nft's monitor.
+  { ip -o monitor rule route 2>/dev/null & nft -t monitor destroy; kill $! 2>/dev/null; } | {
     # The monitor reads the ruleset before it listens (a second or more with large sets), and a deletion meanwhile
     # is not reported: the first check is made at once (what went while no one watched) and after that time.
     repair

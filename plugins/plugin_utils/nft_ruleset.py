@@ -12,6 +12,7 @@ work per new connection whatever the number of clients:
   source address sends the packet to its client's chain, which matches interval sets (CIDR rules) and the resolver's
   sets, most decisive first (direct, then proxy, then the default); each mark chain sets the packet's and the
   connection's mark;
+* forward: a packet with an upstream's mark or "not classified" leaves by an upstream or is refused (the guard);
 * nat: DNS redirect and masquerade out of the upstreams; filter: encrypted DNS refused (when asked).
 """
 
@@ -22,7 +23,7 @@ from ansible_collections.wgsplit.gateway.plugins.module_utils.canonical import f
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import COLLECTION_TABLE as TABLE
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import element_text
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.network_sets import merged
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT, INTERFACE_PREFIX
 
 SET_TYPES = {4: 'ipv4_addr', 6: 'ipv6_addr'}
 MATCH = {4: 'ip', 6: 'ip6'}
@@ -131,6 +132,16 @@ class Ruleset(object):
                 '  iifname %s meta mark set meta mark | 0x%08x' % (self.interface, self.marks.mask),
                 '}']
 
+    def guard_chain(self):
+        """From forward: a packet of the server interface with an upstream's mark or "not classified" leaves by an
+        upstream's interface or not at all (as Planner.guard_rules): holds when the ip rules or routes are gone."""
+        marks = '{ 0x00000000, 0x%08x }' % self.marks.direct
+        return ['chain guard {',
+                '  type filter hook forward priority filter; policy accept;',
+                '  iifname %s meta mark & 0x%08x != %s oifname != "%s*" reject' % (self.interface, self.marks.mask, marks,
+                                                                               INTERFACE_PREFIX),
+                '}']
+
     def per_client_address(self, chain, hook, match, statement):
         """A base chain with one rule per family over the split clients' addresses (an anonymous set)."""
         rules = []
@@ -198,9 +209,11 @@ class Ruleset(object):
         lines = self.network_sets() + self.mark_chains()
         for client in self.planner.clients:
             lines += self.client_chain(client)
-        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.count_chain()
+        return (lines + self.classify_chain() + self.not_classified_chain() + self.guard_chain() + self.nat_chains() +
+                self.count_chain())
 
     def call(self):
         """nft_table's arguments; the fallback, loaded at boot when the definition cannot be, refuses (every
         packet of the server interface stays "not classified")."""
-        return dict(table=TABLE, sets=self.sets(), definition=self.definition(), fallback=self.not_classified_chain())
+        return dict(table=TABLE, sets=self.sets(), definition=self.definition(),
+                    fallback=self.not_classified_chain() + self.guard_chain())

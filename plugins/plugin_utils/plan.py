@@ -33,12 +33,11 @@ from ansible_collections.wgsplit.gateway.plugins.plugin_utils.network_sets impor
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.nft_ruleset import Ruleset
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.resolver import ancestors
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import ACTIONS, check_inventory, server_networks
-from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT
+from ansible_collections.wgsplit.gateway.plugins.plugin_utils.settings import ENCRYPTED_DNS_PORT, INTERFACE_PREFIX
 
 SET_NAME_MAX = 31
 CHAIN_NAME_MAX = 28
 FAMILIES = ((4, 'inet'), (6, 'inet6'))
-INTERFACE_PREFIX = 'wg-up-'
 # dnsmasq reads a configuration line into a buffer of this many characters and cuts longer ones in two.
 RESOLVER_LINE_MAX = 1024
 # The accounting sets, per address family: (direction, path, name part, set type, lookup flags). A split client's
@@ -427,14 +426,28 @@ class Planner(object):
                      source=address, protocol=protocol, destination_port=53, action='redirect', to_ports=53)
                 for client in self.clients for address in client['address'] for protocol in ('udp', 'tcp')]
 
+    def guard_rules(self):
+        """From FORWARD, first: a packet of the server interface with an upstream's mark or "not classified" leaves
+        by an upstream's interface or not at all. Routing sends it nowhere else; this holds when the collection's ip
+        rules or routes are gone (systemd-networkd removes other software's when it starts, `ip rule flush`), where
+        routing would send it the main table's way: direct."""
+        interface, mask = self.settings['server_interface'], self.marks.mask
+        return [dict(comment='wgsplit direct', in_interface=interface, match_mark=self.marks.direct, match_mask=mask,
+                     action='return'),
+                dict(comment='wgsplit through an upstream', in_interface=interface, out_interface_prefix=INTERFACE_PREFIX,
+                     action='return'),
+                dict(comment='wgsplit proxied or not classified, not through an upstream', in_interface=interface,
+                     match_mark=0, match_mask=mask, match_mark_negate=True, action='reject')]
+
     def filter_rules(self):
-        """DNS over TLS/QUIC would bypass the domain rules: refused for split clients when asked."""
-        if not self.settings['block_encrypted_dns']:
-            return []
-        return [dict(comment='wgsplit %s no encrypted dns' % client['name'],
-                     in_interface=self.settings['server_interface'], source=address, protocol=protocol,
-                     destination_port=ENCRYPTED_DNS_PORT, action='reject')
-                for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
+        """The guard, then DNS over TLS/QUIC, which would bypass the domain rules: refused for split clients when asked."""
+        rules = self.guard_rules()
+        if self.settings['block_encrypted_dns']:
+            rules += [dict(comment='wgsplit %s no encrypted dns' % client['name'],
+                           in_interface=self.settings['server_interface'], source=address, protocol=protocol,
+                           destination_port=ENCRYPTED_DNS_PORT, action='reject')
+                      for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
+        return rules
 
     def chains(self):
         """mangle_mark arguments per role, in the order they apply: a chain exists before a chain that jumps to it.
@@ -453,9 +466,8 @@ class Planner(object):
                                  rules=self.clients_chain_rules()))
         split_client.append(dict(table='mangle', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.mark_chain_rules()))
-        if settings['block_encrypted_dns']:
-            split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
-                                     rules=self.filter_rules()))
+        split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
+                                 rules=self.filter_rules()))
         if self.counter_sets:
             split_client.append(dict(table='mangle', chain=settings['count_chain'], jump_from=['FORWARD'],
                                      rules=self.count_rules()))

@@ -27,6 +27,8 @@ EDIT_VARIABLES = ('edit_name', 'edit_state', 'edit_address', 'edit_public_key', 
                   'edit_rules', 'edit_rule_sets')
 # DNS over TLS and over QUIC, refused for split clients with block_encrypted_dns (it would bypass the domain rules).
 ENCRYPTED_DNS_PORT = 853
+# The upstream interfaces' names: wg-up-ID.
+INTERFACE_PREFIX = 'wg-up-'
 CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain')
 DIRECTORY = re.compile(r'(/[A-Za-z0-9_.-]+)+')
 

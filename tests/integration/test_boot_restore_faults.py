@@ -323,6 +323,53 @@ def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, faul
     assert saved_chains(run) == before
 
 
+# policy_route's boot files: an upstream's mark rule and kill switch, the refusal table's rule per bit and route.
+ROUTE_FILES = {
+    'route/table-51001.inet.batch': 'rule add priority 5000 from all fwmark 0x1000000/0xff800000 lookup 51001 protocol 233\n'
+                                    'route add unreachable default metric 4000 table 51001 proto 233\n',
+    'route/table-51001.inet6.batch': 'rule add priority 5000 from all fwmark 0x1000000/0xff800000 lookup 51001 protocol 233\n'
+                                     'route add unreachable default metric 4000 table 51001 proto 233\n',
+    'route/table-51000.inet.batch': 'rule add priority 5001 iif wg0 fwmark 0x1000000/0x1000000 lookup 51000 protocol 233\n'
+                                    'rule add priority 5001 iif wg0 fwmark 0x800000/0x800000 lookup 51000 protocol 233\n'
+                                    'route add unreachable default metric 4000 table 51000 proto 233\n',
+}
+ROUTING_DELETED = {  # what systemd-networkd does to other software's rules and routes when it starts, and by hand
+    'every ip rule': lambda run: [run('ip', '-4', 'rule', 'flush', 'protocol', '233'),
+                                  run('ip', '-6', 'rule', 'flush', 'protocol', '233')],
+    'every route': lambda run: [run('ip', '-4', 'route', 'flush', 'table', 'all', 'proto', '233'),
+                                run('ip', '-6', 'route', 'flush', 'table', 'all', 'proto', '233')],
+    'one IPv6 rule': lambda run: [run('ip', '-6', 'rule', 'delete', 'priority', '5000')],
+    'one route': lambda run: [run('ip', '-4', 'route', 'delete', 'unreachable', 'default', 'table', '51000')],
+}
+
+
+def routing(run):
+    """The collection's ip rules and routes (protocol 233), per family."""
+    return [[line for line in run('ip', version, *argv).stdout.splitlines() if ' proto 233' in line]
+            for version in ('-4', '-6') for argv in (('rule', 'show'), ('route', 'show', 'table', 'all'))]
+
+
+@pytest.mark.parametrize('fault', sorted(ROUTING_DELETED))
+def test_the_timers_save_puts_back_the_routing_deleted_by_hand(booted, tmp_path, fault):
+    """The collection's ip rules and routes deleted (systemd-networkd removes other software's when it starts): the
+    forward guard refuses what they would route, and the timer's save counts them against their files and restores
+    them (the whole script: every line again, those in place are no failure)."""
+    files, boot, run = booted
+    files.update(ROUTE_FILES)
+    boot()
+    run('ip', 'link', 'set', 'lo', 'up')
+    before = routing(run)
+    assert [len(lines) for lines in before] == [3, 2, 1, 1], before
+    path = fake_systemctl(tmp_path)
+    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
+    assert not (tmp_path / 'systemctl.log').exists()  # all there: nothing restored
+    assert all(process.returncode == 0 for process in ROUTING_DELETED[fault](run))
+    assert routing(run) != before
+    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
+    assert process.returncode == 0, process.stdout
+    assert routing(run) == before
+
+
 def started(run, argv, stdout=subprocess.PIPE):
     """`argv` started in the namespace of `run`, in a session of its own (os.killpg stops it with its children)."""
     namespace = run('ip', 'netns', 'identify').stdout.strip()
@@ -362,6 +409,21 @@ def test_the_watch_puts_back_at_once_what_is_deleted_by_hand(booted, tmp_path, f
             assert all(process.returncode == 0 for process in faulted)
             assert saved_chains(run) != before
             until(lambda: saved_chains(run) == before, 'not put back: %s' % fault)
+        assert watch.poll() is None
+
+
+@pytest.mark.parametrize('fault', sorted(ROUTING_DELETED))
+def test_the_watch_puts_back_at_once_the_routing_deleted_by_hand(booted, tmp_path, fault):
+    files, boot, run = booted
+    files.update(ROUTE_FILES)
+    boot()
+    run('ip', 'link', 'set', 'lo', 'up')
+    before = routing(run)
+    with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
+        for _turn in range(2):  # and again after its own restore
+            assert all(process.returncode == 0 for process in ROUTING_DELETED[fault](run))
+            assert routing(run) != before
+            until(lambda: routing(run) == before, 'not put back: %s' % fault)
         assert watch.poll() is None
 
 

@@ -477,6 +477,33 @@ def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(
     applied(tmp_path)
 
 
+@pytest.mark.usefixtures('lab_applied')
+def test_every_ip_rule_and_route_deleted_refuses_instead_of_leaking():
+    """systemd-networkd removes other software's ip rules and routes when it starts (ManageForeignRoutingPolicyRules=,
+    ManageForeignRoutes=), as `ip rule flush` does: routing would send every mark the main table's way. The forward
+    guard refuses a proxied or unclassified packet that would leave by another interface than an upstream's; direct
+    traffic goes on; the watch (ip monitor) puts the routing back."""
+    gateway = host('gateway')
+    address = ADDRESSES_BY_NAME['proxied.test']
+    before = wan_packets_to(address)
+    gateway.run_test(UNWATCHED + ' && '.join('ip -%d %s flush %s' % (version, kind, selector) for version in (4, 6)
+                                             for kind, selector in (('rule', 'protocol 233'), ('route', 'table all proto 233'))))
+    assert 'proto 233' not in gateway.check_output('ip -4 rule; ip -6 rule; ip -4 route show table all; ip -6 route show table all')
+    started = time.monotonic()
+    assert seen('alice', 'proxied.test', timeout_s=3) is None
+    assert time.monotonic() - started < 2, 'refused at once (rejected), not dropped'
+    assert seen('alice', 'proxied.test', timeout_s=3, ip=6) is None
+    assert seen('bob', 'plain.test', timeout_s=3) is None  # bob's default is his upstream
+    assert wan_packets_to(address) == before, 'a proxied packet left direct'
+    assert seen('alice', 'plain.test') == DIRECT and seen('bob', 'bank.test') == DIRECT
+    gateway.run_test('systemctl start wgsplit-watch.service')
+    deadline = time.monotonic() + 20
+    while seen('alice', 'proxied.test', timeout_s=2) != US:
+        assert time.monotonic() < deadline, 'the watch did not put the routing back'
+        time.sleep(0.5)
+    assert seen('bob', 'plain.test') == EU and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+
+
 def wan_packets_to(address):
     """Packets the gateway sent out of its outgoing interface to `address` (a counting rule of the test's own)."""
     gateway = host('gateway')
@@ -949,7 +976,7 @@ def test_encrypted_dns_is_refused_only_when_asked(tmp_path):
     finally:
         host('far').run('systemctl stop lab-dot; systemctl reset-failed lab-dot')
     applied(tmp_path)
-    assert 'WGSPLIT_FILTER' not in host('gateway').check_output('iptables-save -t filter')
+    assert 'no encrypted dns' not in host('gateway').check_output('iptables-save -t filter')  # the guard stays
     assert 'encrypted-dns' not in classification(host('gateway'))
 
 

@@ -24,8 +24,13 @@ def test_the_iptables_objects_are_not_planned_and_the_table_is():
     assert result['sets'] == [] and all(not chains for chains in result['chains'].values())
     assert result['nftables']['table'] == 'wgsplit'
     assert result['nftables_removed'] == dict(split_client=None, dnsmasq_split=None)
+    guard = ['chain guard {', '  type filter hook forward priority filter; policy accept;',
+             '  iifname "wg0" meta mark & 0xff800000 != { 0x00000000, 0x00800000 } oifname != "wg-up-*" reject', '}']
     assert result['nftables']['fallback'] == ['chain not-classified {', '  type filter hook prerouting priority raw; policy accept;',
-                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}']
+                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}'] + guard
+    # The guard (as the iptables filter chain's): should the ip rules or routes be gone, refused, not sent direct.
+    definition = result['nftables']['definition']
+    assert definition[definition.index(guard[0]):][:4] == guard
 
 
 def test_a_client_chain_matches_direct_first_then_proxy_then_its_default():
