@@ -198,7 +198,18 @@ missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" 
 # each burst that may touch the collection (a flush is one deletion a rule), the timer's check: what is gone is back
 # within about a second, not five minutes. (ipsets and iptables-legacy's tables are not nf_tables: the timer's.)
 if [ "${1:-}" = watch ]; then
-  command -v nft >/dev/null 2>&1 || { echo "wgsplit: no nft: what is deleted is put back by the timer only" >&2; exit 0; }
+  # nf_tables' deletions (nft monitor), and the ip rules and routes (ip monitor: the collection's are those of protocol
+  # 233), in one stream that ends with nft's monitor. Without nft, the ip rules and routes alone (the rest: the timer's).
+  events() {
+    if command -v nft >/dev/null 2>&1; then
+      ip -o monitor rule route 2>/dev/null &
+      nft -t monitor destroy
+      kill $! 2>/dev/null
+    else
+      echo "wgsplit: no nft: what is deleted of the firewall is put back by the timer only" >&2
+      ip -o monitor rule route
+    fi
+  }
   # Reads until half a second passes without a line (at most five seconds: a stream of deletions is checked all the same).
   quiet() {
     n=0
@@ -230,7 +241,7 @@ if [ "${1:-}" = watch ]; then
   }
   # Whether a deletion may touch the collection: a table or chain deleted as a whole, a rule of a built-in chain (a
   # jump to one of the collection's), of a chain or table with a file of the collection (the event's words: delete
-  # rule FAMILY TABLE CHAIN ...), or events the monitor lost (netlink's buffer full).
+  # rule FAMILY TABLE CHAIN ...), events the monitor lost (netlink's buffer full), an ip rule or route of protocol 233.
   ours() {
     case "$1" in
       "#"*|"delete table "*|"delete chain "*|"Deleted "*" proto 233"|"Deleted "*" proto 233 "*) return 0 ;;
@@ -250,9 +261,7 @@ if [ "${1:-}" = watch ]; then
       *) return 1 ;;
     esac
   }
-  # nf_tables' deletions, and the ip rules and routes (ip monitor: the collection's are those of protocol 233), in one
-  # stream that ends with nft's monitor.
-  { ip -o monitor rule route 2>/dev/null & nft -t monitor destroy; kill $! 2>/dev/null; } | {
+  events | {
     # The monitor reads the ruleset before it listens (a second or more with large sets), and a deletion meanwhile
     # is not reported: the first check is made at once (what went while no one watched) and after that time.
     repair
@@ -264,7 +273,7 @@ if [ "${1:-}" = watch ]; then
       repair
     done
   }
-  echo "wgsplit: nft monitor ended" >&2
+  echo "wgsplit: monitor ended" >&2
   exit 1
 fi
 refill=false
