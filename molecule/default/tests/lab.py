@@ -106,6 +106,11 @@ def gateway_state():
     commands = ['iptables-save', 'ip6tables-save', 'ipset save', 'nft list tables', 'nft -t list table %s' % NFT_TABLE,
                 'ip -4 rule', 'ip -6 rule', 'ip route show table all',
                 'ip -6 route show table all', 'wg show interfaces', 'find /etc/wgsplit /etc/wireguard -type f',
+                # What the files hold, not only their names (a PreUp line added to a wg-quick file would run at boot),
+                # the collection's units and drop-ins, and the reverse-path filters it sets.
+                "find /etc/wgsplit /etc/wireguard /etc/systemd/system -type f \\( -path '/etc/wireguard/*' -o -path"
+                " '*wgsplit*' \\) ! -path '*/learned/*'"
+                ' -exec sha256sum {} + | sort -k 2', 'sysctl -a --pattern "\\.rp_filter$"',
                 'systemctl is-active wgsplit-resolver', 'systemctl is-enabled wgsplit-resolver',
                 'systemctl list-units --plain --no-legend wgsplit-resolver-back@*']
     output = []

@@ -257,10 +257,12 @@ def test_kill_switch_and_drift_repair(tmp_path):
     kept = gateway.check_output('stat -c %y /run/wgsplit/reading.json')
     gateway.run_test('ip link set wg-up-1 down')
     assert seen('alice', 'proxied.test', timeout_s=3) is None  # dropped, never sent direct
+    assert seen('alice', 'proxied.test', timeout_s=3, ip=6) is None
     assert seen('alice', 'plain.test') == DIRECT
     assert seen('bob', 'plain.test') == EU
     gateway.run_test('ip link delete wg-up-2')
     assert seen('bob', 'plain.test', timeout_s=3) is None
+    assert seen('bob', 'plain.test', timeout_s=3, ip=6) is None
     # More drift by hand: the classification and a routing rule of the collection's deleted.
     drop_classification(gateway)
     gateway.run_test("ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001")
@@ -272,6 +274,17 @@ def test_kill_switch_and_drift_repair(tmp_path):
     assert gateway.check_output('stat -c %y /run/wgsplit/reading.json') == kept
     assert seen('alice', 'proxied.test') == US
     assert seen('bob', 'plain.test') == EU
+
+
+@pytest.mark.usefixtures('lab_applied')
+def test_upstreams_run_in_userspace_without_the_kernel_module():
+    """These machines have no WireGuard module: each upstream is a wireguard-go tun device, not a kernel one."""
+    gateway = host('gateway')
+    if gateway.run('test -d /sys/module/wireguard').succeeded:
+        pytest.skip('the kernel has the WireGuard module: wg-quick uses it')
+    for interface in ('wg-up-1', 'wg-up-2'):
+        assert gateway.run('test -e /sys/class/net/%s/tun_flags' % interface).succeeded, interface
+        assert gateway.run('pgrep -f "wireguard-go %s"' % interface).succeeded, interface
 
 
 def test_loose_reverse_path_filter_on_upstreams(tmp_path):
