@@ -199,7 +199,8 @@ missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" 
 # within about a second, not five minutes. (ipsets and iptables-legacy's tables are not nf_tables: the timer's.)
 if [ "${1:-}" = watch ]; then
   # nf_tables' deletions (nft monitor), and the ip rules and routes (ip monitor: the collection's are those of protocol
-  # 233), in one stream that ends with nft's monitor. Without nft, the ip rules and routes alone (the rest: the timer's).
+  # 233), in one stream that ends with nft's monitor (ip's is its own process: killed with it). Without nft, the ip
+  # rules and routes alone (the rest: the timer's).
   events() {
     if command -v nft >/dev/null 2>&1; then
       ip -o monitor rule route 2>/dev/null &

@@ -388,7 +388,8 @@ def watching(run, script, path):
         time.sleep(0.5)  # its first check (nothing missing) done
         yield watch
     finally:
-        os.killpg(watch.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # a test may have ended it
+            os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
 
 
@@ -425,6 +426,21 @@ def test_the_watch_puts_back_at_once_the_routing_deleted_by_hand(booted, tmp_pat
             assert routing(run) != before
             until(lambda: routing(run) == before, 'not put back: %s' % fault)
         assert watch.poll() is None
+
+
+def test_the_watch_ends_with_its_nft_monitor_and_leaves_no_ip_monitor(booted, tmp_path):
+    """Its unit starts it again (Restart=): a watch whose nft monitor is gone must end, not listen to ip's alone."""
+    _files, boot, run = booted
+    boot()
+    with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
+        session = ['-s', str(watch.pid)]
+        until(lambda: subprocess.run(['pgrep'] + session + ['-x', 'ip'], stdout=subprocess.DEVNULL, check=False).returncode == 0,
+              'no ip monitor')
+        subprocess.run(['pkill'] + session + ['-x', 'nft'], check=True)
+        until(lambda: watch.poll() is not None, 'the watch outlived its nft monitor')
+        assert watch.returncode != 0
+        until(lambda: subprocess.run(['pgrep'] + session, stdout=subprocess.DEVNULL, check=False).returncode != 0,
+              'a process of the watch outlived it')
 
 
 def test_the_watch_puts_back_every_flush_of_a_series(booted, tmp_path):
