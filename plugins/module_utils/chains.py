@@ -113,8 +113,13 @@ def render_matches(rule):
         words += ['-s', render_address(rule['source'])]
     if rule.get('destination'):
         words += ['-d', render_address(rule['destination'])]
-    for flag, key in (('-i', 'in_interface'), ('-o', 'out_interface')):
-        words += render_interface(flag, rule, key)
+    words += render_interface('-i', rule, 'in_interface')
+    out = render_interface('-o', rule, 'out_interface')
+    if rule.get('out_interface_negate'):
+        if not out:
+            raise RuleError('out_interface_negate needs out_interface or out_interface_prefix')
+        out = ['!'] + out
+    words += out
     if rule.get('protocol'):
         words += ['-p', rule['protocol']]
     if rule.get('destination_port') is not None:
@@ -366,6 +371,7 @@ RULE_SPEC = dict(
     in_interface_prefix=dict(type='str'),
     out_interface=dict(type='str'),
     out_interface_prefix=dict(type='str'),
+    out_interface_negate=dict(type='bool', default=False),
     protocol=dict(type='str', choices=['tcp', 'udp', 'icmp', 'ipv6-icmp']),
     destination_port=dict(type='int'),
     match_set=dict(type='str'),

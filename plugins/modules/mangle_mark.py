@@ -83,6 +83,10 @@ options:
           - Every outgoing interface whose name starts with this (iptables C(-o PREFIX+)); not with I(out_interface).
           - A trailing C(+) is the same prefix.
         type: str
+      out_interface_negate:
+        description: Match packets leaving by any other interface than I(out_interface) or I(out_interface_prefix).
+        type: bool
+        default: false
       protocol:
         description: Protocol.
         type: str

@@ -12,7 +12,8 @@ work per new connection whatever the number of clients:
   source address sends the packet to its client's chain, which matches interval sets (CIDR rules) and the resolver's
   sets, most decisive first (direct, then proxy, then the default); each mark chain sets the packet's and the
   connection's mark;
-* forward: a packet with an upstream's mark or "not classified" leaves by an upstream or is refused (the guard);
+* forward: a packet with an upstream's mark or "not classified" leaves by an upstream or is refused (the guard),
+  then byte counting;
 * nat: DNS redirect and masquerade out of the upstreams; filter: encrypted DNS refused (when asked).
 """
 
@@ -132,16 +133,6 @@ class Ruleset(object):
                 '  iifname %s meta mark set meta mark | 0x%08x' % (self.interface, self.marks.mask),
                 '}']
 
-    def guard_chain(self):
-        """From forward: a packet of the server interface with an upstream's mark or "not classified" leaves by an
-        upstream's interface or not at all (as Planner.guard_rules): holds when the ip rules or routes are gone."""
-        marks = '{ 0x00000000, 0x%08x }' % self.marks.direct
-        return ['chain guard {',
-                '  type filter hook forward priority filter; policy accept;',
-                '  iifname %s meta mark & 0x%08x != %s oifname != "%s*" reject' % (self.interface, self.marks.mask, marks,
-                                                                               INTERFACE_PREFIX),
-                '}']
-
     def per_client_address(self, chain, hook, match, statement):
         """A base chain with one rule per family over the split clients' addresses (an anonymous set)."""
         rules = []
@@ -180,12 +171,18 @@ class Ruleset(object):
                    for item in self.planner.counter_sets]
         return learned + counted
 
-    def count_chain(self):
-        """The plan's accounting rules (Planner.count_rules) in nft: from FORWARD, each packet of a split client looked
-        up in the sets of its direction, through its upstream's interface first (only a packet by an upstream's interface:
-        `wg-up-*`); the first that holds it counts it."""
-        rules = []
-        for rule in self.planner.count_rules():
+    def guard_rule(self):
+        """A packet of the server interface with an upstream's bit in its mark leaves by an upstream's interface or not
+        at all (as Planner.guard_rules): holds when the ip rules or routes are gone."""
+        return '  iifname %s oifname != "%s*" meta mark & 0x%08x != 0x00000000 reject' % (
+            self.interface, INTERFACE_PREFIX, self.marks.mask & ~self.marks.direct)
+
+    def forward_chain(self, counting=True):
+        """From forward, in one chain (one hook): the guard first, then the plan's accounting rules (Planner.count_rules)
+        in nft: each packet of a split client looked up in the sets of its direction, through its upstream's interface
+        first (only a packet by an upstream's interface: `wg-up-*`); the first that holds it counts it."""
+        rules = [self.guard_rule()]
+        for rule in self.planner.count_rules() if counting else []:
             own = 'iifname' if 'in_interface' in rule else 'oifname'
             keys = [('%s %saddr' % (MATCH[4 if rule['family'] == 'inet' else 6], flag[0])) if index == 0 else
                     ('oifname' if flag == 'dst' else 'iifname')
@@ -194,9 +191,7 @@ class Ruleset(object):
             prefixes = (('iifname', 'in_interface_prefix'), ('oifname', 'out_interface_prefix'))
             words += ['%s "%s*"' % (name, rule[key]) for name, key in prefixes if key in rule]
             rules.append('  %s @%s return' % (' '.join(words + [' . '.join(keys)]), rule['match_set']))
-        if not rules:
-            return []
-        return ['chain count {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']
+        return ['chain forward {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']
 
     def network_sets(self):
         """The rule lists' networks, one interval set per combination of lists, action and family, declared in the
@@ -209,11 +204,10 @@ class Ruleset(object):
         lines = self.network_sets() + self.mark_chains()
         for client in self.planner.clients:
             lines += self.client_chain(client)
-        return (lines + self.classify_chain() + self.not_classified_chain() + self.guard_chain() + self.nat_chains() +
-                self.count_chain())
+        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.forward_chain()
 
     def call(self):
         """nft_table's arguments; the fallback, loaded at boot when the definition cannot be, refuses (every
         packet of the server interface stays "not classified")."""
         return dict(table=TABLE, sets=self.sets(), definition=self.definition(),
-                    fallback=self.not_classified_chain() + self.guard_chain())
+                    fallback=self.not_classified_chain() + self.forward_chain(counting=False))

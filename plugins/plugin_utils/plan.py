@@ -427,27 +427,25 @@ class Planner(object):
                 for client in self.clients for address in client['address'] for protocol in ('udp', 'tcp')]
 
     def guard_rules(self):
-        """From FORWARD, first: a packet of the server interface with an upstream's mark or "not classified" leaves
-        by an upstream's interface or not at all. Routing sends it nowhere else; this holds when the collection's ip
-        rules or routes are gone (systemd-networkd removes other software's when it starts, `ip rule flush`), where
-        routing would send it the main table's way: direct."""
-        interface, mask = self.settings['server_interface'], self.marks.mask
-        return [dict(comment='wgsplit direct', in_interface=interface, match_mark=self.marks.direct, match_mask=mask,
-                     action='return'),
-                dict(comment='wgsplit through an upstream', in_interface=interface, out_interface_prefix=INTERFACE_PREFIX,
-                     action='return'),
-                dict(comment='wgsplit proxied or not classified, not through an upstream', in_interface=interface,
-                     match_mark=0, match_mask=mask, match_mark_negate=True, action='reject')]
+        """From FORWARD, first: a packet of the server interface with an upstream's bit in its mark (an upstream's mark,
+        or "not classified": all of M) leaves by an upstream's interface or not at all. Routing sends it nowhere else;
+        this holds when the collection's ip rules or routes are gone (systemd-networkd removes other software's when it
+        starts, `ip rule flush`), where routing would send it the main table's way: direct. In the chain that counts
+        (one hook for both; mangle: DROP, REJECT is the filter table's)."""
+        upstream_bits = self.marks.mask & ~self.marks.direct
+        return [dict(comment='wgsplit proxied or not classified, not through an upstream',
+                     in_interface=self.settings['server_interface'], out_interface_prefix=INTERFACE_PREFIX,
+                     out_interface_negate=True, match_mark=0, match_mask=upstream_bits, match_mark_negate=True,
+                     action='drop')]
 
     def filter_rules(self):
-        """The guard, then DNS over TLS/QUIC, which would bypass the domain rules: refused for split clients when asked."""
-        rules = self.guard_rules()
-        if self.settings['block_encrypted_dns']:
-            rules += [dict(comment='wgsplit %s no encrypted dns' % client['name'],
-                           in_interface=self.settings['server_interface'], source=address, protocol=protocol,
-                           destination_port=ENCRYPTED_DNS_PORT, action='reject')
-                      for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
-        return rules
+        """DNS over TLS/QUIC would bypass the domain rules: refused for split clients when asked."""
+        if not self.settings['block_encrypted_dns']:
+            return []
+        return [dict(comment='wgsplit %s no encrypted dns' % client['name'],
+                     in_interface=self.settings['server_interface'], source=address, protocol=protocol,
+                     destination_port=ENCRYPTED_DNS_PORT, action='reject')
+                for client in self.clients for address in client['address'] for protocol in ('tcp', 'udp')]
 
     def chains(self):
         """mangle_mark arguments per role, in the order they apply: a chain exists before a chain that jumps to it.
@@ -466,11 +464,11 @@ class Planner(object):
                                  rules=self.clients_chain_rules()))
         split_client.append(dict(table='mangle', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.mark_chain_rules()))
-        split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
-                                 rules=self.filter_rules()))
-        if self.counter_sets:
-            split_client.append(dict(table='mangle', chain=settings['count_chain'], jump_from=['FORWARD'],
-                                     rules=self.count_rules()))
+        if settings['block_encrypted_dns']:
+            split_client.append(dict(table='filter', chain=settings['filter_chain'], jump_from=['FORWARD'],
+                                     rules=self.filter_rules()))
+        split_client.append(dict(table='mangle', chain=settings['count_chain'], jump_from=['FORWARD'],
+                                 rules=self.guard_rules() + self.count_rules()))
         # Last: until the mangle chains exist, "not classified" would refuse every packet of the server interface.
         split_client.append(dict(table='raw', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.unclassified_rules()))

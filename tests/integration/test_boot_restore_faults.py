@@ -607,9 +607,11 @@ def test_a_table_file_that_does_not_load_refuses_every_client(nft_booted, fault)
         'goto mark-up-1', 'goto nowhere', 1)
     process, listing = boot()
     assert process.returncode != 0 and 'what it classifies is refused' in process.stdout, process.stdout
-    # Only the fallback: every packet of wg0 stays "not classified", which the refusal table refuses.
-    assert re.findall(r'^\tchain (\S+) \{', listing, re.MULTILINE) == ['not-classified'], listing
+    # Only the fallback: every packet of wg0 stays "not classified", which the refusal table refuses, and the guard
+    # should the refusal table's rules be gone.
+    assert re.findall(r'^\tchain (\S+) \{', listing, re.MULTILINE) == ['not-classified', 'forward'], listing
     assert 'iifname "wg0" meta mark set meta mark | 0xff800000' in listing
+    assert 'iifname "wg0" oifname != "wg-up-*" meta mark != 0x00000000/8 reject' in listing
 
 
 def learned_and_saved(run, script, tmp_path):

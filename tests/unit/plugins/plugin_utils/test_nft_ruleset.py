@@ -24,13 +24,14 @@ def test_the_iptables_objects_are_not_planned_and_the_table_is():
     assert result['sets'] == [] and all(not chains for chains in result['chains'].values())
     assert result['nftables']['table'] == 'wgsplit'
     assert result['nftables_removed'] == dict(split_client=None, dnsmasq_split=None)
-    guard = ['chain guard {', '  type filter hook forward priority filter; policy accept;',
-             '  iifname "wg0" meta mark & 0xff800000 != { 0x00000000, 0x00800000 } oifname != "wg-up-*" reject', '}']
+    guard = ['chain forward {', '  type filter hook forward priority mangle; policy accept;',
+             '  iifname "wg0" oifname != "wg-up-*" meta mark & 0xff000000 != 0x00000000 reject']
     assert result['nftables']['fallback'] == ['chain not-classified {', '  type filter hook prerouting priority raw; policy accept;',
-                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}'] + guard
-    # The guard (as the iptables filter chain's): should the ip rules or routes be gone, refused, not sent direct.
+                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}'] + guard + ['}']
+    # The guard (as the iptables chain's), first in the chain that counts: should the ip rules or routes be gone, a
+    # proxied or unclassified packet is refused, not sent direct.
     definition = result['nftables']['definition']
-    assert definition[definition.index(guard[0]):][:4] == guard
+    assert definition[definition.index(guard[0]):][:3] == guard
 
 
 def test_a_client_chain_matches_direct_first_then_proxy_then_its_default():
@@ -103,12 +104,11 @@ def test_counting_uses_the_plans_accounting_sets_with_counters_per_element():
     assert sets['wgs-A-sent-up4'] == dict(name='wgs-A-sent-up4', type='ipv4_addr . ifname', size=65536, counter=True,
                                           elements=['10.8.0.2 . "wg-up-1"', '10.8.0.3 . "wg-up-2"', '10.8.0.4 . "wg-up-2"'])
     assert sets['wgs-alice-p4'] == dict(name='wgs-alice-p4', type='ipv4_addr', size=65536, counter=False, elements=None)
-    rules = chain(result, 'count')
-    assert rules[1:3] == ['iifname "wg0" oifname "wg-up-*" ip saddr . oifname @wgs-A-sent-up4 return',
+    rules = chain(result, 'forward')
+    assert rules[2:4] == ['iifname "wg0" oifname "wg-up-*" ip saddr . oifname @wgs-A-sent-up4 return',
                           'iifname "wg0" ip saddr @wgs-A-sent-direct4 return']
     assert 'oifname "wg0" iifname "wg-up-*" ip daddr . iifname @wgs-A-recv-up4 return' in rules
-    assert 'count' not in [line.split()[1] for line in nft_plan(accounting=False)['nftables']['definition']
-                           if line.startswith('chain ')]
+    assert len(chain(nft_plan(accounting=False), 'forward')) == 2  # its hook, the guard
 
 
 def test_status_and_metrics_know_the_tables_sets():

@@ -262,28 +262,26 @@ def test_dns_redirect_per_client_address_and_protocol():
 
 
 def test_a_proxied_or_unclassified_packet_leaves_by_an_upstream_or_not_at_all():
-    """The filter chain's guard, first whatever else it holds: should the ip rules or routes be gone, routing would
-    send such a packet the main table's way."""
-    mask, direct = make_plan()['settings']['mark_mask'], 0x00800000
-    for settings in (dict(), dict(block_encrypted_dns=True)):
-        rules = chain(make_plan(**settings), 'WGSPLIT_FILTER')
-        assert rules['table'] == 'filter' and rules['jump_from'] == ['FORWARD']
-        assert rules['rules'][:3] == [
-            dict(comment='wgsplit direct', in_interface='wg0', match_mark=direct, match_mask=mask, action='return'),
-            dict(comment='wgsplit through an upstream', in_interface='wg0', out_interface_prefix='wg-up-', action='return'),
-            dict(comment='wgsplit proxied or not classified, not through an upstream', in_interface='wg0', match_mark=0,
-                 match_mask=mask, match_mark_negate=True, action='reject')]
-    assert render_rules('WGSPLIT_FILTER', rules['rules'][:3], ['inet'])['inet'] == [
-        '-A WGSPLIT_FILTER -i wg0 -m mark --mark 0x800000/0xff800000 -m comment --comment "wgsplit direct" -j RETURN',
-        '-A WGSPLIT_FILTER -i wg0 -o wg-up-+ -m comment --comment "wgsplit through an upstream" -j RETURN',
-        '-A WGSPLIT_FILTER -i wg0 -m mark ! --mark 0x0/0xff800000 -m comment --comment "wgsplit proxied or not classified,'
-        ' not through an upstream" -j REJECT --reject-with icmp-port-unreachable']
+    """The guard, first in the mangle chain from FORWARD (which counts too, when asked): should the ip rules or routes
+    be gone, routing would send an upstream's mark or "not classified" the main table's way."""
+    guard = dict(comment='wgsplit proxied or not classified, not through an upstream', in_interface='wg0',
+                 out_interface_prefix='wg-up-', out_interface_negate=True, match_mark=0, match_mask=0xff000000,
+                 match_mark_negate=True, action='drop')
+    for settings in (dict(), dict(accounting=False)):
+        rules = chain(make_plan(**settings), 'WGSPLIT_COUNT')
+        assert rules['table'] == 'mangle' and rules['jump_from'] == ['FORWARD']
+        assert rules['rules'][0] == guard
+    assert len(chain(make_plan(accounting=False), 'WGSPLIT_COUNT')['rules']) == 1
+    assert render_rules('WGSPLIT_COUNT', [guard], ['inet'])['inet'] == [
+        '-A WGSPLIT_COUNT -i wg0 ! -o wg-up-+ -m mark ! --mark 0x0/0xff000000 -m comment --comment "wgsplit proxied or'
+        ' not classified, not through an upstream" -j DROP']
 
 
 def test_encrypted_dns_refused_only_when_asked():
-    assert len(chain(make_plan(), 'WGSPLIT_FILTER')['rules']) == 3  # the guard alone
+    assert 'WGSPLIT_FILTER' not in [item['chain'] for item in chains(make_plan())]
     rules = chain(make_plan(block_encrypted_dns=True), 'WGSPLIT_FILTER')
-    assert rules['rules'][3] == dict(comment='wgsplit alice no encrypted dns', in_interface='wg0', source='10.8.0.2',
+    assert rules['table'] == 'filter' and rules['jump_from'] == ['FORWARD']
+    assert rules['rules'][0] == dict(comment='wgsplit alice no encrypted dns', in_interface='wg0', source='10.8.0.2',
                                      protocol='tcp', destination_port=853, action='reject')
     # A new connection is left "not classified" too, last in the client's chain (the last mark wins): refused by the
     # refusal table should the filter chain or its jump be gone.
@@ -372,7 +370,7 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
         ipsets=dict(names=['wgs-alice-p4', 'wgs-gone-p4', 'wgs-foreign', 'f2b-sshd'],
                     persisted=['wgs-alice-p4', 'wgs-gone-p4', 'mine-standalone']),
         chains=[dict(table='mangle', chain='wgs-gone', family='inet'), dict(table='mangle', chain='wgs-alice', family='inet'),
-                dict(table='mangle', chain='MY_OWN', family='inet'), dict(table='mangle', chain='WGSPLIT_COUNT',
+                dict(table='mangle', chain='MY_OWN', family='inet'), dict(table='filter', chain='WGSPLIT_FILTER',
                                                                           family='inet')],
         routing=dict(inet=[51000, 51001, 51003, 100], inet6=[51003]),
         wireguard=dict(links=['wg-up-3', 'wg-up-9'], configs=[dict(name='wg-up-3', path='a', owned=True),
@@ -381,8 +379,8 @@ def test_removals_are_what_carries_the_collections_marker_and_is_no_longer_plann
     removed = make_plan(discovery=found)['removed']
     assert removed['sets'] == ['wgs-gone-p4']
     # Removed in the same mangle_mark call as the chains that stay, after them.
-    assert make_plan(discovery=found, accounting=False)['chains']['split_client'][-2:] == [
-        dict(table='mangle', chain='WGSPLIT_COUNT', jump_from=['FORWARD'], state='absent'),
+    assert make_plan(discovery=found)['chains']['split_client'][-2:] == [
+        dict(table='filter', chain='WGSPLIT_FILTER', jump_from=['FORWARD'], state='absent'),
         dict(table='mangle', chain='wgs-gone', jump_from=[], state='absent')]
     assert make_plan(discovery=found)['routing']['wg_upstream'][-2:] == [
         dict(table=51003, family='inet', state='absent'), dict(table=51003, family='inet6', state='absent')]
@@ -482,7 +480,7 @@ def test_accounting_sets_hold_each_split_clients_addresses_and_count_bytes():
 
 
 def test_each_packet_is_counted_once_through_the_upstream_first():
-    rules = chain(make_plan(), 'WGSPLIT_COUNT')['rules']
+    rules = chain(make_plan(), 'WGSPLIT_COUNT')['rules'][1:]  # after the guard
     assert [(rule.get('in_interface') or rule.get('in_interface_prefix'), rule.get('out_interface') or rule.get('out_interface_prefix'),
              rule['match_set'], rule['match_set_flags'], rule['action']) for rule in rules if rule['family'] == 'inet'] == [
         ('wg0', 'wg-up-', 'wgs-A-sent-up4', 'src,dst', 'return'), ('wg0', None, 'wgs-A-sent-direct4', 'src', 'return'),
@@ -500,4 +498,6 @@ def test_accounting_off_plans_no_counting_and_removes_what_it_made():
     assert not [item for item in result['sets'] if item.get('counters')]
     assert all(client['counters'] == [] for client in result['clients'])
     assert sorted(result['removed']['sets']) == sorted(names)
-    assert dict(table='mangle', chain='WGSPLIT_COUNT', jump_from=['FORWARD'], state='absent') in result['chains']['split_client']
+    # The chain stays for the guard alone.
+    assert [rule['comment'] for rule in chain(result, 'WGSPLIT_COUNT')['rules']] == [
+        'wgsplit proxied or not classified, not through an upstream']
