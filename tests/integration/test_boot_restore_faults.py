@@ -312,15 +312,21 @@ def booted_with_raw_and_ipv6_chains(booted):
 def test_the_timers_save_puts_back_chains_emptied_by_hand(booted, tmp_path, fault):
     """`iptables -F CHAIN` typed by hand keeps the chain and its jump: the timer's save counts each chain's rules
     against its file, and restores every chain when one holds fewer."""
-    run, before = booted_with_raw_and_ipv6_chains(booted)
+    run, _before = booted_with_raw_and_ipv6_chains(booted)
+    assert_the_timers_save_puts_back(run, tmp_path, FLUSHED_BY_HAND[fault], saved_chains)
+
+
+def assert_the_timers_save_puts_back(run, tmp_path, fault, read):
+    """The timer's save finds nothing missing (no restore); after `fault(run)`, it puts back what `read(run)` read."""
+    before = read(run)
     path = fake_systemctl(tmp_path)
     assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
-    assert not (tmp_path / 'systemctl.log').exists()  # every chain holds its file's rules: nothing restored
-    assert all(process.returncode == 0 for process in FLUSHED_BY_HAND[fault](run))
-    assert saved_chains(run) != before
+    assert not (tmp_path / 'systemctl.log').exists()  # nothing missing: nothing restored ("again" asks systemctl)
+    assert all(process.returncode == 0 for process in fault(run))
+    assert read(run) != before
     process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
     assert process.returncode == 0, process.stdout
-    assert saved_chains(run) == before
+    assert read(run) == before
 
 
 # policy_route's boot files: an upstream's mark rule and kill switch, the refusal table's rule per bit and route.
@@ -343,6 +349,17 @@ ROUTING_DELETED = {  # what systemd-networkd does to other software's rules and 
 }
 
 
+def booted_with_routing(booted):
+    """The boot files with the route files too, booted: `run` in that namespace, its rules and routes checked."""
+    files, boot, run = booted
+    files.update(ROUTE_FILES)
+    boot()
+    run('ip', 'link', 'set', 'lo', 'up')
+    before = routing(run)
+    assert [len(lines) for lines in before] == [3, 2, 1, 1], before
+    return run
+
+
 def routing(run):
     """The collection's ip rules and routes (protocol 233), per family."""
     return [[line for line in run('ip', version, *argv).stdout.splitlines() if ' proto 233' in line]
@@ -354,20 +371,8 @@ def test_the_timers_save_puts_back_the_routing_deleted_by_hand(booted, tmp_path,
     """The collection's ip rules and routes deleted (systemd-networkd removes other software's when it starts): the
     forward guard refuses what they would route, and the timer's save counts them against their files and restores
     them (the whole script: every line again, those in place are no failure)."""
-    files, boot, run = booted
-    files.update(ROUTE_FILES)
-    boot()
-    run('ip', 'link', 'set', 'lo', 'up')
-    before = routing(run)
-    assert [len(lines) for lines in before] == [3, 2, 1, 1], before
-    path = fake_systemctl(tmp_path)
-    assert run('env', path, 'sh', str(tmp_path / 'restore'), 'save').returncode == 0
-    assert not (tmp_path / 'systemctl.log').exists()  # all there: nothing restored
-    assert all(process.returncode == 0 for process in ROUTING_DELETED[fault](run))
-    assert routing(run) != before
-    process = run('env', path, 'sh', str(tmp_path / 'restore'), 'save')
-    assert process.returncode == 0, process.stdout
-    assert routing(run) == before
+    run = booted_with_routing(booted)
+    assert_the_timers_save_puts_back(run, tmp_path, ROUTING_DELETED[fault], routing)
 
 
 def started(run, argv, stdout=subprocess.PIPE):
@@ -403,28 +408,25 @@ def until(condition, message, seconds=10):
 
 @pytest.mark.parametrize('fault', sorted(FLUSHED_BY_HAND) + ['nft flush ruleset'])
 def test_the_watch_puts_back_at_once_what_is_deleted_by_hand(booted, tmp_path, fault):
-    run, before = booted_with_raw_and_ipv6_chains(booted)
-    with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
-        for _turn in range(2):  # and again after its own restore
-            faulted = FLUSHED_BY_HAND[fault](run) if fault in FLUSHED_BY_HAND else [run('nft', 'flush', 'ruleset')]
-            assert all(process.returncode == 0 for process in faulted)
-            assert saved_chains(run) != before
-            until(lambda: saved_chains(run) == before, 'not put back: %s' % fault)
-        assert watch.poll() is None
+    run, _before = booted_with_raw_and_ipv6_chains(booted)
+    flushed = FLUSHED_BY_HAND.get(fault, lambda run: [run('nft', 'flush', 'ruleset')])
+    assert_the_watch_puts_back(run, tmp_path, flushed, saved_chains)
 
 
 @pytest.mark.parametrize('fault', sorted(ROUTING_DELETED))
 def test_the_watch_puts_back_at_once_the_routing_deleted_by_hand(booted, tmp_path, fault):
-    files, boot, run = booted
-    files.update(ROUTE_FILES)
-    boot()
-    run('ip', 'link', 'set', 'lo', 'up')
-    before = routing(run)
+    run = booted_with_routing(booted)
+    assert_the_watch_puts_back(run, tmp_path, ROUTING_DELETED[fault], routing)
+
+
+def assert_the_watch_puts_back(run, tmp_path, fault, read):
+    """What `fault(run)` took from what `read(run)` reads is back at once, twice (again after the watch's own restore)."""
+    before = read(run)
     with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
-        for _turn in range(2):  # and again after its own restore
-            assert all(process.returncode == 0 for process in ROUTING_DELETED[fault](run))
-            assert routing(run) != before
-            until(lambda: routing(run) == before, 'not put back: %s' % fault)
+        for _turn in range(2):
+            assert all(process.returncode == 0 for process in fault(run))
+            assert read(run) != before
+            until(lambda: read(run) == before, 'not put back')
         assert watch.poll() is None
 
 
