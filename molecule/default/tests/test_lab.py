@@ -146,6 +146,9 @@ def test_dns_to_any_server_is_answered_by_the_gateway():
     # Asked direct: us, the upstream that proxies it for alice, has no resolver of its own.
     asked = far_queries('proxied.test')[before:]
     assert asked and all(source == DIRECT for source in asked), asked
+    # Over TCP and over IPv6 too (a server of the client's choosing on either).
+    assert host('alice').run('dig +tcp +short +time=3 +tries=2 @172.30.0.99 proxied.test').stdout.strip() == '172.30.0.21'
+    assert host('alice').run('dig -6 +short +time=3 +tries=2 @fd00:30::99 proxied.test').stdout.strip() == '172.30.0.21'
 
 
 def test_dns_redirect_deleted_refuses_queries_to_other_servers_instead_of_bypassing_the_rules(tmp_path):
