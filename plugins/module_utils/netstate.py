@@ -203,12 +203,12 @@ if [ "${1:-}" = watch ]; then
   # rules and routes alone (the rest: the timer's).
   events() {
     if command -v nft >/dev/null 2>&1; then
-      ip -o monitor rule route 2>/dev/null &
+      ip -N -o monitor rule route 2>/dev/null &
       nft -t monitor destroy
       kill $! 2>/dev/null
     else
       echo "wgsplit: no nft: what is deleted of the firewall is put back by the timer only" >&2
-      ip -o monitor rule route
+      ip -N -o monitor rule route
     fi
   }
   # Reads until half a second passes without a line (at most five seconds: a stream of deletions is checked all the same).
@@ -220,7 +220,7 @@ if [ "${1:-}" = watch ]; then
   state() {
     lacking=$(missing_now </dev/null)
     [ -z "$lacking" ] ||
-      printf '%s\n%s\n' "$lacking" "$(ls -l --full-time "$dir"/iptables "$dir"/nftables "$dir"/ipset 2>/dev/null | cksum)"
+      printf '%s\n%s\n' "$lacking" "$(ls -l --full-time "$dir"/iptables "$dir"/nftables "$dir"/ipset "$dir"/route 2>/dev/null | cksum)"
   }
   # Puts back what is gone, and checks again once the deletions of its own "again" are read (another may have come
   # among them). When "again" fails and leaves the same state (a file that does not load: what it describes is

@@ -165,8 +165,9 @@ def client_dispatched(gateway, address, name):
 
 # Faults by hand that a test leaves in place to see what else holds (the refusal, drift, status, a run's repair):
 # wgsplit-watch.service would put them back within a second, so it is stopped first (as where it cannot see them:
-# iptables-legacy). The tests' fixture starts it again after each test.
-UNWATCHED = 'systemctl stop wgsplit-watch.service && '
+# iptables-legacy), and the learned timer, whose save would put them back should it fire meanwhile (every five minutes). The tests'
+# fixture starts them again after each test.
+UNWATCHED = 'systemctl stop wgsplit-watch.service wgsplit-learned.timer && '
 
 
 def drop_classification(gateway):

@@ -69,10 +69,11 @@ def applied(tmp_path, variables=None):
 
 @pytest.fixture(autouse=True)
 def watch_running():
-    """wgsplit-watch.service running again after a test that stopped it to leave a fault in place (lab.UNWATCHED); its
-    first check puts back what that test left. Nothing to start once a test has removed the collection."""
+    """wgsplit-watch.service and the learned timer running again after a test that stopped them to leave a fault in
+    place (lab.UNWATCHED); the watch's first check puts back what that test left. Nothing to start once a test has
+    removed the collection."""
     yield
-    host('gateway').run('systemctl start wgsplit-watch.service')
+    host('gateway').run('systemctl start wgsplit-watch.service wgsplit-learned.timer')
 
 
 @pytest.fixture
@@ -462,7 +463,8 @@ def test_hostile_values_are_refused_with_nothing_changed_and_nothing_run(tmp_pat
 def test_routing_rule_or_mangle_jump_deleted_by_hand_refuses_instead_of_leaking(tmp_path):
     applied(tmp_path)
     gateway = host('gateway')
-    gateway.run_test('ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001')
+    # The watch would put the rule back within about a second (ip monitor): stopped, to see what the fault does.
+    gateway.run_test(UNWATCHED + 'ip rule delete priority 5000 fwmark 0x1000000/0xff800000 lookup 51001')
     started = time.monotonic()
     assert seen('alice', 'proxied.test', timeout_s=3) is None  # refused: never direct
     assert time.monotonic() - started < 2, 'refused at once (unreachable), not dropped'
