@@ -175,7 +175,7 @@ class Ruleset(object):
         """A packet of the server interface with an upstream's bit in its mark leaves by an upstream's interface or not
         at all (as Planner.guard_rules): holds when the ip rules or routes are gone."""
         return '  iifname %s oifname != "%s*" meta mark & 0x%08x != 0x00000000 reject' % (
-            self.interface, INTERFACE_PREFIX, self.marks.mask & ~self.marks.direct)
+            self.interface, INTERFACE_PREFIX, self.marks.upstream_mask)
 
     def forward_chain(self, counting=True):
         """From forward, in one chain (one hook): the guard first, then the plan's accounting rules (Planner.count_rules)

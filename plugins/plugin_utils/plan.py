@@ -432,10 +432,9 @@ class Planner(object):
         this holds when the collection's ip rules or routes are gone (systemd-networkd removes other software's when it
         starts, `ip rule flush`), where routing would send it the main table's way: direct. In the chain that counts
         (one hook for both; mangle: DROP, REJECT is the filter table's)."""
-        upstream_bits = self.marks.mask & ~self.marks.direct
         return [dict(comment='wgsplit proxied or not classified, not through an upstream',
                      in_interface=self.settings['server_interface'], out_interface_prefix=INTERFACE_PREFIX,
-                     out_interface_negate=True, match_mark=0, match_mask=upstream_bits, match_mark_negate=True,
+                     out_interface_negate=True, match_mark=0, match_mask=self.marks.upstream_mask, match_mark_negate=True,
                      action='drop')]
 
     def filter_rules(self):
