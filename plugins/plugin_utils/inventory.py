@@ -336,12 +336,9 @@ def check_rule_sets(checker, raws, read, previous, settings):
     if not isinstance(raws, list):
         checker.error('wgsplit_rule_sets', 'must be a list, not %s' % type_name(raws))
         return {}, set()
-    rule_sets, names = [], set()
-    for index, raw in enumerate(raws):
-        where = item_label('rule set', raw, index, 'wgsplit_rule_sets')
-        if where.startswith('rule set '):
-            names.add(raw['name'])
-        rule_sets.append(check_rule_set(checker, where, raw, read, previous, settings))
+    names = set(usable_name('rule set', raw) for raw in raws) - {None}
+    rule_sets = [check_rule_set(checker, item_label('rule set', raw, index, 'wgsplit_rule_sets'), raw, read, previous,
+                                settings) for index, raw in enumerate(raws)]
     rule_sets = [rule_set for rule_set in rule_sets if rule_set is not None]
     check_names_unique(checker, 'rule set', raws)
     return dict((rule_set['name'], rule_set) for rule_set in rule_sets), names
@@ -537,7 +534,7 @@ def check_inventory(variables, server=None, read=None, previous=None, kept=None)
     check_names_unique(checker, 'upstream', lists['upstreams'])
     checker.unique('upstream id', upstreams, 'id')
     # Clients of an upstream with errors of its own are not blamed for naming it.
-    names = set(raw['name'] for label, raw in zip(labels, lists['upstreams']) if label.startswith('upstream '))
+    names = set(usable_name('upstream', raw) for raw in lists['upstreams']) - {None}
     clients = [check_client(checker, item_label('client', raw, index, 'wgsplit_clients'), raw, names)
                for index, raw in enumerate(lists['clients'])]
     clients = [item for item in clients if item is not None]
