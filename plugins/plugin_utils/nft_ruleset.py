@@ -14,6 +14,7 @@ work per new connection whatever the number of clients:
   connection's mark;
 * forward: a packet with an upstream's mark or "not classified" leaves by an upstream or is refused (the guard),
   then byte counting;
+* output: the gateway's own packets to an upstream's resolvers leave by an upstream or are refused (the guard);
 * nat: DNS redirect and masquerade out of the upstreams; filter: encrypted DNS refused (when asked).
 """
 
@@ -193,6 +194,16 @@ class Ruleset(object):
             rules.append('  %s @%s return' % (' '.join(words + [' . '.join(keys)]), rule['match_set']))
         return ['chain forward {', '  type filter hook forward priority mangle; policy accept;'] + rules + ['}']
 
+    def output_chain(self):
+        """From output, when an upstream has resolvers: the gateway's own packets to them leave by an upstream or are
+        refused (as Planner.resolver_guard_rules)."""
+        rules = []
+        for version in (4, 6):
+            servers = [server for server in self.planner.upstream_resolvers() if family(server) == version]
+            if servers:
+                rules.append('  %s daddr %s oifname != "%s*" reject' % (MATCH[version], anonymous(servers), INTERFACE_PREFIX))
+        return ['chain output {', '  type filter hook output priority mangle; policy accept;'] + rules + ['}'] if rules else []
+
     def network_sets(self):
         """The rule lists' networks, one interval set per combination of lists, action and family, declared in the
         definition: replaced with the table, as the chains that match them."""
@@ -204,10 +215,11 @@ class Ruleset(object):
         lines = self.network_sets() + self.mark_chains()
         for client in self.planner.clients:
             lines += self.client_chain(client)
-        return lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.forward_chain()
+        return (lines + self.classify_chain() + self.not_classified_chain() + self.nat_chains() + self.forward_chain()
+                + self.output_chain())
 
     def call(self):
         """nft_table's arguments; the fallback, loaded at boot when the definition cannot be, refuses (every
         packet of the server interface stays "not classified")."""
         return dict(table=TABLE, sets=self.sets(), definition=self.definition(),
-                    fallback=self.not_classified_chain() + self.forward_chain(counting=False))
+                    fallback=self.not_classified_chain() + self.forward_chain(counting=False) + self.output_chain())

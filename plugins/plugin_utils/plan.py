@@ -437,6 +437,17 @@ class Planner(object):
                      out_interface_negate=True, match_mark=0, match_mask=self.marks.upstream_mask, match_mark_negate=True,
                      action='drop')]
 
+    def resolver_guard_rules(self):
+        """From OUTPUT: the gateway's own packets to an upstream's resolvers (its queries for names proxied through that
+        upstream) leave by an upstream's interface or not at all, as routing has them (the rules `iif lo to` at P and
+        P+1); this holds when those rules are gone, where the main table would send the query direct (a DNS leak)."""
+        return [dict(comment='wgsplit upstream resolver, not through an upstream', destination=server,
+                     out_interface_prefix=INTERFACE_PREFIX, out_interface_negate=True, action='drop')
+                for server in self.upstream_resolvers()]
+
+    def upstream_resolvers(self):
+        return [server for upstream in self.enabled_upstreams() for server in upstream['dns']]
+
     def filter_rules(self):
         """DNS over TLS/QUIC would bypass the domain rules: refused for split clients when asked."""
         if not self.settings['block_encrypted_dns']:
@@ -468,6 +479,9 @@ class Planner(object):
                                      rules=self.filter_rules()))
         split_client.append(dict(table='mangle', chain=settings['count_chain'], jump_from=['FORWARD'],
                                  rules=self.guard_rules() + self.count_rules()))
+        if self.upstream_resolvers():
+            split_client.append(dict(table='mangle', chain=settings['output_chain'], jump_from=['OUTPUT'],
+                                     rules=self.resolver_guard_rules()))
         # Last: until the mangle chains exist, "not classified" would refuse every packet of the server interface.
         split_client.append(dict(table='raw', chain=settings['mark_chain'], jump_from=['PREROUTING'],
                                  rules=self.unclassified_rules()))
@@ -638,6 +652,7 @@ class Planner(object):
                   ('split_client', 'mangle', settings['clients_chain'], []),
                   ('split_client', 'filter', settings['filter_chain'], ['FORWARD']),
                   ('split_client', 'mangle', settings['count_chain'], ['FORWARD']),
+                  ('split_client', 'mangle', settings['output_chain'], ['OUTPUT']),
                   ('wg_upstream', 'nat', settings['snat_chain'], ['POSTROUTING']),
                   ('dnsmasq_split', 'nat', settings['dns_chain'], ['PREROUTING'])]
         layout += sorted(('split_client', table, chain, []) for table, chain in found

@@ -29,7 +29,7 @@ EDIT_VARIABLES = ('edit_name', 'edit_state', 'edit_address', 'edit_public_key', 
 ENCRYPTED_DNS_PORT = 853
 # The upstream interfaces' names: wg-up-ID.
 INTERFACE_PREFIX = 'wg-up-'
-CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain')
+CHAIN_SETTINGS = ('mark_chain', 'clients_chain', 'snat_chain', 'dns_chain', 'filter_chain', 'count_chain', 'output_chain')
 DIRECTORY = re.compile(r'(/[A-Za-z0-9_.-]+)+')
 
 
@@ -138,6 +138,7 @@ SETTINGS = dict(
     dns_chain=('WGSPLIT_DNS', chain),
     filter_chain=('WGSPLIT_FILTER', chain),
     count_chain=('WGSPLIT_COUNT', chain),
+    output_chain=('WGSPLIT_OUTPUT', chain),
     upstream_rp_filter=(2, number(0, 2)),
     resolver_cache_size=(10000, number(0, 1000000)),
     resolver_max_ttl=(300, number(1, 86400)),

@@ -500,10 +500,11 @@ def test_every_ip_rule_and_route_deleted_refuses_instead_of_leaking():
     """systemd-networkd removes other software's ip rules and routes when it starts (ManageForeignRoutingPolicyRules=,
     ManageForeignRoutes=), as `ip rule flush` does: routing would send every mark the main table's way. The forward
     guard refuses a proxied or unclassified packet that would leave by another interface than an upstream's; direct
-    traffic goes on; the watch (ip monitor) puts the routing back."""
+    traffic goes on; the watch (ip monitor) puts the routing back. The gateway's own queries to eu's resolver (for
+    names proxied through eu) are refused too, not sent direct."""
     gateway = host('gateway')
     address = ADDRESSES_BY_NAME['proxied.test']
-    before = wan_packets_to(address)
+    before, queries_before = wan_packets_to(address), wan_packets_to(EU_RESOLVER)
     gateway.run_test(UNWATCHED + ' && '.join('ip -%d %s flush %s' % (version, kind, selector) for version in (4, 6)
                                              for kind, selector in (('rule', 'protocol 233'), ('route', 'table all proto 233'))))
     assert 'proto 233' not in gateway.check_output('ip -4 rule; ip -6 rule; ip -4 route show table all; ip -6 route show table all')
@@ -512,18 +513,26 @@ def test_every_ip_rule_and_route_deleted_refuses_instead_of_leaking():
     assert seen('bob', 'plain.test', timeout_s=3) is None  # bob's default is his upstream
     assert wan_packets_to(address) == before, 'a proxied packet left direct'
     assert seen('alice', 'plain.test') == DIRECT and seen('bob', 'bank.test') == DIRECT
+    assert gateway.run(EU_RESOLVER_QUERY).stdout.strip() == ''
+    assert wan_packets_to(EU_RESOLVER) == queries_before, "the gateway's query to eu's resolver left direct"
     gateway.run_test('systemctl start wgsplit-watch.service')
     deadline = time.monotonic() + 20
     while seen('alice', 'proxied.test', timeout_s=2) != US:
         assert time.monotonic() < deadline, 'the watch did not put the routing back'
         time.sleep(0.5)
     assert seen('bob', 'plain.test') == EU and seen('alice', 'proxied.test', ip=6) == ADDRESSES['us'][6]
+    assert gateway.run(EU_RESOLVER_QUERY).stdout.strip() != ''
+
+
+EU_RESOLVER = '10.10.2.1'  # eu's dns, reached through its tunnel
+EU_RESOLVER_QUERY = 'dig +short +time=2 +tries=1 @%s plain.test' % EU_RESOLVER
 
 
 def wan_packets_to(address):
-    """Packets the gateway sent out of its outgoing interface to `address` (a counting rule of the test's own)."""
+    """Packets the gateway sent out of its outgoing interface (the main table's default route) to `address` (a
+    counting rule of the test's own)."""
     gateway = host('gateway')
-    wan = json.loads(gateway.check_output('ip -j route get %s' % address))[0]['dev']
+    wan = json.loads(gateway.check_output('ip -j -4 route show table main default'))[0]['dev']
     rule = '-o %s -d %s/32 -m comment --comment lab-count' % (wan, address)
     if not gateway.run('iptables -t mangle -C POSTROUTING %s' % rule).succeeded:
         gateway.run_test('iptables -t mangle -A POSTROUTING %s' % rule)

@@ -2,7 +2,7 @@
 and interval sets (loaded into a real kernel by the integration tests and the lab)."""
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan
-from test_plan import CLIENTS, UPSTREAMS, discovered, make_plan
+from test_plan import CLIENTS, UPSTREAMS, discovered, make_plan, upstream
 
 
 def nft_plan(**settings):
@@ -26,12 +26,17 @@ def test_the_iptables_objects_are_not_planned_and_the_table_is():
     assert result['nftables_removed'] == dict(split_client=None, dnsmasq_split=None)
     guard = ['chain forward {', '  type filter hook forward priority mangle; policy accept;',
              '  iifname "wg0" oifname != "wg-up-*" meta mark & 0xff000000 != 0x00000000 reject']
+    # The gateway's own queries to an upstream's resolvers (as WGSPLIT_OUTPUT), when an upstream has some.
+    output = ['chain output {', '  type filter hook output priority mangle; policy accept;',
+              '  ip daddr { 10.10.2.1 } oifname != "wg-up-*" reject', '}']
     assert result['nftables']['fallback'] == ['chain not-classified {', '  type filter hook prerouting priority raw; policy accept;',
-                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}'] + guard + ['}']
+                                              '  iifname "wg0" meta mark set meta mark | 0xff800000', '}'] + guard + ['}'] + output
     # The guard (as the iptables chain's), first in the chain that counts: should the ip rules or routes be gone, a
     # proxied or unclassified packet is refused, not sent direct.
     definition = result['nftables']['definition']
     assert definition[definition.index(guard[0]):][:3] == guard
+    assert definition[-4:] == output
+    assert 'chain output {' not in nft_plan(upstreams=[UPSTREAMS[0], upstream('eu', 2)])['nftables']['definition']
 
 
 def test_a_client_chain_matches_direct_first_then_proxy_then_its_default():

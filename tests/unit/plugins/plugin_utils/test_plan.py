@@ -277,6 +277,27 @@ def test_a_proxied_or_unclassified_packet_leaves_by_an_upstream_or_not_at_all():
         ' not classified, not through an upstream" -j DROP']
 
 
+def test_the_gateways_queries_to_an_upstreams_resolvers_leave_by_an_upstream_or_not_at_all():
+    """The OUTPUT guard: should the `iif lo to` rules be gone, the main table would send the resolver's queries for
+    proxied names direct (a DNS leak); one rule per resolver of an enabled upstream, in either family."""
+    guard = chain(make_plan(), 'WGSPLIT_OUTPUT')
+    assert guard['table'] == 'mangle' and guard['jump_from'] == ['OUTPUT']
+    assert guard['rules'] == [dict(comment='wgsplit upstream resolver, not through an upstream', destination='10.10.2.1',
+                                   out_interface_prefix='wg-up-', out_interface_negate=True, action='drop')]
+    assert render_rules('WGSPLIT_OUTPUT', guard['rules'], ['inet', 'inet6']) == dict(inet=[
+        '-A WGSPLIT_OUTPUT -d 10.10.2.1/32 ! -o wg-up-+ -m comment --comment "wgsplit upstream resolver, not through an'
+        ' upstream" -j DROP'], inet6=[])
+    upstreams = [upstream('us', 1, dns=['2001:db8::53', '9.9.9.9']), upstream('eu', 2, dns=['10.10.2.1'], enabled=False)]
+    assert [rule['destination'] for rule in chain(make_plan(upstreams=upstreams), 'WGSPLIT_OUTPUT')['rules']] == [
+        '2001:db8::53', '9.9.9.9']
+    # No upstream resolver, no chain (no hook on the gateway's own traffic); one made before goes.
+    assert 'WGSPLIT_OUTPUT' not in [item['chain'] for item in chains(make_plan(upstreams=[UPSTREAMS[0], upstream('eu', 2)]))]
+    found = discovered(chains=[dict(table='mangle', chain='WGSPLIT_OUTPUT', family='inet')])
+    result = make_plan(upstreams=[UPSTREAMS[0], upstream('eu', 2)], discovery=found)
+    assert [item for item in result['chains']['split_client'] if item['chain'] == 'WGSPLIT_OUTPUT'] == [
+        dict(table='mangle', chain='WGSPLIT_OUTPUT', jump_from=['OUTPUT'], state='absent')]
+
+
 def test_encrypted_dns_refused_only_when_asked():
     assert 'WGSPLIT_FILTER' not in [item['chain'] for item in chains(make_plan())]
     rules = chain(make_plan(block_encrypted_dns=True), 'WGSPLIT_FILTER')
