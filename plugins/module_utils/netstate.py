@@ -199,13 +199,17 @@ missing_now() { (mkdir -p -m 0700 "$dir/learned" && exec 9>"$dir/learned/.lock" 
 # within about a second, not five minutes. (ipsets and iptables-legacy's tables are not nf_tables: the timer's.)
 if [ "${1:-}" = watch ]; then
   # nf_tables' deletions (nft monitor), and the ip rules and routes (ip monitor: the collection's are those of protocol
-  # 233), in one stream that ends with nft's monitor (ip's is its own process: killed with it). Without nft, the ip
-  # rules and routes alone (the rest: the timer's).
+  # 233), in one stream that ends when either monitor ends (killed, out of memory): the other is killed, the watch
+  # exits and its unit starts it again, rather than listening with one monitor missing. Without nft, the ip rules and
+  # routes alone (the rest: the timer's).
   events() {
     if command -v nft >/dev/null 2>&1; then
       ip -N -o monitor rule route 2>/dev/null &
-      nft -t monitor destroy
-      kill $! 2>/dev/null
+      ip_monitor=$!
+      nft -t monitor destroy &
+      nft_monitor=$!
+      while kill -0 $ip_monitor 2>/dev/null && kill -0 $nft_monitor 2>/dev/null; do sleep 1; done
+      kill $ip_monitor $nft_monitor 2>/dev/null
     else
       echo "wgsplit: no nft: what is deleted of the firewall is put back by the timer only" >&2
       ip -N -o monitor rule route

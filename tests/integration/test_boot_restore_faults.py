@@ -430,16 +430,19 @@ def assert_the_watch_puts_back(run, tmp_path, fault, read):
         assert watch.poll() is None
 
 
-def test_the_watch_ends_with_its_nft_monitor_and_leaves_no_ip_monitor(booted, tmp_path):
-    """Its unit starts it again (Restart=): a watch whose nft monitor is gone must end, not listen to ip's alone."""
+@pytest.mark.parametrize('killed', ['nft', 'ip'])
+def test_the_watch_ends_with_either_monitor_and_leaves_no_other(booted, tmp_path, killed):
+    """Its unit starts it again (Restart=): a watch whose nft or ip monitor is gone (killed, out of memory) must end,
+    not listen to the other alone."""
     _files, boot, run = booted
     boot()
     with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
         session = ['-s', str(watch.pid)]
-        until(lambda: subprocess.run(['pgrep'] + session + ['-x', 'ip'], stdout=subprocess.DEVNULL, check=False).returncode == 0,
-              'no ip monitor')
-        subprocess.run(['pkill'] + session + ['-x', 'nft'], check=True)
-        until(lambda: watch.poll() is not None, 'the watch outlived its nft monitor')
+        for monitor in ('ip', 'nft'):
+            until(lambda monitor=monitor: subprocess.run(['pgrep'] + session + ['-x', monitor], stdout=subprocess.DEVNULL,
+                                         check=False).returncode == 0, 'no %s monitor' % monitor)
+        subprocess.run(['pkill'] + session + ['-x', killed], check=True)
+        until(lambda: watch.poll() is not None, 'the watch outlived its %s monitor' % killed)
         assert watch.returncode != 0
         until(lambda: subprocess.run(['pgrep'] + session, stdout=subprocess.DEVNULL, check=False).returncode != 0,
               'a process of the watch outlived it')
