@@ -3,6 +3,7 @@ kernel) with its files in a temporary directory: one bad or missing file affects
 and what could not be restored is refused (DROP), never left to the default path."""
 import contextlib
 import fcntl
+import functools
 import os
 import pathlib
 import re
@@ -430,6 +431,10 @@ def assert_the_watch_puts_back(run, tmp_path, fault, read):
         assert watch.poll() is None
 
 
+def running_in(session, name):
+    return subprocess.run(['pgrep'] + session + ['-x', name], stdout=subprocess.DEVNULL, check=False).returncode == 0
+
+
 @pytest.mark.parametrize('killed', ['nft', 'ip'])
 def test_the_watch_ends_with_either_monitor_and_leaves_no_other(booted, tmp_path, killed):
     """Its unit starts it again (Restart=): a watch whose nft or ip monitor is gone (killed, out of memory) must end,
@@ -439,8 +444,7 @@ def test_the_watch_ends_with_either_monitor_and_leaves_no_other(booted, tmp_path
     with watching(run, tmp_path / 'restore', fake_systemctl(tmp_path)) as watch:
         session = ['-s', str(watch.pid)]
         for monitor in ('ip', 'nft'):
-            until(lambda monitor=monitor: subprocess.run(['pgrep'] + session + ['-x', monitor], stdout=subprocess.DEVNULL,
-                                         check=False).returncode == 0, 'no %s monitor' % monitor)
+            until(functools.partial(running_in, session, monitor), 'no %s monitor' % monitor)
         subprocess.run(['pkill'] + session + ['-x', killed], check=True)
         until(lambda: watch.poll() is not None, 'the watch outlived its %s monitor' % killed)
         assert watch.returncode != 0
