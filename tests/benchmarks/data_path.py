@@ -1,16 +1,21 @@
-"""Benchmark: what the collection's classification and byte counting cost a forwarded flow, on real packets.
+"""Benchmark: what the collection's routing, classification and byte counting cost a forwarded flow, on real packets.
 
 Three network namespaces (client, gateway, far end) joined by veth pairs; the gateway's link to the client is named
-like the server interface (wg0) and masquerades out of its other link, as wg-easy does. Five gateway setups are
+like the server interface (wg0) and masquerades out of its other link, as wg-easy does. Six gateway setups are
 measured in the same run, in turns:
   nat              the NAT rule only (the reference);
-  split            the plan's chains and sets for N clients x R rules (domain and IP rules), loaded exactly as the
-                   modules render them (mangle_mark.render_rules, ipset_set.create_line), byte counting on;
+  routing          the NAT rule and the plan's ip rules and tables (each upstream's mark rule and kill switch, the
+                   refusal table), as policy_route adds them: what policy routing itself costs;
+  split            the routing, and the plan's chains and sets for N clients x R rules (domain and IP rules), loaded
+                   exactly as the modules render them (mangle_mark.render_rules, ipset_set.create_line), byte counting on;
   no-counting      the same with wgsplit_accounting: false;
-  nft-split        wgsplit_backend: nftables, the plan's table loaded as nft_table writes its boot file, counting on;
+  nft-split        the routing, and wgsplit_backend: nftables, the plan's table loaded as nft_table writes its boot
+                   file, counting on;
   nft-no-counting  the same with wgsplit_accounting: false.
 The measured client is the last of the dispatch chain (the longest walk) and goes direct (the namespaces have no
-upstream tunnel). Offloads are off on every veth, so each packet crosses the rules as on a real link.
+upstream tunnel). Offloads are off on every veth, so each packet crosses the rules as on a real link. Each
+measurement has namespaces of its own: once a namespace has had an ip rule of its own, the kernel looks routes up
+through its rules (and the local and main tables apart) for good, which a reused namespace would carry into `nat`.
 Figures: one TCP flow's throughput (iperf3, 4 s after a first second left out: slow start) and new TCP connections
 per second (short connects from Python). Each turn measures every setup once, `nat` first; a setup's share of `nat` is
 the median over the turns of its figure against the same turn's `nat` (these machines' speed drifts by 10% and more
@@ -35,12 +40,14 @@ sys.path.insert(0, COLLECTIONS_TREE)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import render_route, render_rule  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
 
 KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
 SERVER = dict(exists=True, addresses=['10.8.0.1/16'], peers=None)
 FAR, FAR_PORT = '172.31.0.2', 5201
+PROTOCOL = 233  # the collection's routing protocol (policy_route's default)
 CONNECT_SERVER = r'''
 import socket, sys
 server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -89,14 +96,25 @@ def planned(clients, rules, accounting, backend='iptables'):
     return result
 
 
+def routing_input(result):
+    """The plan's IPv4 ip rules and routes (wg_upstream's tables, split_client's refusal table) as `ip -batch` lines."""
+    lines = []
+    for table in result['routing']['wg_upstream'] + result['routing']['split_client']:
+        if table['family'] == 'inet':
+            lines += ['rule add %s' % render_rule(rule, 'inet', table['table'], PROTOCOL) for rule in table['rules']]
+            lines += ['route add %s table %d proto %d' % (render_route(route, 'inet'), table['table'], PROTOCOL)
+                      for route in table['routes']]
+    return dict(routing='\n'.join(lines) + '\n')
+
+
 def table_input(result):
-    """The nftables backend: the table as nft_table's boot file loads it."""
+    """The nftables backend: the table as nft_table's boot file loads it, and the routing."""
     table = result['nftables']
-    return dict(nft=boot_text(table['table'], table['sets'], table['definition']))
+    return dict(routing_input(result), nft=boot_text(table['table'], table['sets'], table['definition']))
 
 
 def restore_inputs(result):
-    """(ipset restore text, iptables-restore text) of the plan's sets and split_client chains (IPv4)."""
+    """The routing, and the ipset restore and iptables-restore texts of the plan's sets and split_client chains (IPv4)."""
     sets = []
     for item in result['sets']:
         if item['family'] != 'inet':
@@ -112,7 +130,7 @@ def restore_inputs(result):
         lines += render_rules(chain['chain'], chain['rules'], ['inet']).get('inet', [])
         lines += ['-A %s -j %s' % (parent, chain['chain']) for parent in chain['jump_from']]
     text = ''.join('*%s\n%s\nCOMMIT\n' % (table, '\n'.join(lines)) for table, lines in tables.items())
-    return dict(ipset='\n'.join(sets) + '\n', iptables=text)
+    return dict(routing_input(result), ipset='\n'.join(sets) + '\n', iptables=text)
 
 
 class Lab(object):
@@ -155,18 +173,13 @@ class Lab(object):
         netns(self.client, 'ip', 'route', 'replace', 'default', 'via', '10.8.0.1')
 
     def configure(self, inputs):
-        """The NAT rule, and the collection's sets and chains when `inputs` (restore_inputs) is given."""
-        netns(self.gateway, 'iptables', '-F')
-        for table in ('raw', 'mangle', 'nat', 'filter'):
-            netns(self.gateway, 'iptables', '-t', table, '-F')
-            netns(self.gateway, 'iptables', '-t', table, '-X')
-        netns(self.gateway, 'ipset', 'destroy')
-        subprocess.run(['ip', 'netns', 'exec', self.gateway, 'nft', 'delete', 'table', 'inet', 'wgsplit'],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        """The NAT rule, and the collection's routing, sets, chains or table that `inputs` gives."""
         netns(self.gateway, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE')
-        if inputs and 'nft' in inputs:
+        if 'routing' in inputs:
+            netns(self.gateway, 'ip', '-batch', '-', input=inputs['routing'])
+        if 'nft' in inputs:
             netns(self.gateway, 'nft', '-f', '-', input=inputs['nft'])
-        elif inputs:
+        if 'iptables' in inputs:
             netns(self.gateway, 'ipset', 'restore', input=inputs['ipset'])
             netns(self.gateway, 'iptables-restore', '--noflush', input=inputs['iptables'])
 
@@ -189,18 +202,18 @@ def main():
     if not shutil.which('iperf3'):
         print('data path benchmark skipped: iperf3 is not installed (tests/setup.sh installs it)')
         return
-    setups = [('nat', None)]
-    for name, accounting in (('split', True), ('no-counting', False)):
-        setups.append((name, restore_inputs(planned(args.clients, args.rules, accounting))))
+    split = planned(args.clients, args.rules, True)
+    setups = [('nat', {}), ('routing', routing_input(split)), ('split', restore_inputs(split)),
+              ('no-counting', restore_inputs(planned(args.clients, args.rules, False)))]
     if shutil.which('nft'):
         for name, accounting in (('nft-split', True), ('nft-no-counting', False)):
             setups.append((name, table_input(planned(args.clients, args.rules, accounting, 'nftables'))))
-    rules = sum(1 for line in setups[1][1]['iptables'].splitlines() if line.startswith('-A '))
+    rules = sum(1 for line in setups[2][1]['iptables'].splitlines() if line.startswith('-A '))
     figures = dict((name, dict(throughput=[], connections=[])) for name, _inputs in setups)
-    with Lab() as lab:
-        lab.use_client(address(args.clients - 1))
-        for _turn in range(args.turns):
-            for name, inputs in setups:
+    for _turn in range(args.turns):
+        for name, inputs in setups:
+            with Lab() as lab:
+                lab.use_client(address(args.clients - 1))
                 lab.configure(inputs)
                 figures[name]['throughput'].append(lab.throughput(args.seconds))
                 figures[name]['connections'].append(lab.connection_rate(args.seconds))

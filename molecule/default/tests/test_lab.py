@@ -22,7 +22,7 @@ from lab import (APPLIED, ADDRESSES, CLIENT, EXPECTED, INVENTORY, NFT, SCENARIO,
                  host, inventory, label, seen, set_listing, set_names, site, wait_booted)
 
 DIRECT, US, EU = ADDRESSES['direct'][4], ADDRESSES['us'][4], ADDRESSES['eu'][4]
-ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21'}
+ADDRESSES_BY_NAME = {'proxied.test': '172.30.0.21', 'plain.test': '172.30.0.28'}
 FAR_DNS = {4: '172.30.0.20', 6: 'fd00:30::20'}  # the far host's DNS server (the lab's wgsplit_dns_servers)
 
 
