@@ -655,8 +655,10 @@ class Planner(object):
                   ('split_client', 'mangle', settings['output_chain'], ['OUTPUT']),
                   ('wg_upstream', 'nat', settings['snat_chain'], ['POSTROUTING']),
                   ('dnsmasq_split', 'nat', settings['dns_chain'], ['PREROUTING'])]
+        named = set((table, chain) for _role, table, chain, _jump_from in layout)
+        # A named chain the prefix also starts (wgsplit_set_prefix WGSPLIT) is not a client's: listed once.
         layout += sorted(('split_client', table, chain, []) for table, chain in found
-                         if table == 'mangle' and chain.startswith(self.prefix))
+                         if table == 'mangle' and chain.startswith(self.prefix) and (table, chain) not in named)
         return layout
 
     # Removals -----------------------------------------------------------------------------------

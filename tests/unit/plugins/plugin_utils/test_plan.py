@@ -296,6 +296,9 @@ def test_the_gateways_queries_to_an_upstreams_resolvers_leave_by_an_upstream_or_
     result = make_plan(upstreams=[UPSTREAMS[0], upstream('eu', 2)], discovery=found)
     assert [item for item in result['chains']['split_client'] if item['chain'] == 'WGSPLIT_OUTPUT'] == [
         dict(table='mangle', chain='WGSPLIT_OUTPUT', jump_from=['OUTPUT'], state='absent')]
+    # Once, also when the set prefix starts its name (a client chain is a mangle chain with the prefix).
+    result = make_plan(upstreams=[UPSTREAMS[0], upstream('eu', 2)], discovery=found, set_prefix='WGSPLIT')
+    assert [item['chain'] for item in result['chains']['split_client']].count('WGSPLIT_OUTPUT') == 1
 
 
 def test_encrypted_dns_refused_only_when_asked():
