@@ -108,6 +108,14 @@ def batch_lines(table, protocol, current, wanted):
     return lines
 
 
+def added_lines(spec, protocol):
+    """`ip -batch` lines that add a table spec's rules and routes: its boot file (and what the data-path benchmark loads)."""
+    rules = [render_rule(rule, spec['family'], spec['table'], protocol) for rule in spec['rules']]
+    routes = [render_route(route, spec['family']) for route in spec['routes']]
+    return (['rule add %s' % rule for rule in rules] +
+            ['route add %s table %d proto %d' % (route, spec['table'], protocol) for route in routes])
+
+
 def canonical(rules, routes):
     """Rules and routes without duplicates in a stable order, so equal states compare equal."""
     return dict(rules=sorted(set(rules), key=lambda rule: (int(rule.split()[1]), rule)),
@@ -216,9 +224,7 @@ class PolicyRoute(StateModule):
         """Only what this module was asked for is persisted, not routes that others add to the table."""
         if spec['state'] != 'present':
             return None
-        rules, routes = self.rendered(spec)
-        return (['rule add %s' % rule for rule in rules] +
-                ['route add %s table %d proto %d' % (route, spec['table'], self.protocol) for route in routes])
+        return added_lines(spec, self.protocol)  # its values checked by want (rendered)
 
     def report(self, current, wanted):
         batches = self.batches(current, wanted)

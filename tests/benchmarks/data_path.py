@@ -40,14 +40,14 @@ sys.path.insert(0, COLLECTIONS_TREE)
 from ansible_collections.wgsplit.gateway.plugins.module_utils.sets import create_line  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.chains import render_rules  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.module_utils.nftables import boot_text  # noqa: E402
-from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import render_route, render_rule  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.netstate import ROUTE_PROTOCOL  # noqa: E402
+from ansible_collections.wgsplit.gateway.plugins.module_utils.routing import added_lines  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.inventory import check_inventory  # noqa: E402
 from ansible_collections.wgsplit.gateway.plugins.plugin_utils.plan import plan  # noqa: E402
 
 KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
 SERVER = dict(exists=True, addresses=['10.8.0.1/16'], peers=None)
 FAR, FAR_PORT = '172.31.0.2', 5201
-PROTOCOL = 233  # the collection's routing protocol (policy_route's default)
 CONNECT_SERVER = r'''
 import socket, sys
 server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,12 +98,8 @@ def planned(clients, rules, accounting, backend='iptables'):
 
 def routing_input(result):
     """The plan's IPv4 ip rules and routes (wg_upstream's tables, split_client's refusal table) as `ip -batch` lines."""
-    lines = []
-    for table in result['routing']['wg_upstream'] + result['routing']['split_client']:
-        if table['family'] == 'inet':
-            lines += ['rule add %s' % render_rule(rule, 'inet', table['table'], PROTOCOL) for rule in table['rules']]
-            lines += ['route add %s table %d proto %d' % (render_route(route, 'inet'), table['table'], PROTOCOL)
-                      for route in table['routes']]
+    lines = [line for table in result['routing']['wg_upstream'] + result['routing']['split_client']
+             if table['family'] == 'inet' for line in added_lines(table, ROUTE_PROTOCOL)]
     return dict(routing='\n'.join(lines) + '\n')
 
 
